@@ -1,0 +1,128 @@
+//! From a process (arguments, environment, streams) to an exit code.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::Path;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+use crate::context::Ctx;
+use crate::error::{Result, exit};
+use crate::output::Out;
+use crate::prompt::{NoPrompt, NoPromptReason, Prompter, Terminal};
+use crate::system::fs::Root;
+use crate::system::runner::{HostRunner, Runner};
+use crate::system::{Mode, System};
+use crate::{config, device_id};
+
+/// The calling process, swappable in tests.
+pub struct Process {
+    pub args: Vec<OsString>,
+    pub env: HashMap<String, String>,
+    pub uid: u32,
+    pub euid: u32,
+    pub stdin_terminal: bool,
+    pub stderr_terminal: bool,
+    pub stdin: Box<dyn BufRead>,
+    pub stdout: Box<dyn Write>,
+    pub stderr: Box<dyn Write>,
+    pub runner: Box<dyn Runner>,
+}
+
+impl Process {
+    pub fn from_os() -> Self {
+        Process {
+            args: std::env::args_os().collect(),
+            env: std::env::vars().collect(),
+            uid: nix::unistd::getuid().as_raw(),
+            euid: nix::unistd::geteuid().as_raw(),
+            stdin_terminal: std::io::stdin().is_terminal(),
+            stderr_terminal: std::io::stderr().is_terminal(),
+            stdin: Box::new(std::io::BufReader::new(std::io::stdin())),
+            stdout: Box::new(std::io::stdout()),
+            stderr: Box::new(std::io::stderr()),
+            runner: Box::new(HostRunner),
+        }
+    }
+}
+
+/// Runs the command line and returns the exit code.
+pub fn run(process: Process) -> i32 {
+    let Process {
+        args,
+        env,
+        uid,
+        euid,
+        stdin_terminal,
+        stderr_terminal,
+        stdin,
+        stdout,
+        mut stderr,
+        runner,
+    } = process;
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { exit::BAD_INPUT } else { exit::SUCCESS };
+            let text = if stderr_terminal {
+                e.render().ansi().to_string()
+            } else {
+                e.render().to_string()
+            };
+            if e.use_stderr() {
+                let _ = write!(stderr, "{text}");
+            } else {
+                let mut stdout = stdout;
+                let _ = write!(stdout, "{text}");
+            }
+            return code;
+        }
+    };
+    let out = Out::new(stdout, stderr, stderr_terminal);
+    let prompt: Box<dyn Prompter> = if cli.global.yes {
+        Box::new(NoPrompt(NoPromptReason::Yes))
+    } else if !stdin_terminal {
+        Box::new(NoPrompt(NoPromptReason::NoTerminal))
+    } else {
+        Box::new(Terminal)
+    };
+    let result = build_system(&cli, runner, out.clone()).and_then(|sys| {
+        let ctx = Ctx {
+            sys,
+            out: out.clone(),
+            prompt,
+            stdin: RefCell::new(stdin),
+            env,
+            uid,
+            euid,
+            yes: cli.global.yes,
+        };
+        dispatch(&ctx, &cli.command)
+    });
+    out.finish_bar();
+    match result {
+        Ok(()) => exit::SUCCESS,
+        Err(e) => {
+            out.error(&e);
+            e.exit_code()
+        }
+    }
+}
+
+fn build_system(cli: &Cli, runner: Box<dyn Runner>, out: Out) -> Result<System> {
+    let (root, mode) = match &cli.global.root {
+        Some(dir) => (Root::new(dir)?, Mode::Image),
+        None => (Root::new(Path::new("/"))?, Mode::Live),
+    };
+    Ok(System::new(root, mode, cli.global.dry_run, runner, out))
+}
+
+fn dispatch(ctx: &Ctx, command: &Command) -> Result<()> {
+    match command {
+        Command::DeviceId(args) => device_id::run(ctx, args),
+        Command::Config(args) => config::run(ctx, args),
+    }
+}

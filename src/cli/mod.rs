@@ -1,0 +1,108 @@
+//! The command line, all clap types in one place.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "edge-setup",
+    version,
+    about = "Set up a Cumulocity IoT Edge appliance: VNC, device identity, agent and network.",
+    after_help = "Exit codes: 0 success, 1 failure, 2 bad input or usage, 3 not permitted."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Operate on the system image rooted at DIR: files are written under DIR,
+    /// users and the distribution come from DIR/etc, and commands are printed
+    /// for the target instead of run.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// Print the plan (files with owner and mode, commands) and change nothing.
+    #[arg(long, global = true)]
+    pub dry_run: bool,
+    /// Never prompt: a missing answer is an error naming the flag or key that gives it.
+    #[arg(long, short = 'y', global = true)]
+    pub yes: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show, set or generate the Edge device ID registered in Cumulocity.
+    DeviceId(DeviceIdArgs),
+    /// Get, set, unset or list configuration keys.
+    Config(ConfigArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DeviceIdArgs {
+    #[command(subcommand)]
+    pub action: Option<DeviceIdAction>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeviceIdAction {
+    /// Print the device ID (the default action).
+    Show,
+    /// Set the device ID (1 to 64 letters, digits, '-', '_', '.', ':').
+    Set {
+        /// The new device ID.
+        id: String,
+    },
+    /// Derive a stable ID from this machine (DMI serial, else /etc/machine-id).
+    Generate {
+        /// Replace an ID that is already set.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    #[command(subcommand)]
+    pub action: ConfigAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigAction {
+    /// Print the value of a key.
+    Get { key: String },
+    /// Validate and store a value (lists comma-separated).
+    Set { key: String, value: String },
+    /// Remove a key (it falls back to its default).
+    Unset { key: String },
+    /// List the keys that are set.
+    List {
+        /// Also list keys that are not set, with their defaults.
+        #[arg(long)]
+        all: bool,
+        /// Describe every key with an example.
+        #[arg(long)]
+        doc: bool,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_flags_go_before_or_after_the_subcommand() {
+        let a = Cli::try_parse_from(["edge-setup", "--root", "/img", "device-id"]).unwrap();
+        let b = Cli::try_parse_from(["edge-setup", "device-id", "--root", "/img"]).unwrap();
+        assert_eq!(a.global.root, b.global.root);
+    }
+}

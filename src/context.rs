@@ -1,0 +1,76 @@
+//! What a command runs with: the system seam, the output, the prompter, and
+//! the facts of the calling process (uids, environment, stdin). Tests build one
+//! with a temporary root and a fake runner, the way rustup swaps its process.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::io::BufRead;
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::output::Out;
+use crate::prompt::Prompter;
+use crate::system::System;
+
+pub struct Ctx {
+    pub sys: System,
+    pub out: Out,
+    pub prompt: Box<dyn Prompter>,
+    pub stdin: RefCell<Box<dyn BufRead>>,
+    pub env: HashMap<String, String>,
+    pub uid: u32,
+    pub euid: u32,
+    pub yes: bool,
+}
+
+impl Ctx {
+    pub fn is_root(&self) -> bool {
+        self.euid == 0
+    }
+
+    /// Commands that change the live system need root; in image mode the
+    /// image's file permissions decide.
+    pub fn require_root(&self, command: &str) -> Result<()> {
+        if self.is_root() || self.sys.is_image() {
+            return Ok(());
+        }
+        Err(Error::not_permitted(format!("'edge-setup {command}' must run as root"))
+            .why("it installs packages and writes system files")
+            .hint(format!("run it with sudo: sudo edge-setup {command}")))
+    }
+
+    /// The uid of the user who ran sudo, when running under sudo.
+    pub fn sudo_uid(&self) -> Option<u32> {
+        if !self.is_root() {
+            return None;
+        }
+        self.env.get("SUDO_UID").and_then(|v| v.parse().ok())
+    }
+
+    /// Whether this runs in an SSH session.
+    pub fn over_ssh(&self) -> bool {
+        ["SSH_CONNECTION", "SSH_CLIENT", "SSH_TTY"]
+            .iter()
+            .any(|v| self.env.get(*v).is_some_and(|s| !s.is_empty()))
+    }
+
+    pub fn config(&self) -> Result<Config> {
+        Config::load(&self.sys)
+    }
+
+    /// Reads one line from stdin (without its line ending); `None` at the end.
+    pub fn read_stdin_line(&self) -> Result<Option<zeroize::Zeroizing<String>>> {
+        let mut line = zeroize::Zeroizing::new(String::new());
+        let n = self
+            .stdin
+            .borrow_mut()
+            .read_line(&mut line)
+            .map_err(|e| Error::failure("cannot read standard input").why(e))?;
+        if n == 0 {
+            return Ok(None);
+        }
+        let trimmed = line.trim_end_matches(['\n', '\r']).len();
+        line.truncate(trimmed);
+        Ok(Some(line))
+    }
+}

@@ -1,0 +1,15 @@
+//! edge-setup: provisions a Cumulocity IoT Edge appliance.
+//!
+//! A library with a thin `main`: `app::run` turns a process into an exit code;
+//! each capability is a module with its own command; everything that touches
+//! the operating system goes through `system`.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod context;
+pub mod device_id;
+pub mod error;
+pub mod output;
+pub mod prompt;
+pub mod system;

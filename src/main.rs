@@ -1,0 +1,3 @@
+fn main() {
+    std::process::exit(edge_setup::app::run(edge_setup::app::Process::from_os()));
+}

@@ -1,0 +1,220 @@
+mod common;
+
+use common::Image;
+use predicates::prelude::*;
+
+const CONFIG: &str = "/etc/edge-setup/edge-setup.toml";
+
+#[test]
+fn set_get_unset_round_trip_with_normalisation() {
+    let img = Image::debian();
+    img.cmd()
+        .args(["config", "set", "c8y.url", "MyTenant.Cumulocity.com/"])
+        .assert()
+        .success();
+    img.cmd()
+        .args(["config", "get", "c8y.url"])
+        .assert()
+        .success()
+        .stdout("https://mytenant.cumulocity.com\n");
+    assert_eq!(img.mode(CONFIG), 0o644);
+    img.cmd()
+        .args(["config", "set", "vnc.desktop-apps", "mousepad, galculator"])
+        .assert()
+        .success();
+    assert!(
+        img.read(CONFIG)
+            .unwrap()
+            .contains("desktop-apps = [\"mousepad\", \"galculator\"]")
+    );
+    img.cmd()
+        .args(["config", "get", "vnc.desktop-apps"])
+        .assert()
+        .success()
+        .stdout("mousepad,galculator\n");
+    img.cmd().args(["config", "unset", "c8y.url"]).assert().success();
+    img.cmd()
+        .args(["config", "get", "c8y.url"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "Required configuration item is not provided 'c8y.url', run 'edge-setup config set c8y.url <value>' to add it to config.",
+        ));
+}
+
+#[test]
+fn defaults_show_when_unset() {
+    let img = Image::debian();
+    img.cmd()
+        .args(["config", "get", "vnc.listen"])
+        .assert()
+        .success()
+        .stdout("localhost\n");
+    img.cmd().args(["config", "list"]).assert().success().stdout("");
+    img.cmd()
+        .args(["config", "list", "--all"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("vnc.listen=localhost\n"))
+        .stdout(predicate::str::contains("vnc.geometry=1280x800\n"));
+}
+
+#[test]
+fn each_key_refuses_bad_values_with_what_it_expects_and_changes_nothing() {
+    let img = Image::debian();
+    img.cmd()
+        .args(["config", "set", "vnc.listen", "lan"])
+        .assert()
+        .success();
+    let cases = [
+        ("c8y.url", "http://t.example.com", "--insecure"),
+        ("c8y.url", "https://t.example.com/apps", "path"),
+        ("c8y.url", "https://user:pw@t.example.com", "credentials"),
+        ("vnc.listen", "everywhere", "'localhost' or 'lan'"),
+        ("vnc.desktop-apps", "ok,rm -rf /", "not a package name"),
+        ("vnc.geometry", "big", "WIDTHxHEIGHT"),
+        ("device.id", "a/b", "'/'"),
+    ];
+    for (key, value, expect) in cases {
+        let before = img.snapshot();
+        img.cmd()
+            .args(["config", "set", key, value])
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(expect))
+            .stderr(predicate::str::contains(format!("edge-setup config set {key}")));
+        assert_eq!(img.snapshot(), before, "{key}={value} changed a file");
+    }
+}
+
+#[test]
+fn unknown_keys_list_the_known_ones() {
+    let img = Image::debian();
+    img.cmd()
+        .args(["config", "set", "c8y.tenant", "x"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("unknown configuration key 'c8y.tenant'"))
+        .stderr(predicate::str::contains("c8y.url"))
+        .stderr(predicate::str::contains("config list --doc"));
+}
+
+#[test]
+fn list_doc_describes_every_key_with_an_example() {
+    let img = Image::debian();
+    let out = img.cmd().args(["config", "list", "--doc"]).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    for key in ["c8y.url", "device.id", "vnc.listen", "vnc.desktop-apps", "vnc.geometry"] {
+        assert!(
+            text.contains(&format!("example: edge-setup config set {key} ")),
+            "{key} in:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn a_syntax_error_is_reported_with_line_and_column_and_never_overwritten() {
+    let img = Image::debian();
+    let broken = "# mine\n[vnc]\nlisten = \"lan\"\n[c8y\nurl = \"x\"\n";
+    img.write(CONFIG, broken);
+    for args in [
+        vec!["config", "set", "vnc.listen", "localhost"],
+        vec!["config", "get", "vnc.listen"],
+        vec!["config", "list"],
+    ] {
+        img.cmd()
+            .args(&args)
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains("edge-setup.toml:4:"))
+            .stderr(predicate::str::contains("syntax error"));
+    }
+    assert_eq!(img.read(CONFIG).unwrap(), broken);
+}
+
+#[test]
+fn a_bad_stored_value_names_path_line_and_fix() {
+    let img = Image::debian();
+    img.write(CONFIG, "[vnc]\ngeometry = \"1280x800\"\nlisten = \"wan\"\n");
+    img.cmd()
+        .args(["config", "get", "vnc.listen"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "edge-setup.toml:3: vnc.listen = \"wan\" is not valid",
+        ))
+        .stderr(predicate::str::contains("'localhost' or 'lan'"))
+        .stderr(predicate::str::contains("edge-setup config set vnc.listen <value>"));
+    // setting the key is the fix
+    img.cmd()
+        .args(["config", "set", "vnc.listen", "lan"])
+        .assert()
+        .success();
+    assert!(img.read(CONFIG).unwrap().contains("listen = \"lan\""));
+}
+
+#[test]
+fn hand_edits_and_comments_are_kept() {
+    let img = Image::debian();
+    img.write(
+        CONFIG,
+        "# site comment\n[vnc]\nlisten = \"lan\" # why\n[custom]\nx = 1\n",
+    );
+    img.cmd()
+        .args(["config", "set", "c8y.url", "t.example.com"])
+        .assert()
+        .success();
+    let text = img.read(CONFIG).unwrap();
+    assert!(text.starts_with("# site comment\n"), "{text}");
+    assert!(text.contains("listen = \"lan\" # why"), "{text}");
+    assert!(text.contains("[custom]\nx = 1"), "{text}");
+    assert!(text.contains("url = \"https://t.example.com\""), "{text}");
+}
+
+#[test]
+fn device_id_key_is_the_device_id_file() {
+    let img = Image::debian();
+    img.cmd()
+        .args(["config", "set", "device.id", "edge-7"])
+        .assert()
+        .success();
+    assert_eq!(
+        img.read("/usr/edge/properties/edge-agent/device-id").unwrap(),
+        "edge-7\n"
+    );
+    img.cmd()
+        .args(["config", "list"])
+        .assert()
+        .success()
+        .stdout("device.id=edge-7\n");
+    img.cmd().args(["config", "unset", "device.id"]).assert().success();
+    assert!(img.read("/usr/edge/properties/edge-agent/device-id").is_none());
+}
+
+#[test]
+fn exit_codes_for_usage_help_and_a_missing_root() {
+    let img = Image::debian();
+    img.cmd().arg("no-such-command").assert().code(2);
+    img.cmd()
+        .arg("--help")
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("Exit codes"));
+    assert_cmd::Command::cargo_bin("edge-setup")
+        .unwrap()
+        .args(["--root", "/nonexistent/image", "config", "list"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("cannot use /nonexistent/image as the root"));
+}
+
+#[test]
+fn a_file_in_place_of_the_config_directory_is_reported() {
+    let img = Image::debian();
+    img.write("/etc/edge-setup", "not a directory");
+    img.cmd()
+        .args(["config", "set", "vnc.listen", "lan"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("is not a directory"));
+}

@@ -1,0 +1,107 @@
+//! Temporary image roots for CLI tests.
+#![allow(dead_code)]
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+
+pub const DEBIAN_12: &str =
+    "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nNAME=\"Debian GNU/Linux\"\nVERSION_ID=\"12\"\nID=debian\n";
+pub const ROCKY_9: &str = "NAME=\"Rocky Linux\"\nVERSION_ID=\"9.3\"\nID=\"rocky\"\nID_LIKE=\"rhel centos fedora\"\n";
+
+/// A system image in a temporary directory: os-release, passwd, group, machine-id.
+pub struct Image {
+    pub dir: tempfile::TempDir,
+}
+
+impl Image {
+    pub fn debian() -> Self {
+        Self::with_os_release(DEBIAN_12)
+    }
+
+    pub fn with_os_release(os_release: &str) -> Self {
+        let img = Image {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        img.write("/etc/os-release", os_release);
+        img.write(
+            "/etc/passwd",
+            "root:x:0:0:root:/root:/bin/bash\nadmin:x:1000:1000:Admin:/home/admin:/bin/bash\noperator:x:1001:1001::/home/operator:/bin/bash\n",
+        );
+        img.write("/etc/group", "root:x:0:\nadmin:x:1000:\noperator:x:1001:\n");
+        img.write("/etc/machine-id", "4c4c4544004e3510804bc4c04f4d3232\n");
+        img
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn path(&self, target: &str) -> PathBuf {
+        self.dir.path().join(target.trim_start_matches('/'))
+    }
+
+    pub fn write(&self, target: &str, contents: &str) {
+        let p = self.path(target);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, contents).unwrap();
+    }
+
+    pub fn read(&self, target: &str) -> Option<String> {
+        std::fs::read_to_string(self.path(target)).ok()
+    }
+
+    pub fn mode(&self, target: &str) -> u32 {
+        std::fs::symlink_metadata(self.path(target)).unwrap().mode() & 0o7777
+    }
+
+    pub fn owner(&self, target: &str) -> (u32, u32) {
+        let m = std::fs::symlink_metadata(self.path(target)).unwrap();
+        (m.uid(), m.gid())
+    }
+
+    /// The binary with `--root` set to this image and no terminal.
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::cargo_bin("edge-setup").unwrap();
+        c.arg("--root").arg(self.root());
+        c.env_remove("SUDO_UID")
+            .env_remove("SSH_CONNECTION")
+            .env_remove("SSH_CLIENT")
+            .env_remove("SSH_TTY");
+        c
+    }
+
+    /// Every file under the image with its content, to prove nothing changed.
+    pub fn snapshot(&self) -> Vec<(PathBuf, Vec<u8>, u32)> {
+        let mut out = Vec::new();
+        let mut stack = vec![self.root().to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let e = e.unwrap();
+                let m = std::fs::symlink_metadata(e.path()).unwrap();
+                if m.is_dir() {
+                    stack.push(e.path());
+                    out.push((e.path(), Vec::new(), m.mode()));
+                } else if m.file_type().is_symlink() {
+                    out.push((
+                        e.path(),
+                        std::fs::read_link(e.path())
+                            .unwrap()
+                            .into_os_string()
+                            .into_encoded_bytes(),
+                        m.mode(),
+                    ));
+                } else {
+                    out.push((e.path(), std::fs::read(e.path()).unwrap(), m.mode()));
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+}
+
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
