@@ -13,3 +13,4 @@ pub mod error;
 pub mod output;
 pub mod prompt;
 pub mod system;
+pub mod tigervnc;

@@ -1,0 +1,154 @@
+//! TigerVNC as the distributions package it, and the contract between
+//! `edge-setup vnc` (installs) and `edge-setup vnc-user` (enables users).
+
+use std::path::{Path, PathBuf};
+
+use crate::error::Result;
+use crate::system::System;
+use crate::system::os_release::Family;
+use crate::system::runner::Cmd;
+
+/// The appliance's own mapping file, one `user:N` line per user.
+pub const MAPPING_FILE: &str = "/opt/c8y/utilities/vnc-display-mapping";
+/// TigerVNC's mapping of displays to users, one `:N=user` line each.
+pub const USERS_FILE: &str = "/etc/tigervnc/vncserver.users";
+/// The lock held around read-allocate-write of both mapping files.
+pub const MAPPING_LOCK: &str = "/opt/c8y/utilities/.vnc-display-mapping.lock";
+/// The X session `edge-setup vnc` installs and every user's config selects.
+pub const SESSION: &str = "edge-setup";
+pub const XSESSION_FILE: &str = "/usr/share/xsessions/edge-setup.desktop";
+/// Members of this group may run their own part of `vnc-user` through sudo.
+pub const VNC_GROUP: &str = "vncusers";
+pub const SUDOERS_FILE: &str = "/etc/sudoers.d/edge-setup-vnc";
+/// The argument that selects the privileged part of `vnc-user`; the sudoers
+/// rule allows exactly these argument lists, so a user cannot add `--user`.
+pub const SYSTEM_PART_ARG: &str = "--system-part";
+pub const FIRST_PORT: u16 = 5900;
+pub const MAX_DISPLAY: u32 = 99;
+
+/// The systemd unit of a display (the instance name carries the colon).
+pub fn unit(family: Family, display: u32) -> String {
+    match family {
+        Family::Debian => format!("tigervncserver@:{display}.service"),
+        Family::RedHat => format!("vncserver@:{display}.service"),
+    }
+}
+
+pub fn port(display: u32) -> u16 {
+    FIRST_PORT + display as u16
+}
+
+/// The sudoers rule `edge-setup vnc` installs for the `vncusers` group.
+pub fn sudoers_rule(exe: &Path) -> String {
+    let exe = exe.display();
+    format!(
+        "# Installed by 'edge-setup vnc': members of {VNC_GROUP} may run their own part of\n\
+         # 'edge-setup vnc-user' as root. The identity comes from SUDO_UID, never from an argument.\n\
+         %{VNC_GROUP} ALL=(root) NOPASSWD: {exe} vnc-user {SYSTEM_PART_ARG}, {exe} vnc-user {SYSTEM_PART_ARG} --remove\n"
+    )
+}
+
+/// A TigerVNC version, major and minor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Version(pub u32, pub u32);
+
+impl Version {
+    /// Debian 12 ships 1.12; what `vnc-user` assumes when it cannot tell.
+    pub const DEBIAN_12: Version = Version(1, 12);
+
+    /// Parses a package version such as `1.12.0+dfsg-8` or `1.14.1-2.el9`.
+    pub fn parse(s: &str) -> Option<Version> {
+        let s = s.split_once(':').map_or(s, |(_, v)| v);
+        let mut it = s.split(|c: char| !c.is_ascii_digit());
+        let major = it.next()?.parse().ok()?;
+        let minor = it.next()?.parse().ok()?;
+        Some(Version(major, minor))
+    }
+
+    /// The per-user directory this version reads its password and config from.
+    pub fn user_dir(self, home: &Path) -> PathBuf {
+        if self >= Version(1, 14) {
+            home.join(".config/tigervnc")
+        } else {
+            home.join(".vnc")
+        }
+    }
+}
+
+/// The installed TigerVNC version: from dpkg's status file on Debian (live
+/// and image alike), from rpm on a live RHEL-like system. `None` when not installed
+/// or unknown.
+pub fn installed_version(sys: &System, family: Family) -> Result<Option<Version>> {
+    match family {
+        Family::Debian => {
+            let status = sys.read_string(Path::new("/var/lib/dpkg/status"))?.unwrap_or_default();
+            Ok(dpkg_installed_version(&status, "tigervnc-common")
+                .or_else(|| dpkg_installed_version(&status, "tigervnc-standalone-server"))
+                .and_then(|v| Version::parse(&v)))
+        }
+        Family::RedHat => {
+            let cmd = Cmd::new("rpm").args(["-q", "--qf", "%{VERSION}", "tigervnc-server"]);
+            Ok(sys
+                .query(cmd)?
+                .filter(|o| o.success())
+                .and_then(|o| Version::parse(o.stdout.trim())))
+        }
+    }
+}
+
+/// The version of an installed package in a dpkg status file.
+pub fn dpkg_installed_version(status: &str, package: &str) -> Option<String> {
+    status.split("\n\n").find_map(|stanza| {
+        let field = |name: &str| {
+            stanza
+                .lines()
+                .find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(':')).map(str::trim))
+        };
+        (field("Package") == Some(package) && field("Status").is_some_and(|s| s.ends_with(" installed")))
+            .then(|| field("Version").map(str::to_string))
+            .flatten()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn units_carry_the_colon() {
+        assert_eq!(unit(Family::Debian, 1), "tigervncserver@:1.service");
+        assert_eq!(unit(Family::RedHat, 12), "vncserver@:12.service");
+        assert_eq!(port(1), 5901);
+        assert_eq!(port(99), 5999);
+    }
+
+    #[test]
+    fn versions_and_user_dirs() {
+        assert_eq!(Version::parse("1.12.0+dfsg-8"), Some(Version(1, 12)));
+        assert_eq!(Version::parse("1:1.14.1-2.el9"), Some(Version(1, 14)));
+        assert_eq!(Version::parse("garbage"), None);
+        let home = Path::new("/home/admin");
+        assert_eq!(Version(1, 12).user_dir(home), Path::new("/home/admin/.vnc"));
+        assert_eq!(Version(1, 15).user_dir(home), Path::new("/home/admin/.config/tigervnc"));
+    }
+
+    #[test]
+    fn dpkg_status_lookup_needs_installed_state() {
+        let status = "Package: tigervnc-common\nStatus: install ok installed\nVersion: 1.12.0+dfsg-8\n\n\
+                      Package: xterm\nStatus: deinstall ok config-files\nVersion: 379-1\n";
+        assert_eq!(
+            dpkg_installed_version(status, "tigervnc-common").as_deref(),
+            Some("1.12.0+dfsg-8")
+        );
+        assert_eq!(dpkg_installed_version(status, "xterm"), None);
+        assert_eq!(dpkg_installed_version(status, "firefox-esr"), None);
+    }
+
+    #[test]
+    fn sudoers_rule_allows_only_the_system_part() {
+        let rule = sudoers_rule(Path::new("/usr/local/bin/edge-setup"));
+        assert!(rule.contains(
+            "%vncusers ALL=(root) NOPASSWD: /usr/local/bin/edge-setup vnc-user --system-part, /usr/local/bin/edge-setup vnc-user --system-part --remove"
+        ));
+    }
+}
