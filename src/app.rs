@@ -124,5 +124,6 @@ fn dispatch(ctx: &Ctx, command: &Command) -> Result<()> {
     match command {
         Command::DeviceId(args) => device_id::run(ctx, args),
         Command::Config(args) => config::run(ctx, args),
+        Command::RemoteConnectivity(args) => crate::agent::run(ctx, args),
     }
 }

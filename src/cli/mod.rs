@@ -39,6 +39,8 @@ pub enum Command {
     DeviceId(DeviceIdArgs),
     /// Get, set, unset or list configuration keys.
     Config(ConfigArgs),
+    /// Connect the Edge agent to a Cumulocity tenant (remote management), or stop it.
+    RemoteConnectivity(RemoteConnectivityArgs),
 }
 
 #[derive(Debug, Args)]
@@ -86,6 +88,36 @@ pub enum ConfigAction {
         /// Describe every key with an example.
         #[arg(long)]
         doc: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct RemoteConnectivityArgs {
+    #[command(subcommand)]
+    pub action: Option<RemoteConnectivityAction>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RemoteConnectivityAction {
+    /// Store the tenant URL, enable remote connectivity and restart the agent.
+    Enable {
+        /// The tenant URL: https://host[:port] or a bare host (default: c8y.url).
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
+        /// Accept an unencrypted http:// URL.
+        #[arg(long)]
+        insecure: bool,
+        /// Enable even though no DNS server is configured.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Disable remote connectivity; the tenant URL is kept for a later enable.
+    Disable,
+    /// Show whether remote connectivity is enabled, the tenant, DNS and the agent (the default action).
+    Status {
+        /// Print a JSON object ({"enabled": bool, "url": string, ...}).
+        #[arg(long)]
+        json: bool,
     },
 }
 
