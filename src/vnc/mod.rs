@@ -113,13 +113,14 @@ fn install(ctx: &Ctx, t: &Target, offline: Option<&Path>) -> Result<()> {
     };
 
     let _lock = run_lock(ctx)?;
+    clean_stale(ctx, Path::new(state::PATH))?;
     let mut state = State::load(sys)?;
     let recorded = state.clone();
     ctx.out.progress(INSTALL_STEPS);
     let result = install_steps(ctx, t, &plan, &mut state, &recorded);
-    if result.is_err() && state != recorded {
+    if result.is_err() {
         // Remember what was added before the failure, so --uninstall still removes it.
-        state.save(sys)?;
+        record(sys, &state)?;
     }
     let changed = result?;
     ctx.out.finish_bar();
@@ -162,21 +163,29 @@ fn install_steps(ctx: &Ctx, t: &Target, plan: &Plan, state: &mut State, recorded
             t.manager.name(),
             plan.missing.join(" ")
         ));
-        match &plan.offline {
+        // Recorded first: a run killed during the install still lets --uninstall remove them.
+        let before = state.packages.clone();
+        state.packages.extend(plan.missing.iter().cloned());
+        record(sys, state)?;
+        let result = match &plan.offline {
             Some(dir) => {
                 let files = dir.files_to_install(t.manager, &plan.installed);
-                packages::run(ctx, t.manager, t.manager.install_cmd(&files, true), RETRY)?;
+                packages::run(ctx, t.manager, t.manager.install_cmd(&files, true), RETRY)
             }
-            None => {
-                if let Some(update) = t.manager.update_cmd() {
-                    packages::run(ctx, t.manager, update, RETRY)?;
-                }
-                packages::run(ctx, t.manager, t.manager.install_cmd(&plan.missing, false), RETRY)?;
-            }
-        }
-        state.packages.extend(plan.missing.iter().cloned());
-        if !sys.dry_run {
-            state.save(sys)?;
+            None => t
+                .manager
+                .update_cmd()
+                .map_or(Ok(()), |update| packages::run(ctx, t.manager, update, RETRY))
+                .and_then(|()| packages::run(ctx, t.manager, t.manager.install_cmd(&plan.missing, false), RETRY)),
+        };
+        if let Err(e) = result {
+            // Keep only what the failed transaction did install.
+            let now = Installed::query(sys, t.family, &plan.missing)?;
+            state.packages = before;
+            state
+                .packages
+                .extend(plan.missing.iter().filter(|p| now.contains(p)).cloned());
+            return Err(e);
         }
         changed = true;
         step.done(&applied(sys, "installed"));
@@ -188,13 +197,15 @@ fn install_steps(ctx: &Ctx, t: &Target, plan: &Plan, state: &mut State, recorded
         .step("Writing the desktop session (fluxbox: right-click for xterm and Firefox)");
     let mut changes = Vec::new();
     for file in desktop::files(plan.desktop.firefox) {
+        if state.files.insert(file.path.clone()) {
+            record(sys, state)?;
+        }
         changes.push(write_managed(
             ctx,
             &file.path,
             file.contents.as_bytes(),
             FileSpec::root(file.mode),
         )?);
-        state.files.insert(file.path);
     }
     let change = combined(&changes);
     changed |= change != Change::Unchanged;
@@ -220,8 +231,9 @@ fn install_steps(ctx: &Ctx, t: &Target, plan: &Plan, state: &mut State, recorded
                     },
                     None => FileSpec::root(0o644),
                 };
-                write_managed(ctx, "/etc/hosts", desktop::hosts_append(&hosts, &line).as_bytes(), spec)?;
                 state.hosts_line = Some(line.clone());
+                record(sys, state)?;
+                write_managed(ctx, "/etc/hosts", desktop::hosts_append(&hosts, &line).as_bytes(), spec)?;
                 changed = true;
                 wrote = true;
                 step.done(&format!(
@@ -238,8 +250,9 @@ fn install_steps(ctx: &Ctx, t: &Target, plan: &Plan, state: &mut State, recorded
     if sys.users().group(VNC_GROUP)?.is_some() {
         step.done("unchanged (it exists)");
     } else {
-        sys.run(Cmd::new("groupadd").args(["--system", VNC_GROUP]))?;
         state.group_created = true;
+        record(sys, state)?;
+        sys.run(Cmd::new("groupadd").args(["--system", VNC_GROUP]))?;
         changed = true;
         step.done(&applied(sys, "created"));
     }
@@ -256,8 +269,10 @@ fn install_steps(ctx: &Ctx, t: &Target, plan: &Plan, state: &mut State, recorded
         if sys.applies_commands() {
             validate_sudoers(ctx, &rule)?;
         }
+        if state.files.insert(SUDOERS_FILE.to_string()) {
+            record(sys, state)?;
+        }
         let change = write_managed(ctx, SUDOERS_FILE, rule.as_bytes(), spec)?;
-        state.files.insert(SUDOERS_FILE.to_string());
         changed = true;
         wrote = true;
         step.done(sys.change_word(change));
@@ -292,20 +307,23 @@ fn install_steps(ctx: &Ctx, t: &Target, plan: &Plan, state: &mut State, recorded
             }
         }
     } else {
-        if let Some(old) = state.firewall.take() {
+        if let Some(old) = state.firewall {
             old.remove(sys)?;
+            state.firewall = None;
             if old.backend == Backend::Nftables {
                 state.files.remove(firewall::NFT_FILE);
             }
+            record(sys, state)?;
         }
         let outcome = match wanted {
             Some(rule) => {
-                rule.apply(sys)?;
+                state.firewall = Some(rule);
                 if rule.backend == Backend::Nftables {
                     state.files.insert(firewall::NFT_FILE.to_string());
                     wrote = true;
                 }
-                state.firewall = Some(rule);
+                record(sys, state)?;
+                rule.apply(sys)?;
                 format!("{} ({})", applied(sys, "opened"), rule.describe())
             }
             None => applied(sys, "closed again (vnc.listen = localhost)"),
@@ -351,6 +369,16 @@ fn install_steps(ctx: &Ctx, t: &Target, plan: &Plan, state: &mut State, recorded
     Ok(changed)
 }
 
+/// Saves the state before the change it records (write-ahead), so that a run killed
+/// half-way still lets --uninstall remove what it added. The final step prints the
+/// state file with --dry-run; these saves are skipped then.
+fn record(sys: &System, state: &State) -> Result<()> {
+    if !sys.dry_run {
+        state.save(sys)?;
+    }
+    Ok(())
+}
+
 /// How a step reports a command: done live, "would be" with --dry-run, planned in image mode.
 fn applied(sys: &System, done: &str) -> String {
     if sys.dry_run {
@@ -377,6 +405,12 @@ fn combined(changes: &[Change]) -> Change {
 /// file of a live writer is touched.
 fn write_managed(ctx: &Ctx, path: &str, contents: &[u8], spec: FileSpec) -> Result<Change> {
     let path = Path::new(path);
+    clean_stale(ctx, path)?;
+    ctx.sys.write(path, contents, spec)
+}
+
+/// Removes the temporary files a killed run left beside `path` (`.NAME.XXXXXX.tmp`).
+fn clean_stale(ctx: &Ctx, path: &Path) -> Result<()> {
     if !ctx.sys.dry_run
         && let (Some(dir), Some(name)) = (path.parent(), path.file_name())
     {
@@ -394,7 +428,7 @@ fn write_managed(ctx: &Ctx, path: &str, contents: &[u8], spec: FileSpec) -> Resu
             }
         }
     }
-    ctx.sys.write(path, contents, spec)
+    Ok(())
 }
 
 fn run_lock(ctx: &Ctx) -> Result<Option<nix::fcntl::Flock<File>>> {
@@ -508,10 +542,12 @@ fn selinux_mode(sys: &System) -> Result<Option<String>> {
 fn uninstall(ctx: &Ctx, t: &Target, purge: bool) -> Result<()> {
     let sys = &ctx.sys;
     let _lock = run_lock(ctx)?;
+    clean_stale(ctx, Path::new(state::PATH))?;
     let mut state = State::load(sys)?;
     let users = vnc_users(sys)?;
     let sudoers_present = sys.root.meta(Path::new(SUDOERS_FILE))?.is_some();
-    if state.is_empty() && !sudoers_present && !(purge && !users.is_empty()) {
+    let passwords_to_purge = purge && !users.is_empty();
+    if state.is_empty() && !sudoers_present && !passwords_to_purge {
         ctx.out.info(&format!(
             "Nothing to remove: 'edge-setup vnc' has not installed anything here ({} does not exist).",
             state::PATH
@@ -591,11 +627,13 @@ fn uninstall_steps(ctx: &Ctx, t: &Target, purge: bool, users: &[UserInfo], state
     }
 
     let step = ctx.out.step(&format!("Removing the group {VNC_GROUP}"));
-    if state.group_created && sys.users().group(VNC_GROUP)?.is_some() {
+    if !state.group_created {
+        step.done("not created by edge-setup: kept");
+    } else if sys.users().group(VNC_GROUP)?.is_some() {
         sys.run(Cmd::new("groupdel").arg(VNC_GROUP))?;
         step.done(&applied(sys, "removed"));
     } else {
-        step.done("not created by edge-setup: kept");
+        step.done("already gone");
     }
     state.group_created = false;
 
@@ -623,12 +661,11 @@ fn uninstall_steps(ctx: &Ctx, t: &Target, purge: bool, users: &[UserInfo], state
         step.done("none to remove");
     } else {
         packages::run(ctx, t.manager, t.manager.remove_cmd(&to_remove), RETRY_UNINSTALL)?;
-        step.done(&format!(
-            "{} with {}: {}",
-            applied(sys, "removed"),
-            t.manager.name(),
-            to_remove.join(" ")
-        ));
+        step.done(&if sys.applies_commands() {
+            format!("removed with {}: {}", t.manager.name(), to_remove.join(" "))
+        } else {
+            applied(sys, "removed")
+        });
     }
     state.packages.clear();
 
@@ -701,6 +738,8 @@ fn bundle(ctx: &Ctx, dir: &Path) -> Result<()> {
     }
     let retry = format!("edge-setup vnc bundle {}", dir.display());
     let host_dir = sys.root.host_path(&dir).display().to_string();
+    // Commands name target paths, like every command edge-setup runs or prints.
+    let cmd_dir = dir.display().to_string();
     let step = ctx.out.step(&format!(
         "Downloading {} packages and their dependencies into {host_dir}",
         desktop.packages.len()
@@ -722,7 +761,7 @@ fn bundle(ctx: &Ctx, dir: &Path) -> Result<()> {
                     let names = closure(&out.stdout);
                     let download = Cmd::new("sh")
                         .args(["-c", "cd \"$1\" && shift && exec apt-get download \"$@\"", "sh"])
-                        .arg(host_dir.clone())
+                        .arg(cmd_dir.clone())
                         .args(names.iter().cloned());
                     packages::run(ctx, t.manager, download, &retry)?;
                     Some(names.len())
@@ -730,7 +769,7 @@ fn bundle(ctx: &Ctx, dir: &Path) -> Result<()> {
                 None => {
                     let script = format!(
                         "cd {} && apt-get download $(apt-cache {} {} | grep '^[a-z0-9]' | sort -u)",
-                        shell_word(&host_dir),
+                        shell_word(&cmd_dir),
                         APT_DEPENDS.join(" "),
                         desktop.packages.join(" ")
                     );
@@ -741,14 +780,14 @@ fn bundle(ctx: &Ctx, dir: &Path) -> Result<()> {
         }
         Manager::Dnf => {
             let cmd = Cmd::new("dnf")
-                .args(["download", "--resolve", "--alldeps", "--destdir", &host_dir])
+                .args(["download", "--resolve", "--alldeps", "--destdir", &cmd_dir])
                 .args(desktop.packages.iter().cloned());
             packages::run(ctx, t.manager, cmd, &retry)?;
             None
         }
         Manager::Yum => {
             let cmd = Cmd::new("yumdownloader")
-                .args(["--resolve", "--destdir", &host_dir])
+                .args(["--resolve", "--destdir", &cmd_dir])
                 .args(desktop.packages.iter().cloned());
             packages::run(ctx, t.manager, cmd, &retry)?;
             None

@@ -528,10 +528,7 @@ fn bundle_resolves_the_closure_and_downloads_into_the_directory() {
     let host = live.path("/srv/b");
     assert!(host.is_dir());
     let download = live.lines().into_iter().find(|l| l.starts_with("sh -c")).unwrap();
-    assert!(
-        download.ends_with(&format!("sh {} debconf libc6 xterm", host.display())),
-        "{download}"
-    );
+    assert!(download.ends_with("sh /srv/b debconf libc6 xterm"), "{download}");
     assert!(live.err.text().contains("sudo edge-setup vnc --offline DIR"));
     assert!(Path::new(&host).exists());
 }
