@@ -77,6 +77,12 @@ fn debian_12_plan_names_apt_and_every_package_and_writes_the_files() {
             .contains("Exec=/usr/libexec/edge-setup/session\n")
     );
     assert!(img.read(MENU).unwrap().contains("{firefox-esr}"));
+    let syntax = std::process::Command::new("sh")
+        .arg("-n")
+        .arg(img.path(SESSION))
+        .output()
+        .unwrap();
+    assert!(syntax.status.success(), "{}", String::from_utf8_lossy(&syntax.stderr));
     assert!(img.read(SUDOERS).unwrap().contains(
         "%vncusers ALL=(root) NOPASSWD: /usr/local/bin/edge-setup vnc-user --system-part, /usr/local/bin/edge-setup vnc-user --system-part --remove"
     ));

@@ -124,6 +124,9 @@ mod tests {
                 .contains("exec fluxbox -rc /usr/share/edge-setup/fluxbox/init\n")
         );
         assert!(session.contents.contains("Ctrl+Alt+Del"));
+        // without ~/.fluxbox, fluxbox 1.3 copies its default init over the -rc file
+        let mkdir = session.contents.find("mkdir -p \"$HOME/.fluxbox\"").unwrap();
+        assert!(mkdir < session.contents.find("exec fluxbox").unwrap());
         let menu = get("/usr/share/edge-setup/fluxbox/menu");
         assert!(menu.contents.contains("[exec] (xterm) {xterm}"));
         assert!(menu.contents.contains("[exec] (Firefox) {firefox-esr}"));

@@ -373,7 +373,13 @@ fn install_steps(ctx: &Ctx, t: &Target, plan: &Plan, state: &mut State, recorded
 /// half-way still lets --uninstall remove what it added. The final step prints the
 /// state file with --dry-run; these saves are skipped then.
 fn record(sys: &System, state: &State) -> Result<()> {
-    if !sys.dry_run {
+    if sys.dry_run {
+        return Ok(());
+    }
+    if state.is_empty() {
+        // Nothing added (a failed first install): leave no state file behind.
+        sys.remove(Path::new(state::PATH))?;
+    } else {
         state.save(sys)?;
     }
     Ok(())

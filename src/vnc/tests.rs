@@ -532,3 +532,27 @@ fn bundle_resolves_the_closure_and_downloads_into_the_directory() {
     assert!(live.err.text().contains("sudo edge-setup vnc --offline DIR"));
     assert!(Path::new(&host).exists());
 }
+
+#[test]
+fn a_failed_install_records_what_the_package_manager_did_install() {
+    let Some(live) = Live::new(DEBIAN) else { return };
+    live.write("/var/lib/dpkg/status", "");
+    let status = live.path("/var/lib/dpkg/status");
+    live.fake.respond_with(move |c| {
+        c.line().starts_with(APT_INSTALL).then(|| {
+            // dpkg configured fluxbox, then failed on another package
+            std::fs::write(&status, "Package: fluxbox\nStatus: install ok installed\n").unwrap();
+            Ok(Output::failed(
+                100,
+                "E: Sub-process /usr/bin/dpkg returned an error code (1)\n",
+            ))
+        })
+    });
+    let err = live.run(install(), &[]).unwrap_err();
+    assert_eq!(
+        err.why.as_deref(),
+        Some("E: Sub-process /usr/bin/dpkg returned an error code (1)")
+    );
+    let state: State = serde_json::from_str(&std::fs::read_to_string(live.path(state::PATH)).unwrap()).unwrap();
+    assert_eq!(state.packages.iter().collect::<Vec<_>>(), vec!["fluxbox"]);
+}
