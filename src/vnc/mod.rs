@@ -118,9 +118,11 @@ fn install(ctx: &Ctx, t: &Target, offline: Option<&Path>) -> Result<()> {
     let recorded = state.clone();
     ctx.out.progress(INSTALL_STEPS);
     let result = install_steps(ctx, t, &plan, &mut state, &recorded);
-    if result.is_err() {
-        // Remember what was added before the failure, so --uninstall still removes it.
-        record(sys, &state)?;
+    if result.is_err()
+        && let Err(e) = record(sys, &state)
+    {
+        // The failure itself is what the user needs to see first.
+        ctx.out.warn(&format!("cannot record what was added: {e}"));
     }
     let changed = result?;
     ctx.out.finish_bar();
@@ -562,9 +564,10 @@ fn uninstall(ctx: &Ctx, t: &Target, purge: bool) -> Result<()> {
     }
     ctx.out.progress(7);
     let result = uninstall_steps(ctx, t, purge, &users, &mut state);
-    if result.is_err() {
-        // Keep what is still to remove, so running --uninstall again finishes the job.
-        state.save(sys)?;
+    if result.is_err()
+        && let Err(e) = record(sys, &state)
+    {
+        ctx.out.warn(&format!("cannot record what is left to remove: {e}"));
     }
     result?;
     ctx.out.finish_bar();
