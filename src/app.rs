@@ -16,7 +16,7 @@ use crate::prompt::{NoPrompt, NoPromptReason, Prompter, Terminal};
 use crate::system::fs::Root;
 use crate::system::runner::{HostRunner, Runner};
 use crate::system::{Mode, System};
-use crate::{config, device_id};
+use crate::{config, device_id, vnc};
 
 /// The calling process, swappable in tests.
 pub struct Process {
@@ -125,5 +125,6 @@ fn dispatch(ctx: &Ctx, command: &Command) -> Result<()> {
         Command::DeviceId(args) => device_id::run(ctx, args),
         Command::Config(args) => config::run(ctx, args),
         Command::RemoteConnectivity(args) => crate::agent::run(ctx, args),
+        Command::Vnc(args) => vnc::run(ctx, args),
     }
 }

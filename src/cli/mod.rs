@@ -41,6 +41,8 @@ pub enum Command {
     Config(ConfigArgs),
     /// Connect the Edge agent to a Cumulocity tenant (remote management), or stop it.
     RemoteConnectivity(RemoteConnectivityArgs),
+    /// Install the VNC components (TigerVNC, desktop, firewall, sudoers rule); run as root.
+    Vnc(VncArgs),
 }
 
 #[derive(Debug, Args)]
@@ -118,6 +120,33 @@ pub enum RemoteConnectivityAction {
         /// Print a JSON object ({"enabled": bool, "url": string, ...}).
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct VncArgs {
+    #[command(subcommand)]
+    pub action: Option<VncAction>,
+    /// Install from a directory of package files (.deb or .rpm) made by 'edge-setup vnc bundle DIR'.
+    #[arg(long, value_name = "DIR", conflicts_with = "uninstall")]
+    pub offline: Option<PathBuf>,
+    /// Remove what 'edge-setup vnc' added: the packages it installed, its files, the firewall
+    /// and sudoers rules. Users' VNC password files are kept.
+    #[arg(long)]
+    pub uninstall: bool,
+    /// With --uninstall: also remove the users' VNC password files.
+    #[arg(long, requires = "uninstall")]
+    pub purge: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VncAction {
+    /// Download the VNC packages and all their dependencies into DIR, for 'edge-setup vnc --offline DIR'
+    /// on an appliance without network. Run it on a machine with the same distribution and a network.
+    Bundle {
+        /// The directory to fill (created when missing).
+        dir: PathBuf,
     },
 }
 

@@ -474,6 +474,26 @@ impl Root {
         }
     }
 
+    /// Removes an empty directory (never following a link). `false` when it was
+    /// absent or is not empty, so callers can remove a tree's directories bottom-up.
+    pub fn remove_empty_dir(&self, target: &Path) -> Result<bool> {
+        let Some((dir, name)) = self.parent(target, None)? else {
+            return Ok(false);
+        };
+        let real_dir = openat(
+            &dir,
+            ".",
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| Error::io("open the directory of", &self.host_path(target), e.into()))?;
+        match unlinkat(&real_dir, name.as_os_str(), UnlinkatFlags::RemoveDir) {
+            Ok(()) => Ok(true),
+            Err(Errno::ENOENT | Errno::ENOTEMPTY | Errno::EEXIST | Errno::ENOTDIR) => Ok(false),
+            Err(e) => Err(Error::io("remove the directory", &self.host_path(target), e.into())),
+        }
+    }
+
     /// Opens (creating it 0600 root when missing) a lock file and takes an
     /// exclusive flock on it, held until the returned guard is dropped.
     pub fn lock(&self, target: &Path) -> Result<nix::fcntl::Flock<File>> {
