@@ -54,6 +54,11 @@ impl Ctx {
             .any(|v| self.env.get(*v).is_some_and(|s| !s.is_empty()))
     }
 
+    /// Whether questions reach a person (a terminal and no `--yes`).
+    pub fn prompt_is_interactive(&self) -> bool {
+        self.prompt.interactive()
+    }
+
     pub fn config(&self) -> Result<Config> {
         Config::load(&self.sys)
     }

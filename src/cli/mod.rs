@@ -39,6 +39,62 @@ pub enum Command {
     DeviceId(DeviceIdArgs),
     /// Get, set, unset or list configuration keys.
     Config(ConfigArgs),
+    /// The post-installation wizard: a menu, or one option as a command.
+    Setup(SetupArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct SetupArgs {
+    /// Run every option this answers file (TOML, see examples/appliance.toml) configures, in menu order.
+    #[arg(long, value_name = "FILE")]
+    pub answers: Option<PathBuf>,
+    #[command(subcommand)]
+    pub option: Option<SetupOption>,
+}
+
+/// Where an option takes its values from, when not from the console.
+#[derive(Debug, Args, Clone, Default)]
+pub struct OptionInput {
+    /// Take the values from a config.dat file of the old post-installer (key=value).
+    #[arg(long, value_name = "FILE", conflicts_with = "answers")]
+    pub config_dat: Option<PathBuf>,
+    /// Take the values from this option's table of an answers file (TOML).
+    #[arg(long, value_name = "FILE")]
+    pub answers: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SetupOption {
+    /// 1 Configure network: a static IPv4 address, gateway and DNS server.
+    Network(NetworkArgs),
+    /// Show or set the device ID (as `edge-setup device-id`).
+    DeviceId(SetupDeviceIdArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct NetworkArgs {
+    #[command(flatten)]
+    pub input: OptionInput,
+    /// The interface to configure (default: the first ethernet interface that is up).
+    #[arg(long, value_name = "NAME")]
+    pub interface: Option<String>,
+    /// The network stack to write for (default: detected).
+    #[arg(long, value_parser = ["networkmanager", "networkd", "ifupdown", "ifcfg"])]
+    pub stack: Option<String>,
+    /// Restore the network files as they were before the last change.
+    #[arg(long, conflicts_with_all = ["interface", "stack", "config_dat", "answers"])]
+    pub rollback: bool,
+    /// Run even over SSH (the change can cut the connection).
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SetupDeviceIdArgs {
+    /// Take the ID from the [device-id] table of an answers file.
+    #[arg(long, value_name = "FILE")]
+    pub answers: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

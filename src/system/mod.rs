@@ -72,6 +72,14 @@ impl System {
         self.root.read_string(path)
     }
 
+    /// Reads a file the user named on the command line (an answers file, a
+    /// config.dat): a path on this host, not under the root.
+    pub fn read_host_file(&self, path: &Path) -> Result<String> {
+        std::fs::read_to_string(path).map_err(|e| {
+            Error::io("read", path, e).hint(format!("check the path {} and run the command again", path.display()))
+        })
+    }
+
     /// Runs a command that changes the target system and fails on a non-zero
     /// exit. In image mode and with `--dry-run` it is printed instead.
     pub fn run(&self, cmd: Cmd) -> Result<Output> {
