@@ -45,8 +45,11 @@ impl Entry {
     }
 }
 
-/// The tables an answers file may have, in the order they are applied.
-const ANSWER_TABLES: &[&str] = &["network", "device-id"];
+/// The tables an answers file may have, in the order they are applied, with their keys.
+const ANSWER_TABLES: &[(&str, &[&str])] = &[
+    ("network", &["interface", "ip", "netmask", "gateway", "dns", "stack"]),
+    ("device-id", &["id", "generate"]),
+];
 
 const NONINTERACTIVE: &str =
     "edge-setup setup --answers FILE (every option), or one option: edge-setup setup network --config-dat FILE";
@@ -194,11 +197,25 @@ fn load_answers(ctx: &Ctx, path: &Path) -> Result<toml::Table> {
         ))
         .why(e.message())
     })?;
-    for key in table.keys() {
-        if !ANSWER_TABLES.contains(&key.as_str()) {
-            return Err(Error::bad_input(format!("{}: unknown table [{key}]", path.display()))
-                .why(format!("an answers file has the tables {}", ANSWER_TABLES.join(", ")))
+    for (name, value) in &table {
+        let Some((_, keys)) = ANSWER_TABLES.iter().find(|(t, _)| t == name) else {
+            let names: Vec<&str> = ANSWER_TABLES.iter().map(|(t, _)| *t).collect();
+            return Err(Error::bad_input(format!("{}: unknown table [{name}]", path.display()))
+                .why(format!("an answers file has the tables {}", names.join(", ")))
                 .hint("see examples/appliance.toml for every table and key"));
+        };
+        let Some(t) = value.as_table() else {
+            return Err(Error::bad_input(format!(
+                "{}: '{name}' must be a table ([{name}])",
+                path.display()
+            )));
+        };
+        if let Some(k) = t.keys().find(|k| !keys.contains(&k.as_str())) {
+            return Err(
+                Error::bad_input(format!("{}: unknown key '{k}' in [{name}]", path.display()))
+                    .why(format!("[{name}] has the keys {}", keys.join(", ")))
+                    .hint("see examples/appliance.toml"),
+            );
         }
     }
     Ok(table)
@@ -211,12 +228,6 @@ fn run_answers(ctx: &Ctx, path: &Path) -> Result<()> {
     let noninteractive = "the answers file";
     let network_prepared = match answers.get("network").and_then(|v| v.as_table()) {
         Some(t) => {
-            check_keys(
-                path,
-                "network",
-                t,
-                &["interface", "ip", "netmask", "gateway", "dns", "stack"],
-            )?;
             let input = Input {
                 source: Source::Answers(t),
                 interactive: false,
@@ -234,7 +245,6 @@ fn run_answers(ctx: &Ctx, path: &Path) -> Result<()> {
     };
     let device_table = answers.get("device-id").and_then(|v| v.as_table());
     if let Some(t) = device_table {
-        check_keys(path, "device-id", t, &["id", "generate"])?;
         device_id_plan(t, &origin("device-id"))?;
     }
     if let Some(p) = &network_prepared {
@@ -246,17 +256,6 @@ fn run_answers(ctx: &Ctx, path: &Path) -> Result<()> {
         device_id_from_table(ctx, device_table, &origin("device-id"))?;
     }
     Ok(())
-}
-
-fn check_keys(path: &Path, table: &str, t: &toml::Table, known: &[&str]) -> Result<()> {
-    match t.keys().find(|k| !known.contains(&k.as_str())) {
-        Some(k) => Err(
-            Error::bad_input(format!("{}: unknown key '{k}' in [{table}]", path.display()))
-                .why(format!("[{table}] has the keys {}", known.join(", ")))
-                .hint("see examples/appliance.toml"),
-        ),
-        None => Ok(()),
-    }
 }
 
 /// What a `[device-id]` table asks for.
