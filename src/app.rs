@@ -125,5 +125,6 @@ fn dispatch(ctx: &Ctx, command: &Command) -> Result<()> {
         Command::DeviceId(args) => device_id::run(ctx, args),
         Command::Config(args) => config::run(ctx, args),
         Command::Setup(args) => wizard::run(ctx, args),
+        Command::RemoteConnectivity(args) => crate::agent::run(ctx, args),
     }
 }

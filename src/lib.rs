@@ -4,6 +4,7 @@
 //! each capability is a module with its own command; everything that touches
 //! the operating system goes through `system`.
 
+pub mod agent;
 pub mod app;
 pub mod cli;
 pub mod config;

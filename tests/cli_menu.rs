@@ -137,3 +137,30 @@ fn escape_leaves_the_menu_with_exit_code_0() {
     tmux.send(&["Escape"]);
     assert_eq!(wait_for_file(&exit_file), "0\n");
 }
+
+#[test]
+fn option_7_stores_the_cloud_url_and_8_exits_with_0() {
+    let img = Image::debian();
+    img.write("/etc/resolv.conf", "nameserver 192.0.2.53\n");
+    let (tmux, exit_file) = menu_session(&img);
+    tmux.wait_for("Enter your choice", 1);
+    assert!(tmux.screen().contains(" 7  Configure Edge Agent"));
+    tmux.send(&["7", "Enter"]);
+    tmux.wait_for("Enter cloud URL (leave blank to disable remote management)", 1);
+    tmux.send(&["MyTenant.cumulocity.com", "Enter"]);
+    tmux.wait_for("Enter your choice", 2);
+    tmux.send(&["8", "Enter"]);
+    assert_eq!(wait_for_file(&exit_file), "0\n");
+    let props = img
+        .read("/usr/edge/properties/edge-agent/remote-connectivity.properties")
+        .unwrap();
+    assert!(props.contains("enabled=true"), "{props}");
+    assert!(props.contains("url=https://mytenant.cumulocity.com"), "{props}");
+    assert!(
+        img.read("/etc/edge-setup/edge-setup.toml")
+            .unwrap()
+            .contains("url = \"https://mytenant.cumulocity.com\"")
+    );
+    // the agent generated a device ID, shown with the registration steps
+    assert!(img.read("/usr/edge/properties/edge-agent/device-id").is_some());
+}

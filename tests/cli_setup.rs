@@ -17,6 +17,7 @@ fn appliance() -> Image {
     std::fs::create_dir_all(img.path("/sys/class/net/eth0/device")).unwrap();
     img.write("/sys/class/net/lo/type", "772\n");
     img.write("/sys/class/net/lo/operstate", "unknown\n");
+    img.write("/etc/hosts", "127.0.0.1 localhost\n");
     img
 }
 
@@ -326,4 +327,80 @@ fn without_a_terminal_the_menu_names_the_noninteractive_form() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("--config-dat FILE"));
+}
+
+const PROPERTIES: &str = "/usr/edge/properties/edge-agent/remote-connectivity.properties";
+
+#[test]
+fn answers_file_runs_network_device_id_and_agent_then_changes_nothing() {
+    let img = appliance();
+    let f = answers(&format!(
+        "{ANSWERS}\n[device-id]\nid = \"edge-fleet-7\"\n\n[agent]\nurl = \"mytenant.cumulocity.com\"\n"
+    ));
+    img.cmd()
+        .args(["setup", "--answers"])
+        .arg(&f)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("== 7 Configure Edge Agent"))
+        .stderr(predicate::str::contains("General device registration"));
+    assert_eq!(
+        img.read("/usr/edge/properties/edge-agent/device-id").unwrap(),
+        "edge-fleet-7\n"
+    );
+    let props = img.read(PROPERTIES).unwrap();
+    assert!(
+        props.contains("enabled=true") && props.contains("url=https://mytenant.cumulocity.com"),
+        "{props}"
+    );
+    let before = img.snapshot();
+    img.cmd().args(["setup", "--answers"]).arg(&f).assert().success();
+    assert_eq!(img.snapshot(), before, "a second run must change nothing");
+
+    // a blank URL disables remote management and keeps the URL
+    let off = answers("[agent]\nurl = \"\"\n");
+    img.cmd()
+        .args(["setup", "agent", "--answers"])
+        .arg(&off)
+        .assert()
+        .success();
+    let props = img.read(PROPERTIES).unwrap();
+    assert!(
+        props.contains("enabled=false") && props.contains("url=https://mytenant.cumulocity.com"),
+        "{props}"
+    );
+    std::fs::remove_file(f).unwrap();
+    std::fs::remove_file(off).unwrap();
+}
+
+#[test]
+fn a_bad_value_anywhere_in_the_answers_file_applies_nothing() {
+    for agent in [
+        "url = \"http://t.example.com\"",
+        "url = \"https://t.example.com/path\"",
+        "insecure = \"yes\"\nurl = \"t.example.com\"",
+    ] {
+        let img = appliance();
+        let f = answers(&format!("{ANSWERS}\n[agent]\n{agent}\n"));
+        let before = img.snapshot();
+        img.cmd().args(["setup", "--answers"]).arg(&f).assert().code(2);
+        assert_eq!(
+            img.snapshot(),
+            before,
+            "{agent}: the network must not be configured either"
+        );
+        std::fs::remove_file(f).unwrap();
+    }
+}
+
+#[test]
+fn setup_status_reports_the_agent_and_device() {
+    let img = appliance();
+    img.cmd().args(["device-id", "set", "edge-s1"]).assert().success();
+    img.cmd()
+        .args(["setup", "status"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("remote connectivity: disabled"))
+        .stdout(predicate::str::contains("edge-s1"));
 }

@@ -39,6 +39,8 @@ pub enum Command {
     DeviceId(DeviceIdArgs),
     /// Get, set, unset or list configuration keys.
     Config(ConfigArgs),
+    /// Connect the Edge agent to a Cumulocity tenant (remote management), or stop it.
+    RemoteConnectivity(RemoteConnectivityArgs),
     /// The post-installation wizard: a menu, or one option as a command.
     Setup(SetupArgs),
 }
@@ -68,8 +70,12 @@ pub struct OptionInput {
 pub enum SetupOption {
     /// 1 Configure network: a static IPv4 address, gateway and DNS server.
     Network(NetworkArgs),
+    /// 7 Configure Edge Agent: the cloud URL (blank disables remote management).
+    Agent(AnswersArg),
     /// Show or set the device ID (as `edge-setup device-id`).
-    DeviceId(SetupDeviceIdArgs),
+    DeviceId(AnswersArg),
+    /// The appliance's status: remote connectivity, device ID, DNS, agent service.
+    Status,
 }
 
 #[derive(Debug, Args)]
@@ -90,9 +96,10 @@ pub struct NetworkArgs {
     pub force: bool,
 }
 
+/// An option that reads its table of an answers file, or asks on the console.
 #[derive(Debug, Args)]
-pub struct SetupDeviceIdArgs {
-    /// Take the ID from the [device-id] table of an answers file.
+pub struct AnswersArg {
+    /// Take the values from this option's table of an answers file (TOML).
     #[arg(long, value_name = "FILE")]
     pub answers: Option<PathBuf>,
 }
@@ -142,6 +149,36 @@ pub enum ConfigAction {
         /// Describe every key with an example.
         #[arg(long)]
         doc: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct RemoteConnectivityArgs {
+    #[command(subcommand)]
+    pub action: Option<RemoteConnectivityAction>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RemoteConnectivityAction {
+    /// Store the tenant URL, enable remote connectivity and restart the agent.
+    Enable {
+        /// The tenant URL: https://host[:port] or a bare host (default: c8y.url).
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
+        /// Accept an unencrypted http:// URL.
+        #[arg(long)]
+        insecure: bool,
+        /// Enable even though no DNS server is configured.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Disable remote connectivity; the tenant URL is kept for a later enable.
+    Disable,
+    /// Show whether remote connectivity is enabled, the tenant, DNS and the agent (the default action).
+    Status {
+        /// Print a JSON object ({"enabled": bool, "url": string, ...}).
+        #[arg(long)]
+        json: bool,
     },
 }
 

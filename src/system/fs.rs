@@ -522,6 +522,25 @@ impl Root {
         fchmod(&fd, Mode::from_bits_truncate(spec.mode)).map_err(|e| Error::io("change the mode of", &host, e.into()))
     }
 
+    /// Reports a directory that would refuse a write of `target`, before a
+    /// command's first write: walks to the nearest existing directory on the
+    /// way (creating nothing) and asks the kernel whether this process may
+    /// create files there (read-only file system, immutable directory,
+    /// permissions), so a group of writes fails before it starts, not half way.
+    pub fn check_writable(&self, target: &Path) -> Result<()> {
+        let (mut parts, _) = Self::split(target)?;
+        loop {
+            if let Some(fd) = self.walk(target, parts.clone(), None)? {
+                let dir: PathBuf = std::iter::once(OsString::from("/")).chain(parts).collect();
+                let access = nix::unistd::AccessFlags::W_OK | nix::unistd::AccessFlags::X_OK;
+                return nix::unistd::faccessat(&fd, ".", access, AtFlags::AT_EACCESS)
+                    .map_err(|e| not_writable(&self.host_path(&dir), e));
+            }
+            // the root itself always walks, so this ends
+            parts.pop_back();
+        }
+    }
+
     /// Names in a directory; empty when it does not exist.
     pub fn list_dir(&self, target: &Path) -> Result<Vec<OsString>> {
         let mut parts = Self::split(target).map(|(mut p, n)| {
@@ -549,6 +568,32 @@ impl Root {
         names.sort();
         Ok(names)
     }
+}
+
+fn not_writable(dir: &Path, e: Errno) -> Error {
+    use crate::error::Kind;
+    let why = std::io::Error::from(e);
+    let (kind, hint) = match e {
+        Errno::EROFS => (
+            Kind::Failure,
+            "remount that file system read-write (or use --root on a writable image) and run the command again"
+                .to_string(),
+        ),
+        Errno::EACCES | Errno::EPERM if !nix::unistd::geteuid().is_root() => (
+            Kind::NotPermitted,
+            "run the command with sudo, or as the owner of that directory".to_string(),
+        ),
+        _ => (
+            Kind::Failure,
+            format!(
+                "it refuses writes even to root: check its attributes with 'lsattr -d {}' ('chattr -i' removes the immutable flag)",
+                dir.display()
+            ),
+        ),
+    };
+    Error::new(kind, format!("cannot write in {}", dir.display()))
+        .why(why)
+        .hint(hint)
 }
 
 fn is_link(st: &FileStat) -> bool {
@@ -709,6 +754,18 @@ mod tests {
         assert!(root.remove(Path::new("/h/.vnc/p")).unwrap());
         assert!(!root.remove(Path::new("/h/.vnc/p")).unwrap());
         assert_eq!(root.list_dir(Path::new("/h")).unwrap(), vec![OsString::from(".vnc")]);
+    }
+
+    #[test]
+    fn check_writable_walks_up_to_the_nearest_directory() {
+        let (dir, root) = root();
+        // nothing on the way exists yet: the root decides
+        root.check_writable(Path::new("/usr/edge/properties/x")).unwrap();
+        std::fs::create_dir_all(dir.path().join("usr")).unwrap();
+        std::fs::write(dir.path().join("usr/edge"), b"file").unwrap();
+        let err = root.check_writable(Path::new("/usr/edge/properties/x")).unwrap_err();
+        assert!(err.what.contains("edge is not a directory"), "{err}");
+        assert!(!dir.path().join("usr/edge/properties").exists());
     }
 
     #[test]

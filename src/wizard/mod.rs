@@ -1,6 +1,7 @@
 //! The post-installation wizard: the old script's menu, each option also a
 //! command, and answers files that run every configured option for fleets.
 
+pub mod agent;
 pub mod config_dat;
 pub mod input;
 pub mod network;
@@ -20,35 +21,48 @@ use input::{Input, Source};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Entry {
     Network,
+    Agent,
     Exit,
     DeviceId,
+    Status,
 }
 
 impl Entry {
     /// Only what works is offered.
-    pub const MENU: [Entry; 3] = [Entry::Network, Entry::Exit, Entry::DeviceId];
+    pub const MENU: [Entry; 5] = [
+        Entry::Network,
+        Entry::Agent,
+        Entry::Exit,
+        Entry::DeviceId,
+        Entry::Status,
+    ];
 
     pub fn number(self) -> u32 {
         match self {
             Entry::Network => 1,
+            Entry::Agent => 7,
             Entry::Exit => 8,
             Entry::DeviceId => 11,
+            Entry::Status => 12,
         }
     }
 
     pub fn label(self) -> &'static str {
         match self {
             Entry::Network => "Configure network",
+            Entry::Agent => "Configure Edge Agent",
             Entry::Exit => "Exit",
             Entry::DeviceId => "Show/set the device ID",
+            Entry::Status => "Status",
         }
     }
 }
 
 /// The tables an answers file may have, in the order they are applied, with their keys.
-const ANSWER_TABLES: &[(&str, &[&str])] = &[
+pub const ANSWER_TABLES: &[(&str, &[&str])] = &[
     ("network", &["interface", "ip", "netmask", "gateway", "dns", "stack"]),
     ("device-id", &["id", "generate"]),
+    ("agent", &["url", "insecure", "force"]),
 ];
 
 const NONINTERACTIVE: &str =
@@ -77,6 +91,17 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
                 network::apply(ctx, &prepared)
             })
         }
+        Some(SetupOption::Agent(a)) => {
+            let given = OptionInput {
+                config_dat: None,
+                answers: a.answers.clone(),
+            };
+            with_input(ctx, &given, "agent", false, |input| {
+                let prepared = agent::prepare(ctx, input)?;
+                agent::apply(ctx, &prepared)
+            })
+        }
+        Some(SetupOption::Status) => status(ctx),
         Some(SetupOption::DeviceId(a)) => match &a.answers {
             Some(path) => {
                 let table = load_answers(ctx, path)?;
@@ -247,13 +272,30 @@ fn run_answers(ctx: &Ctx, path: &Path) -> Result<()> {
     if let Some(t) = device_table {
         device_id_plan(t, &origin("device-id"))?;
     }
+    let agent_prepared = match answers.get("agent").and_then(|v| v.as_table()) {
+        Some(t) => {
+            let input = Input {
+                source: Source::Answers(t),
+                interactive: false,
+                noninteractive,
+                origin: origin("agent"),
+            };
+            Some(agent::prepare(ctx, &input)?)
+        }
+        None => None,
+    };
     if let Some(p) = &network_prepared {
         ctx.out.info("== 1 Configure network");
         network::apply(ctx, p)?;
     }
+    // before the agent, so the agent registers under the ID the file gives
     if device_table.is_some() {
         ctx.out.info("== Device ID");
         device_id_from_table(ctx, device_table, &origin("device-id"))?;
+    }
+    if let Some(p) = &agent_prepared {
+        ctx.out.info("== 7 Configure Edge Agent");
+        agent::apply(ctx, p)?;
     }
     Ok(())
 }
@@ -375,11 +417,24 @@ fn menu(ctx: &Ctx) -> Result<()> {
                 let prepared = network::prepare(ctx, input, &opts)?;
                 network::apply(ctx, &prepared)
             }),
+            Entry::Agent => with_input(ctx, &OptionInput::default(), "agent", false, |input| {
+                let prepared = agent::prepare(ctx, input)?;
+                agent::apply(ctx, &prepared)
+            }),
             Entry::DeviceId => device_id_interactive(ctx),
+            Entry::Status => status(ctx),
         };
         match result {
             Ok(()) => ctx.out.info(&format!("{}: done.", entry.label())),
             Err(e) => ctx.out.error(&e),
         }
     }
+}
+
+/// The appliance at a glance: remote connectivity, device ID, DNS, agent.
+fn status(ctx: &Ctx) -> Result<()> {
+    for line in crate::agent::status(ctx)?.lines() {
+        ctx.out.data(&line);
+    }
+    Ok(())
 }
