@@ -5,11 +5,14 @@
 //! the operating system goes through `system`.
 
 pub mod app;
+pub mod certs;
 pub mod cli;
 pub mod config;
 pub mod context;
 pub mod device_id;
+pub mod disk;
 pub mod error;
+pub mod hooks;
 pub mod network;
 pub mod output;
 pub mod prompt;

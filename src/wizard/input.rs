@@ -40,12 +40,22 @@ pub struct Input<'a> {
 }
 
 impl Input<'_> {
-    /// The raw value the source gives, decoded (config.dat keeps the password base64).
-    fn given(&self, f: &Field) -> Option<Result<Zeroizing<String>, String>> {
+    /// The raw value the source gives, decoded (config.dat keeps the password
+    /// base64; an answers file names a private file holding the secret).
+    fn given(&self, ctx: &Ctx, f: &Field) -> Option<Result<Zeroizing<String>, String>> {
         match &self.source {
             Source::Console => None,
             Source::ConfigDat(dat) if f.secret => dat.password(),
             Source::ConfigDat(dat) => dat.get(f.dat_key).map(|v| Ok(Zeroizing::new(v.to_string()))),
+            Source::Answers(t) if f.secret => t.get(f.answers_key).map(|v| {
+                let path = v.as_str().ok_or("give the path of a file that holds it (mode 0600)")?;
+                ctx.sys
+                    .read_host_secret(std::path::Path::new(path))
+                    .map_err(|e| match e.why {
+                        Some(why) => format!("{}: {why}", e.what),
+                        None => e.what,
+                    })
+            }),
             Source::Answers(t) => t.get(f.answers_key).map(|v| {
                 Ok(Zeroizing::new(match v {
                     toml::Value::String(s) => s.clone(),
@@ -82,7 +92,7 @@ impl Input<'_> {
     /// or an error (non-interactive).
     pub fn value(&self, ctx: &Ctx, f: &Field) -> Result<Zeroizing<String>> {
         let from_file = !matches!(self.source, Source::Console);
-        let checked = self.given(f).map(|r| r.and_then(|v| (f.validate)(&v).map(|()| v)));
+        let checked = self.given(ctx, f).map(|r| r.and_then(|v| (f.validate)(&v).map(|()| v)));
         match checked {
             Some(Ok(v)) => return Ok(v),
             Some(Err(rule)) if !self.interactive => {
