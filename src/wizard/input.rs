@@ -108,8 +108,24 @@ impl Input<'_> {
                 self.origin
             )),
             None if from_file => {
-                if let Some(d) = &f.default {
-                    return Ok(Zeroizing::new(d.clone()));
+                // The default stands in for the missing key, so it is checked like a given value.
+                match f.default.as_deref().map(|d| (d, (f.validate)(d))) {
+                    Some((d, Ok(()))) => return Ok(Zeroizing::new(d.to_string())),
+                    Some((_, Err(rule))) if !self.interactive => {
+                        return Err(Error::bad_input(format!(
+                            "{} has no {}, and the saved value is not valid",
+                            self.origin,
+                            self.key_name(f)
+                        ))
+                        .why(rule)
+                        .hint("add the key to the file and run the command again; nothing was changed"));
+                    }
+                    Some((_, Err(rule))) => ctx.out.warn(&format!(
+                        "{} is not in {} and the saved value is not valid: {rule}; please enter it",
+                        self.key_name(f),
+                        self.origin
+                    )),
+                    None => {}
                 }
                 if !self.interactive {
                     return Err(Error::bad_input(format!("{} has no {}", self.origin, self.key_name(f)))

@@ -1,6 +1,8 @@
 //! Temporary image roots for CLI tests.
 #![allow(dead_code)]
 
+pub mod pki;
+
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
