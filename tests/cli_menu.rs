@@ -133,7 +133,29 @@ fn escape_leaves_the_menu_with_exit_code_0() {
     let (tmux, exit_file) = menu_session(&img);
     tmux.wait_for("Enter your choice", 1);
     // a number not on the menu is ignored
-    tmux.send(&["5", "Enter"]);
+    tmux.send(&["9", "Enter"]);
     tmux.send(&["Escape"]);
+    assert_eq!(wait_for_file(&exit_file), "0\n");
+}
+
+#[test]
+fn the_menu_offers_options_2_to_6_and_option_6_needs_option_2() {
+    let img = Image::debian();
+    let (tmux, exit_file) = menu_session(&img);
+    tmux.wait_for("Enter your choice", 1);
+    let screen = tmux.screen();
+    for line in [
+        " 2  Run post-installation",
+        " 3  Update license and SSL certificates",
+        " 4  Run post-upgrade",
+        " 5  Expand data disk size",
+        " 6  Update tenant password",
+    ] {
+        assert!(screen.contains(line), "{line:?} missing:\n{screen}");
+    }
+    tmux.send(&["6", "Enter"]);
+    tmux.wait_for("run option 2 first", 1);
+    tmux.wait_for("Enter your choice", 2);
+    tmux.send(&["8", "Enter"]);
     assert_eq!(wait_for_file(&exit_file), "0\n");
 }
