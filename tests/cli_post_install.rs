@@ -134,7 +134,9 @@ fn every_rule_is_refused_with_the_file_and_the_reason_and_nothing_changes() {
     pki.secret("short-password", "Short1");
     pki.secret("space-password", "has space 123");
     let f = |n: &str| pki.file(n);
-    let cases: Vec<(Vec<(&str, Option<String>)>, Vec<String>)> = vec![
+    // (answers changes, what the error must say)
+    type Case = (Vec<(&'static str, Option<String>)>, Vec<String>);
+    let cases: Vec<Case> = vec![
         (
             vec![("certificate", Some(f("expired.crt")))],
             vec![format!("{}: the certificate expired on 2000-01-01", f("expired.crt"))],

@@ -16,7 +16,15 @@ use edge_setup::system::fs::Root;
 use edge_setup::system::runner::HostRunner;
 use edge_setup::system::{Mode, System};
 
-const TOOLS: [&str; 7] = ["losetup", "sfdisk", "partx", "mkfs.xfs", "growpart", "xfs_growfs", "mount"];
+const TOOLS: [&str; 7] = [
+    "losetup",
+    "sfdisk",
+    "partx",
+    "mkfs.xfs",
+    "growpart",
+    "xfs_growfs",
+    "mount",
+];
 
 fn sh(args: &[&str]) -> String {
     let out = Command::new(args[0]).args(&args[1..]).output().unwrap();
@@ -88,7 +96,13 @@ impl Drop for LoopDisk {
 fn live_ctx() -> (Ctx, Capture) {
     let err = Capture::default();
     let out = Out::new(Box::new(Capture::default()), Box::new(err.clone()), false);
-    let sys = System::new(Root::new(Path::new("/")).unwrap(), Mode::Live, false, Box::new(HostRunner), out.clone());
+    let sys = System::new(
+        Root::new(Path::new("/")).unwrap(),
+        Mode::Live,
+        false,
+        Box::new(HostRunner),
+        out.clone(),
+    );
     let ctx = Ctx {
         sys,
         out,
@@ -110,7 +124,14 @@ fn a_grown_disk_grows_partition_and_xfs_and_a_second_run_has_nothing_to_grow() {
     }
     let missing: Vec<&str> = TOOLS
         .into_iter()
-        .filter(|t| !Command::new("sh").args(["-c", &format!("command -v {t}")]).output().unwrap().status.success())
+        .filter(|t| {
+            !Command::new("sh")
+                .args(["-c", &format!("command -v {t}")])
+                .output()
+                .unwrap()
+                .status
+                .success()
+        })
         .collect();
     assert!(
         missing.is_empty(),
@@ -118,7 +139,12 @@ fn a_grown_disk_grows_partition_and_xfs_and_a_second_run_has_nothing_to_grow() {
     );
     let disk = LoopDisk::new();
     let (ctx, err) = live_ctx();
-    let name = Path::new(&disk.device).file_name().unwrap().to_str().unwrap().to_string();
+    let name = Path::new(&disk.device)
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
 
     let dev = disk::find(&ctx.sys, &disk.mount).unwrap();
     assert_eq!(dev.name, format!("{name}p1"));
@@ -129,7 +155,12 @@ fn a_grown_disk_grows_partition_and_xfs_and_a_second_run_has_nothing_to_grow() {
     let report = disk::grow(&ctx, &dev).unwrap();
     let (before, after) = (report.size_before.unwrap(), report.size_after.unwrap());
     assert!(after > before + (300 << 20), "{before} -> {after}\n{}", err.text());
-    assert!(err.text().contains(&format!("Growing partition 1 of /dev/{name} ... grown")), "{}", err.text());
+    assert!(
+        err.text()
+            .contains(&format!("Growing partition 1 of /dev/{name} ... grown")),
+        "{}",
+        err.text()
+    );
 
     let again = disk::grow(&ctx, &dev).unwrap();
     assert_eq!(again.size_before, again.size_after);

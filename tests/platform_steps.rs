@@ -21,7 +21,13 @@ use edge_setup::system::{Mode, System};
 fn live_ctx(root: &Path) -> (Ctx, Capture) {
     let err = Capture::default();
     let out = Out::new(Box::new(Capture::default()), Box::new(err.clone()), false);
-    let sys = System::new(Root::new(root).unwrap(), Mode::Live, false, Box::new(HostRunner), out.clone());
+    let sys = System::new(
+        Root::new(root).unwrap(),
+        Mode::Live,
+        false,
+        Box::new(HostRunner),
+        out.clone(),
+    );
     let ctx = Ctx {
         sys,
         out,
@@ -109,8 +115,14 @@ fn steps_run_in_order_with_the_secret_only_on_stdin() {
     assert_eq!(json["files"]["apama_licence"], "/etc/edge-setup/licence/apama.xml");
 
     let text = err.text();
-    assert!(text.contains("Platform step post-install.d/10-first ... done"), "{text}");
-    assert!(text.contains("Platform step post-install.d/20-dump ...\n    imported\n  ... done"), "{text}");
+    assert!(
+        text.contains("Platform step post-install.d/10-first ... done"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Platform step post-install.d/20-dump ...\n    imported\n  ... done"),
+        "{text}"
+    );
     assert!(!text.contains(PASSWORD), "{text}");
     assert!(root.join("var/lib/edge-setup/post-install.json").exists());
 }
@@ -124,7 +136,12 @@ fn a_failing_step_halts_the_option_and_success_is_not_recorded() {
     let root = dir.path();
     let pki = Pki::new();
     step(root, "post-install", "10-ok", "");
-    step(root, "post-install", "20-fails", "echo 'tenant database unreachable' >&2\nexit 3");
+    step(
+        root,
+        "post-install",
+        "20-fails",
+        "echo 'tenant database unreachable' >&2\nexit 3",
+    );
     step(root, "post-install", "30-never", "");
     let (ctx, _) = live_ctx(root);
     let file = pki.answers(&pki.post_install(&[]));

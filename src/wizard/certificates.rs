@@ -50,7 +50,12 @@ pub fn prepare(ctx: &Ctx, input: &Input, state: &State) -> Result<Prepared> {
         "The files must be for the tenant domain {} (set by the post-installation).",
         state.tenant_domain
     ));
-    let files = post_install::gather_files(ctx, input, &state.tenant_domain, saved.as_ref())?;
+    // Not giving an Apama licence keeps the installed one.
+    let apama = post_install::ApamaBlank {
+        prompt: "Apama licence path (.xml, leave blank to keep the installed one)",
+        default: String::new(),
+    };
+    let files = post_install::gather_files(ctx, input, &state.tenant_domain, saved.as_ref(), apama)?;
     Ok(Prepared { files })
 }
 

@@ -153,10 +153,23 @@ fn read_input(ctx: &Ctx, path: &Path) -> Result<Zeroizing<Vec<u8>>, String> {
     })
 }
 
+/// What a blank (or missing) Apama licence means for an option.
+pub struct ApamaBlank {
+    pub prompt: &'static str,
+    /// Taken when a file leaves the key out ("" = none given).
+    pub default: String,
+}
+
 /// Asks for (or reads) the certificate, key and licences and checks them
 /// against `domain`. A bad file from a file source falls back to a prompt on a
 /// terminal, like every other value.
-pub fn gather_files(ctx: &Ctx, input: &Input, domain: &str, saved: Option<&ConfigDat>) -> Result<Files> {
+pub fn gather_files(
+    ctx: &Ctx,
+    input: &Input,
+    domain: &str,
+    saved: Option<&ConfigDat>,
+    apama_blank: ApamaBlank,
+) -> Result<Files> {
     let current = |k: &str| saved.and_then(|d| d.get(k)).map(str::to_string);
     let now = ASN1Time::now();
     type Read = RefCell<Option<Zeroizing<Vec<u8>>>>;
@@ -221,9 +234,9 @@ pub fn gather_files(ctx: &Ctx, input: &Input, domain: &str, saved: Option<&Confi
         &Field {
             dat_key: config_dat::APAMA_LICENSE,
             answers_key: "apama-licence",
-            prompt: "Apama licence path (.xml, leave blank for none)",
+            prompt: apama_blank.prompt,
             secret: false,
-            default: Some(current(config_dat::APAMA_LICENSE).unwrap_or_default()),
+            default: Some(apama_blank.default),
             validate: &|s| {
                 if s.trim().is_empty() {
                     *apama_bytes.borrow_mut() = None;
@@ -394,7 +407,11 @@ pub fn prepare(ctx: &Ctx, input: &Input) -> Result<Prepared> {
         },
     )?;
     let domain = certs::parse_domain(&domain).expect("validated");
-    let files = gather_files(ctx, input, &domain, saved.as_ref())?;
+    let apama = ApamaBlank {
+        prompt: "Apama licence path (.xml, leave blank for none)",
+        default: current(config_dat::APAMA_LICENSE).unwrap_or_default(),
+    };
+    let files = gather_files(ctx, input, &domain, saved.as_ref(), apama)?;
     let configured = ctx
         .config()
         .ok()
