@@ -267,12 +267,10 @@ pub fn human(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::output::{Capture, Out};
-    use crate::prompt::{NoPrompt, NoPromptReason};
-    use crate::system::fs::Root;
+    use crate::output::Capture;
+    use crate::system::Mode;
     use crate::system::runner::{FakeRunner, Output};
-    use crate::system::{Mode, System};
-    use std::cell::{Cell, RefCell};
+    use std::cell::Cell;
     use std::rc::Rc;
 
     const MOUNTINFO_TEXT: &str = "\
@@ -323,26 +321,7 @@ mod tests {
     }
 
     fn ctx(dir: &Path, fake: Rc<FakeRunner>, dry_run: bool) -> (Ctx, Capture) {
-        let err = Capture::default();
-        let out = Out::new(Box::new(Capture::default()), Box::new(err.clone()), false);
-        let sys = System::new(
-            Root::new(dir).unwrap(),
-            Mode::Live,
-            dry_run,
-            Box::new(fake),
-            out.clone(),
-        );
-        let ctx = Ctx {
-            sys,
-            out,
-            prompt: Box::new(NoPrompt(NoPromptReason::NoTerminal)),
-            stdin: RefCell::new(Box::new(std::io::empty())),
-            env: Default::default(),
-            uid: 0,
-            euid: 0,
-            yes: true,
-        };
-        (ctx, err)
+        crate::context::test_ctx(dir, Mode::Live, dry_run, Box::new(fake))
     }
 
     #[test]

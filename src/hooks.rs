@@ -154,30 +154,14 @@ pub fn run<T: Serialize>(ctx: &Ctx, option: &str, values: &T) -> Result<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::output::{Capture, Out};
-    use crate::prompt::{NoPrompt, NoPromptReason};
-    use crate::system::fs::Root;
+    use crate::output::Capture;
+    use crate::system::Mode;
     use crate::system::runner::{FakeRunner, Output};
-    use crate::system::{Mode, System};
-    use std::cell::RefCell;
     use std::os::unix::fs::PermissionsExt;
     use std::rc::Rc;
 
     fn ctx(dir: &Path, mode: Mode, fake: Rc<FakeRunner>) -> (Ctx, Capture) {
-        let err = Capture::default();
-        let out = Out::new(Box::new(Capture::default()), Box::new(err.clone()), false);
-        let sys = System::new(Root::new(dir).unwrap(), mode, false, Box::new(fake), out.clone());
-        let ctx = Ctx {
-            sys,
-            out,
-            prompt: Box::new(NoPrompt(NoPromptReason::NoTerminal)),
-            stdin: RefCell::new(Box::new(std::io::empty())),
-            env: Default::default(),
-            uid: 0,
-            euid: 0,
-            yes: true,
-        };
-        (ctx, err)
+        crate::context::test_ctx(dir, mode, false, Box::new(fake))
     }
 
     fn hook(dir: &Path, name: &str, mode: u32) {

@@ -4,17 +4,12 @@
 //! resize2fs; it is proven with the recording runner in src/disk.rs because
 //! this sandbox denies the ext4 online-resize ioctl.
 
-use std::cell::RefCell;
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use edge_setup::context::Ctx;
 use edge_setup::disk;
-use edge_setup::output::{Capture, Out};
-use edge_setup::prompt::{NoPrompt, NoPromptReason};
-use edge_setup::system::fs::Root;
-use edge_setup::system::runner::HostRunner;
-use edge_setup::system::{Mode, System};
 
 const TOOLS: [&str; 7] = [
     "losetup",
@@ -93,32 +88,9 @@ impl Drop for LoopDisk {
     }
 }
 
-fn live_ctx() -> (Ctx, Capture) {
-    let err = Capture::default();
-    let out = Out::new(Box::new(Capture::default()), Box::new(err.clone()), false);
-    let sys = System::new(
-        Root::new(Path::new("/")).unwrap(),
-        Mode::Live,
-        false,
-        Box::new(HostRunner),
-        out.clone(),
-    );
-    let ctx = Ctx {
-        sys,
-        out,
-        prompt: Box::new(NoPrompt(NoPromptReason::NoTerminal)),
-        stdin: RefCell::new(Box::new(std::io::empty())),
-        env: Default::default(),
-        uid: 0,
-        euid: 0,
-        yes: true,
-    };
-    (ctx, err)
-}
-
 #[test]
 fn a_grown_disk_grows_partition_and_xfs_and_a_second_run_has_nothing_to_grow() {
-    if !nix::unistd::geteuid().is_root() {
+    if !common::is_root() {
         eprintln!("skipped: loop devices and mounts need root (run the tests with sudo)");
         return;
     }
@@ -138,7 +110,7 @@ fn a_grown_disk_grows_partition_and_xfs_and_a_second_run_has_nothing_to_grow() {
         "missing tools {missing:?}: install them with 'scripts/install-deps' (cloud-guest-utils fdisk xfsprogs)"
     );
     let disk = LoopDisk::new();
-    let (ctx, err) = live_ctx();
+    let (ctx, err) = common::live_ctx(Path::new("/"));
     let name = Path::new(&disk.device)
         .file_name()
         .unwrap()

@@ -5,41 +5,12 @@
 
 mod common;
 
-use std::cell::RefCell;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
+use common::live_ctx;
 use common::pki::{DOMAIN, NEW_PASSWORD, PASSWORD, Pki};
 use edge_setup::cli::{OptionInput, SetupArgs, SetupOption};
-use edge_setup::context::Ctx;
-use edge_setup::output::{Capture, Out};
-use edge_setup::prompt::{NoPrompt, NoPromptReason};
-use edge_setup::system::fs::Root;
-use edge_setup::system::runner::HostRunner;
-use edge_setup::system::{Mode, System};
-
-fn live_ctx(root: &Path) -> (Ctx, Capture) {
-    let err = Capture::default();
-    let out = Out::new(Box::new(Capture::default()), Box::new(err.clone()), false);
-    let sys = System::new(
-        Root::new(root).unwrap(),
-        Mode::Live,
-        false,
-        Box::new(HostRunner),
-        out.clone(),
-    );
-    let ctx = Ctx {
-        sys,
-        out,
-        prompt: Box::new(NoPrompt(NoPromptReason::NoTerminal)),
-        stdin: RefCell::new(Box::new(std::io::empty())),
-        env: Default::default(),
-        uid: 0,
-        euid: 0,
-        yes: true,
-    };
-    (ctx, err)
-}
 
 /// Installs a step that appends its name to `log` in the root, then runs `body`.
 fn step(root: &Path, option: &str, name: &str, body: &str) {

@@ -105,24 +105,7 @@ pub fn apply(ctx: &Ctx, state: &State, p: &Prepared) -> Result<()> {
     p.files.record(&mut dat);
     step.done(ctx.sys.change_word(dat.save_merged(&ctx.sys)?));
 
-    let step = ctx
-        .out
-        .step(&format!("Recording the update in {}", post_install::STATE_PATH));
-    let new_state = State {
-        files: installed.clone(),
-        certificates_updated_at: Some(post_install::now_rfc3339()),
-        ..state.clone()
-    };
-    step.done(ctx.sys.change_word(post_install::write_state(ctx, &new_state)?));
-
-    hooks::run(
-        ctx,
-        "certificates",
-        &Payload {
-            tenant_domain: &state.tenant_domain,
-            files: &installed,
-        },
-    )?;
+    record_and_run_steps(ctx, state, installed)?;
     if ctx.sys.root.meta(Path::new(MANIFEST))?.is_some() {
         ctx.out.info(
             "Certificates updated. To put the previous files back: sudo edge-setup setup certificates --rollback",
@@ -224,20 +207,24 @@ pub fn rollback(ctx: &Ctx, state: &State) -> Result<()> {
         Some(p) => ctx.sys.root.meta(p)?.is_some(),
         None => false,
     };
-    let installed = InstalledFiles::for_domain(&state.tenant_domain, has_apama);
+    record_and_run_steps(ctx, state, InstalledFiles::for_domain(&state.tenant_domain, has_apama))
+}
+
+/// Records the installed files in the state, then runs the platform steps so
+/// the platform loads them.
+fn record_and_run_steps(ctx: &Ctx, state: &State, installed: InstalledFiles) -> Result<()> {
+    let step = ctx
+        .out
+        .step(&format!("Recording the update in {}", post_install::STATE_PATH));
     let new_state = State {
-        files: installed.clone(),
+        files: installed,
         certificates_updated_at: Some(post_install::now_rfc3339()),
         ..state.clone()
     };
-    post_install::write_state(ctx, &new_state)?;
-    hooks::run(
-        ctx,
-        "certificates",
-        &Payload {
-            tenant_domain: &state.tenant_domain,
-            files: &installed,
-        },
-    )
-    .map(drop)
+    step.done(ctx.sys.change_word(post_install::write_state(ctx, &new_state)?));
+    let payload = Payload {
+        tenant_domain: &state.tenant_domain,
+        files: &new_state.files,
+    };
+    hooks::run(ctx, "certificates", &payload).map(drop)
 }

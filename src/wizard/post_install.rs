@@ -457,7 +457,6 @@ struct Payload<'a> {
 /// platform steps, then records the success.
 pub fn apply(ctx: &Ctx, p: &Prepared) -> Result<()> {
     let installed = InstalledFiles::for_domain(&p.domain, p.files.apama.is_some());
-    ctx.out.progress(7);
     for (what, path, bytes, spec) in p.files.targets(&installed) {
         let step = ctx.out.step(&format!("Installing {what} as {}", path.display()));
         step.done(ctx.sys.change_word(ctx.sys.write(path, bytes, spec)?));
@@ -512,7 +511,6 @@ pub fn apply(ctx: &Ctx, p: &Prepared) -> Result<()> {
         ..p.state()
     };
     step.done(ctx.sys.change_word(write_state(ctx, &state)?));
-    ctx.out.finish_bar();
     ctx.out.info(&format!(
         "Post-installation complete for {}. Options 3 (certificates), 4 (post-upgrade) and 6 (tenant password) are now available.",
         p.domain
