@@ -6,11 +6,14 @@
 
 pub mod agent;
 pub mod app;
+pub mod certs;
 pub mod cli;
 pub mod config;
 pub mod context;
 pub mod device_id;
+pub mod disk;
 pub mod error;
+pub mod hooks;
 pub mod network;
 pub mod output;
 pub mod prompt;

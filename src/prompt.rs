@@ -200,12 +200,10 @@ impl Scripted {
 
 impl Prompter for Scripted {
     fn text(&self, q: Question, default: Option<&str>, validate: Validator) -> Result<String> {
-        let a = self.next(q, &|s| {
-            if s.is_empty() && default.is_some() {
-                Ok(())
-            } else {
-                validate(s)
-            }
+        // Like dialoguer, an empty answer takes the default, which must pass too.
+        let a = self.next(q, &|s| match default {
+            Some(d) if s.is_empty() => validate(d),
+            _ => validate(s),
         })?;
         Ok(if a.is_empty() {
             default.unwrap_or_default().to_string()

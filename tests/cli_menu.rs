@@ -133,7 +133,7 @@ fn escape_leaves_the_menu_with_exit_code_0() {
     let (tmux, exit_file) = menu_session(&img);
     tmux.wait_for("Enter your choice", 1);
     // a number not on the menu is ignored
-    tmux.send(&["5", "Enter"]);
+    tmux.send(&["9", "Enter"]);
     tmux.send(&["Escape"]);
     assert_eq!(wait_for_file(&exit_file), "0\n");
 }
@@ -163,4 +163,70 @@ fn option_7_stores_the_cloud_url_and_8_exits_with_0() {
     );
     // the agent generated a device ID, shown with the registration steps
     assert!(img.read("/usr/edge/properties/edge-agent/device-id").is_some());
+}
+
+#[test]
+fn the_menu_offers_options_2_to_6_and_option_6_needs_option_2() {
+    let img = Image::debian();
+    let (tmux, exit_file) = menu_session(&img);
+    tmux.wait_for("Enter your choice", 1);
+    let screen = tmux.screen();
+    for line in [
+        " 2  Run post-installation",
+        " 3  Update license and SSL certificates",
+        " 4  Run post-upgrade",
+        " 5  Expand data disk size",
+        " 6  Update tenant password",
+    ] {
+        assert!(screen.contains(line), "{line:?} missing:\n{screen}");
+    }
+    tmux.send(&["6", "Enter"]);
+    tmux.wait_for("run option 2 first", 1);
+    tmux.wait_for("Enter your choice", 2);
+    tmux.send(&["8", "Enter"]);
+    assert_eq!(wait_for_file(&exit_file), "0\n");
+}
+
+#[test]
+fn option_2_from_the_console_asks_the_password_twice() {
+    let img = Image::debian();
+    let pki = common::pki::Pki::new();
+    let (tmux, exit_file) = menu_session(&img);
+    tmux.wait_for("Enter your choice", 1);
+    tmux.send(&["2", "Enter"]);
+    tmux.wait_for("[C] to take input from console", 1);
+    tmux.send(&["C", "Enter"]);
+    tmux.wait_for("Tenant admin username", 1);
+    tmux.send(&["admin", "Enter"]);
+    tmux.wait_for("Tenant admin password", 1);
+    tmux.send(&["short", "Enter"]);
+    tmux.wait_for("8 to 32 characters", 1);
+    tmux.send(&[common::pki::PASSWORD, "Enter"]);
+    tmux.wait_for("Verify", 1);
+    tmux.send(&["Different#123", "Enter"]);
+    tmux.wait_for("do not match", 1);
+    tmux.send(&[common::pki::PASSWORD, "Enter"]);
+    tmux.wait_for("Verify", 2);
+    tmux.send(&[common::pki::PASSWORD, "Enter"]);
+    tmux.wait_for("Tenant domain name", 1);
+    tmux.send(&[common::pki::DOMAIN, "Enter"]);
+    tmux.wait_for("SSL certificate path", 1);
+    tmux.send(&[&pki.file("expired.crt"), "Enter"]);
+    tmux.wait_for("expired on 2000-01-01", 1);
+    tmux.send(&["C-u", &pki.file("edge.crt"), "Enter"]);
+    tmux.wait_for("SSL certificate key path", 1);
+    tmux.send(&[&pki.file("edge.key"), "Enter"]);
+    tmux.wait_for("Cumulocity licence path", 1);
+    tmux.send(&[&pki.file("c8y.licence"), "Enter"]);
+    tmux.wait_for("Apama licence path", 1);
+    tmux.send(&["Enter"]);
+    tmux.wait_for("Enter cloud URL", 1);
+    tmux.send(&["Enter"]);
+    tmux.wait_for("Run post-installation: done.", 1);
+    let screen = tmux.screen();
+    assert!(!screen.contains(common::pki::PASSWORD), "{screen}");
+    tmux.send(&["8", "Enter"]);
+    assert_eq!(wait_for_file(&exit_file), "0\n");
+    assert!(img.read("/var/lib/edge-setup/post-install.json").is_some());
+    assert_eq!(img.mode("/etc/edge-setup/ssl/edge.example.com.key"), 0o600);
 }

@@ -38,7 +38,18 @@ fn the_example_shows_every_table_and_key_the_code_reads() {
 fn the_example_is_accepted_by_setup() {
     let img = Image::debian();
     img.write("/etc/network/interfaces", "auto lo\niface lo inet loopback\n");
-    img.cmd().args(["setup", "--answers", EXAMPLE]).assert().success();
+    // the example's files, made real
+    let pki = common::pki::Pki::new();
+    let text = std::fs::read_to_string(EXAMPLE)
+        .unwrap()
+        .replace("/root/ssl/edge.example.com.crt", &pki.file("edge.crt"))
+        .replace("/root/ssl/edge.example.com.key", &pki.file("edge.key"))
+        .replace("/root/edge.example.com.licence", &pki.file("c8y.licence"))
+        .replace("/root/apama.xml", &pki.file("apama.xml"))
+        .replace("/root/tenant-password", &pki.file("password"))
+        .replace("/root/new-tenant-password", &pki.file("new-password"));
+    let answers = pki.answers(&text);
+    img.cmd().arg("setup").arg("--answers").arg(&answers).assert().success();
     assert!(
         img.read("/etc/network/interfaces")
             .unwrap()

@@ -72,6 +72,16 @@ pub enum SetupOption {
     Network(NetworkArgs),
     /// 7 Configure Edge Agent: the cloud URL (blank disables remote management).
     Agent(AnswersArg),
+    /// 2 Run post-installation: tenant admin, domain, SSL certificate and key, licences, cloud URL.
+    PostInstall(OptionInput),
+    /// 3 Update license and SSL certificates (for the domain set by post-install).
+    Certificates(CertificatesArgs),
+    /// 4 Run post-upgrade: re-apply the saved network and agent configuration.
+    PostUpgrade(PostUpgradeArgs),
+    /// 5 Expand data disk size, after the disk was grown on the hypervisor.
+    ExpandDisk,
+    /// 6 Update tenant password.
+    TenantPassword(OptionInput),
     /// Show or set the device ID (as `edge-setup device-id`).
     DeviceId(AnswersArg),
     /// The appliance's status: remote connectivity, device ID, DNS, agent service.
@@ -92,6 +102,22 @@ pub struct NetworkArgs {
     #[arg(long, conflicts_with_all = ["interface", "stack", "config_dat", "answers"])]
     pub rollback: bool,
     /// Run even over SSH (the change can cut the connection).
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CertificatesArgs {
+    #[command(flatten)]
+    pub input: OptionInput,
+    /// Put back the files the last update replaced.
+    #[arg(long, conflicts_with_all = ["config_dat", "answers"])]
+    pub rollback: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PostUpgradeArgs {
+    /// Run even over SSH (re-applying the network can cut the connection).
     #[arg(long)]
     pub force: bool,
 }

@@ -27,6 +27,8 @@ pub const GATEWAY_IP: &str = "gateway.ip";
 pub const DNS_SERVER_IP: &str = "dns.server.ip";
 /// edge-setup's addition: which interface the network keys are for.
 pub const NETWORK_INTERFACE: &str = "network.interface";
+/// edge-setup's addition: the agent's cloud URL (empty: remote management off).
+pub const CLOUD_URL: &str = "cloud.url";
 
 /// The old script's keys in its order; others are kept after them.
 const ORDER: &[&str] = &[
@@ -42,6 +44,7 @@ const ORDER: &[&str] = &[
     GATEWAY_IP,
     DNS_SERVER_IP,
     NETWORK_INTERFACE,
+    CLOUD_URL,
 ];
 
 /// The parsed file; values are wiped from memory when it is dropped.

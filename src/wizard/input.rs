@@ -40,12 +40,22 @@ pub struct Input<'a> {
 }
 
 impl Input<'_> {
-    /// The raw value the source gives, decoded (config.dat keeps the password base64).
-    fn given(&self, f: &Field) -> Option<Result<Zeroizing<String>, String>> {
+    /// The raw value the source gives, decoded (config.dat keeps the password
+    /// base64; an answers file names a private file holding the secret).
+    fn given(&self, ctx: &Ctx, f: &Field) -> Option<Result<Zeroizing<String>, String>> {
         match &self.source {
             Source::Console => None,
             Source::ConfigDat(dat) if f.secret => dat.password(),
             Source::ConfigDat(dat) => dat.get(f.dat_key).map(|v| Ok(Zeroizing::new(v.to_string()))),
+            Source::Answers(t) if f.secret => t.get(f.answers_key).map(|v| {
+                let path = v.as_str().ok_or("give the path of a file that holds it (mode 0600)")?;
+                ctx.sys
+                    .read_host_secret(std::path::Path::new(path))
+                    .map_err(|e| match e.why {
+                        Some(why) => format!("{}: {why}", e.what),
+                        None => e.what,
+                    })
+            }),
             Source::Answers(t) => t.get(f.answers_key).map(|v| {
                 Ok(Zeroizing::new(match v {
                     toml::Value::String(s) => s.clone(),
@@ -82,7 +92,7 @@ impl Input<'_> {
     /// or an error (non-interactive).
     pub fn value(&self, ctx: &Ctx, f: &Field) -> Result<Zeroizing<String>> {
         let from_file = !matches!(self.source, Source::Console);
-        let checked = self.given(f).map(|r| r.and_then(|v| (f.validate)(&v).map(|()| v)));
+        let checked = self.given(ctx, f).map(|r| r.and_then(|v| (f.validate)(&v).map(|()| v)));
         match checked {
             Some(Ok(v)) => return Ok(v),
             Some(Err(rule)) if !self.interactive => {
@@ -98,8 +108,24 @@ impl Input<'_> {
                 self.origin
             )),
             None if from_file => {
-                if let Some(d) = &f.default {
-                    return Ok(Zeroizing::new(d.clone()));
+                // The default stands in for the missing key, so it is checked like a given value.
+                match f.default.as_deref().map(|d| (d, (f.validate)(d))) {
+                    Some((d, Ok(()))) => return Ok(Zeroizing::new(d.to_string())),
+                    Some((_, Err(rule))) if !self.interactive => {
+                        return Err(Error::bad_input(format!(
+                            "{} has no {}, and the saved value is not valid",
+                            self.origin,
+                            self.key_name(f)
+                        ))
+                        .why(rule)
+                        .hint("add the key to the file and run the command again; nothing was changed"));
+                    }
+                    Some((_, Err(rule))) => ctx.out.warn(&format!(
+                        "{} is not in {} and the saved value is not valid: {rule}; please enter it",
+                        self.key_name(f),
+                        self.origin
+                    )),
+                    None => {}
                 }
                 if !self.interactive {
                     return Err(Error::bad_input(format!("{} has no {}", self.origin, self.key_name(f)))

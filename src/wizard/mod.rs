@@ -2,9 +2,14 @@
 //! command, and answers files that run every configured option for fleets.
 
 pub mod agent;
+pub mod certificates;
 pub mod config_dat;
+pub mod expand_disk;
 pub mod input;
 pub mod network;
+pub mod post_install;
+pub mod post_upgrade;
+pub mod tenant_password;
 
 use std::path::Path;
 
@@ -22,6 +27,11 @@ use input::{Input, Source};
 pub enum Entry {
     Network,
     Agent,
+    PostInstall,
+    Certificates,
+    PostUpgrade,
+    ExpandDisk,
+    TenantPassword,
     Exit,
     DeviceId,
     Status,
@@ -29,8 +39,13 @@ pub enum Entry {
 
 impl Entry {
     /// Only what works is offered.
-    pub const MENU: [Entry; 5] = [
+    pub const MENU: [Entry; 10] = [
         Entry::Network,
+        Entry::PostInstall,
+        Entry::Certificates,
+        Entry::PostUpgrade,
+        Entry::ExpandDisk,
+        Entry::TenantPassword,
         Entry::Agent,
         Entry::Exit,
         Entry::DeviceId,
@@ -41,6 +56,11 @@ impl Entry {
         match self {
             Entry::Network => 1,
             Entry::Agent => 7,
+            Entry::PostInstall => 2,
+            Entry::Certificates => 3,
+            Entry::PostUpgrade => 4,
+            Entry::ExpandDisk => 5,
+            Entry::TenantPassword => 6,
             Entry::Exit => 8,
             Entry::DeviceId => 11,
             Entry::Status => 12,
@@ -51,6 +71,11 @@ impl Entry {
         match self {
             Entry::Network => "Configure network",
             Entry::Agent => "Configure Edge Agent",
+            Entry::PostInstall => "Run post-installation",
+            Entry::Certificates => "Update license and SSL certificates",
+            Entry::PostUpgrade => "Run post-upgrade",
+            Entry::ExpandDisk => "Expand data disk size",
+            Entry::TenantPassword => "Update tenant password",
             Entry::Exit => "Exit",
             Entry::DeviceId => "Show/set the device ID",
             Entry::Status => "Status",
@@ -61,6 +86,21 @@ impl Entry {
 /// The tables an answers file may have, in the order they are applied, with their keys.
 pub const ANSWER_TABLES: &[(&str, &[&str])] = &[
     ("network", &["interface", "ip", "netmask", "gateway", "dns", "stack"]),
+    (
+        "post-install",
+        &[
+            "username",
+            "password-file",
+            "domain",
+            "certificate",
+            "key",
+            "licence",
+            "apama-licence",
+            "cloud-url",
+        ],
+    ),
+    ("certificates", &["certificate", "key", "licence", "apama-licence"]),
+    ("tenant-password", &["password-file"]),
     ("device-id", &["id", "generate"]),
     ("agent", &["url", "insecure", "force"]),
 ];
@@ -102,6 +142,16 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
             })
         }
         Some(SetupOption::Status) => status(ctx),
+        Some(SetupOption::PostInstall(input)) => post_install_option(ctx, input),
+        Some(SetupOption::Certificates(a)) if a.rollback => {
+            ctx.require_root("setup certificates --rollback")?;
+            let state = post_install::require_state(ctx, "Rolling back the certificates")?;
+            certificates::rollback(ctx, &state)
+        }
+        Some(SetupOption::Certificates(a)) => certificates_option(ctx, &a.input),
+        Some(SetupOption::PostUpgrade(a)) => post_upgrade::run(ctx, a.force),
+        Some(SetupOption::ExpandDisk) => expand_disk::run(ctx),
+        Some(SetupOption::TenantPassword(input)) => tenant_password_option(ctx, input),
         Some(SetupOption::DeviceId(a)) => match &a.answers {
             Some(path) => {
                 let table = load_answers(ctx, path)?;
@@ -115,6 +165,33 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
         },
         None => menu(ctx),
     }
+}
+
+fn post_install_option(ctx: &Ctx, given: &OptionInput) -> Result<()> {
+    ctx.require_root("setup post-install")?;
+    with_input(ctx, given, "post-install", true, |input| {
+        let prepared = post_install::prepare(ctx, input)?;
+        post_install::apply(ctx, &prepared)
+    })
+}
+
+/// Options 3 and 6 check that option 2 succeeded before asking anything.
+fn certificates_option(ctx: &Ctx, given: &OptionInput) -> Result<()> {
+    ctx.require_root("setup certificates")?;
+    let state = post_install::require_state(ctx, "Updating the licence and SSL certificates")?;
+    with_input(ctx, given, "certificates", true, |input| {
+        let prepared = certificates::prepare(ctx, input, &state)?;
+        certificates::apply(ctx, &state, &prepared)
+    })
+}
+
+fn tenant_password_option(ctx: &Ctx, given: &OptionInput) -> Result<()> {
+    ctx.require_root("setup tenant-password")?;
+    let state = post_install::require_state(ctx, "Updating the tenant password")?;
+    with_input(ctx, given, "tenant-password", false, |input| {
+        let prepared = tenant_password::prepare(ctx, input)?;
+        tenant_password::apply(ctx, &state, &prepared)
+    })
 }
 
 /// Runs `f` with the option's input: `--config-dat`, `--answers`, or (on a
@@ -268,6 +345,38 @@ fn run_answers(ctx: &Ctx, path: &Path) -> Result<()> {
         }
         None => None,
     };
+    let input_of = |name: &str| {
+        answers.get(name).and_then(|v| v.as_table()).map(|t| Input {
+            source: Source::Answers(t),
+            interactive: false,
+            noninteractive,
+            origin: origin(name),
+        })
+    };
+    let post_install_prepared = match input_of("post-install") {
+        Some(input) => Some(post_install::prepare(ctx, &input)?),
+        None => None,
+    };
+    // Options 3 and 6 need option 2: done before, or in this same file.
+    let needs_state = ["certificates", "tenant-password"]
+        .iter()
+        .any(|t| answers.contains_key(*t));
+    let state = match (&post_install_prepared, needs_state) {
+        (Some(p), _) => Some(p.state()),
+        (None, true) => Some(post_install::require_state(
+            ctx,
+            "The [certificates] and [tenant-password] tables",
+        )?),
+        (None, false) => None,
+    };
+    let certificates_prepared = match (input_of("certificates"), &state) {
+        (Some(input), Some(state)) => Some(certificates::prepare(ctx, &input, state)?),
+        _ => None,
+    };
+    let password_prepared = match input_of("tenant-password") {
+        Some(input) => Some(tenant_password::prepare(ctx, &input)?),
+        None => None,
+    };
     let device_table = answers.get("device-id").and_then(|v| v.as_table());
     if let Some(t) = device_table {
         device_id_plan(t, &origin("device-id"))?;
@@ -288,10 +397,27 @@ fn run_answers(ctx: &Ctx, path: &Path) -> Result<()> {
         ctx.out.info("== 1 Configure network");
         network::apply(ctx, p)?;
     }
-    // before the agent, so the agent registers under the ID the file gives
+    // before options 2 and 7, so the agent registers under the ID the file gives
     if device_table.is_some() {
         ctx.out.info("== Device ID");
         device_id_from_table(ctx, device_table, &origin("device-id"))?;
+    }
+    if let Some(p) = &post_install_prepared {
+        ctx.out.info("== 2 Run post-installation");
+        post_install::apply(ctx, p)?;
+    }
+    // After option 2 ran, the recorded state is the one to use.
+    let state = match &post_install_prepared {
+        Some(_) => post_install::read_state(&ctx.sys)?.or(state),
+        None => state,
+    };
+    if let (Some(p), Some(state)) = (&certificates_prepared, &state) {
+        ctx.out.info("== 3 Update license and SSL certificates");
+        certificates::apply(ctx, state, p)?;
+    }
+    if let (Some(p), Some(state)) = (&password_prepared, &state) {
+        ctx.out.info("== 6 Update tenant password");
+        tenant_password::apply(ctx, state, p)?;
     }
     if let Some(p) = &agent_prepared {
         ctx.out.info("== 7 Configure Edge Agent");
@@ -421,6 +547,11 @@ fn menu(ctx: &Ctx) -> Result<()> {
                 let prepared = agent::prepare(ctx, input)?;
                 agent::apply(ctx, &prepared)
             }),
+            Entry::PostInstall => post_install_option(ctx, &OptionInput::default()),
+            Entry::Certificates => certificates_option(ctx, &OptionInput::default()),
+            Entry::PostUpgrade => post_upgrade::run(ctx, false),
+            Entry::ExpandDisk => expand_disk::run(ctx),
+            Entry::TenantPassword => tenant_password_option(ctx, &OptionInput::default()),
             Entry::DeviceId => device_id_interactive(ctx),
             Entry::Status => status(ctx),
         };
