@@ -16,7 +16,7 @@ use crate::prompt::{NoPrompt, NoPromptReason, Prompter, Terminal};
 use crate::system::fs::Root;
 use crate::system::runner::{HostRunner, Runner};
 use crate::system::{Mode, System};
-use crate::{config, device_id, vnc};
+use crate::{config, device_id, vnc, wizard};
 
 /// The calling process, swappable in tests.
 pub struct Process {
@@ -124,6 +124,7 @@ fn dispatch(ctx: &Ctx, command: &Command) -> Result<()> {
     match command {
         Command::DeviceId(args) => device_id::run(ctx, args),
         Command::Config(args) => config::run(ctx, args),
+        Command::Setup(args) => wizard::run(ctx, args),
         Command::RemoteConnectivity(args) => crate::agent::run(ctx, args),
         Command::Vnc(args) => vnc::run(ctx, args),
     }

@@ -60,6 +60,7 @@ pub const VNC_GEOMETRY: &str = "vnc.geometry";
 /// Whether c8y.url may be http://; read c8y.url with `Config::tenant_url`, which honours it.
 pub const C8Y_INSECURE: &str = "c8y.insecure";
 pub const AGENT_SERVICE: &str = "agent.service";
+pub const DISK_DATA_MOUNT: &str = "disk.data-mount";
 
 pub static KEYS: &[KeyDef] = &[
     KeyDef {
@@ -124,6 +125,15 @@ pub static KEYS: &[KeyDef] = &[
         list: false,
         storage: Storage::Toml,
         validate: validate::<Geometry>,
+    },
+    KeyDef {
+        name: DISK_DATA_MOUNT,
+        doc: "The mount point of the data disk that 'edge-setup setup expand-disk' grows.",
+        example: "/data",
+        default: Some("/"),
+        list: false,
+        storage: Storage::Toml,
+        validate: validate::<MountPoint>,
     },
 ];
 
@@ -349,6 +359,30 @@ impl KeyValue for Geometry {
     }
 }
 
+/// An absolute path of a mount point, normalised (no `.`, `..` or doubled slashes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountPoint(pub std::path::PathBuf);
+
+impl KeyValue for MountPoint {
+    fn parse(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        if !s.starts_with('/') {
+            return Err(format!("expected an absolute path like /data, not '{s}'"));
+        }
+        if s.chars().any(char::is_control) {
+            return Err("a mount point cannot contain control characters".into());
+        }
+        let parts: Vec<&str> = s.split('/').filter(|p| !p.is_empty()).collect();
+        if parts.iter().any(|p| *p == "." || *p == "..") {
+            return Err(format!("'{s}' has '.' or '..' in it; give the mount point itself"));
+        }
+        Ok(MountPoint(format!("/{}", parts.join("/")).into()))
+    }
+    fn render(&self) -> String {
+        self.0.display().to_string()
+    }
+}
+
 // ---- the file ----------------------------------------------------------------
 
 /// The configuration file, parsed and editable.
@@ -532,7 +566,7 @@ impl Config {
     }
 }
 
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
     let col = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
@@ -660,6 +694,10 @@ mod tests {
         assert!(PackageList::parse("ok,rm -rf").unwrap_err().contains("'rm -rf'"));
         assert_eq!(Geometry::parse("1920x1080").unwrap().render(), "1920x1080");
         assert!(Geometry::parse("10x10").is_err());
+        assert_eq!(MountPoint::parse("//data/").unwrap().render(), "/data");
+        assert_eq!(MountPoint::parse("/").unwrap().render(), "/");
+        assert!(MountPoint::parse("data").unwrap_err().contains("absolute"));
+        assert!(MountPoint::parse("/data/../etc").is_err());
     }
 
     #[test]

@@ -54,6 +54,11 @@ impl Ctx {
             .any(|v| self.env.get(*v).is_some_and(|s| !s.is_empty()))
     }
 
+    /// Whether questions reach a person (a terminal and no `--yes`).
+    pub fn prompt_is_interactive(&self) -> bool {
+        self.prompt.interactive()
+    }
+
     pub fn config(&self) -> Result<Config> {
         Config::load(&self.sys)
     }
@@ -73,4 +78,32 @@ impl Ctx {
         line.truncate(trimmed);
         Ok(Some(line))
     }
+}
+
+/// A context over a temporary root for unit tests: no prompts, stderr captured.
+#[cfg(test)]
+pub fn test_ctx(
+    root: &std::path::Path,
+    mode: crate::system::Mode,
+    dry_run: bool,
+    runner: Box<dyn crate::system::runner::Runner>,
+) -> (Ctx, crate::output::Capture) {
+    let err = crate::output::Capture::default();
+    let out = Out::new(
+        Box::new(crate::output::Capture::default()),
+        Box::new(err.clone()),
+        false,
+    );
+    let root = crate::system::fs::Root::new(root).expect("the test root exists");
+    let ctx = Ctx {
+        sys: System::new(root, mode, dry_run, runner, out.clone()),
+        out,
+        prompt: Box::new(crate::prompt::NoPrompt(crate::prompt::NoPromptReason::NoTerminal)),
+        stdin: RefCell::new(Box::new(std::io::empty())),
+        env: HashMap::new(),
+        uid: 0,
+        euid: 0,
+        yes: true,
+    };
+    (ctx, err)
 }

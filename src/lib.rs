@@ -6,13 +6,18 @@
 
 pub mod agent;
 pub mod app;
+pub mod certs;
 pub mod cli;
 pub mod config;
 pub mod context;
 pub mod device_id;
+pub mod disk;
 pub mod error;
+pub mod hooks;
+pub mod network;
 pub mod output;
 pub mod prompt;
 pub mod system;
 pub mod tigervnc;
 pub mod vnc;
+pub mod wizard;

@@ -25,6 +25,10 @@ pub trait Prompter {
     fn confirm(&self, q: Question, default: bool) -> Result<bool>;
     /// A numbered choice; `None` when the user leaves (Esc, Ctrl-D).
     fn choose(&self, q: Question, items: &[String]) -> Result<Option<usize>>;
+    /// A menu number typed and confirmed with Enter; `None` on Esc or Ctrl-D.
+    fn menu(&self, prompt: &str, numbers: &[u32]) -> Result<Option<u32>>;
+    /// Whether questions reach a person.
+    fn interactive(&self) -> bool;
 }
 
 /// Why no question can be asked.
@@ -63,6 +67,15 @@ impl Prompter for NoPrompt {
     }
     fn choose(&self, q: Question, _: &[String]) -> Result<Option<usize>> {
         Err(self.refuse(q))
+    }
+    fn menu(&self, prompt: &str, _: &[u32]) -> Result<Option<u32>> {
+        Err(self.refuse(Question {
+            prompt,
+            noninteractive: "a subcommand of edge-setup setup",
+        }))
+    }
+    fn interactive(&self) -> bool {
+        false
     }
 }
 
@@ -113,6 +126,44 @@ impl Prompter for Terminal {
             .interact_opt()
             .map_err(prompt_error)
     }
+
+    fn menu(&self, prompt: &str, numbers: &[u32]) -> Result<Option<u32>> {
+        use dialoguer::console::{Key, Term};
+        let term = Term::stderr();
+        let mut typed = String::new();
+        let io = |e: std::io::Error| Error::failure("cannot read the answer from the terminal").why(e);
+        term.write_str(&format!("{prompt}: ")).map_err(io)?;
+        loop {
+            match term.read_key() {
+                Ok(Key::Char(c)) if c.is_ascii_digit() && typed.len() < 3 => {
+                    typed.push(c);
+                    term.write_str(&c.to_string()).map_err(io)?;
+                }
+                Ok(Key::Backspace) if typed.pop().is_some() => term.clear_chars(1).map_err(io)?,
+                Ok(Key::Enter) => match typed.parse::<u32>() {
+                    Ok(n) if numbers.contains(&n) => {
+                        term.write_line("").map_err(io)?;
+                        return Ok(Some(n));
+                    }
+                    _ => {
+                        term.clear_chars(typed.len()).map_err(io)?;
+                        typed.clear();
+                    }
+                },
+                Ok(Key::Escape) | Ok(Key::Char('\u{4}')) => {
+                    term.write_line("").map_err(io)?;
+                    return Ok(None);
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+                Err(e) => return Err(io(e)),
+            }
+        }
+    }
+
+    fn interactive(&self) -> bool {
+        true
+    }
 }
 
 /// Answers from a list, for tests of the flows behind prompts. An answer that
@@ -149,12 +200,10 @@ impl Scripted {
 
 impl Prompter for Scripted {
     fn text(&self, q: Question, default: Option<&str>, validate: Validator) -> Result<String> {
-        let a = self.next(q, &|s| {
-            if s.is_empty() && default.is_some() {
-                Ok(())
-            } else {
-                validate(s)
-            }
+        // Like dialoguer, an empty answer takes the default, which must pass too.
+        let a = self.next(q, &|s| match default {
+            Some(d) if s.is_empty() => validate(d),
+            _ => validate(s),
         })?;
         Ok(if a.is_empty() {
             default.unwrap_or_default().to_string()
@@ -188,6 +237,21 @@ impl Prompter for Scripted {
             _ => Err("an index".into()),
         })?;
         Ok(a.parse().ok())
+    }
+    fn menu(&self, prompt: &str, numbers: &[u32]) -> Result<Option<u32>> {
+        let q = Question {
+            prompt,
+            noninteractive: "",
+        };
+        let a = self.next(q, &|s| match s.parse::<u32>() {
+            Ok(n) if numbers.contains(&n) => Ok(()),
+            _ if s == "esc" => Ok(()),
+            _ => Err("a menu number".into()),
+        })?;
+        Ok(a.parse().ok())
+    }
+    fn interactive(&self) -> bool {
+        true
     }
 }
 

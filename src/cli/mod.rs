@@ -43,6 +43,93 @@ pub enum Command {
     RemoteConnectivity(RemoteConnectivityArgs),
     /// Install the VNC components (TigerVNC, desktop, firewall, sudoers rule); run as root.
     Vnc(VncArgs),
+    /// The post-installation wizard: a menu, or one option as a command.
+    Setup(SetupArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct SetupArgs {
+    /// Run every option this answers file (TOML, see examples/appliance.toml) configures, in menu order.
+    #[arg(long, value_name = "FILE")]
+    pub answers: Option<PathBuf>,
+    #[command(subcommand)]
+    pub option: Option<SetupOption>,
+}
+
+/// Where an option takes its values from, when not from the console.
+#[derive(Debug, Args, Clone, Default)]
+pub struct OptionInput {
+    /// Take the values from a config.dat file of the old post-installer (key=value).
+    #[arg(long, value_name = "FILE", conflicts_with = "answers")]
+    pub config_dat: Option<PathBuf>,
+    /// Take the values from this option's table of an answers file (TOML).
+    #[arg(long, value_name = "FILE")]
+    pub answers: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SetupOption {
+    /// 1 Configure network: a static IPv4 address, gateway and DNS server.
+    Network(NetworkArgs),
+    /// 7 Configure Edge Agent: the cloud URL (blank disables remote management).
+    Agent(AnswersArg),
+    /// 2 Run post-installation: tenant admin, domain, SSL certificate and key, licences, cloud URL.
+    PostInstall(OptionInput),
+    /// 3 Update license and SSL certificates (for the domain set by post-install).
+    Certificates(CertificatesArgs),
+    /// 4 Run post-upgrade: re-apply the saved network and agent configuration.
+    PostUpgrade(PostUpgradeArgs),
+    /// 5 Expand data disk size, after the disk was grown on the hypervisor.
+    ExpandDisk,
+    /// 6 Update tenant password.
+    TenantPassword(OptionInput),
+    /// Show or set the device ID (as `edge-setup device-id`).
+    DeviceId(AnswersArg),
+    /// The appliance's status: remote connectivity, device ID, DNS, agent service.
+    Status,
+}
+
+#[derive(Debug, Args)]
+pub struct NetworkArgs {
+    #[command(flatten)]
+    pub input: OptionInput,
+    /// The interface to configure (default: the first ethernet interface that is up).
+    #[arg(long, value_name = "NAME")]
+    pub interface: Option<String>,
+    /// The network stack to write for (default: detected).
+    #[arg(long, value_parser = ["networkmanager", "networkd", "ifupdown", "ifcfg"])]
+    pub stack: Option<String>,
+    /// Restore the network files as they were before the last change.
+    #[arg(long, conflicts_with_all = ["interface", "stack", "config_dat", "answers"])]
+    pub rollback: bool,
+    /// Run even over SSH (the change can cut the connection).
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CertificatesArgs {
+    #[command(flatten)]
+    pub input: OptionInput,
+    /// Put back the files the last update replaced.
+    #[arg(long, conflicts_with_all = ["config_dat", "answers"])]
+    pub rollback: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PostUpgradeArgs {
+    /// Run even over SSH (re-applying the network can cut the connection).
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// An option that reads its table of an answers file, or asks on the console.
+#[derive(Debug, Args)]
+pub struct AnswersArg {
+    /// Take the values from this option's table of an answers file (TOML).
+    #[arg(long, value_name = "FILE")]
+    pub answers: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -107,6 +107,11 @@ impl Root {
         &self.dir
     }
 
+    /// Whether files owned by `uid` are trusted like root's (root, or the image's owner).
+    pub fn trusts(&self, uid: u32) -> bool {
+        self.trusted.contains(&uid)
+    }
+
     /// The host path of a target path, for messages and for tools that need a path.
     pub fn host_path(&self, target: &Path) -> PathBuf {
         let rel = target.strip_prefix("/").unwrap_or(target);

@@ -10,6 +10,8 @@ pub mod users;
 
 use std::path::Path;
 
+use zeroize::Zeroizing;
+
 use crate::error::{Error, Result};
 use crate::output::Out;
 use fs::{Change, FileSpec, Root};
@@ -70,6 +72,38 @@ impl System {
 
     pub fn read_string(&self, path: &Path) -> Result<Option<String>> {
         self.root.read_string(path)
+    }
+
+    /// Reads a file the user named on the command line (an answers file, a
+    /// config.dat): a path on this host, not under the root.
+    pub fn read_host_file(&self, path: &Path) -> Result<String> {
+        std::fs::read_to_string(path).map_err(|e| {
+            Error::io("read", path, e).hint(format!("check the path {} and run the command again", path.display()))
+        })
+    }
+
+    /// Reads a file the user named (a certificate, a licence) as bytes: a host path.
+    pub fn read_host_bytes(&self, path: &Path) -> Result<Zeroizing<Vec<u8>>> {
+        std::fs::read(path)
+            .map(Zeroizing::new)
+            .map_err(|e| Error::io("read", path, e))
+    }
+
+    /// Reads a secret from a file the user named (first line, without its line
+    /// ending); refuses a file that group or others may read.
+    pub fn read_host_secret(&self, path: &Path) -> Result<Zeroizing<String>> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(path).map_err(|e| Error::io("read", path, e))?;
+        if meta.mode() & 0o077 != 0 {
+            return Err(Error::bad_input(format!(
+                "{} may be read by group or others (mode {:04o}); make it private: chmod 600 {}",
+                path.display(),
+                meta.mode() & 0o7777,
+                path.display()
+            )));
+        }
+        let text = Zeroizing::new(self.read_host_file(path)?);
+        Ok(Zeroizing::new(text.lines().next().unwrap_or_default().to_string()))
     }
 
     /// Runs a command that changes the target system and fails on a non-zero

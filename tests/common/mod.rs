@@ -1,6 +1,8 @@
 //! Temporary image roots for CLI tests.
 #![allow(dead_code)]
 
+pub mod pki;
+
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -104,4 +106,42 @@ impl Image {
 
 pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
+}
+
+/// An in-process context in live mode over `root` with the host's command
+/// runner: commands really run (image mode would only print them).
+pub fn live_ctx(root: &Path) -> (edge_setup::context::Ctx, edge_setup::output::Capture) {
+    use edge_setup::output::{Capture, Out};
+    // what the agent step of the options needs: a machine to derive an ID from, and DNS
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    for (file, text) in [
+        ("etc/machine-id", "4c4c4544004e3510804bc4c04f4d3232\n"),
+        ("etc/resolv.conf", "nameserver 192.0.2.53\n"),
+    ] {
+        if !root.join(file).exists() {
+            std::fs::write(root.join(file), text).unwrap();
+        }
+    }
+    let err = Capture::default();
+    let out = Out::new(Box::new(Capture::default()), Box::new(err.clone()), false);
+    let sys = edge_setup::system::System::new(
+        edge_setup::system::fs::Root::new(root).unwrap(),
+        edge_setup::system::Mode::Live,
+        false,
+        Box::new(edge_setup::system::runner::HostRunner),
+        out.clone(),
+    );
+    let ctx = edge_setup::context::Ctx {
+        sys,
+        out,
+        prompt: Box::new(edge_setup::prompt::NoPrompt(
+            edge_setup::prompt::NoPromptReason::NoTerminal,
+        )),
+        stdin: std::cell::RefCell::new(Box::new(std::io::empty())),
+        env: Default::default(),
+        uid: 0,
+        euid: 0,
+        yes: true,
+    };
+    (ctx, err)
 }

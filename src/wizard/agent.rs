@@ -1,0 +1,98 @@
+//! Option 7, Configure Edge Agent: the cloud URL, or blank to disable remote management.
+
+use super::input::{Input, Source};
+use crate::agent::{self, EnableOpts};
+use crate::config::TenantUrl;
+use crate::context::Ctx;
+use crate::device_id;
+use crate::error::{Error, Result};
+use crate::prompt::Question;
+
+/// The validated choice: a tenant to connect to, or remote management off.
+pub struct Prepared {
+    url: Option<TenantUrl>,
+    opts: EnableOpts,
+}
+
+/// Gathers the URL (answers `url`/`insecure`/`force`, or the console) and checks it.
+pub fn prepare(ctx: &Ctx, input: &Input) -> Result<Prepared> {
+    ctx.require_root("setup agent")?;
+    let flag = |key: &str| -> Result<bool> {
+        match &input.source {
+            Source::Answers(t) => match t.get(key) {
+                None => Ok(false),
+                Some(toml::Value::Boolean(b)) => Ok(*b),
+                Some(_) => Err(Error::bad_input(format!(
+                    "{}: '{key}' must be true or false",
+                    input.origin
+                ))),
+            },
+            _ => Ok(false),
+        }
+    };
+    let mut opts = EnableOpts {
+        insecure: flag("insecure")?,
+        force: flag("force")?,
+    };
+    let text = match &input.source {
+        Source::Answers(t) => match t.get("url") {
+            Some(toml::Value::String(s)) => s.clone(),
+            Some(_) => return Err(Error::bad_input(format!("{}: 'url' must be a string", input.origin))),
+            None => {
+                return Err(Error::bad_input(format!("{} has no 'url'", input.origin))
+                    .hint("set url = \"https://TENANT\" (or url = \"\" to disable remote management)"));
+            }
+        },
+        _ => {
+            let current = ctx.config()?.tenant_url(&ctx.sys)?.map(|u| u.to_string());
+            let q = Question {
+                prompt: "Enter cloud URL (leave blank to disable remote management)",
+                noninteractive: "edge-setup setup agent --answers FILE with an [agent] table, or edge-setup remote-connectivity enable --url URL",
+            };
+            let answer = ctx.prompt.text(q, Some(current.as_deref().unwrap_or("")), &|s| {
+                if s.is_empty() {
+                    Ok(())
+                } else {
+                    TenantUrl::parse_any(s).map(drop)
+                }
+            })?;
+            if !answer.is_empty() && TenantUrl::parse_any(&answer).is_ok_and(|u| u.is_insecure()) {
+                let q = Question {
+                    prompt: "This URL is not encrypted (http). Use it anyway",
+                    noninteractive: "--insecure",
+                };
+                opts.insecure = ctx.prompt.confirm(q, false)?;
+            }
+            answer
+        }
+    };
+    if text.trim().is_empty() {
+        return Ok(Prepared { url: None, opts });
+    }
+    let url = agent::parse_url(&text).map_err(|e| match &input.source {
+        Source::Answers(_) => {
+            Error::bad_input(format!("{}: 'url' is not valid", input.origin)).why(e.why.unwrap_or(e.what))
+        }
+        _ => e,
+    })?;
+    if url.is_insecure() && !opts.insecure {
+        return Err(Error::bad_input(format!("refusing the unencrypted URL {url}"))
+            .hint("use https, or set insecure = true in the [agent] table to accept http knowingly"));
+    }
+    Ok(Prepared { url: Some(url), opts })
+}
+
+/// Enables or disables remote connectivity, then shows the device ID to register.
+pub fn apply(ctx: &Ctx, prepared: &Prepared) -> Result<()> {
+    match &prepared.url {
+        Some(url) => agent::enable(ctx, url, &prepared.opts)?,
+        None => agent::disable(ctx)?,
+    }
+    if prepared.url.is_some()
+        && let Some(id) = device_id::read(&ctx.sys)?
+    {
+        ctx.out.info(&format!("Device ID: {id}"));
+        ctx.out.note(device_id::REGISTRATION_STEPS);
+    }
+    Ok(())
+}

@@ -1,0 +1,571 @@
+//! The post-installation wizard: the old script's menu, each option also a
+//! command, and answers files that run every configured option for fleets.
+
+pub mod agent;
+pub mod certificates;
+pub mod config_dat;
+pub mod expand_disk;
+pub mod input;
+pub mod network;
+pub mod post_install;
+pub mod post_upgrade;
+pub mod tenant_password;
+
+use std::path::Path;
+
+use zeroize::Zeroizing;
+
+use crate::cli::{OptionInput, SetupArgs, SetupOption};
+use crate::context::Ctx;
+use crate::error::{Error, Result};
+use crate::prompt::Question;
+use config_dat::ConfigDat;
+use input::{Input, Source};
+
+/// The menu's entries in order: the old script's numbers, then edge-setup's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entry {
+    Network,
+    Agent,
+    PostInstall,
+    Certificates,
+    PostUpgrade,
+    ExpandDisk,
+    TenantPassword,
+    Exit,
+    DeviceId,
+    Status,
+}
+
+impl Entry {
+    /// Only what works is offered.
+    pub const MENU: [Entry; 10] = [
+        Entry::Network,
+        Entry::PostInstall,
+        Entry::Certificates,
+        Entry::PostUpgrade,
+        Entry::ExpandDisk,
+        Entry::TenantPassword,
+        Entry::Agent,
+        Entry::Exit,
+        Entry::DeviceId,
+        Entry::Status,
+    ];
+
+    pub fn number(self) -> u32 {
+        match self {
+            Entry::Network => 1,
+            Entry::Agent => 7,
+            Entry::PostInstall => 2,
+            Entry::Certificates => 3,
+            Entry::PostUpgrade => 4,
+            Entry::ExpandDisk => 5,
+            Entry::TenantPassword => 6,
+            Entry::Exit => 8,
+            Entry::DeviceId => 11,
+            Entry::Status => 12,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Entry::Network => "Configure network",
+            Entry::Agent => "Configure Edge Agent",
+            Entry::PostInstall => "Run post-installation",
+            Entry::Certificates => "Update license and SSL certificates",
+            Entry::PostUpgrade => "Run post-upgrade",
+            Entry::ExpandDisk => "Expand data disk size",
+            Entry::TenantPassword => "Update tenant password",
+            Entry::Exit => "Exit",
+            Entry::DeviceId => "Show/set the device ID",
+            Entry::Status => "Status",
+        }
+    }
+}
+
+/// The tables an answers file may have, in the order they are applied, with their keys.
+pub const ANSWER_TABLES: &[(&str, &[&str])] = &[
+    ("network", &["interface", "ip", "netmask", "gateway", "dns", "stack"]),
+    (
+        "post-install",
+        &[
+            "username",
+            "password-file",
+            "domain",
+            "certificate",
+            "key",
+            "licence",
+            "apama-licence",
+            "cloud-url",
+        ],
+    ),
+    ("certificates", &["certificate", "key", "licence", "apama-licence"]),
+    ("tenant-password", &["password-file"]),
+    ("device-id", &["id", "generate"]),
+    ("agent", &["url", "insecure", "force"]),
+];
+
+const NONINTERACTIVE: &str =
+    "edge-setup setup --answers FILE (every option), or one option: edge-setup setup network --config-dat FILE";
+
+pub fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
+    if let Some(path) = &args.answers {
+        return run_answers(ctx, path);
+    }
+    match &args.option {
+        Some(SetupOption::Network(a)) => {
+            if a.rollback {
+                return network::rollback(ctx, a.force);
+            }
+            let stack = a
+                .stack
+                .as_deref()
+                .map(|s| crate::network::Stack::parse(s).expect("clap checked the value"));
+            let opts = network::Options {
+                interface: a.interface.as_deref(),
+                stack,
+                force: a.force,
+            };
+            with_input(ctx, &a.input, "network", true, |input| {
+                let prepared = network::prepare(ctx, input, &opts)?;
+                network::apply(ctx, &prepared)
+            })
+        }
+        Some(SetupOption::Agent(a)) => {
+            let given = OptionInput {
+                config_dat: None,
+                answers: a.answers.clone(),
+            };
+            with_input(ctx, &given, "agent", false, |input| {
+                let prepared = agent::prepare(ctx, input)?;
+                agent::apply(ctx, &prepared)
+            })
+        }
+        Some(SetupOption::Status) => status(ctx),
+        Some(SetupOption::PostInstall(input)) => post_install_option(ctx, input),
+        Some(SetupOption::Certificates(a)) if a.rollback => {
+            ctx.require_root("setup certificates --rollback")?;
+            let state = post_install::require_state(ctx, "Rolling back the certificates")?;
+            certificates::rollback(ctx, &state)
+        }
+        Some(SetupOption::Certificates(a)) => certificates_option(ctx, &a.input),
+        Some(SetupOption::PostUpgrade(a)) => post_upgrade::run(ctx, a.force),
+        Some(SetupOption::ExpandDisk) => expand_disk::run(ctx),
+        Some(SetupOption::TenantPassword(input)) => tenant_password_option(ctx, input),
+        Some(SetupOption::DeviceId(a)) => match &a.answers {
+            Some(path) => {
+                let table = load_answers(ctx, path)?;
+                device_id_from_table(
+                    ctx,
+                    table.get("device-id").and_then(|v| v.as_table()),
+                    &path.display().to_string(),
+                )
+            }
+            None => device_id_interactive(ctx),
+        },
+        None => menu(ctx),
+    }
+}
+
+fn post_install_option(ctx: &Ctx, given: &OptionInput) -> Result<()> {
+    ctx.require_root("setup post-install")?;
+    with_input(ctx, given, "post-install", true, |input| {
+        let prepared = post_install::prepare(ctx, input)?;
+        post_install::apply(ctx, &prepared)
+    })
+}
+
+/// Options 3 and 6 check that option 2 succeeded before asking anything.
+fn certificates_option(ctx: &Ctx, given: &OptionInput) -> Result<()> {
+    ctx.require_root("setup certificates")?;
+    let state = post_install::require_state(ctx, "Updating the licence and SSL certificates")?;
+    with_input(ctx, given, "certificates", true, |input| {
+        let prepared = certificates::prepare(ctx, input, &state)?;
+        certificates::apply(ctx, &state, &prepared)
+    })
+}
+
+fn tenant_password_option(ctx: &Ctx, given: &OptionInput) -> Result<()> {
+    ctx.require_root("setup tenant-password")?;
+    let state = post_install::require_state(ctx, "Updating the tenant password")?;
+    with_input(ctx, given, "tenant-password", false, |input| {
+        let prepared = tenant_password::prepare(ctx, input)?;
+        tenant_password::apply(ctx, &state, &prepared)
+    })
+}
+
+/// Runs `f` with the option's input: `--config-dat`, `--answers`, or (on a
+/// terminal, for options that offer it) the old `[F]`/`[C]` question.
+fn with_input(
+    ctx: &Ctx,
+    given: &OptionInput,
+    table: &str,
+    offers_file: bool,
+    f: impl FnOnce(&Input) -> Result<()>,
+) -> Result<()> {
+    let interactive_terminal = !ctx.yes && ctx.prompt_is_interactive();
+    let noninteractive =
+        format!("edge-setup setup {table} --config-dat FILE, or --answers FILE with a [{table}] table");
+    if let Some(path) = &given.config_dat {
+        let dat = read_config_dat(ctx, path)?;
+        let input = Input {
+            source: Source::ConfigDat(&dat),
+            interactive: false,
+            noninteractive: &noninteractive,
+            origin: path.display().to_string(),
+        };
+        return f(&input);
+    }
+    if let Some(path) = &given.answers {
+        let answers = load_answers(ctx, path)?;
+        let empty = toml::Table::new();
+        let t = answers.get(table).and_then(|v| v.as_table()).unwrap_or(&empty);
+        let input = Input {
+            source: Source::Answers(t),
+            interactive: false,
+            noninteractive: &noninteractive,
+            origin: format!("{} [{table}]", path.display()),
+        };
+        return f(&input);
+    }
+    if offers_file && interactive_terminal {
+        let q = Question {
+            prompt: "Enter [F] to take input from file or [C] to take input from console",
+            noninteractive: &noninteractive,
+        };
+        let choice = ctx
+            .prompt
+            .text(q, Some("C"), &|s| match s.to_ascii_uppercase().as_str() {
+                "F" | "C" => Ok(()),
+                _ => Err("enter F or C".into()),
+            })?;
+        if choice.eq_ignore_ascii_case("F") {
+            let default = ctx
+                .sys
+                .root
+                .host_path(Path::new(config_dat::PATH))
+                .display()
+                .to_string();
+            let q = Question {
+                prompt: "Input file",
+                noninteractive: &noninteractive,
+            };
+            let path = ctx.prompt.text(q, Some(&default), &|s| {
+                if s.is_empty() {
+                    Err("enter a path".into())
+                } else {
+                    Ok(())
+                }
+            })?;
+            let dat = read_config_dat(ctx, Path::new(&path))?;
+            let input = Input {
+                source: Source::ConfigDat(&dat),
+                interactive: true,
+                noninteractive: &noninteractive,
+                origin: path,
+            };
+            return f(&input);
+        }
+    }
+    let input = Input {
+        source: Source::Console,
+        interactive: interactive_terminal,
+        noninteractive: &noninteractive,
+        origin: "the console".to_string(),
+    };
+    f(&input)
+}
+
+fn read_config_dat(ctx: &Ctx, path: &Path) -> Result<ConfigDat> {
+    let text = Zeroizing::new(ctx.sys.read_host_file(path)?);
+    ConfigDat::parse(&text).map_err(|(line, why)| {
+        Error::bad_input(format!("{}:{line}: cannot read this line", path.display()))
+            .why(why)
+            .hint("fix the line (key=value, as the post-installer wrote it) and run the command again")
+    })
+}
+
+/// Reads an answers file: TOML, one table per option, no unknown tables.
+fn load_answers(ctx: &Ctx, path: &Path) -> Result<toml::Table> {
+    let text = Zeroizing::new(ctx.sys.read_host_file(path)?);
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+        let (line, col) = e
+            .span()
+            .map(|s| crate::config::line_col(&text, s.start))
+            .unwrap_or((1, 1));
+        Error::bad_input(format!(
+            "{}:{line}:{col}: the answers file is not valid TOML",
+            path.display()
+        ))
+        .why(e.message())
+    })?;
+    for (name, value) in &table {
+        let Some((_, keys)) = ANSWER_TABLES.iter().find(|(t, _)| t == name) else {
+            let names: Vec<&str> = ANSWER_TABLES.iter().map(|(t, _)| *t).collect();
+            return Err(Error::bad_input(format!("{}: unknown table [{name}]", path.display()))
+                .why(format!("an answers file has the tables {}", names.join(", ")))
+                .hint("see examples/appliance.toml for every table and key"));
+        };
+        let Some(t) = value.as_table() else {
+            return Err(Error::bad_input(format!(
+                "{}: '{name}' must be a table ([{name}])",
+                path.display()
+            )));
+        };
+        if let Some(k) = t.keys().find(|k| !keys.contains(&k.as_str())) {
+            return Err(
+                Error::bad_input(format!("{}: unknown key '{k}' in [{name}]", path.display()))
+                    .why(format!("[{name}] has the keys {}", keys.join(", ")))
+                    .hint("see examples/appliance.toml"),
+            );
+        }
+    }
+    Ok(table)
+}
+
+/// `setup --answers FILE`: validates every configured option, then applies them in order.
+fn run_answers(ctx: &Ctx, path: &Path) -> Result<()> {
+    let answers = load_answers(ctx, path)?;
+    let origin = |t: &str| format!("{} [{t}]", path.display());
+    let noninteractive = "the answers file";
+    let network_prepared = match answers.get("network").and_then(|v| v.as_table()) {
+        Some(t) => {
+            let input = Input {
+                source: Source::Answers(t),
+                interactive: false,
+                noninteractive,
+                origin: origin("network"),
+            };
+            let opts = network::Options {
+                interface: None,
+                stack: None,
+                force: false,
+            };
+            Some(network::prepare(ctx, &input, &opts)?)
+        }
+        None => None,
+    };
+    let input_of = |name: &str| {
+        answers.get(name).and_then(|v| v.as_table()).map(|t| Input {
+            source: Source::Answers(t),
+            interactive: false,
+            noninteractive,
+            origin: origin(name),
+        })
+    };
+    let post_install_prepared = match input_of("post-install") {
+        Some(input) => Some(post_install::prepare(ctx, &input)?),
+        None => None,
+    };
+    // Options 3 and 6 need option 2: done before, or in this same file.
+    let needs_state = ["certificates", "tenant-password"]
+        .iter()
+        .any(|t| answers.contains_key(*t));
+    let state = match (&post_install_prepared, needs_state) {
+        (Some(p), _) => Some(p.state()),
+        (None, true) => Some(post_install::require_state(
+            ctx,
+            "The [certificates] and [tenant-password] tables",
+        )?),
+        (None, false) => None,
+    };
+    let certificates_prepared = match (input_of("certificates"), &state) {
+        (Some(input), Some(state)) => Some(certificates::prepare(ctx, &input, state)?),
+        _ => None,
+    };
+    let password_prepared = match input_of("tenant-password") {
+        Some(input) => Some(tenant_password::prepare(ctx, &input)?),
+        None => None,
+    };
+    let device_table = answers.get("device-id").and_then(|v| v.as_table());
+    if let Some(t) = device_table {
+        device_id_plan(t, &origin("device-id"))?;
+    }
+    let agent_prepared = match answers.get("agent").and_then(|v| v.as_table()) {
+        Some(t) => {
+            let input = Input {
+                source: Source::Answers(t),
+                interactive: false,
+                noninteractive,
+                origin: origin("agent"),
+            };
+            Some(agent::prepare(ctx, &input)?)
+        }
+        None => None,
+    };
+    if let Some(p) = &network_prepared {
+        ctx.out.info("== 1 Configure network");
+        network::apply(ctx, p)?;
+    }
+    // before options 2 and 7, so the agent registers under the ID the file gives
+    if device_table.is_some() {
+        ctx.out.info("== Device ID");
+        device_id_from_table(ctx, device_table, &origin("device-id"))?;
+    }
+    if let Some(p) = &post_install_prepared {
+        ctx.out.info("== 2 Run post-installation");
+        post_install::apply(ctx, p)?;
+    }
+    // After option 2 ran, the recorded state is the one to use.
+    let state = match &post_install_prepared {
+        Some(_) => post_install::read_state(&ctx.sys)?.or(state),
+        None => state,
+    };
+    if let (Some(p), Some(state)) = (&certificates_prepared, &state) {
+        ctx.out.info("== 3 Update license and SSL certificates");
+        certificates::apply(ctx, state, p)?;
+    }
+    if let (Some(p), Some(state)) = (&password_prepared, &state) {
+        ctx.out.info("== 6 Update tenant password");
+        tenant_password::apply(ctx, state, p)?;
+    }
+    if let Some(p) = &agent_prepared {
+        ctx.out.info("== 7 Configure Edge Agent");
+        agent::apply(ctx, p)?;
+    }
+    Ok(())
+}
+
+/// What a `[device-id]` table asks for.
+enum DevicePlan {
+    Set(crate::device_id::DeviceId),
+    Generate,
+}
+
+fn device_id_plan(t: &toml::Table, origin: &str) -> Result<Option<DevicePlan>> {
+    if let Some(v) = t.get("id") {
+        let s = v.as_str().unwrap_or_default();
+        return crate::device_id::DeviceId::parse(s)
+            .map(|id| Some(DevicePlan::Set(id)))
+            .map_err(|rule| Error::bad_input(format!("{origin}: 'id' is not valid")).why(rule));
+    }
+    match t.get("generate") {
+        Some(toml::Value::Boolean(true)) => Ok(Some(DevicePlan::Generate)),
+        Some(toml::Value::Boolean(false)) | None => Ok(None),
+        Some(_) => Err(Error::bad_input(format!("{origin}: 'generate' must be true or false"))),
+    }
+}
+
+fn device_id_from_table(ctx: &Ctx, t: Option<&toml::Table>, origin: &str) -> Result<()> {
+    let Some(t) = t else {
+        return Err(
+            Error::bad_input(format!("{origin} has no [device-id] table")).hint("add one: see examples/appliance.toml")
+        );
+    };
+    ctx.require_root("setup device-id")?;
+    match device_id_plan(t, origin)? {
+        Some(DevicePlan::Set(id)) => {
+            crate::device_id::store(ctx, &id)?;
+        }
+        Some(DevicePlan::Generate) => {
+            if let Some(existing) = crate::device_id::read(&ctx.sys)? {
+                ctx.out.info(&format!(
+                    "The device ID is already set ({existing}); nothing to change."
+                ));
+            } else {
+                let id = crate::device_id::derive(&ctx.sys)?;
+                crate::device_id::store(ctx, &id)?;
+            }
+        }
+        None => ctx.out.info("The [device-id] table asks for nothing."),
+    }
+    Ok(())
+}
+
+/// Menu entry: show the ID, offer to set or generate one.
+fn device_id_interactive(ctx: &Ctx) -> Result<()> {
+    match crate::device_id::read(&ctx.sys)? {
+        Some(id) => ctx.out.info(&format!("Device ID: {id}")),
+        None => ctx.out.info("No device ID is set."),
+    }
+    let q = Question {
+        prompt: "Set a new device ID",
+        noninteractive: "edge-setup device-id set ID",
+    };
+    if !ctx.prompt.confirm(q, false)? {
+        return Ok(());
+    }
+    ctx.require_root("setup device-id")?;
+    let q = Question {
+        prompt: "Device ID (leave blank to derive one from this machine)",
+        noninteractive: "edge-setup device-id set ID",
+    };
+    let answer = ctx.prompt.text(q, Some(""), &|s| {
+        if s.is_empty() {
+            Ok(())
+        } else {
+            crate::device_id::DeviceId::parse(s).map(drop)
+        }
+    })?;
+    let id = if answer.is_empty() {
+        crate::device_id::derive(&ctx.sys)?
+    } else {
+        crate::device_id::DeviceId::parse(&answer).expect("validated at the prompt")
+    };
+    crate::device_id::store(ctx, &id)?;
+    ctx.out.note(crate::device_id::REGISTRATION_STEPS);
+    Ok(())
+}
+
+/// The numbered menu; comes back after each option until 8, Esc or Ctrl-D.
+fn menu(ctx: &Ctx) -> Result<()> {
+    if ctx.yes || !ctx.prompt_is_interactive() {
+        return Err(Error::bad_input("the setup menu needs a terminal")
+            .why(if ctx.yes {
+                "--yes was given"
+            } else {
+                "standard input is not a terminal"
+            })
+            .hint(format!("run it without the menu: {NONINTERACTIVE}")));
+    }
+    loop {
+        ctx.out.info("");
+        ctx.out.info("edge-setup: appliance setup");
+        for e in Entry::MENU {
+            ctx.out.info(&format!("  {:>2}  {}", e.number(), e.label()));
+        }
+        let numbers: Vec<u32> = Entry::MENU.iter().map(|e| e.number()).collect();
+        let Some(n) = ctx.prompt.menu("Enter your choice", &numbers)? else {
+            return Ok(());
+        };
+        let entry = Entry::MENU
+            .into_iter()
+            .find(|e| e.number() == n)
+            .expect("the prompt only accepts menu numbers");
+        let result = match entry {
+            Entry::Exit => return Ok(()),
+            Entry::Network => with_input(ctx, &OptionInput::default(), "network", true, |input| {
+                let opts = network::Options {
+                    interface: None,
+                    stack: None,
+                    force: false,
+                };
+                let prepared = network::prepare(ctx, input, &opts)?;
+                network::apply(ctx, &prepared)
+            }),
+            Entry::Agent => with_input(ctx, &OptionInput::default(), "agent", false, |input| {
+                let prepared = agent::prepare(ctx, input)?;
+                agent::apply(ctx, &prepared)
+            }),
+            Entry::PostInstall => post_install_option(ctx, &OptionInput::default()),
+            Entry::Certificates => certificates_option(ctx, &OptionInput::default()),
+            Entry::PostUpgrade => post_upgrade::run(ctx, false),
+            Entry::ExpandDisk => expand_disk::run(ctx),
+            Entry::TenantPassword => tenant_password_option(ctx, &OptionInput::default()),
+            Entry::DeviceId => device_id_interactive(ctx),
+            Entry::Status => status(ctx),
+        };
+        match result {
+            Ok(()) => ctx.out.info(&format!("{}: done.", entry.label())),
+            Err(e) => ctx.out.error(&e),
+        }
+    }
+}
+
+/// The appliance at a glance: remote connectivity, device ID, DNS, agent.
+fn status(ctx: &Ctx) -> Result<()> {
+    for line in crate::agent::status(ctx)?.lines() {
+        ctx.out.data(&line);
+    }
+    Ok(())
+}

@@ -1,0 +1,247 @@
+//! Option 1, Configure network.
+
+use std::net::Ipv4Addr;
+use std::path::Path;
+
+use super::config_dat::{self, ConfigDat};
+use super::input::{Field, Input};
+use crate::context::Ctx;
+use crate::error::{Error, Result};
+use crate::network::{self, Settings, Stack};
+use crate::prompt::Question;
+use crate::system::runner::Cmd;
+
+/// How the network option was asked for, besides its input.
+pub struct Options<'a> {
+    pub interface: Option<&'a str>,
+    pub stack: Option<Stack>,
+    pub force: bool,
+}
+
+/// Refuses over SSH unless forced: the change can cut the session it runs in.
+pub fn refuse_over_ssh(ctx: &Ctx, what: &str, force: bool) -> Result<()> {
+    if ctx.over_ssh() && !force {
+        return Err(
+            Error::not_permitted(format!("{what} does not run over a remote (SSH) connection"))
+                .why("it can cut the connection it runs in and leave the appliance half-configured")
+                .hint("run it on the appliance's local console, or add --force if you have another way back in"),
+        );
+    }
+    Ok(())
+}
+
+/// Validated answers of option 1, ready to apply.
+pub struct Prepared {
+    stack: Stack,
+    settings: Settings,
+}
+
+/// Gathers and validates every value; nothing is changed.
+pub fn prepare(ctx: &Ctx, input: &Input, opts: &Options) -> Result<Prepared> {
+    refuse_over_ssh(ctx, "Configuring the network", opts.force)?;
+    ctx.require_root("setup network")?;
+    let stack = match opts.stack {
+        Some(s) => s,
+        None => match input.answers_str("stack") {
+            Some(s) => Stack::parse(&s)
+                .map_err(|rule| Error::bad_input(format!("{}: 'stack' is not valid", input.origin)).why(rule))?,
+            None => network::detect_stack(&ctx.sys)?,
+        },
+    };
+    let interface = choose_interface(ctx, input, opts)?;
+    let saved = ConfigDat::load(&ctx.sys, Path::new(config_dat::PATH)).ok().flatten();
+    let current = |k: &str| saved.as_ref().and_then(|d| d.get(k)).map(str::to_string);
+
+    let ip = input.value(
+        ctx,
+        &Field {
+            dat_key: config_dat::NETWORK_IP,
+            answers_key: "ip",
+            prompt: "IP address",
+            secret: false,
+            default: current(config_dat::NETWORK_IP),
+            validate: &|s| network::parse_ip(s).map(drop),
+        },
+    )?;
+    let netmask = input.value(
+        ctx,
+        &Field {
+            dat_key: config_dat::NETMASK,
+            answers_key: "netmask",
+            prompt: "Netmask",
+            secret: false,
+            default: current(config_dat::NETMASK),
+            validate: &|s| network::parse_netmask(s).map(drop),
+        },
+    )?;
+    let address: Ipv4Addr = network::parse_ip(&ip).expect("validated");
+    let prefix = network::parse_netmask(&netmask).expect("validated");
+    let in_subnet = |s: &str| -> Result<(), String> {
+        let gateway = network::parse_ip(s)?;
+        Settings {
+            interface: interface.clone(),
+            address,
+            prefix,
+            gateway,
+            dns: gateway,
+        }
+        .validate()
+    };
+    let gateway = input.value(
+        ctx,
+        &Field {
+            dat_key: config_dat::GATEWAY_IP,
+            answers_key: "gateway",
+            prompt: "Gateway IP",
+            secret: false,
+            default: current(config_dat::GATEWAY_IP),
+            validate: &in_subnet,
+        },
+    )?;
+    let dns = input.value(
+        ctx,
+        &Field {
+            dat_key: config_dat::DNS_SERVER_IP,
+            answers_key: "dns",
+            prompt: "DNS server IP (if unknown, the gateway IP)",
+            secret: false,
+            default: Some(gateway.to_string()),
+            validate: &|s| network::parse_ip(s).map(drop),
+        },
+    )?;
+    let settings = Settings {
+        interface: interface.clone(),
+        address,
+        prefix,
+        gateway: network::parse_ip(&gateway).expect("validated"),
+        dns: network::parse_ip(&dns).expect("validated"),
+    };
+    Ok(Prepared { stack, settings })
+}
+
+/// Writes, applies and records the prepared settings.
+pub fn apply(ctx: &Ctx, prepared: &Prepared) -> Result<()> {
+    let Prepared { stack, settings } = prepared;
+    let stack = *stack;
+    ctx.out.progress(3);
+    let step = ctx.out.step(&format!(
+        "Writing a static address {}/{} on {} for {stack}",
+        settings.address, settings.prefix, settings.interface
+    ));
+    let plan = network::plan(&ctx.sys, stack, settings)?;
+    let changed = network::write(&ctx.sys, stack, settings, &plan)?;
+    step.done(if changed {
+        "written (previous files kept for --rollback)"
+    } else {
+        "unchanged"
+    });
+
+    let step = ctx.out.step(&format!("Applying the configuration with {stack}"));
+    if changed {
+        for cmd in plan.apply {
+            ctx.sys.run(cmd)?;
+        }
+        step.done(if ctx.sys.applies_commands() {
+            "applied"
+        } else {
+            "planned"
+        });
+    } else {
+        step.done("nothing to change");
+    }
+
+    let step = ctx.out.step(&format!("Saving the answers to {}", config_dat::PATH));
+    let mut dat = ConfigDat::default();
+    dat.set(config_dat::NETWORK_IP, &settings.address.to_string());
+    dat.set(config_dat::NETMASK, &network::netmask_of(settings.prefix).to_string());
+    dat.set(config_dat::GATEWAY_IP, &settings.gateway.to_string());
+    dat.set(config_dat::DNS_SERVER_IP, &settings.dns.to_string());
+    dat.set(config_dat::NETWORK_INTERFACE, &settings.interface);
+    step.done(ctx.sys.change_word(dat.save_merged(&ctx.sys)?));
+    ctx.out.finish_bar();
+    if changed {
+        ctx.out
+            .info("Network configured. To undo it: sudo edge-setup setup network --rollback");
+    } else {
+        ctx.out
+            .info("The network is already configured this way; nothing changed.");
+    }
+    Ok(())
+}
+
+/// The interface: given, else the first ethernet interface that is up (asked
+/// when there are several on a terminal).
+fn choose_interface(ctx: &Ctx, input: &Input, opts: &Options) -> Result<String> {
+    let given = opts
+        .interface
+        .map(str::to_string)
+        .or_else(|| input.answers_str("interface"))
+        .or_else(|| input.config_dat_str(config_dat::NETWORK_INTERFACE));
+    if let Some(name) = given {
+        return network::parse_interface(&name)
+            .map_err(|rule| Error::bad_input(format!("'{name}' is not a valid interface")).why(rule));
+    }
+    let all = network::interfaces(&ctx.sys)?;
+    let up: Vec<String> = all.iter().filter(|(_, up)| *up).map(|(n, _)| n.clone()).collect();
+    match (up.len(), input.interactive) {
+        (0, _) => Err(Error::failure("no ethernet interface is up")
+            .why(format!(
+                "found: {}",
+                if all.is_empty() {
+                    "none".to_string()
+                } else {
+                    all.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
+                }
+            ))
+            .hint("name the interface: edge-setup setup network --interface NAME")),
+        (1, _) | (_, false) => Ok(up[0].clone()),
+        _ => {
+            let q = Question {
+                prompt: "Interface to configure",
+                noninteractive: "--interface NAME",
+            };
+            let i = ctx
+                .prompt
+                .choose(q, &up)?
+                .ok_or_else(|| Error::bad_input("no interface chosen"))?;
+            Ok(up[i].clone())
+        }
+    }
+}
+
+/// `setup network --rollback`: the files as they were before the last change.
+pub fn rollback(ctx: &Ctx, force: bool) -> Result<()> {
+    refuse_over_ssh(ctx, "Rolling back the network", force)?;
+    ctx.require_root("setup network --rollback")?;
+    let step = ctx.out.step("Restoring the network files of before the last change");
+    let rb = network::rollback(&ctx.sys)?;
+    step.done("restored");
+    let step = ctx.out.step(&format!("Applying them with {}", rb.stack));
+    let reload = match rb.stack {
+        Stack::NetworkManager => vec![
+            Cmd::new("nmcli").args(["connection", "reload"]),
+            Cmd::new("nmcli").args(["device", "connect", &rb.interface]),
+        ],
+        Stack::Networkd => vec![
+            Cmd::new("networkctl").arg("reload"),
+            Cmd::new("networkctl").args(["reconfigure", &rb.interface]),
+        ],
+        Stack::Ifupdown => vec![
+            Cmd::new("ifdown").args(["--force", &rb.interface]),
+            Cmd::new("ifup").arg(&rb.interface),
+        ],
+        Stack::Ifcfg => vec![
+            Cmd::new("ifdown").arg(&rb.interface),
+            Cmd::new("ifup").arg(&rb.interface),
+        ],
+    };
+    for cmd in reload {
+        ctx.sys.run(cmd)?;
+    }
+    step.done(if ctx.sys.applies_commands() {
+        "applied"
+    } else {
+        "planned"
+    });
+    Ok(())
+}

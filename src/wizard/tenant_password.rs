@@ -1,0 +1,68 @@
+//! Option 6, Update tenant password: the new password (entered twice on the
+//! console), the `tenant-password` platform steps that change it, then
+//! config.dat. The password is never printed or logged.
+
+use zeroize::Zeroizing;
+
+use super::config_dat::{self, ConfigDat};
+use super::input::{Field, Input};
+use super::post_install::{State, check_password};
+use crate::context::Ctx;
+use crate::error::Result;
+use crate::hooks;
+
+pub struct Prepared {
+    password: Zeroizing<String>,
+}
+
+pub fn prepare(ctx: &Ctx, input: &Input) -> Result<Prepared> {
+    ctx.require_root("setup tenant-password")?;
+    let password = input.value(
+        ctx,
+        &Field {
+            dat_key: config_dat::TENANT_PASSWORD,
+            answers_key: "password-file",
+            prompt: "New tenant admin password",
+            secret: true,
+            default: None,
+            validate: &check_password,
+        },
+    )?;
+    Ok(Prepared { password })
+}
+
+#[derive(serde::Serialize)]
+struct Payload<'a> {
+    tenant_domain: &'a str,
+    tenant_username: &'a str,
+    tenant_password: &'a str,
+}
+
+/// Runs the platform steps, then saves the password: config.dat only ever
+/// holds a password the platform accepted.
+pub fn apply(ctx: &Ctx, state: &State, p: &Prepared) -> Result<()> {
+    let steps = hooks::run(
+        ctx,
+        "tenant-password",
+        &Payload {
+            tenant_domain: &state.tenant_domain,
+            tenant_username: &state.tenant_username,
+            tenant_password: &p.password,
+        },
+    )?;
+    let step = ctx
+        .out
+        .step(&format!("Saving the new password to {}", config_dat::PATH));
+    let mut dat = ConfigDat::default();
+    dat.set_password(&p.password);
+    step.done(ctx.sys.change_word(dat.save_merged(&ctx.sys)?));
+    if steps == 0 {
+        ctx.out.note(
+            "edge-setup saved the new password; the platform's own password changes through its platform steps, and none are installed.",
+        );
+    } else {
+        ctx.out
+            .info(&format!("The tenant password of {} is updated.", state.tenant_username));
+    }
+    Ok(())
+}

@@ -1,0 +1,232 @@
+//! The interactive menu, driven through a real pseudo-terminal with tmux.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::Image;
+
+/// A tmux session running one command; killed when dropped.
+struct Tmux {
+    name: String,
+}
+
+impl Tmux {
+    fn start(command: &str) -> Tmux {
+        assert!(
+            Command::new("tmux")
+                .arg("-V")
+                .output()
+                .is_ok_and(|o| o.status.success()),
+            "tmux is missing: install it with 'scripts/install-deps' (apt-get install tmux)"
+        );
+        let name = format!("edge-setup-test-{}-{}", std::process::id(), rand_suffix());
+        let ok = Command::new("tmux")
+            .args(["new-session", "-d", "-s", &name, "-x", "150", "-y", "50", command])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "tmux could not start a session");
+        Tmux { name }
+    }
+
+    fn screen(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["capture-pane", "-p", "-t", &self.name])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Waits until the screen shows `text` (after `after` occurrences of it).
+    fn wait_for(&self, text: &str, count: usize) {
+        let start = Instant::now();
+        loop {
+            let screen = self.screen();
+            if screen.matches(text).count() >= count {
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "waited 20 s for {text:?}; the screen shows:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn send(&self, keys: &[&str]) {
+        let ok = Command::new("tmux")
+            .args(["send-keys", "-t", &self.name])
+            .args(keys)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "tmux send-keys failed");
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux").args(["kill-session", "-t", &self.name]).status();
+    }
+}
+
+fn rand_suffix() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
+
+fn wait_for_file(path: &Path) -> String {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(20) {
+        if let Ok(s) = std::fs::read_to_string(path)
+            && s.ends_with('\n')
+        {
+            return s;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{} never appeared", path.display());
+}
+
+fn menu_session(img: &Image) -> (Tmux, std::path::PathBuf) {
+    let exit_file = img.root().join("exit-code");
+    let bin = assert_cmd::cargo::cargo_bin("edge-setup");
+    let cmd = format!(
+        "{} --root {} setup; echo $? > {}; sleep 30",
+        bin.display(),
+        img.root().display(),
+        exit_file.display()
+    );
+    (Tmux::start(&cmd), exit_file)
+}
+
+#[test]
+fn the_menu_sets_a_device_id_and_exits_with_8() {
+    let img = Image::debian();
+    let (tmux, exit_file) = menu_session(&img);
+    tmux.wait_for("Enter your choice", 1);
+    let screen = tmux.screen();
+    assert!(screen.contains(" 1  Configure network"), "{screen}");
+    assert!(screen.contains(" 8  Exit"), "{screen}");
+    tmux.send(&["1", "1", "Enter"]);
+    tmux.wait_for("Set a new device ID", 1);
+    tmux.send(&["y"]);
+    tmux.wait_for("Device ID (leave blank", 1);
+    tmux.send(&["edge-menu-1", "Enter"]);
+    tmux.wait_for("Enter your choice", 2);
+    tmux.send(&["8", "Enter"]);
+    assert_eq!(wait_for_file(&exit_file), "0\n");
+    assert_eq!(
+        img.read("/usr/edge/properties/edge-agent/device-id").unwrap(),
+        "edge-menu-1\n"
+    );
+}
+
+#[test]
+fn escape_leaves_the_menu_with_exit_code_0() {
+    let img = Image::debian();
+    let (tmux, exit_file) = menu_session(&img);
+    tmux.wait_for("Enter your choice", 1);
+    // a number not on the menu is ignored
+    tmux.send(&["9", "Enter"]);
+    tmux.send(&["Escape"]);
+    assert_eq!(wait_for_file(&exit_file), "0\n");
+}
+
+#[test]
+fn option_7_stores_the_cloud_url_and_8_exits_with_0() {
+    let img = Image::debian();
+    img.write("/etc/resolv.conf", "nameserver 192.0.2.53\n");
+    let (tmux, exit_file) = menu_session(&img);
+    tmux.wait_for("Enter your choice", 1);
+    assert!(tmux.screen().contains(" 7  Configure Edge Agent"));
+    tmux.send(&["7", "Enter"]);
+    tmux.wait_for("Enter cloud URL (leave blank to disable remote management)", 1);
+    tmux.send(&["MyTenant.cumulocity.com", "Enter"]);
+    tmux.wait_for("Enter your choice", 2);
+    tmux.send(&["8", "Enter"]);
+    assert_eq!(wait_for_file(&exit_file), "0\n");
+    let props = img
+        .read("/usr/edge/properties/edge-agent/remote-connectivity.properties")
+        .unwrap();
+    assert!(props.contains("enabled=true"), "{props}");
+    assert!(props.contains("url=https://mytenant.cumulocity.com"), "{props}");
+    assert!(
+        img.read("/etc/edge-setup/edge-setup.toml")
+            .unwrap()
+            .contains("url = \"https://mytenant.cumulocity.com\"")
+    );
+    // the agent generated a device ID, shown with the registration steps
+    assert!(img.read("/usr/edge/properties/edge-agent/device-id").is_some());
+}
+
+#[test]
+fn the_menu_offers_options_2_to_6_and_option_6_needs_option_2() {
+    let img = Image::debian();
+    let (tmux, exit_file) = menu_session(&img);
+    tmux.wait_for("Enter your choice", 1);
+    let screen = tmux.screen();
+    for line in [
+        " 2  Run post-installation",
+        " 3  Update license and SSL certificates",
+        " 4  Run post-upgrade",
+        " 5  Expand data disk size",
+        " 6  Update tenant password",
+    ] {
+        assert!(screen.contains(line), "{line:?} missing:\n{screen}");
+    }
+    tmux.send(&["6", "Enter"]);
+    tmux.wait_for("run option 2 first", 1);
+    tmux.wait_for("Enter your choice", 2);
+    tmux.send(&["8", "Enter"]);
+    assert_eq!(wait_for_file(&exit_file), "0\n");
+}
+
+#[test]
+fn option_2_from_the_console_asks_the_password_twice() {
+    let img = Image::debian();
+    let pki = common::pki::Pki::new();
+    let (tmux, exit_file) = menu_session(&img);
+    tmux.wait_for("Enter your choice", 1);
+    tmux.send(&["2", "Enter"]);
+    tmux.wait_for("[C] to take input from console", 1);
+    tmux.send(&["C", "Enter"]);
+    tmux.wait_for("Tenant admin username", 1);
+    tmux.send(&["admin", "Enter"]);
+    tmux.wait_for("Tenant admin password", 1);
+    tmux.send(&["short", "Enter"]);
+    tmux.wait_for("8 to 32 characters", 1);
+    tmux.send(&[common::pki::PASSWORD, "Enter"]);
+    tmux.wait_for("Verify", 1);
+    tmux.send(&["Different#123", "Enter"]);
+    tmux.wait_for("do not match", 1);
+    tmux.send(&[common::pki::PASSWORD, "Enter"]);
+    tmux.wait_for("Verify", 2);
+    tmux.send(&[common::pki::PASSWORD, "Enter"]);
+    tmux.wait_for("Tenant domain name", 1);
+    tmux.send(&[common::pki::DOMAIN, "Enter"]);
+    tmux.wait_for("SSL certificate path", 1);
+    tmux.send(&[&pki.file("expired.crt"), "Enter"]);
+    tmux.wait_for("expired on 2000-01-01", 1);
+    tmux.send(&["C-u", &pki.file("edge.crt"), "Enter"]);
+    tmux.wait_for("SSL certificate key path", 1);
+    tmux.send(&[&pki.file("edge.key"), "Enter"]);
+    tmux.wait_for("Cumulocity licence path", 1);
+    tmux.send(&[&pki.file("c8y.licence"), "Enter"]);
+    tmux.wait_for("Apama licence path", 1);
+    tmux.send(&["Enter"]);
+    tmux.wait_for("Enter cloud URL", 1);
+    tmux.send(&["Enter"]);
+    tmux.wait_for("Run post-installation: done.", 1);
+    let screen = tmux.screen();
+    assert!(!screen.contains(common::pki::PASSWORD), "{screen}");
+    tmux.send(&["8", "Enter"]);
+    assert_eq!(wait_for_file(&exit_file), "0\n");
+    assert!(img.read("/var/lib/edge-setup/post-install.json").is_some());
+    assert_eq!(img.mode("/etc/edge-setup/ssl/edge.example.com.key"), 0o600);
+}

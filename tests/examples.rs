@@ -1,0 +1,62 @@
+//! examples/appliance.toml documents every key of the answers file.
+
+mod common;
+
+use common::Image;
+use edge_setup::wizard::ANSWER_TABLES;
+
+const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/appliance.toml");
+
+#[test]
+fn the_example_shows_every_table_and_key_the_code_reads() {
+    let text = std::fs::read_to_string(EXAMPLE).unwrap();
+    let doc: toml::Table = text.parse().unwrap();
+    for (table, keys) in ANSWER_TABLES {
+        let t = doc
+            .get(*table)
+            .and_then(|v| v.as_table())
+            .unwrap_or_else(|| panic!("[{table}] missing from the example"));
+        for key in *keys {
+            assert!(t.contains_key(*key), "[{table}] {key} missing from the example");
+        }
+        for key in t.keys() {
+            assert!(
+                keys.contains(&key.as_str()),
+                "[{table}] {key} in the example is not read by the code"
+            );
+        }
+    }
+    for table in doc.keys() {
+        assert!(
+            ANSWER_TABLES.iter().any(|(t, _)| t == table),
+            "[{table}] in the example is not read by the code"
+        );
+    }
+}
+
+#[test]
+fn the_example_is_accepted_by_setup() {
+    let img = Image::debian();
+    img.write("/etc/network/interfaces", "auto lo\niface lo inet loopback\n");
+    // the example's files, made real
+    let pki = common::pki::Pki::new();
+    let text = std::fs::read_to_string(EXAMPLE)
+        .unwrap()
+        .replace("/root/ssl/edge.example.com.crt", &pki.file("edge.crt"))
+        .replace("/root/ssl/edge.example.com.key", &pki.file("edge.key"))
+        .replace("/root/edge.example.com.licence", &pki.file("c8y.licence"))
+        .replace("/root/apama.xml", &pki.file("apama.xml"))
+        .replace("/root/tenant-password", &pki.file("password"))
+        .replace("/root/new-tenant-password", &pki.file("new-password"));
+    let answers = pki.answers(&text);
+    img.cmd().arg("setup").arg("--answers").arg(&answers).assert().success();
+    assert!(
+        img.read("/etc/network/interfaces")
+            .unwrap()
+            .contains("address 192.168.10.20/24")
+    );
+    assert_eq!(
+        img.read("/usr/edge/properties/edge-agent/device-id").unwrap(),
+        "edge-plant7-01\n"
+    );
+}
