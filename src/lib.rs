@@ -14,3 +14,4 @@ pub mod output;
 pub mod prompt;
 pub mod system;
 pub mod tigervnc;
+pub mod vnc_user;
