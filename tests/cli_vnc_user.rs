@@ -652,3 +652,73 @@ fn kill_9_at_any_moment_leaves_the_old_or_the_new_files() {
     let m = std::fs::metadata(img.path(MAPPING)).unwrap();
     assert_eq!(m.uid(), 0);
 }
+
+/// The real prompts on a terminal (tmux): hidden input, a mismatch and a short
+/// password asked again, the view-only question.
+#[test]
+fn on_a_terminal_the_prompts_ask_again() {
+    need_root!();
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("skipped: tmux is not installed; install it with scripts/install-deps");
+        return;
+    }
+    let img = debian();
+    let bin = assert_cmd::cargo::cargo_bin("edge-setup");
+    let session = format!("edge-setup-vnc-user-{}", std::process::id());
+    let script = format!(
+        "{} --root {} vnc-user --user admin; echo EXIT=$?; sleep 60",
+        bin.display(),
+        img.root().display()
+    );
+    let tmux = |args: &[&str]| Command::new("tmux").args(args).output().unwrap();
+    tmux(&["new-session", "-d", "-s", &session, "-x", "200", "-y", "50", &script]);
+    struct Kill(String);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = Command::new("tmux").args(["kill-session", "-t", &self.0]).output();
+        }
+    }
+    let _kill = Kill(session.clone());
+    let screen = || String::from_utf8_lossy(&tmux(&["capture-pane", "-t", &session, "-p"]).stdout).into_owned();
+    let wait_for = |text: &str, count: usize| {
+        for _ in 0..200 {
+            if screen().matches(text).count() >= count {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("waited for {text:?} x{count}; the screen:\n{}", screen());
+    };
+    let typed = |keys: &str| {
+        tmux(&["send-keys", "-t", &session, "-l", keys]);
+        tmux(&["send-keys", "-t", &session, "Enter"]);
+    };
+    wait_for("VNC password:", 1);
+    typed("secret12");
+    wait_for("Verify:", 1);
+    typed("secret99");
+    wait_for("do not match", 1);
+    wait_for("VNC password:", 2);
+    typed("short");
+    wait_for("at least 6", 1);
+    typed("secret12");
+    wait_for("Verify:", 1);
+    typed("secret12");
+    wait_for("view-only password?", 1);
+    tmux(&["send-keys", "-t", &session, "y"]);
+    wait_for("View-only password:", 1);
+    typed("viewonly");
+    wait_for("Verify:", 1);
+    typed("viewonly");
+    wait_for("EXIT=", 1);
+    let shown = screen();
+    assert!(shown.contains("EXIT=0"), "{shown}");
+    assert!(
+        !shown.contains("secret12") && !shown.contains("viewonly"),
+        "a password was echoed:\n{shown}"
+    );
+    assert_eq!(
+        hex(&read_bytes(&img, "/home/admin/.vnc/passwd")),
+        hex(&edge_setup::vnc_user::password::encode("secret12", Some("viewonly")))
+    );
+}
