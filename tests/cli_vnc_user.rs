@@ -193,6 +193,13 @@ fn comments_blank_lines_and_other_settings_are_kept() {
         "# mine\ndepth=24\ngeometry=1280x800\nalwaysshared\nsession=edge-setup\nlocalhost\n"
     );
     assert_eq!(img.mode("/home/admin/.vnc"), 0o700);
+    // a Perl-style configuration takes precedence over `config` on Debian
+    img.write("/home/admin/.vnc/tigervnc.conf", "$geometry = \"800x600\";\n");
+    enable(&img, "admin", "secret12\n")
+        .success()
+        .stderr(predicate::str::contains(
+            "tigervnc.conf exists, so Debian's TigerVNC reads it instead",
+        ));
 }
 
 #[test]

@@ -554,6 +554,25 @@ fn report_user_files(ctx: &Ctx, target: &Target, changes: &FileChanges) {
     ctx.out
         .step(&format!("Writing the session settings {}", host(&target.config)))
         .done(ctx.sys.change_word(changes.config));
+    // Debian's wrapper reads the first of these it finds, and `config` last.
+    if target.family == Family::Debian {
+        for name in ["tigervnc.conf", "vnc.conf"] {
+            let path = target.dir.join(name);
+            let user = &target.user;
+            if as_user(user.uid, user.gid, || ctx.sys.root.meta(&path))
+                .ok()
+                .flatten()
+                .is_some()
+            {
+                ctx.out.warn(&format!(
+                    "{} exists, so Debian's TigerVNC reads it instead of {}: move its settings there or remove it",
+                    host(&path),
+                    host(&target.config)
+                ));
+                break;
+            }
+        }
+    }
 }
 
 // ---- enabling ------------------------------------------------------------------
