@@ -16,7 +16,7 @@ use crate::prompt::{NoPrompt, NoPromptReason, Prompter, Terminal};
 use crate::system::fs::Root;
 use crate::system::runner::{HostRunner, Runner};
 use crate::system::{Mode, System};
-use crate::{config, device_id, vnc_user};
+use crate::{config, device_id, vnc, vnc_user};
 
 /// The calling process, swappable in tests.
 pub struct Process {
@@ -124,6 +124,8 @@ fn dispatch(ctx: &Ctx, command: &Command) -> Result<()> {
     match command {
         Command::DeviceId(args) => device_id::run(ctx, args),
         Command::Config(args) => config::run(ctx, args),
+        Command::RemoteConnectivity(args) => crate::agent::run(ctx, args),
+        Command::Vnc(args) => vnc::run(ctx, args),
         Command::VncUser(args) => vnc_user::run(ctx, args),
     }
 }

@@ -10,6 +10,7 @@ use std::path::Path;
 
 use toml_edit::{DocumentMut, Item, Value};
 
+use crate::agent::service::UnitName;
 use crate::cli::{ConfigAction, ConfigArgs};
 use crate::context::Ctx;
 use crate::device_id::{self, DeviceId};
@@ -56,6 +57,9 @@ pub const DEVICE_ID: &str = "device.id";
 pub const VNC_LISTEN: &str = "vnc.listen";
 pub const VNC_DESKTOP_APPS: &str = "vnc.desktop-apps";
 pub const VNC_GEOMETRY: &str = "vnc.geometry";
+/// Whether c8y.url may be http://; read c8y.url with `Config::tenant_url`, which honours it.
+pub const C8Y_INSECURE: &str = "c8y.insecure";
+pub const AGENT_SERVICE: &str = "agent.service";
 
 pub static KEYS: &[KeyDef] = &[
     KeyDef {
@@ -66,6 +70,24 @@ pub static KEYS: &[KeyDef] = &[
         list: false,
         storage: Storage::Toml,
         validate: validate::<TenantUrl>,
+    },
+    KeyDef {
+        name: C8Y_INSECURE,
+        doc: "Whether c8y.url may be an unencrypted http:// URL. Set by 'edge-setup remote-connectivity enable --url http://... --insecure', cleared when an https URL is enabled.",
+        example: "true",
+        default: Some("false"),
+        list: false,
+        storage: Storage::Toml,
+        validate: validate::<bool>,
+    },
+    KeyDef {
+        name: AGENT_SERVICE,
+        doc: "The systemd service of the Edge agent, restarted when remote connectivity changes ('.service' is added when missing).",
+        example: "c8y-edge-agent.service",
+        default: Some("edge-agent.service"),
+        list: false,
+        storage: Storage::Toml,
+        validate: validate::<UnitName>,
     },
     KeyDef {
         name: DEVICE_ID,
@@ -241,6 +263,19 @@ impl KeyValue for DeviceId {
     }
 }
 
+impl KeyValue for bool {
+    fn parse(s: &str) -> Result<Self, String> {
+        match s.trim() {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            other => Err(format!("expected 'true' or 'false', not '{other}'")),
+        }
+    }
+    fn render(&self) -> String {
+        self.to_string()
+    }
+}
+
 /// Where VNC sessions listen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Listen {
@@ -407,6 +442,22 @@ impl Config {
         .hint(format!("run 'edge-setup config set {name} <value>' to replace it"))
     }
 
+    /// c8y.url, which may be http:// only when c8y.insecure = true (recorded by
+    /// `remote-connectivity enable --insecure`); `get::<TenantUrl>` always refuses http.
+    pub fn tenant_url(&self, sys: &System) -> Result<Option<TenantUrl>> {
+        let Some(raw) = self.stored(C8Y_URL) else {
+            return Ok(None);
+        };
+        let parsed = if self.get::<bool>(sys, C8Y_INSECURE)?.unwrap_or(false) {
+            TenantUrl::parse_any(&raw)
+        } else {
+            <TenantUrl as KeyValue>::parse(&raw)
+        };
+        parsed
+            .map(Some)
+            .map_err(|rule| self.invalid_stored(sys, C8Y_URL, &raw, rule))
+    }
+
     /// Like `get` for a key without default, erroring when unset.
     pub fn require<T: KeyValue>(&self, sys: &System, name: &str) -> Result<T> {
         self.get(sys, name)?.ok_or_else(|| Error::missing_key(name))
@@ -417,6 +468,7 @@ impl Config {
         let def = key(name)?;
         match def.storage {
             Storage::DeviceIdFile => Ok(device_id::read(sys)?.map(|id| id.to_string())),
+            Storage::Toml if name == C8Y_URL => Ok(self.tenant_url(sys)?.map(|u| u.to_string())),
             Storage::Toml => match self.stored(name) {
                 Some(raw) => (def.validate)(&raw)
                     .map(Some)

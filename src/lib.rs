@@ -4,6 +4,7 @@
 //! each capability is a module with its own command; everything that touches
 //! the operating system goes through `system`.
 
+pub mod agent;
 pub mod app;
 pub mod cli;
 pub mod config;
@@ -14,4 +15,5 @@ pub mod output;
 pub mod prompt;
 pub mod system;
 pub mod tigervnc;
+pub mod vnc;
 pub mod vnc_user;

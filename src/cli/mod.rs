@@ -39,6 +39,10 @@ pub enum Command {
     DeviceId(DeviceIdArgs),
     /// Get, set, unset or list configuration keys.
     Config(ConfigArgs),
+    /// Connect the Edge agent to a Cumulocity tenant (remote management), or stop it.
+    RemoteConnectivity(RemoteConnectivityArgs),
+    /// Install the VNC components (TigerVNC, desktop, firewall, sudoers rule); run as root.
+    Vnc(VncArgs),
     /// Enable a user for VNC: password, display, session (run it as that user).
     VncUser(VncUserArgs),
 }
@@ -110,6 +114,63 @@ pub struct VncUserArgs {
     /// The privileged part, run by vnc-user itself through sudo; the user comes from SUDO_UID.
     #[arg(long = "system-part", hide = true, conflicts_with_all = ["user", "password_stdin"])]
     pub system_part: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RemoteConnectivityArgs {
+    #[command(subcommand)]
+    pub action: Option<RemoteConnectivityAction>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RemoteConnectivityAction {
+    /// Store the tenant URL, enable remote connectivity and restart the agent.
+    Enable {
+        /// The tenant URL: https://host[:port] or a bare host (default: c8y.url).
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
+        /// Accept an unencrypted http:// URL.
+        #[arg(long)]
+        insecure: bool,
+        /// Enable even though no DNS server is configured.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Disable remote connectivity; the tenant URL is kept for a later enable.
+    Disable,
+    /// Show whether remote connectivity is enabled, the tenant, DNS and the agent (the default action).
+    Status {
+        /// Print a JSON object ({"enabled": bool, "url": string, ...}).
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct VncArgs {
+    #[command(subcommand)]
+    pub action: Option<VncAction>,
+    /// Install from a directory of package files (.deb or .rpm) made by 'edge-setup vnc bundle DIR'.
+    #[arg(long, value_name = "DIR", conflicts_with = "uninstall")]
+    pub offline: Option<PathBuf>,
+    /// Remove what 'edge-setup vnc' added: the packages it installed, its files, the firewall
+    /// and sudoers rules. Users' VNC password files are kept.
+    #[arg(long)]
+    pub uninstall: bool,
+    /// With --uninstall: also remove the users' VNC password files.
+    #[arg(long, requires = "uninstall")]
+    pub purge: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VncAction {
+    /// Download the VNC packages and all their dependencies into DIR, for 'edge-setup vnc --offline DIR'
+    /// on an appliance without network. Run it on a machine with the same distribution and a network.
+    Bundle {
+        /// The directory to fill (created when missing).
+        dir: PathBuf,
+    },
 }
 
 #[cfg(test)]

@@ -501,25 +501,6 @@ impl Root {
         Ok(())
     }
 
-    /// Removes an empty directory (never a link). `false` when it was absent.
-    pub fn remove_dir(&self, target: &Path) -> Result<bool> {
-        let Some((dir, name)) = self.parent(target, None)? else {
-            return Ok(false);
-        };
-        let real_dir = openat(
-            &dir,
-            ".",
-            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| Error::io("open the directory of", &self.host_path(target), e.into()))?;
-        match unlinkat(&real_dir, name.as_os_str(), UnlinkatFlags::RemoveDir) {
-            Ok(()) => Ok(true),
-            Err(Errno::ENOENT) => Ok(false),
-            Err(e) => Err(Error::io("remove the directory", &self.host_path(target), e.into())),
-        }
-    }
-
     /// Removes a file (or a link, without following it). `false` when it was absent.
     pub fn remove(&self, target: &Path) -> Result<bool> {
         let Some((dir, name)) = self.parent(target, None)? else {
@@ -542,6 +523,26 @@ impl Root {
             }
             Err(Errno::ENOENT) => Ok(false),
             Err(e) => Err(Error::io("remove", &self.host_path(target), e.into())),
+        }
+    }
+
+    /// Removes an empty directory (never following a link). `false` when it was
+    /// absent or is not empty, so callers can remove a tree's directories bottom-up.
+    pub fn remove_empty_dir(&self, target: &Path) -> Result<bool> {
+        let Some((dir, name)) = self.parent(target, None)? else {
+            return Ok(false);
+        };
+        let real_dir = openat(
+            &dir,
+            ".",
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| Error::io("open the directory of", &self.host_path(target), e.into()))?;
+        match unlinkat(&real_dir, name.as_os_str(), UnlinkatFlags::RemoveDir) {
+            Ok(()) => Ok(true),
+            Err(Errno::ENOENT | Errno::ENOTEMPTY | Errno::EEXIST | Errno::ENOTDIR) => Ok(false),
+            Err(e) => Err(Error::io("remove the directory", &self.host_path(target), e.into())),
         }
     }
 
@@ -591,6 +592,25 @@ impl Root {
         )
         .map_err(|e| Error::io("open", &host, e.into()))?;
         fchmod(&fd, Mode::from_bits_truncate(spec.mode)).map_err(|e| Error::io("change the mode of", &host, e.into()))
+    }
+
+    /// Reports a directory that would refuse a write of `target`, before a
+    /// command's first write: walks to the nearest existing directory on the
+    /// way (creating nothing) and asks the kernel whether this process may
+    /// create files there (read-only file system, immutable directory,
+    /// permissions), so a group of writes fails before it starts, not half way.
+    pub fn check_writable(&self, target: &Path) -> Result<()> {
+        let (mut parts, _) = Self::split(target)?;
+        loop {
+            if let Some(fd) = self.walk(target, parts.clone(), None)? {
+                let dir: PathBuf = std::iter::once(OsString::from("/")).chain(parts).collect();
+                let access = nix::unistd::AccessFlags::W_OK | nix::unistd::AccessFlags::X_OK;
+                return nix::unistd::faccessat(&fd, ".", access, AtFlags::AT_EACCESS)
+                    .map_err(|e| not_writable(&self.host_path(&dir), e));
+            }
+            // the root itself always walks, so this ends
+            parts.pop_back();
+        }
     }
 
     /// Names in a directory; empty when it does not exist.
@@ -810,6 +830,32 @@ pub fn commit_together(staged: Vec<Staged>) -> Result<()> {
     }
 }
 
+fn not_writable(dir: &Path, e: Errno) -> Error {
+    use crate::error::Kind;
+    let why = std::io::Error::from(e);
+    let (kind, hint) = match e {
+        Errno::EROFS => (
+            Kind::Failure,
+            "remount that file system read-write (or use --root on a writable image) and run the command again"
+                .to_string(),
+        ),
+        Errno::EACCES | Errno::EPERM if !nix::unistd::geteuid().is_root() => (
+            Kind::NotPermitted,
+            "run the command with sudo, or as the owner of that directory".to_string(),
+        ),
+        _ => (
+            Kind::Failure,
+            format!(
+                "it refuses writes even to root: check its attributes with 'lsattr -d {}' ('chattr -i' removes the immutable flag)",
+                dir.display()
+            ),
+        ),
+    };
+    Error::new(kind, format!("cannot write in {}", dir.display()))
+        .why(why)
+        .hint(hint)
+}
+
 fn is_link(st: &FileStat) -> bool {
     (st.st_mode & SFlag::S_IFMT.bits()) == SFlag::S_IFLNK.bits()
 }
@@ -998,7 +1044,7 @@ mod tests {
     }
 
     #[test]
-    fn stale_temporary_files_and_empty_directories_can_be_removed() {
+    fn stale_temporary_files_can_be_removed() {
         let (dir, root) = root();
         let (uid, gid) = me();
         let spec = FileSpec { mode: 0o644, uid, gid };
@@ -1011,12 +1057,24 @@ mod tests {
             vec![OsString::from(".other.Ab12Cd.tmp"), OsString::from("map")]
         );
         root.ensure_dir(Path::new("/e"), spec).unwrap();
-        assert!(root.remove_dir(Path::new("/e")).unwrap());
-        assert!(!root.remove_dir(Path::new("/e")).unwrap());
+        assert!(root.remove_empty_dir(Path::new("/e")).unwrap());
+        assert!(!root.remove_empty_dir(Path::new("/e")).unwrap());
         assert!(
-            root.remove_dir(Path::new("/d")).is_err(),
+            !root.remove_empty_dir(Path::new("/d")).unwrap(),
             "a directory with files stays"
         );
+    }
+
+    #[test]
+    fn check_writable_walks_up_to_the_nearest_directory() {
+        let (dir, root) = root();
+        // nothing on the way exists yet: the root decides
+        root.check_writable(Path::new("/usr/edge/properties/x")).unwrap();
+        std::fs::create_dir_all(dir.path().join("usr")).unwrap();
+        std::fs::write(dir.path().join("usr/edge"), b"file").unwrap();
+        let err = root.check_writable(Path::new("/usr/edge/properties/x")).unwrap_err();
+        assert!(err.what.contains("edge is not a directory"), "{err}");
+        assert!(!dir.path().join("usr/edge/properties").exists());
     }
 
     #[test]

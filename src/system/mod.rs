@@ -196,6 +196,19 @@ impl System {
         self.root.remove(path)
     }
 
+    /// Removes an empty directory (printed with `--dry-run`). `false` when absent or not empty.
+    pub fn remove_empty_dir(&self, path: &Path) -> Result<bool> {
+        if self.dry_run {
+            let empty = self.root.meta(path)?.is_some_and(|m| m.is_dir) && self.root.list_dir(path)?.is_empty();
+            if empty {
+                self.out
+                    .info(&format!("    would remove {}", self.root.host_path(path).display()));
+            }
+            return Ok(empty);
+        }
+        self.root.remove_empty_dir(path)
+    }
+
     /// Removes a file in a user's home as that user.
     pub fn remove_as(&self, user: &UserInfo, path: &Path) -> Result<bool> {
         fs::as_user(user.uid, user.gid, || self.remove(path))
@@ -240,12 +253,12 @@ impl System {
         fs::commit_together(batch.staged)
     }
 
-    /// Removes an empty directory in a user's home as that user.
-    pub fn remove_dir_as(&self, user: &UserInfo, path: &Path) -> Result<bool> {
+    /// Removes an empty directory in a user's home as that user (`false` when absent or not empty).
+    pub fn remove_empty_dir_as(&self, user: &UserInfo, path: &Path) -> Result<bool> {
         if self.dry_run {
             return Ok(false);
         }
-        fs::as_user(user.uid, user.gid, || self.root.remove_dir(path))
+        fs::as_user(user.uid, user.gid, || self.root.remove_empty_dir(path))
     }
 
     /// How a step reports a file change ("would be ..." with `--dry-run`).

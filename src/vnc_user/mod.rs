@@ -528,7 +528,7 @@ fn tighten_dir(ctx: &Ctx, target: &Target, created: &[PathBuf]) -> Result<()> {
 /// Removes directories this run created (innermost first), on failure.
 fn remove_dirs(ctx: &Ctx, target: &Target, created: &[PathBuf]) {
     for dir in created.iter().rev() {
-        let _ = ctx.sys.remove_dir_as(&target.user, dir);
+        let _ = ctx.sys.remove_empty_dir_as(&target.user, dir);
     }
 }
 

@@ -1,0 +1,616 @@
+//! Remote connectivity of the Edge agent: "Configure Edge Agent" (option 7 of the
+//! old post-installation menu) and the switch behind newer appliances'
+//! `/edge/configuration/remote-connectivity`.
+//!
+//! The agent's side is a properties file beside the device ID (see
+//! `properties`); edge-setup's side is `c8y.url` (and `c8y.insecure` for an
+//! http URL accepted with `--insecure`). `enable`, `disable` and `status` are
+//! what the wizard calls; `run` is the command.
+
+pub mod dns;
+pub mod properties;
+pub mod service;
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::cli::{RemoteConnectivityAction, RemoteConnectivityArgs};
+use crate::config::{self, AGENT_SERVICE, C8Y_INSECURE, C8Y_URL, Config, TenantUrl};
+use crate::context::Ctx;
+use crate::device_id::{self, DeviceId};
+use crate::error::{Error, Result};
+use crate::system::fs::Change;
+use dns::{Dns, Resolution};
+use properties::AgentConfig;
+use service::{Restart, State, UnitName};
+
+/// Choices of `enable` beyond the URL.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EnableOpts {
+    /// Accept an http:// URL (with a warning).
+    pub insecure: bool,
+    /// Enable even without a configured name server.
+    pub force: bool,
+}
+
+/// What `status` reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    pub enabled: bool,
+    /// The tenant the agent is configured for, else c8y.url.
+    pub url: Option<TenantUrl>,
+    /// c8y.url when it differs from what the agent is configured with.
+    pub pending_url: Option<TenantUrl>,
+    pub device_id: Option<DeviceId>,
+    pub dns: Dns,
+    /// Resolving the tenant's host; `None` when not tried (image mode, no URL).
+    pub resolution: Option<Resolution>,
+    pub unit: UnitName,
+    pub service: State,
+}
+
+impl Status {
+    /// The JSON object: `enabled` and `url` first, as in the appliance's REST
+    /// payload, then what else status knows.
+    pub fn to_json(&self) -> String {
+        let json = Json {
+            enabled: self.enabled,
+            url: self.url.as_ref().map(ToString::to_string).unwrap_or_default(),
+            device_id: self.device_id.as_ref().map(ToString::to_string),
+            dns_configured: self.dns.configured(),
+            name_servers: &self.dns.servers,
+            host_resolves: self.resolution.as_ref().map(Result::is_ok),
+            agent_service: self.unit.as_str(),
+            agent_state: self.service.word(),
+        };
+        serde_json::to_string(&json).expect("plain data serializes")
+    }
+
+    /// The report for people, one `label: value` a line.
+    pub fn lines(&self) -> Vec<String> {
+        let url = match &self.url {
+            Some(u) if u.is_insecure() => format!("{u} (unencrypted)"),
+            Some(u) => u.to_string(),
+            None => "not set".into(),
+        };
+        let device = match &self.device_id {
+            Some(id) => id.to_string(),
+            None => "not set (sudo edge-setup device-id generate)".into(),
+        };
+        let dns = if self.dns.configured() {
+            format!("configured: {}", self.dns.describe())
+        } else {
+            "not configured (sudo edge-setup setup network)".into()
+        };
+        let host = match (&self.resolution, &self.url) {
+            (_, None) => "no tenant URL".to_string(),
+            (None, Some(_)) => "not checked in image mode".to_string(),
+            (Some(Ok(n)), Some(u)) => format!("{} resolves ({n} address{})", u.host, if *n == 1 { "" } else { "es" }),
+            (Some(Err(why)), Some(u)) => format!("{} does not resolve: {why}", u.host),
+        };
+        vec![
+            format!(
+                "remote connectivity: {}",
+                if self.enabled { "enabled" } else { "disabled" }
+            ),
+            format!("tenant URL:          {url}"),
+            format!("device ID:           {device}"),
+            format!("DNS:                 {dns}"),
+            format!("tenant host:         {host}"),
+            format!("agent service:       {}: {}", self.unit, self.service.describe()),
+        ]
+    }
+}
+
+/// The JSON form of `Status`, fields in this order.
+#[derive(Serialize)]
+struct Json<'a> {
+    enabled: bool,
+    url: String,
+    device_id: Option<String>,
+    dns_configured: bool,
+    name_servers: &'a [String],
+    /// `null` when not tried.
+    host_resolves: Option<bool>,
+    agent_service: &'a str,
+    agent_state: String,
+}
+
+/// Parses a tenant URL given by the user (http is accepted here; `enable` decides).
+pub fn parse_url(s: &str) -> Result<TenantUrl> {
+    TenantUrl::parse_any(s).map_err(|rule| {
+        let hint = if s.trim().is_empty() {
+            "to turn remote connectivity off, run 'sudo edge-setup remote-connectivity disable'"
+        } else {
+            "give https://HOST[:PORT] or a bare host name, like mytenant.cumulocity.com"
+        };
+        Error::bad_input(format!("'{}' is not a valid tenant URL", s.escape_debug()))
+            .why(rule)
+            .hint(hint)
+    })
+}
+
+/// Stores `url` as c8y.url, enables remote connectivity in the agent's
+/// configuration (generating a device ID when none is set) and restarts the
+/// agent when something changed. Everything is checked before the first write.
+pub fn enable(ctx: &Ctx, url: &TenantUrl, opts: &EnableOpts) -> Result<()> {
+    enable_with(ctx, url, opts, &dns::resolve)
+}
+
+fn enable_with(ctx: &Ctx, url: &TenantUrl, opts: &EnableOpts, resolve: &dyn Fn(&str, u16) -> Resolution) -> Result<()> {
+    if url.is_insecure() && !opts.insecure {
+        let port = url.port.map(|p| format!(":{p}")).unwrap_or_default();
+        return Err(Error::bad_input(format!("refusing the unencrypted URL {url}"))
+            .why("over http:// the agent's traffic to the tenant, credentials included, can be read and changed on the way")
+            .hint(format!(
+                "use https://{}{port}, or add --insecure to accept http knowingly",
+                url.host
+            )));
+    }
+    ctx.require_root("remote-connectivity enable")?;
+    let sys = &ctx.sys;
+    let mut cfg = ctx.config()?;
+    let current = properties::read(sys)?;
+    let unit = agent_unit(ctx, &cfg)?;
+    let new_id = match device_id::read(sys)? {
+        Some(_) => None,
+        None => Some(device_id::derive(sys)?),
+    };
+
+    let dns = dns::inspect(sys)?;
+    let step = ctx.out.step("Checking DNS");
+    if dns.configured() {
+        step.done(&dns.describe());
+    } else if opts.force {
+        step.done("no name server");
+        ctx.out.warn(
+            "no name server is configured; the agent cannot reach the tenant until DNS works (enabled anyway: --force)",
+        );
+    } else {
+        return Err(no_dns(&dns));
+    }
+    if url.is_insecure() {
+        ctx.out.warn(&format!(
+            "{url} is not encrypted: the agent's traffic to the tenant can be read and changed on the way (accepted: --insecure)"
+        ));
+    } else if opts.insecure {
+        ctx.out.note("--insecure has no effect on an https URL");
+    }
+    if !sys.is_image() {
+        let step = ctx.out.step(&format!("Resolving {}", url.host));
+        match resolve(&url.host, port_of(url)) {
+            Ok(n) => step.done(&format!("{n} address{}", if n == 1 { "" } else { "es" })),
+            Err(why) => {
+                step.done("failed");
+                ctx.out.warn(&format!(
+                    "{} does not resolve ({why}); the agent cannot reach the tenant until it does: check the URL and the DNS servers",
+                    url.host
+                ));
+            }
+        }
+    }
+
+    let wanted = AgentConfig {
+        enabled: true,
+        url: Some(url.clone()),
+    };
+    // stored values that do not parse are replaced, not reported: this sets them
+    let toml_changes = cfg.tenant_url(sys).ok().flatten().as_ref() != Some(url)
+        || if url.is_insecure() {
+            cfg.get::<bool>(sys, C8Y_INSECURE).ok().flatten() != Some(true)
+        } else {
+            cfg.is_set(C8Y_INSECURE)
+        };
+    let props_change = current.as_ref().map(|(text, _)| text.as_str()) != Some(wanted.render().as_str());
+    let checks = [
+        (new_id.is_some(), device_id::PATH),
+        (toml_changes, config::PATH),
+        (props_change, properties::PATH),
+    ];
+    for (_, path) in checks.iter().filter(|(changes, _)| *changes) {
+        sys.root.check_writable(Path::new(path))?;
+    }
+
+    let mut changed = false;
+    if let Some(id) = &new_id {
+        changed |= device_id::store(ctx, id)? != Change::Unchanged;
+    }
+    let step = ctx.out.step(&format!("Setting c8y.url = {url}"));
+    let change = if toml_changes {
+        cfg.set_raw(config::key(C8Y_URL)?, &url.to_string());
+        if url.is_insecure() {
+            cfg.set_raw(config::key(C8Y_INSECURE)?, "true");
+        } else {
+            cfg.unset_raw(config::key(C8Y_INSECURE)?);
+        }
+        cfg.save(sys)?
+    } else {
+        Change::Unchanged
+    };
+    step.done(sys.change_word(change));
+    changed |= write_agent_config(ctx, &wanted)? != Change::Unchanged;
+
+    if changed {
+        let state = service::state(sys, &unit)?;
+        service::restart(ctx, &unit, &state, Restart::Always)?;
+        ctx.out.info(&format!(
+            "Remote connectivity is enabled: the Edge agent connects to {url}."
+        ));
+    } else {
+        ctx.out.info(&format!(
+            "Remote connectivity was already enabled for {url}: nothing changed, so {unit} was not restarted."
+        ));
+    }
+    if let Some(id) = &new_id {
+        ctx.out.info(&format!("The Edge device ID is {id} (new)."));
+        ctx.out.note(device_id::REGISTRATION_STEPS);
+    }
+    Ok(())
+}
+
+/// Disables remote connectivity in the agent's configuration, keeping the
+/// tenant URL for a later `enable`, and restarts a running agent when something changed.
+pub fn disable(ctx: &Ctx) -> Result<()> {
+    ctx.require_root("remote-connectivity disable")?;
+    let sys = &ctx.sys;
+    let cfg = ctx.config()?;
+    let current = properties::read(sys)?;
+    let unit = agent_unit(ctx, &cfg)?;
+    let url = match current.as_ref().and_then(|(_, c)| c.url.clone()) {
+        Some(u) => Some(u),
+        None => cfg.tenant_url(sys)?,
+    };
+    let wanted = AgentConfig { enabled: false, url };
+    if current.as_ref().map(|(text, _)| text.as_str()) != Some(wanted.render().as_str()) {
+        sys.root.check_writable(Path::new(properties::PATH))?;
+    }
+    let changed = write_agent_config(ctx, &wanted)? != Change::Unchanged;
+    if changed {
+        let state = service::state(sys, &unit)?;
+        service::restart(ctx, &unit, &state, Restart::IfRunning)?;
+    }
+    let kept = match &wanted.url {
+        Some(u) => {
+            format!(" The tenant URL {u} is kept: 'sudo edge-setup remote-connectivity enable' turns it back on.")
+        }
+        None => String::new(),
+    };
+    if changed {
+        ctx.out.info(&format!("Remote connectivity is disabled.{kept}"));
+    } else {
+        ctx.out.info(&format!(
+            "Remote connectivity was already disabled: nothing changed, so {unit} was not restarted.{kept}"
+        ));
+    }
+    Ok(())
+}
+
+/// What is configured and how the agent's service is doing.
+pub fn status(ctx: &Ctx) -> Result<Status> {
+    status_with(ctx, &dns::resolve)
+}
+
+fn status_with(ctx: &Ctx, resolve: &dyn Fn(&str, u16) -> Resolution) -> Result<Status> {
+    let sys = &ctx.sys;
+    let cfg = ctx.config()?;
+    let agent = properties::read(sys)?.map(|(_, c)| c);
+    let c8y_url = cfg.tenant_url(sys)?;
+    let enabled = agent.as_ref().is_some_and(|c| c.enabled);
+    let url = agent.and_then(|c| c.url).or_else(|| c8y_url.clone());
+    let pending_url = c8y_url.filter(|u| Some(u) != url.as_ref());
+    let resolution = match &url {
+        Some(u) if !sys.is_image() => Some(resolve(&u.host, port_of(u))),
+        _ => None,
+    };
+    let unit = agent_unit(ctx, &cfg)?;
+    Ok(Status {
+        enabled,
+        url,
+        pending_url,
+        device_id: device_id::read(sys)?,
+        dns: dns::inspect(sys)?,
+        resolution,
+        service: service::state(sys, &unit)?,
+        unit,
+    })
+}
+
+/// `edge-setup remote-connectivity [enable|disable|status]`.
+pub fn run(ctx: &Ctx, args: &RemoteConnectivityArgs) -> Result<()> {
+    match args
+        .action
+        .as_ref()
+        .unwrap_or(&RemoteConnectivityAction::Status { json: false })
+    {
+        RemoteConnectivityAction::Enable { url, insecure, force } => {
+            let (url, insecure) = match url {
+                Some(s) => (parse_url(s)?, *insecure),
+                None => {
+                    // c8y.url is http only when --insecure recorded it (c8y.insecure)
+                    let url = ctx.config()?.tenant_url(&ctx.sys)?.ok_or_else(|| {
+                        Error::missing_key(C8Y_URL).hint(
+                            "or give it here: sudo edge-setup remote-connectivity enable --url https://<tenant host>",
+                        )
+                    })?;
+                    let insecure = *insecure || url.is_insecure();
+                    (url, insecure)
+                }
+            };
+            enable(
+                ctx,
+                &url,
+                &EnableOpts {
+                    insecure,
+                    force: *force,
+                },
+            )
+        }
+        RemoteConnectivityAction::Disable => disable(ctx),
+        RemoteConnectivityAction::Status { json } => {
+            let st = status(ctx)?;
+            if *json {
+                ctx.out.data(&st.to_json());
+            } else {
+                for line in st.lines() {
+                    ctx.out.data(&line);
+                }
+            }
+            if let (Some(pending), Some(url)) = (&st.pending_url, &st.url) {
+                ctx.out.note(&format!(
+                    "c8y.url is {pending}, but the agent is configured for {url}: 'sudo edge-setup remote-connectivity enable' applies it"
+                ));
+            }
+            Ok(())
+        }
+    }
+}
+
+fn agent_unit(ctx: &Ctx, cfg: &Config) -> Result<UnitName> {
+    Ok(cfg
+        .get::<UnitName>(&ctx.sys, AGENT_SERVICE)?
+        .expect("agent.service has a default"))
+}
+
+fn port_of(url: &TenantUrl) -> u16 {
+    url.port.unwrap_or(if url.is_insecure() { 80 } else { 443 })
+}
+
+fn write_agent_config(ctx: &Ctx, wanted: &AgentConfig) -> Result<Change> {
+    let step = ctx
+        .out
+        .step(&format!("Writing the Edge agent configuration {}", properties::PATH));
+    let change = properties::write(&ctx.sys, wanted)?;
+    step.done(ctx.sys.change_word(change));
+    Ok(change)
+}
+
+fn no_dns(dns: &Dns) -> Error {
+    let why = if dns.resolved_stub {
+        "/etc/resolv.conf points at systemd-resolved, which knows no server (no DNS= in /etc/systemd/resolved.conf or a .network file, none in /run/systemd/resolve/resolv.conf)"
+    } else {
+        "/etc/resolv.conf names no name server"
+    };
+    Error::failure("remote connectivity needs DNS, but no name server is configured")
+        .why(why)
+        .hint("configure DNS first: sudo edge-setup setup network (or add 'nameserver ADDRESS' to /etc/resolv.conf); --force enables it anyway")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+    use std::rc::Rc;
+
+    use crate::error::Kind;
+    use crate::output::{Capture, Out};
+    use crate::prompt::{NoPrompt, NoPromptReason};
+    use crate::system::fs::Root;
+    use crate::system::runner::{FakeRunner, Output};
+    use crate::system::{Mode, System};
+
+    struct Live {
+        dir: tempfile::TempDir,
+        ctx: Ctx,
+        fake: Rc<FakeRunner>,
+        err: Capture,
+    }
+
+    impl Live {
+        /// A live-mode run against a temporary root with DNS and a device ID.
+        fn new(euid: u32) -> Live {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::create_dir_all(dir.path().join("etc")).unwrap();
+            std::fs::write(dir.path().join("etc/resolv.conf"), "nameserver 10.0.0.1\n").unwrap();
+            std::fs::create_dir_all(dir.path().join("usr/edge/properties/edge-agent")).unwrap();
+            std::fs::write(dir.path().join("usr/edge/properties/edge-agent/device-id"), "edge-7\n").unwrap();
+            let fake = Rc::new(FakeRunner::new());
+            let err = Capture::default();
+            let out = Out::new(Box::new(Capture::default()), Box::new(err.clone()), false);
+            let sys = System::new(
+                Root::new(dir.path()).unwrap(),
+                Mode::Live,
+                false,
+                Box::new(fake.clone()),
+                out.clone(),
+            );
+            let ctx = Ctx {
+                sys,
+                out,
+                prompt: Box::new(NoPrompt(NoPromptReason::Yes)),
+                stdin: RefCell::new(Box::new(std::io::empty())),
+                env: HashMap::new(),
+                uid: euid,
+                euid,
+                yes: true,
+            };
+            Live { dir, ctx, fake, err }
+        }
+
+        fn agent_file(&self) -> Option<String> {
+            std::fs::read_to_string(self.dir.path().join(properties::PATH.trim_start_matches('/'))).ok()
+        }
+
+        fn systemd_says(&self, show: &str) {
+            self.fake.respond("systemctl show", Output::ok(show));
+        }
+    }
+
+    fn url(s: &str) -> TenantUrl {
+        TenantUrl::parse_any(s).unwrap()
+    }
+
+    const LOADED: &str = "LoadState=loaded\nActiveState=active\n";
+
+    #[test]
+    fn enable_restarts_a_loaded_agent_once_and_warns_when_the_host_does_not_resolve() {
+        let t = Live::new(0);
+        t.systemd_says(LOADED);
+        let unresolvable = |_: &str, _: u16| -> Resolution { Err("Name or service not known".into()) };
+        enable_with(&t.ctx, &url("t.example.com"), &EnableOpts::default(), &unresolvable).unwrap();
+        assert_eq!(
+            t.fake.lines(),
+            vec![
+                "systemctl show --property=LoadState,ActiveState edge-agent.service",
+                "systemctl restart edge-agent.service"
+            ]
+        );
+        let err = t.err.text();
+        assert!(
+            err.contains("warning: t.example.com does not resolve (Name or service not known)"),
+            "{err}"
+        );
+        assert!(
+            t.agent_file()
+                .unwrap()
+                .contains("enabled=true\nurl=https://t.example.com\n")
+        );
+
+        // the same again: nothing written, nothing restarted, and it says so
+        let resolvable = |_: &str, port: u16| -> Resolution {
+            assert_eq!(port, 443);
+            Ok(2)
+        };
+        enable_with(&t.ctx, &url("t.example.com"), &EnableOpts::default(), &resolvable).unwrap();
+        assert_eq!(t.fake.calls().len(), 2, "{:?}", t.fake.lines());
+        assert!(t.err.text().contains("Resolving t.example.com ... 2 addresses"));
+        assert!(
+            t.err
+                .text()
+                .contains("nothing changed, so edge-agent.service was not restarted")
+        );
+    }
+
+    #[test]
+    fn disable_restarts_only_a_running_agent_and_a_missing_unit_is_a_note() {
+        let t = Live::new(0);
+        t.systemd_says(LOADED);
+        enable_with(&t.ctx, &url("t.example.com:8443"), &EnableOpts::default(), &|_, _| {
+            Ok(1)
+        })
+        .unwrap();
+        disable(&t.ctx).unwrap();
+        assert_eq!(
+            t.fake.lines().last().unwrap(),
+            "systemctl try-restart edge-agent.service"
+        );
+        assert!(
+            t.agent_file()
+                .unwrap()
+                .contains("enabled=false\nurl=https://t.example.com:8443\n")
+        );
+
+        let t = Live::new(0);
+        t.systemd_says("LoadState=not-found\nActiveState=inactive\n");
+        disable(&t.ctx).unwrap();
+        assert_eq!(t.fake.lines().len(), 1, "only the query: {:?}", t.fake.lines());
+        assert!(
+            t.err
+                .text()
+                .contains("note: the Edge agent's service edge-agent.service is not installed")
+        );
+    }
+
+    #[test]
+    fn a_failing_restart_is_an_error_that_says_where_to_look() {
+        let t = Live::new(0);
+        t.systemd_says(LOADED);
+        t.fake.respond(
+            "systemctl restart",
+            Output::failed(1, "Job for edge-agent.service failed.\n"),
+        );
+        let err = enable_with(&t.ctx, &url("t.example.com"), &EnableOpts::default(), &|_, _| Ok(1)).unwrap_err();
+        assert_eq!(err.kind, Kind::Failure);
+        assert!(err.why.unwrap().contains("Job for edge-agent.service failed"));
+        assert!(err.hint.unwrap().contains("journalctl -u edge-agent.service"));
+    }
+
+    #[test]
+    fn without_systemd_the_restart_is_left_to_the_user() {
+        let t = Live::new(0);
+        t.fake.respond(
+            "systemctl show",
+            Output::failed(
+                1,
+                "System has not been booted with systemd as init system (PID 1). Can't operate.\n",
+            ),
+        );
+        enable_with(&t.ctx, &url("t.example.com"), &EnableOpts::default(), &|_, _| Ok(1)).unwrap();
+        assert_eq!(t.fake.lines().len(), 1);
+        assert!(
+            t.err
+                .text()
+                .contains("cannot tell whether edge-agent.service is installed (System has not been booted")
+        );
+        assert!(t.err.text().contains("sudo systemctl restart edge-agent.service"));
+    }
+
+    #[test]
+    fn status_resolves_the_tenant_host_in_live_mode() {
+        let t = Live::new(0);
+        t.systemd_says("LoadState=loaded\nActiveState=failed\n");
+        enable_with(
+            &t.ctx,
+            &url("http://t.example.com"),
+            &EnableOpts {
+                insecure: true,
+                force: false,
+            },
+            &|_, _| Ok(1),
+        )
+        .unwrap();
+        let st = status_with(&t.ctx, &|host, port| {
+            assert_eq!((host, port), ("t.example.com", 80));
+            Ok(3)
+        })
+        .unwrap();
+        assert_eq!(st.resolution, Some(Ok(3)));
+        assert_eq!(st.service, State::Loaded("failed".into()));
+        let json: serde_json::Value = serde_json::from_str(&st.to_json()).unwrap();
+        assert_eq!(json["host_resolves"], true);
+        assert_eq!(json["url"], "http://t.example.com");
+        assert_eq!(json["agent_state"], "failed");
+        assert!(
+            st.lines()
+                .iter()
+                .any(|l| l.ends_with("t.example.com resolves (3 addresses)"))
+        );
+        assert!(
+            st.lines()
+                .iter()
+                .any(|l| l.contains("http://t.example.com (unencrypted)"))
+        );
+    }
+
+    #[test]
+    fn live_mode_needs_root_and_changes_nothing_without_it() {
+        let t = Live::new(1000);
+        let err = enable_with(&t.ctx, &url("t.example.com"), &EnableOpts::default(), &|_, _| Ok(1)).unwrap_err();
+        assert_eq!(err.kind, Kind::NotPermitted);
+        assert!(err.hint.unwrap().contains("sudo edge-setup remote-connectivity enable"));
+        assert_eq!(disable(&t.ctx).unwrap_err().kind, Kind::NotPermitted);
+        assert!(t.agent_file().is_none());
+        assert!(t.fake.calls().is_empty());
+    }
+}

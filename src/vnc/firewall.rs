@@ -1,0 +1,198 @@
+//! The firewall rule for `vnc.listen = lan`: firewalld, else ufw, else nftables.
+//! With the default `localhost` no port is opened: sessions are reached through
+//! the local agent.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::system::System;
+use crate::system::fs::FileSpec;
+use crate::system::runner::Cmd;
+use crate::tigervnc;
+use crate::vnc::packages::has_program;
+
+/// edge-setup's own nftables table, kept in a file of its own.
+pub const NFT_FILE: &str = "/etc/nftables.d/edge-setup-vnc.nft";
+const NFT_TABLE: &str = "edge_setup";
+/// firewalld's `vnc-server` service opens 5900-5903; displays above need ports of their own.
+const SERVICE_LAST_DISPLAY: u32 = 3;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    Firewalld,
+    Ufw,
+    Nftables,
+}
+
+/// The rule edge-setup adds: TCP ports 5900 up to `last_port`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rule {
+    pub backend: Backend,
+    pub last_port: u16,
+}
+
+impl Rule {
+    /// The rule for the highest display in use (at least :3, what firewalld's service covers).
+    pub fn new(backend: Backend, highest_display: u32) -> Rule {
+        Rule {
+            backend,
+            last_port: tigervnc::port(highest_display.clamp(SERVICE_LAST_DISPLAY, tigervnc::MAX_DISPLAY)),
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self.backend {
+            Backend::Firewalld if self.last_port > service_last_port() => format!(
+                "firewalld: service vnc-server and ports {}-{}/tcp",
+                service_last_port() + 1,
+                self.last_port
+            ),
+            Backend::Firewalld => "firewalld: service vnc-server (ports 5900-5903/tcp)".to_string(),
+            Backend::Ufw => format!("ufw: ports {}:{}/tcp", tigervnc::FIRST_PORT, self.last_port),
+            Backend::Nftables => format!(
+                "nftables: table inet {NFT_TABLE}, ports {}-{}/tcp",
+                tigervnc::FIRST_PORT,
+                self.last_port
+            ),
+        }
+    }
+
+    /// Adds the rule: runs the commands (printed in image mode), writes the nftables file.
+    pub fn apply(&self, sys: &System) -> Result<()> {
+        match self.backend {
+            Backend::Firewalld => {
+                sys.run(firewall_cmd("--add-service=vnc-server"))?;
+                if let Some(range) = self.extra_ports() {
+                    sys.run(firewall_cmd(&format!("--add-port={range}")))?;
+                }
+                sys.run(Cmd::new("firewall-cmd").arg("--reload"))?;
+            }
+            Backend::Ufw => {
+                sys.run(Cmd::new("ufw").args(["allow", &self.ufw_ports()]))?;
+            }
+            Backend::Nftables => {
+                sys.write(Path::new(NFT_FILE), self.nft_file().as_bytes(), FileSpec::root(0o644))?;
+                sys.run(Cmd::new("nft").args(["-f", NFT_FILE]))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes the rule again.
+    pub fn remove(&self, sys: &System) -> Result<()> {
+        match self.backend {
+            Backend::Firewalld => {
+                sys.run(firewall_cmd("--remove-service=vnc-server"))?;
+                if let Some(range) = self.extra_ports() {
+                    sys.run(firewall_cmd(&format!("--remove-port={range}")))?;
+                }
+                sys.run(Cmd::new("firewall-cmd").arg("--reload"))?;
+            }
+            Backend::Ufw => {
+                sys.run(Cmd::new("ufw").args(["delete", "allow", &self.ufw_ports()]))?;
+            }
+            Backend::Nftables => {
+                // The table is gone already when the ruleset was reloaded since.
+                sys.run_unchecked(Cmd::new("nft").args(["delete", "table", "inet", NFT_TABLE]))?;
+                sys.remove(Path::new(NFT_FILE))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn extra_ports(&self) -> Option<String> {
+        (self.last_port > service_last_port()).then(|| format!("{}-{}/tcp", service_last_port() + 1, self.last_port))
+    }
+
+    fn ufw_ports(&self) -> String {
+        format!("{}:{}/tcp", tigervnc::FIRST_PORT, self.last_port)
+    }
+
+    fn nft_file(&self) -> String {
+        format!(
+            "# Installed by 'sudo edge-setup vnc' because vnc.listen = lan: accepts VNC connections.\n\
+             # Load it from /etc/nftables.conf (include \"{NFT_FILE}\") to keep it across reboots.\n\
+             # A drop in another table's input chain still drops these packets.\n\
+             table inet {NFT_TABLE}\n\
+             flush table inet {NFT_TABLE}\n\
+             table inet {NFT_TABLE} {{\n\
+             \tchain input {{\n\
+             \t\ttype filter hook input priority filter; policy accept;\n\
+             \t\ttcp dport {}-{} accept\n\
+             \t}}\n\
+             }}\n",
+            tigervnc::FIRST_PORT,
+            self.last_port
+        )
+    }
+}
+
+fn service_last_port() -> u16 {
+    tigervnc::port(SERVICE_LAST_DISPLAY)
+}
+
+fn firewall_cmd(change: &str) -> Cmd {
+    Cmd::new("firewall-cmd").args(["--permanent", change])
+}
+
+/// The firewall in charge: firewalld when installed (and running, on a live system),
+/// else ufw, else nftables; `None` when there is none.
+pub fn detect(sys: &System) -> Result<Option<Backend>> {
+    if has_program(sys, "firewall-cmd")? {
+        let running = match sys.query(Cmd::new("firewall-cmd").arg("--state"))? {
+            Some(out) => out.success(),
+            None => true,
+        };
+        if running {
+            return Ok(Some(Backend::Firewalld));
+        }
+    }
+    if has_program(sys, "ufw")? {
+        return Ok(Some(Backend::Ufw));
+    }
+    if has_program(sys, "nft")? {
+        return Ok(Some(Backend::Nftables));
+    }
+    Ok(None)
+}
+
+/// The highest display in the mapping files (0 when no user is enabled yet).
+pub fn highest_display(sys: &System) -> Result<u32> {
+    let mapping = sys.read_string(Path::new(tigervnc::MAPPING_FILE))?.unwrap_or_default();
+    let users = sys.read_string(Path::new(tigervnc::USERS_FILE))?.unwrap_or_default();
+    let from_mapping = mapping
+        .lines()
+        .filter_map(|l| l.trim().rsplit_once(':'))
+        .filter_map(|(_, n)| n.trim().parse::<u32>().ok());
+    let from_users = users
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .filter_map(|l| l.trim().strip_prefix(':')?.split_once('='))
+        .filter_map(|(n, _)| n.trim().parse::<u32>().ok());
+    Ok(from_mapping
+        .chain(from_users)
+        .filter(|n| *n <= tigervnc::MAX_DISPLAY)
+        .max()
+        .unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_cover_the_highest_display() {
+        let r = Rule::new(Backend::Firewalld, 0);
+        assert_eq!(r.last_port, 5903);
+        assert_eq!(r.extra_ports(), None);
+        let r = Rule::new(Backend::Firewalld, 12);
+        assert_eq!(r.extra_ports().as_deref(), Some("5904-5912/tcp"));
+        assert_eq!(Rule::new(Backend::Ufw, 5).ufw_ports(), "5900:5905/tcp");
+        let nft = Rule::new(Backend::Nftables, 7).nft_file();
+        assert!(nft.contains("tcp dport 5900-5907 accept"));
+        assert!(nft.contains("flush table inet edge_setup"));
+    }
+}

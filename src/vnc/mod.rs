@@ -1,0 +1,833 @@
+//! `sudo edge-setup vnc`: installs and prepares what `edge-setup vnc-user` needs
+//! (replaces vnc-setup.sh). Packages in one transaction (only the missing ones), the
+//! desktop session, the host name in /etc/hosts, the `vncusers` group and its sudoers
+//! rule, the firewall for `vnc.listen = lan`, SELinux. A second run on a prepared
+//! system runs no install, writes nothing and says so; `--uninstall` removes exactly
+//! what was added, as recorded in the state file.
+
+pub mod desktop;
+pub mod firewall;
+pub mod packages;
+pub mod state;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use crate::cli::{VncAction, VncArgs};
+use crate::config::{self, Listen, PackageList};
+use crate::context::Ctx;
+use crate::error::{Error, Result};
+use crate::system::System;
+use crate::system::fs::{Change, FileSpec};
+use crate::system::os_release::{Family, OsRelease};
+use crate::system::runner::Cmd;
+use crate::system::users::UserInfo;
+use crate::tigervnc::{self, SUDOERS_FILE, VNC_GROUP};
+use firewall::{Backend, Rule};
+use packages::{Desktop, Installed, Manager, OfflineDir};
+use state::State;
+
+const RETRY: &str = "sudo edge-setup vnc";
+const RETRY_UNINSTALL: &str = "sudo edge-setup vnc --uninstall";
+/// Serialises runs of `edge-setup vnc` (install and uninstall).
+const RUN_LOCK: &str = "/var/lib/edge-setup/.vnc.lock";
+/// Where `visudo -c` checks the rule before it is installed: sudo skips names with a dot.
+const SUDOERS_CANDIDATE: &str = "/etc/sudoers.d/.edge-setup-vnc.candidate";
+/// Where the sudoers rule expects edge-setup in an image: the first that exists, else the first.
+const IMAGE_EXE: &[&str] = &[
+    "/usr/local/bin/edge-setup",
+    "/usr/bin/edge-setup",
+    "/usr/local/sbin/edge-setup",
+    "/usr/sbin/edge-setup",
+];
+const INSTALL_STEPS: u64 = 8;
+
+/// `edge-setup vnc [--offline DIR | --uninstall [--purge] | bundle DIR]`.
+pub fn run(ctx: &Ctx, args: &VncArgs) -> Result<()> {
+    if let Some(VncAction::Bundle { dir }) = &args.action {
+        return bundle(ctx, dir);
+    }
+    ctx.require_root(if args.uninstall { "vnc --uninstall" } else { "vnc" })?;
+    let target = Target::load(ctx)?;
+    if args.uninstall {
+        uninstall(ctx, &target, args.purge)
+    } else {
+        install(ctx, &target, args.offline.as_deref())
+    }
+}
+
+/// The distribution and its package manager.
+struct Target {
+    os: OsRelease,
+    family: Family,
+    manager: Manager,
+}
+
+impl Target {
+    fn load(ctx: &Ctx) -> Result<Target> {
+        let os = ctx.sys.os_release()?;
+        let family = os.family()?;
+        let manager = Manager::detect(&ctx.sys, family)?;
+        Ok(Target { os, family, manager })
+    }
+
+    fn desktop(&self, ctx: &Ctx) -> Result<Desktop> {
+        let extra: PackageList = ctx
+            .config()?
+            .get(&ctx.sys, config::VNC_DESKTOP_APPS)?
+            .unwrap_or_default();
+        Ok(Desktop::for_os(&self.os, self.family, &extra.0))
+    }
+}
+
+// ---- install ----------------------------------------------------------------------
+
+/// Everything decided before the first change.
+struct Plan {
+    desktop: Desktop,
+    installed: Installed,
+    missing: Vec<String>,
+    offline: Option<OfflineDir>,
+    exe: PathBuf,
+    hostname: Option<String>,
+    listen: Listen,
+}
+
+fn install(ctx: &Ctx, t: &Target, offline: Option<&Path>) -> Result<()> {
+    let sys = &ctx.sys;
+    let listen: Listen = ctx.config()?.get(sys, config::VNC_LISTEN)?.unwrap_or(Listen::Localhost);
+    let desktop = t.desktop(ctx)?;
+    let installed = Installed::query(sys, t.family, &desktop.packages)?;
+    let missing = installed.missing(&desktop.packages);
+    let offline = offline
+        .map(|dir| OfflineDir::scan(sys, t.manager, dir, &missing))
+        .transpose()?;
+    let plan = Plan {
+        desktop,
+        installed,
+        missing,
+        offline,
+        exe: sudoers_exe(ctx)?,
+        hostname: host_name(ctx)?,
+        listen,
+    };
+
+    let _lock = run_lock(ctx)?;
+    clean_stale(ctx, Path::new(state::PATH))?;
+    let mut state = State::load(sys)?;
+    let recorded = state.clone();
+    ctx.out.progress(INSTALL_STEPS);
+    let result = install_steps(ctx, t, &plan, &mut state, &recorded);
+    if result.is_err()
+        && let Err(e) = record(sys, &state)
+    {
+        // The failure itself is what the user needs to see first.
+        ctx.out.warn(&format!("cannot record what was added: {e}"));
+    }
+    let changed = result?;
+    ctx.out.finish_bar();
+    if !changed {
+        ctx.out
+            .info("Nothing to change: the VNC components are installed and prepared.");
+    } else if sys.dry_run {
+        ctx.out
+            .info("Dry run: nothing was changed; the lines above say what would be done.");
+    } else if sys.is_image() {
+        ctx.out.info(&format!(
+            "The VNC components are prepared in {}; run the commands above on the target.",
+            sys.root.dir().display()
+        ));
+    } else {
+        ctx.out.info("The VNC components are installed.");
+    }
+    ctx.out.info(
+        "Next: each user who needs a VNC desktop runs 'edge-setup vnc-user' (as that user) to set a password and get a display and port.",
+    );
+    Ok(())
+}
+
+/// The steps of an install; `true` when anything changed (or would, or was planned).
+fn install_steps(ctx: &Ctx, t: &Target, plan: &Plan, state: &mut State, recorded: &State) -> Result<bool> {
+    let sys = &ctx.sys;
+    let mut changed = false;
+    // Whether a file was written, whose SELinux context may need restoring.
+    let mut wrote = false;
+
+    // 1. Packages, in one transaction, only those missing.
+    if plan.missing.is_empty() {
+        ctx.out
+            .step("Checking the VNC packages")
+            .done(&format!("all {} installed", plan.desktop.packages.len()));
+    } else {
+        let step = ctx.out.step(&format!(
+            "Installing {} packages with {}: {}",
+            plan.missing.len(),
+            t.manager.name(),
+            plan.missing.join(" ")
+        ));
+        // Recorded first: a run killed during the install still lets --uninstall remove them.
+        let before = state.packages.clone();
+        state.packages.extend(plan.missing.iter().cloned());
+        record(sys, state)?;
+        let result = match &plan.offline {
+            Some(dir) => {
+                let files = dir.files_to_install(t.manager, &plan.installed);
+                packages::run(ctx, t.manager, t.manager.install_cmd(&files, true), RETRY)
+            }
+            None => t
+                .manager
+                .update_cmd()
+                .map_or(Ok(()), |update| packages::run(ctx, t.manager, update, RETRY))
+                .and_then(|()| packages::run(ctx, t.manager, t.manager.install_cmd(&plan.missing, false), RETRY)),
+        };
+        if let Err(e) = result {
+            // Keep only what the failed transaction did install.
+            let now = Installed::query(sys, t.family, &plan.missing)?;
+            state.packages = before;
+            state
+                .packages
+                .extend(plan.missing.iter().filter(|p| now.contains(p)).cloned());
+            return Err(e);
+        }
+        changed = true;
+        step.done(&applied(sys, "installed"));
+    }
+
+    // 2. The desktop session.
+    let step = ctx
+        .out
+        .step("Writing the desktop session (fluxbox: right-click for xterm and Firefox)");
+    let mut changes = Vec::new();
+    for file in desktop::files(plan.desktop.firefox) {
+        if state.files.insert(file.path.clone()) {
+            record(sys, state)?;
+        }
+        changes.push(write_managed(
+            ctx,
+            &file.path,
+            file.contents.as_bytes(),
+            FileSpec::root(file.mode),
+        )?);
+    }
+    let change = combined(&changes);
+    changed |= change != Change::Unchanged;
+    wrote |= change != Change::Unchanged;
+    step.done(&format!("{} files {}", changes.len(), sys.change_word(change)));
+
+    // 3. The host name must resolve, or Debian's TigerVNC refuses to start a session.
+    let step = ctx.out.step("Making the host name resolve");
+    match &plan.hostname {
+        None => step.done("skipped: no valid host name in /etc/hostname"),
+        Some(name) => {
+            let hosts_path = Path::new("/etc/hosts");
+            let hosts = sys.read_string(hosts_path)?.unwrap_or_default();
+            if desktop::hosts_has_name(&hosts, name) {
+                step.done(&format!("unchanged ({name} is in /etc/hosts)"));
+            } else {
+                let line = desktop::hosts_line(name);
+                let spec = match sys.root.meta(hosts_path)? {
+                    Some(m) => FileSpec {
+                        mode: m.mode,
+                        uid: m.uid,
+                        gid: m.gid,
+                    },
+                    None => FileSpec::root(0o644),
+                };
+                state.hosts_line = Some(line.clone());
+                record(sys, state)?;
+                write_managed(ctx, "/etc/hosts", desktop::hosts_append(&hosts, &line).as_bytes(), spec)?;
+                changed = true;
+                wrote = true;
+                step.done(&format!(
+                    "{} '{}' to /etc/hosts",
+                    if sys.dry_run { "would add" } else { "added" },
+                    line.replace('\t', " ")
+                ));
+            }
+        }
+    }
+
+    // 4. The group whose members may run their part of vnc-user through sudo.
+    let step = ctx.out.step(&format!("Creating the group {VNC_GROUP}"));
+    if sys.users().group(VNC_GROUP)?.is_some() {
+        step.done("unchanged (it exists)");
+    } else {
+        state.group_created = true;
+        record(sys, state)?;
+        sys.run(Cmd::new("groupadd").args(["--system", VNC_GROUP]))?;
+        changed = true;
+        step.done(&applied(sys, "created"));
+    }
+
+    // 5. The sudoers rule, checked by visudo before it is put in place.
+    let step = ctx.out.step(&format!("Installing the sudoers rule {SUDOERS_FILE}"));
+    let rule = tigervnc::sudoers_rule(&plan.exe);
+    let spec = FileSpec::root(0o440);
+    let current = sys.read(Path::new(SUDOERS_FILE))?;
+    let meta = sys.root.meta(Path::new(SUDOERS_FILE))?;
+    if current.as_deref() == Some(rule.as_bytes()) && meta.is_some_and(|m| (m.mode, m.uid, m.gid) == (0o440, 0, 0)) {
+        step.done("unchanged");
+    } else {
+        if sys.applies_commands() {
+            validate_sudoers(ctx, &rule)?;
+        }
+        if state.files.insert(SUDOERS_FILE.to_string()) {
+            record(sys, state)?;
+        }
+        let change = write_managed(ctx, SUDOERS_FILE, rule.as_bytes(), spec)?;
+        changed = true;
+        wrote = true;
+        step.done(sys.change_word(change));
+        if sys.is_image() && sys.root.meta(&plan.exe)?.is_none() {
+            ctx.out.warn(&format!(
+                "the rule allows {} but the image has no edge-setup there: install it at that path in the image",
+                plan.exe.display()
+            ));
+        }
+    }
+
+    // 6. The firewall, only for vnc.listen = lan.
+    let step = ctx.out.step("Configuring the firewall");
+    let (wanted, none_found) = match plan.listen {
+        Listen::Localhost => (None, false),
+        Listen::Lan => match firewall::detect(sys)? {
+            Some(backend) => (Some(Rule::new(backend, firewall::highest_display(sys)?)), false),
+            None => (None, true),
+        },
+    };
+    if wanted == state.firewall {
+        match (&wanted, none_found) {
+            (Some(rule), _) => step.done(&format!("unchanged ({})", rule.describe())),
+            (None, true) => {
+                step.done("no firewall found");
+                ctx.out.warn(
+                    "vnc.listen = lan but neither firewalld, ufw nor nftables is installed: no port was opened; make sure TCP ports 5900-5999 reach this appliance",
+                );
+            }
+            (None, false) => {
+                step.done("nothing to open: vnc.listen = localhost (sessions are reached through the local agent)")
+            }
+        }
+    } else {
+        if let Some(old) = state.firewall {
+            old.remove(sys)?;
+            state.firewall = None;
+            if old.backend == Backend::Nftables {
+                state.files.remove(firewall::NFT_FILE);
+            }
+            record(sys, state)?;
+        }
+        let outcome = match wanted {
+            Some(rule) => {
+                state.firewall = Some(rule);
+                if rule.backend == Backend::Nftables {
+                    state.files.insert(firewall::NFT_FILE.to_string());
+                    wrote = true;
+                }
+                record(sys, state)?;
+                rule.apply(sys)?;
+                format!("{} ({})", applied(sys, "opened"), rule.describe())
+            }
+            None => applied(sys, "closed again (vnc.listen = localhost)"),
+        };
+        changed = true;
+        step.done(&outcome);
+    }
+
+    // 7. SELinux.
+    let step = ctx.out.step("Checking SELinux");
+    match selinux_mode(sys)? {
+        None => step.done("not present"),
+        Some(mode) if mode != "enforcing" => step.done(&mode),
+        Some(_) => {
+            if wrote {
+                let mut paths: Vec<String> = state.files.iter().cloned().collect();
+                paths.extend(desktop::DIRS.iter().map(|d| d.to_string()));
+                paths.push("/etc/hosts".into());
+                sys.run(Cmd::new("restorecon").arg("-R").args(paths))?;
+            }
+            step.done("enforcing");
+            ctx.out.warn(
+                "SELinux is enforcing. The appliance documentation says the VNC server does not work with SELinux enforcing: where that still applies, set SELINUX=permissive in /etc/selinux/config and reboot",
+            );
+        }
+    }
+
+    // 8. What was added, for --uninstall.
+    let step = ctx
+        .out
+        .step(&format!("Recording what edge-setup added in {}", state::PATH));
+    state.save(sys)?;
+    if *state == *recorded {
+        step.done("unchanged");
+    } else {
+        changed = true;
+        step.done(if recorded.is_empty() {
+            sys.change_word(Change::Created)
+        } else {
+            sys.change_word(Change::Updated)
+        });
+    }
+    Ok(changed)
+}
+
+/// Saves the state before the change it records (write-ahead), so that a run killed
+/// half-way still lets --uninstall remove what it added. The final step prints the
+/// state file with --dry-run; these saves are skipped then.
+fn record(sys: &System, state: &State) -> Result<()> {
+    if sys.dry_run {
+        return Ok(());
+    }
+    if state.is_empty() {
+        // Nothing added (a failed first install): leave no state file behind.
+        sys.remove(Path::new(state::PATH))?;
+    } else {
+        state.save(sys)?;
+    }
+    Ok(())
+}
+
+/// How a step reports a command: done live, "would be" with --dry-run, planned in image mode.
+fn applied(sys: &System, done: &str) -> String {
+    if sys.dry_run {
+        format!("would be {done}")
+    } else if sys.is_image() {
+        "planned: run the commands above on the target".to_string()
+    } else {
+        done.to_string()
+    }
+}
+
+fn combined(changes: &[Change]) -> Change {
+    if changes.contains(&Change::Created) {
+        Change::Created
+    } else if changes.contains(&Change::Updated) {
+        Change::Updated
+    } else {
+        Change::Unchanged
+    }
+}
+
+/// Writes one of edge-setup's files, first removing temporary files an interrupted
+/// (killed) run left beside it. Runs are serialised by the run lock, so no temporary
+/// file of a live writer is touched.
+fn write_managed(ctx: &Ctx, path: &str, contents: &[u8], spec: FileSpec) -> Result<Change> {
+    let path = Path::new(path);
+    clean_stale(ctx, path)?;
+    ctx.sys.write(path, contents, spec)
+}
+
+/// Removes the temporary files a killed run left beside `path` (`.NAME.XXXXXX.tmp`).
+fn clean_stale(ctx: &Ctx, path: &Path) -> Result<()> {
+    if !ctx.sys.dry_run
+        && let (Some(dir), Some(name)) = (path.parent(), path.file_name())
+    {
+        let prefix = format!(".{}.", name.to_string_lossy());
+        for entry in ctx.sys.root.list_dir(dir)? {
+            let entry = entry.to_string_lossy();
+            if entry.starts_with(&prefix) && entry.ends_with(".tmp") {
+                let stale = dir.join(&*entry);
+                if ctx.sys.remove(&stale)? {
+                    ctx.out.note(&format!(
+                        "removed {}, left by an interrupted run",
+                        ctx.sys.root.host_path(&stale).display()
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn run_lock(ctx: &Ctx) -> Result<Option<nix::fcntl::Flock<File>>> {
+    if ctx.sys.dry_run {
+        return Ok(None);
+    }
+    ctx.sys.root.lock(Path::new(RUN_LOCK)).map(Some)
+}
+
+/// The edge-setup the sudoers rule names. Live: this very binary, which must be
+/// changeable by root only (else the rule would hand root to whoever can replace it).
+/// Image: where the image has edge-setup, else /usr/local/bin/edge-setup.
+fn sudoers_exe(ctx: &Ctx) -> Result<PathBuf> {
+    let sys = &ctx.sys;
+    if sys.is_image() {
+        for candidate in IMAGE_EXE {
+            if sys.root.meta(Path::new(candidate))?.is_some() {
+                return Ok(PathBuf::from(candidate));
+            }
+        }
+        return Ok(PathBuf::from(IMAGE_EXE[0]));
+    }
+    let exe =
+        std::env::current_exe().map_err(|e| Error::failure("cannot tell where the edge-setup binary is").why(e))?;
+    let hint = "install edge-setup where only root can change it (sudo install -m 0755 edge-setup /usr/local/bin/) and run 'sudo /usr/local/bin/edge-setup vnc'";
+    for path in exe.ancestors().filter(|p| p.parent().is_some()) {
+        match sys.root.meta(path)? {
+            Some(m) if m.uid == 0 && m.mode & 0o022 == 0 => {}
+            Some(_) => {
+                return Err(Error::failure(format!(
+                    "cannot let vncusers run {} through sudo: {} can be changed by users other than root",
+                    exe.display(),
+                    path.display()
+                ))
+                .why("the sudoers rule would let whoever can replace that file run anything as root")
+                .hint(hint));
+            }
+            None => {
+                return Err(Error::failure(format!("cannot find the edge-setup binary {}", exe.display())).hint(hint));
+            }
+        }
+    }
+    Ok(exe)
+}
+
+/// The host name TigerVNC resolves: the running one on a live system, the image's
+/// /etc/hostname in image mode. `None` when there is no usable one.
+fn host_name(ctx: &Ctx) -> Result<Option<String>> {
+    let from_file = || -> Result<Option<String>> {
+        Ok(ctx
+            .sys
+            .read_string(Path::new("/etc/hostname"))?
+            .and_then(|t| t.lines().next().map(|l| l.trim().to_string())))
+    };
+    let name = if ctx.sys.is_image() {
+        from_file()?
+    } else {
+        match nix::unistd::gethostname().ok().and_then(|n| n.into_string().ok()) {
+            Some(n) => Some(n),
+            None => from_file()?,
+        }
+    };
+    Ok(name.filter(|n| desktop::valid_hostname(n)))
+}
+
+fn validate_sudoers(ctx: &Ctx, rule: &str) -> Result<()> {
+    let sys = &ctx.sys;
+    let candidate = Path::new(SUDOERS_CANDIDATE);
+    sys.write(candidate, rule.as_bytes(), FileSpec::root(0o440))?;
+    let checked = sys.query(
+        Cmd::new("visudo")
+            .args(["-c", "-f"])
+            .arg(sys.root.host_path(candidate).display().to_string()),
+    );
+    sys.remove(candidate)?;
+    match checked? {
+        Some(out) if !out.success() => {
+            let text = format!("{}{}", out.stdout, out.stderr);
+            Err(Error::failure(format!(
+                "the sudoers rule for vnc-user did not pass 'visudo -c'; {SUDOERS_FILE} was not installed"
+            ))
+            .why(text.trim())
+            .hint("check that the path of the edge-setup binary has no unusual characters, then run 'sudo edge-setup vnc' again"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// SELinux's mode in lower case (`enforcing`, `permissive`, `disabled`); `None` without SELinux.
+fn selinux_mode(sys: &System) -> Result<Option<String>> {
+    if sys.is_image() {
+        let Some(text) = sys.read_string(Path::new("/etc/selinux/config"))? else {
+            return Ok(None);
+        };
+        return Ok(text
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("SELINUX="))
+            .map(|v| v.trim().trim_matches('"').to_ascii_lowercase()));
+    }
+    if !packages::has_program(sys, "getenforce")? {
+        return Ok(None);
+    }
+    Ok(sys
+        .query(Cmd::new("getenforce"))?
+        .filter(|o| o.success())
+        .map(|o| o.stdout.trim().to_ascii_lowercase()))
+}
+
+// ---- uninstall ----------------------------------------------------------------------
+
+fn uninstall(ctx: &Ctx, t: &Target, purge: bool) -> Result<()> {
+    let sys = &ctx.sys;
+    let _lock = run_lock(ctx)?;
+    clean_stale(ctx, Path::new(state::PATH))?;
+    let mut state = State::load(sys)?;
+    let users = vnc_users(sys)?;
+    let sudoers_present = sys.root.meta(Path::new(SUDOERS_FILE))?.is_some();
+    let passwords_to_purge = purge && !users.is_empty();
+    if state.is_empty() && !sudoers_present && !passwords_to_purge {
+        ctx.out.info(&format!(
+            "Nothing to remove: 'edge-setup vnc' has not installed anything here ({} does not exist).",
+            state::PATH
+        ));
+        return Ok(());
+    }
+    ctx.out.progress(7);
+    let result = uninstall_steps(ctx, t, purge, &users, &mut state);
+    if result.is_err()
+        && let Err(e) = record(sys, &state)
+    {
+        ctx.out.warn(&format!("cannot record what is left to remove: {e}"));
+    }
+    result?;
+    ctx.out.finish_bar();
+    ctx.out.info(if sys.dry_run {
+        "Dry run: nothing was changed; the lines above say what would be removed."
+    } else {
+        "The VNC components edge-setup added are removed."
+    });
+    if !purge && !users.is_empty() {
+        ctx.out.note(&format!(
+            "the VNC password files of {} users are kept; 'sudo edge-setup vnc --uninstall --purge' removes them",
+            users.len()
+        ));
+    }
+    Ok(())
+}
+
+fn uninstall_steps(ctx: &Ctx, t: &Target, purge: bool, users: &[UserInfo], state: &mut State) -> Result<()> {
+    let sys = &ctx.sys;
+
+    let step = ctx.out.step("Removing the firewall rule");
+    match state.firewall {
+        Some(rule) => {
+            rule.remove(sys)?;
+            state.firewall = None;
+            state.files.remove(firewall::NFT_FILE);
+            step.done(&format!("{} ({})", applied(sys, "removed"), rule.describe()));
+        }
+        None => step.done("none was added"),
+    }
+
+    let step = ctx.out.step(&format!("Removing the sudoers rule {SUDOERS_FILE}"));
+    let removed = sys.remove(Path::new(SUDOERS_FILE))?;
+    state.files.remove(SUDOERS_FILE);
+    step.done(if removed { "removed" } else { "absent" });
+
+    let step = ctx.out.step("Removing the desktop session files");
+    let mut count = 0;
+    for file in std::mem::take(&mut state.files) {
+        count += usize::from(sys.remove(Path::new(&file))?);
+    }
+    for dir in desktop::DIRS {
+        sys.remove_empty_dir(Path::new(dir))?;
+    }
+    step.done(&format!("{count} removed"));
+
+    let step = ctx.out.step("Removing the host name line from /etc/hosts");
+    match state.hosts_line.take() {
+        None => step.done("none was added"),
+        Some(line) => {
+            let hosts_path = Path::new("/etc/hosts");
+            let hosts = sys.read_string(hosts_path)?.unwrap_or_default();
+            match (desktop::hosts_remove(&hosts, &line), sys.root.meta(hosts_path)?) {
+                (Some(text), Some(m)) => {
+                    let spec = FileSpec {
+                        mode: m.mode,
+                        uid: m.uid,
+                        gid: m.gid,
+                    };
+                    sys.write(hosts_path, text.as_bytes(), spec)?;
+                    step.done("removed");
+                }
+                _ => step.done("already gone"),
+            }
+        }
+    }
+
+    let step = ctx.out.step(&format!("Removing the group {VNC_GROUP}"));
+    if !state.group_created {
+        step.done("not created by edge-setup: kept");
+    } else if sys.users().group(VNC_GROUP)?.is_some() {
+        sys.run(Cmd::new("groupdel").arg(VNC_GROUP))?;
+        step.done(&applied(sys, "removed"));
+    } else {
+        step.done("already gone");
+    }
+    state.group_created = false;
+
+    let step = ctx.out.step("Removing the users' VNC password files");
+    if purge {
+        let mut removed = 0;
+        for user in users {
+            for dir in [".vnc", ".config/tigervnc"] {
+                removed += usize::from(sys.remove_as(user, &user.home.join(dir).join("passwd"))?);
+            }
+        }
+        step.done(&format!("{removed} removed"));
+    } else {
+        step.done("kept (--purge removes them)");
+    }
+
+    let step = ctx.out.step("Removing the packages edge-setup installed");
+    let recorded: Vec<String> = state.packages.iter().cloned().collect();
+    let installed = Installed::query(sys, t.family, &recorded)?;
+    let to_remove: Vec<String> = match &installed {
+        Installed::Known(_) => recorded.iter().filter(|p| installed.contains(p)).cloned().collect(),
+        Installed::Unknown => recorded.clone(),
+    };
+    if to_remove.is_empty() {
+        step.done("none to remove");
+    } else {
+        packages::run(ctx, t.manager, t.manager.remove_cmd(&to_remove), RETRY_UNINSTALL)?;
+        step.done(&if sys.applies_commands() {
+            format!("removed with {}: {}", t.manager.name(), to_remove.join(" "))
+        } else {
+            applied(sys, "removed")
+        });
+    }
+    state.packages.clear();
+
+    sys.remove(Path::new(state::PATH))?;
+    Ok(())
+}
+
+/// The users in the mapping files, as known to the system.
+fn vnc_users(sys: &System) -> Result<Vec<UserInfo>> {
+    let mapping = sys.read_string(Path::new(tigervnc::MAPPING_FILE))?.unwrap_or_default();
+    let users_file = sys.read_string(Path::new(tigervnc::USERS_FILE))?.unwrap_or_default();
+    let mut names: Vec<String> = mapping
+        .lines()
+        .filter_map(|l| l.trim().rsplit_once(':').map(|(u, _)| u.trim().to_string()))
+        .chain(
+            users_file
+                .lines()
+                .filter(|l| l.trim_start().starts_with(':'))
+                .filter_map(|l| l.split_once('=').map(|(_, u)| u.trim().to_string())),
+        )
+        .filter(|n| !n.is_empty())
+        .collect();
+    names.sort();
+    names.dedup();
+    let users = sys.users();
+    let mut out = Vec::new();
+    for name in names {
+        if let Some(user) = users.by_name(&name)? {
+            out.push(user);
+        }
+    }
+    Ok(out)
+}
+
+// ---- bundle -------------------------------------------------------------------------
+
+const APT_DEPENDS: &[&str] = &[
+    "depends",
+    "--recurse",
+    "--no-recommends",
+    "--no-suggests",
+    "--no-conflicts",
+    "--no-breaks",
+    "--no-replaces",
+    "--no-enhances",
+];
+
+/// `edge-setup vnc bundle DIR`: every package the install needs, with all dependencies,
+/// as package files in DIR, for `--offline DIR` on an appliance of the same distribution.
+fn bundle(ctx: &Ctx, dir: &Path) -> Result<()> {
+    let sys = &ctx.sys;
+    let t = Target::load(ctx)?;
+    let desktop = t.desktop(ctx)?;
+    let dir = std::path::absolute(dir)
+        .map_err(|e| Error::bad_input(format!("cannot use {} for the bundle", dir.display())).why(e))?;
+    match sys.root.meta(&dir)? {
+        Some(m) if m.is_dir => {}
+        Some(_) => {
+            return Err(Error::bad_input(format!("{} is not a directory", dir.display()))
+                .hint("name a new or existing directory: edge-setup vnc bundle DIR"));
+        }
+        None => {
+            let spec = FileSpec {
+                mode: 0o755,
+                uid: ctx.euid,
+                gid: nix::unistd::getegid().as_raw(),
+            };
+            sys.ensure_dir(&dir, spec)?;
+        }
+    }
+    let retry = format!("edge-setup vnc bundle {}", dir.display());
+    let host_dir = sys.root.host_path(&dir).display().to_string();
+    // Commands name target paths, like every command edge-setup runs or prints.
+    let cmd_dir = dir.display().to_string();
+    let step = ctx.out.step(&format!(
+        "Downloading {} packages and their dependencies into {host_dir}",
+        desktop.packages.len()
+    ));
+    let count = match t.manager {
+        Manager::Apt => {
+            let depends = Cmd::new("apt-cache")
+                .args(APT_DEPENDS.iter().copied())
+                .args(desktop.packages.iter().cloned());
+            match sys.query(depends.clone())? {
+                Some(out) if !out.success() => {
+                    return Err(Error::failure(format!("`{depends}` failed"))
+                        .why(t.manager.error_lines(&out).join("\n"))
+                        .hint(format!(
+                            "run 'sudo apt-get update' (this machine needs the same distribution as the appliance, and a network), then '{retry}' again"
+                        )));
+                }
+                Some(out) => {
+                    let names = closure(&out.stdout);
+                    let download = Cmd::new("sh")
+                        .args(["-c", "cd \"$1\" && shift && exec apt-get download \"$@\"", "sh"])
+                        .arg(cmd_dir.clone())
+                        .args(names.iter().cloned());
+                    packages::run(ctx, t.manager, download, &retry)?;
+                    Some(names.len())
+                }
+                None => {
+                    let script = format!(
+                        "cd {} && apt-get download $(apt-cache {} {} | grep '^[a-z0-9]' | sort -u)",
+                        shell_word(&cmd_dir),
+                        APT_DEPENDS.join(" "),
+                        desktop.packages.join(" ")
+                    );
+                    sys.run(Cmd::new("sh").args(["-c", &script]))?;
+                    None
+                }
+            }
+        }
+        Manager::Dnf => {
+            let cmd = Cmd::new("dnf")
+                .args(["download", "--resolve", "--alldeps", "--destdir", &cmd_dir])
+                .args(desktop.packages.iter().cloned());
+            packages::run(ctx, t.manager, cmd, &retry)?;
+            None
+        }
+        Manager::Yum => {
+            let cmd = Cmd::new("yumdownloader")
+                .args(["--resolve", "--destdir", &cmd_dir])
+                .args(desktop.packages.iter().cloned());
+            packages::run(ctx, t.manager, cmd, &retry)?;
+            None
+        }
+    };
+    step.done(&match count {
+        Some(n) => format!("{n} packages"),
+        None => applied(sys, "done"),
+    });
+    ctx.out.info(&format!(
+        "Copy {host_dir} to the appliance (same distribution and release) and run there: sudo edge-setup vnc --offline DIR"
+    ));
+    Ok(())
+}
+
+/// The package names in `apt-cache depends --recurse` output (virtual packages, shown
+/// as `<name>`, and the indented dependency lines are left out).
+fn closure(depends: &str) -> Vec<String> {
+    let mut names: Vec<String> = depends
+        .lines()
+        .filter(|l| l.starts_with(|c: char| c.is_ascii_alphanumeric()))
+        .map(|l| l.trim().to_string())
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+fn shell_word(s: &str) -> String {
+    Cmd::new(s).line()
+}
+
+#[cfg(test)]
+mod tests;

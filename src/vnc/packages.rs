@@ -1,0 +1,601 @@
+//! The packages of the VNC desktop per distribution, which of them are installed
+//! (one query), and the package manager: its commands, its lock and its errors.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::context::Ctx;
+use crate::error::{Error, Result};
+use crate::system::System;
+use crate::system::os_release::{Family, OsRelease};
+use crate::system::runner::{Cmd, Output};
+
+/// Debian and Ubuntu: the TigerVNC server and `tigervncpasswd`, fluxbox, xterm, the
+/// browser, what the session needs (xauth, a D-Bus session bus, core fonts for
+/// Xtigervnc, xsetroot, xmessage for the Ctrl+Alt+Del note), and sudo for the
+/// `vnc-user` rule. Recommends are not installed, so the fonts are named here.
+const DEBIAN: &[&str] = &[
+    "tigervnc-standalone-server",
+    "tigervnc-tools",
+    "tigervnc-common",
+    "fluxbox",
+    "xterm",
+    "xauth",
+    "dbus-x11",
+    "x11-xserver-utils",
+    "x11-utils",
+    "xfonts-base",
+    "sudo",
+];
+
+/// Fedora, RHEL, CentOS, Rocky, Alma. fluxbox comes from EPEL on the RHEL rebuilds.
+const REDHAT: &[&str] = &[
+    "tigervnc-server",
+    "fluxbox",
+    "xterm",
+    "xorg-x11-xauth",
+    "dbus-x11",
+    "sudo",
+];
+
+/// What the desktop needs on one distribution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Desktop {
+    pub packages: Vec<String>,
+    /// The browser's command (and package): `firefox-esr` on Debian, else `firefox`.
+    pub firefox: &'static str,
+}
+
+impl Desktop {
+    /// The table for this distribution, extended by `vnc.desktop-apps`.
+    pub fn for_os(os: &OsRelease, family: Family, extra: &[String]) -> Desktop {
+        let is_ubuntu = os.id == "ubuntu" || os.id_like.iter().any(|i| i == "ubuntu");
+        let (base, firefox) = match family {
+            Family::Debian if !is_ubuntu => (DEBIAN, "firefox-esr"),
+            Family::Debian => (DEBIAN, "firefox"),
+            Family::RedHat => (REDHAT, "firefox"),
+        };
+        let mut packages: Vec<String> = base.iter().map(|s| s.to_string()).collect();
+        let after_xterm = packages
+            .iter()
+            .position(|p| p == "xterm")
+            .map_or(packages.len(), |i| i + 1);
+        packages.insert(after_xterm, firefox.to_string());
+        for p in extra {
+            if !packages.contains(p) {
+                packages.push(p.clone());
+            }
+        }
+        Desktop { packages, firefox }
+    }
+}
+
+/// The package manager of the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Manager {
+    Apt,
+    Dnf,
+    Yum,
+}
+
+impl Manager {
+    /// apt on Debian; dnf, else yum on the Red Hat family (dnf when the image has neither).
+    pub fn detect(sys: &System, family: Family) -> Result<Manager> {
+        Ok(match family {
+            Family::Debian => Manager::Apt,
+            Family::RedHat if has_program(sys, "dnf")? => Manager::Dnf,
+            Family::RedHat if has_program(sys, "yum")? => Manager::Yum,
+            Family::RedHat => Manager::Dnf,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Manager::Apt => "apt-get",
+            Manager::Dnf => "dnf",
+            Manager::Yum => "yum",
+        }
+    }
+
+    /// The package file extension of this manager.
+    pub fn file_ext(self) -> &'static str {
+        match self {
+            Manager::Apt => "deb",
+            Manager::Dnf | Manager::Yum => "rpm",
+        }
+    }
+
+    /// Refreshes the package lists before an online install (dnf and yum do it themselves).
+    pub fn update_cmd(self) -> Option<Cmd> {
+        match self {
+            Manager::Apt => Some(Cmd::new("apt-get").arg("update")),
+            Manager::Dnf | Manager::Yum => None,
+        }
+    }
+
+    /// Installs packages by name, or package files by path, in one transaction.
+    pub fn install_cmd(self, items: &[String], files: bool) -> Cmd {
+        match self {
+            // Commands carry no environment: `env` sets apt's non-interactive front end.
+            Manager::Apt => Cmd::new("env").args([
+                "DEBIAN_FRONTEND=noninteractive",
+                "apt-get",
+                "install",
+                "-y",
+                "--no-install-recommends",
+            ]),
+            Manager::Dnf | Manager::Yum if files => Cmd::new(self.name()).args(["install", "-y", "--disablerepo=*"]),
+            Manager::Dnf | Manager::Yum => Cmd::new(self.name()).args(["install", "-y"]),
+        }
+        .args(items.iter().cloned())
+    }
+
+    /// Removes packages with the dependencies nothing else needs any more.
+    pub fn remove_cmd(self, packages: &[String]) -> Cmd {
+        match self {
+            Manager::Apt => Cmd::new("env").args([
+                "DEBIAN_FRONTEND=noninteractive",
+                "apt-get",
+                "remove",
+                "-y",
+                "--auto-remove",
+            ]),
+            Manager::Dnf | Manager::Yum => Cmd::new(self.name()).args(["remove", "-y"]),
+        }
+        .args(packages.iter().cloned())
+    }
+
+    /// The line that names the failure in the package manager's output: apt's `E:`
+    /// lines, dnf's `Error:` and `No match for argument` lines, else the last line.
+    pub fn error_lines(self, out: &Output) -> Vec<String> {
+        let text = format!("{}\n{}", out.stderr, out.stdout);
+        let lines: Vec<String> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| match self {
+                Manager::Apt => l.starts_with("E: "),
+                Manager::Dnf | Manager::Yum => l.starts_with("Error") || l.starts_with("No match for argument"),
+            })
+            .map(str::to_string)
+            .collect();
+        if !lines.is_empty() {
+            return lines;
+        }
+        let last = out
+            .stderr
+            .lines()
+            .chain(out.stdout.lines())
+            .rfind(|l| !l.trim().is_empty())
+            .map(|l| l.trim().to_string());
+        let status = match out.status {
+            Some(code) => format!("{} exited with status {code}", self.name()),
+            None => format!("{} was killed by a signal", self.name()),
+        };
+        vec![last.unwrap_or(status)]
+    }
+
+    pub fn classify(self, out: &Output) -> Failure {
+        let text = format!("{}\n{}", out.stderr, out.stdout);
+        let find = |patterns: &[&str]| {
+            text.lines()
+                .find(|l| patterns.iter().any(|p| l.contains(p)))
+                .map(|l| l.trim().to_string())
+        };
+        if let Some(line) = find(LOCKED) {
+            return Failure::Locked(line);
+        }
+        if let Some(line) = find(UNREACHABLE) {
+            return Failure::Unreachable(line);
+        }
+        Failure::Other(self.error_lines(out))
+    }
+}
+
+/// Another process holds the package manager's lock (apt fails at once; dnf and yum wait on their own).
+const LOCKED: &[&str] = &[
+    "Could not get lock",
+    "Unable to acquire the dpkg frontend lock",
+    "Unable to lock directory",
+    "Unable to lock the administration directory",
+];
+
+/// The package repositories cannot be reached (network, DNS, proxy, mirror).
+const UNREACHABLE: &[&str] = &[
+    "Temporary failure resolving",
+    "Could not resolve",
+    "Failed to fetch",
+    "Unable to connect to",
+    "Could not connect to",
+    "Network is unreachable",
+    "Cannot download repomd.xml",
+    "Failed to download metadata",
+    "Errors during downloading metadata",
+    "Curl error",
+];
+
+/// Why a package manager command failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    Locked(String),
+    Unreachable(String),
+    Other(Vec<String>),
+}
+
+/// Whether a program is installed under the root (/usr/sbin, /usr/bin, /sbin, /bin).
+pub fn has_program(sys: &System, name: &str) -> Result<bool> {
+    for dir in ["/usr/sbin", "/usr/bin", "/sbin", "/bin"] {
+        if sys.root.meta(&Path::new(dir).join(name))?.is_some() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// What is known about installed packages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Installed {
+    Known(BTreeSet<String>),
+    /// An RPM image: the rpm database cannot be read without rpm, so nothing is assumed.
+    Unknown,
+}
+
+impl Installed {
+    /// Which of `packages` are installed, in one query: dpkg's status file on Debian
+    /// (live and image alike), one `rpm -q` with every name on a live RPM system.
+    pub fn query(sys: &System, family: Family, packages: &[String]) -> Result<Installed> {
+        match family {
+            Family::Debian => {
+                let status = sys.read_string(Path::new(DPKG_STATUS))?.unwrap_or_default();
+                Ok(Installed::Known(dpkg_installed(&status)))
+            }
+            Family::RedHat => {
+                if packages.is_empty() {
+                    return Ok(Installed::Known(BTreeSet::new()));
+                }
+                let cmd = Cmd::new("rpm")
+                    .args(["-q", "--qf", "%{NAME}\\n"])
+                    .args(packages.iter().cloned());
+                Ok(match sys.query(cmd)? {
+                    // rpm exits with the number of missing packages; its stdout says which are there.
+                    Some(out) => Installed::Known(
+                        out.stdout
+                            .lines()
+                            .map(str::trim)
+                            .filter(|l| packages.iter().any(|p| p == l))
+                            .map(str::to_string)
+                            .collect(),
+                    ),
+                    None => Installed::Unknown,
+                })
+            }
+        }
+    }
+
+    pub fn contains(&self, package: &str) -> bool {
+        match self {
+            Installed::Known(set) => set.contains(package),
+            Installed::Unknown => false,
+        }
+    }
+
+    pub fn missing(&self, packages: &[String]) -> Vec<String> {
+        packages.iter().filter(|p| !self.contains(p)).cloned().collect()
+    }
+}
+
+pub const DPKG_STATUS: &str = "/var/lib/dpkg/status";
+
+/// The names of the installed packages in a dpkg status file.
+pub fn dpkg_installed(status: &str) -> BTreeSet<String> {
+    let mut set = BTreeSet::new();
+    for stanza in status.split("\n\n") {
+        let (mut name, mut installed) = (None, false);
+        for line in stanza.lines() {
+            if let Some(v) = line.strip_prefix("Package:") {
+                name = Some(v.trim());
+            } else if let Some(v) = line.strip_prefix("Status:") {
+                installed = v.trim_end().ends_with(" installed");
+            }
+        }
+        if let (Some(name), true) = (name, installed) {
+            set.insert(name.to_string());
+        }
+    }
+    set
+}
+
+/// The package name in a package file name: `name_version_arch.deb`,
+/// `name-version-release.arch.rpm`.
+pub fn package_of_file(file: &str, manager: Manager) -> Option<String> {
+    match manager {
+        Manager::Apt => {
+            let stem = file.strip_suffix(".deb")?;
+            let name = stem.split('_').next()?;
+            (!name.is_empty() && stem.contains('_')).then(|| name.to_string())
+        }
+        Manager::Dnf | Manager::Yum => {
+            let stem = file.strip_suffix(".rpm")?;
+            let mut parts = stem.rsplitn(3, '-');
+            let (_release, _version, name) = (parts.next()?, parts.next()?, parts.next()?);
+            (!name.is_empty()).then(|| name.to_string())
+        }
+    }
+}
+
+/// A directory of package files for `--offline DIR`, checked before anything changes.
+#[derive(Debug, Clone)]
+pub struct OfflineDir {
+    /// Target path of the directory.
+    pub dir: PathBuf,
+    /// (package name, file name), sorted by file name.
+    pub files: Vec<(String, String)>,
+}
+
+impl OfflineDir {
+    /// Validates DIR: it exists, holds package files of this distribution's kind, and
+    /// one for every package still missing. Bad input otherwise (nothing changed).
+    pub fn scan(sys: &System, manager: Manager, dir: &Path, missing: &[String]) -> Result<OfflineDir> {
+        let dir = std::path::absolute(dir)
+            .map_err(|e| Error::bad_input(format!("cannot use {} for --offline", dir.display())).why(e))?;
+        let remake = "prepare it on a machine with the same distribution and a network: edge-setup vnc bundle DIR";
+        match sys.root.meta(&dir)? {
+            Some(m) if m.is_dir => {}
+            _ => {
+                return Err(Error::bad_input(format!(
+                    "--offline {}: no such directory",
+                    sys.root.host_path(&dir).display()
+                ))
+                .hint(remake));
+            }
+        }
+        let ext = manager.file_ext();
+        let mut files = Vec::new();
+        let mut other_kind = false;
+        for name in sys.root.list_dir(&dir)? {
+            let name = name.to_string_lossy().into_owned();
+            match package_of_file(&name, manager) {
+                Some(package) => files.push((package, name)),
+                None => other_kind |= name.ends_with(".deb") || name.ends_with(".rpm"),
+            }
+        }
+        if files.is_empty() {
+            let why = if other_kind {
+                format!(
+                    "it holds package files of another distribution family; this {} system needs .{ext} files",
+                    manager.name()
+                )
+            } else {
+                format!("it holds no .{ext} package files")
+            };
+            return Err(Error::bad_input(format!(
+                "--offline {}: no packages to install",
+                sys.root.host_path(&dir).display()
+            ))
+            .why(why)
+            .hint(remake));
+        }
+        let absent: Vec<&String> = missing
+            .iter()
+            .filter(|p| !files.iter().any(|(name, _)| name == *p))
+            .collect();
+        if !absent.is_empty() {
+            return Err(Error::bad_input(format!(
+                "--offline {}: the directory lacks {}",
+                sys.root.host_path(&dir).display(),
+                absent.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+            ))
+            .hint(format!("make the bundle again with this configuration ({remake})")));
+        }
+        Ok(OfflineDir { dir, files })
+    }
+
+    /// The files to give the package manager: on apt those of packages not installed
+    /// at all (no downgrade of what the system has), on dnf/yum every file (they skip
+    /// what is installed).
+    pub fn files_to_install(&self, manager: Manager, installed: &Installed) -> Vec<String> {
+        self.files
+            .iter()
+            .filter(|(package, _)| manager != Manager::Apt || !installed.contains(package))
+            .map(|(_, file)| self.dir.join(file).display().to_string())
+            .collect()
+    }
+}
+
+/// How long to wait for another process's package manager lock (`EDGE_SETUP_LOCK_TIMEOUT`
+/// seconds, default 300).
+pub fn lock_timeout(ctx: &Ctx) -> Duration {
+    let secs = ctx
+        .env
+        .get("EDGE_SETUP_LOCK_TIMEOUT")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
+    Duration::from_secs(secs)
+}
+
+/// Runs a package manager command; while another process holds the lock it says so
+/// and retries until the timeout. Failures become errors that say what to do.
+pub fn run(ctx: &Ctx, manager: Manager, cmd: Cmd, retry_command: &str) -> Result<()> {
+    let timeout = lock_timeout(ctx);
+    let start = Instant::now();
+    let mut announced = false;
+    loop {
+        let Some(out) = ctx.sys.run_unchecked(cmd.clone())? else {
+            return Ok(());
+        };
+        if out.success() {
+            return Ok(());
+        }
+        match manager.classify(&out) {
+            Failure::Locked(line) => {
+                let waited = start.elapsed();
+                if waited >= timeout {
+                    return Err(Error::failure(format!(
+                        "the package manager is busy: another process has held its lock for {} s",
+                        waited.as_secs()
+                    ))
+                    .why(line)
+                    .hint(format!(
+                        "wait until that process (often automatic updates) has finished, then run '{retry_command}' again; EDGE_SETUP_LOCK_TIMEOUT=SECONDS waits longer"
+                    )));
+                }
+                if !announced {
+                    ctx.out.info(&format!(
+                        "    waiting for the package manager lock, up to {} s: {line}",
+                        timeout.as_secs()
+                    ));
+                    announced = true;
+                }
+                std::thread::sleep(Duration::from_secs(2).min(timeout - waited));
+            }
+            Failure::Unreachable(line) => return Err(unreachable(manager, line)),
+            Failure::Other(lines) => return Err(failed(manager, &cmd, lines, retry_command)),
+        }
+    }
+}
+
+fn unreachable(manager: Manager, line: String) -> Error {
+    let sources = match manager {
+        Manager::Apt => "/etc/apt/sources.list and /etc/apt/sources.list.d/",
+        Manager::Dnf | Manager::Yum => "/etc/yum.repos.d/",
+    };
+    Error::failure("the appliance cannot reach its package repositories")
+        .why(line)
+        .hint(format!(
+            "the appliance must reach its package repositories: check the network, DNS, proxy and {sources}, then run 'sudo edge-setup vnc' again; without internet, prepare the packages on another machine with 'edge-setup vnc bundle DIR' and install them here with 'sudo edge-setup vnc --offline DIR'"
+        ))
+}
+
+fn failed(manager: Manager, cmd: &Cmd, lines: Vec<String>, retry_command: &str) -> Error {
+    let mut hint = format!(
+        "the system is as {} left it; fix the cause above and run '{retry_command}' again",
+        manager.name()
+    );
+    if manager == Manager::Apt {
+        hint.push_str(" (if an install was interrupted, 'sudo dpkg --configure -a' finishes it first)");
+    }
+    if lines.iter().any(|l| l.contains("fluxbox")) && manager != Manager::Apt {
+        hint.push_str(
+            "; on RHEL, Rocky, Alma and CentOS fluxbox comes from EPEL: 'sudo dnf install -y epel-release' (on RHEL, enable the CodeReady Builder repository too)",
+        );
+    }
+    Error::failure(format!("`{cmd}` failed"))
+        .why(lines.join("\n"))
+        .hint(hint)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn os(text: &str) -> OsRelease {
+        OsRelease::parse(text)
+    }
+
+    #[test]
+    fn tables_per_distribution_and_extras() {
+        let deb = Desktop::for_os(&os("ID=debian\n"), Family::Debian, &["mousepad".into(), "xterm".into()]);
+        assert_eq!(deb.firefox, "firefox-esr");
+        assert!(deb.packages.contains(&"firefox-esr".to_string()));
+        assert!(deb.packages.contains(&"tigervnc-tools".to_string()));
+        assert_eq!(deb.packages.last().unwrap(), "mousepad");
+        assert_eq!(deb.packages.iter().filter(|p| *p == "xterm").count(), 1);
+        let ubuntu = Desktop::for_os(&os("ID=ubuntu\nID_LIKE=debian\n"), Family::Debian, &[]);
+        assert_eq!(ubuntu.firefox, "firefox");
+        let rocky = Desktop::for_os(&os("ID=rocky\n"), Family::RedHat, &[]);
+        assert!(rocky.packages.contains(&"tigervnc-server".to_string()));
+        assert!(rocky.packages.contains(&"firefox".to_string()));
+    }
+
+    #[test]
+    fn dpkg_status_gives_installed_names() {
+        let status = "Package: xterm\nStatus: install ok installed\nVersion: 379-1\n\n\
+                      Package: fluxbox\nStatus: deinstall ok config-files\n\n\
+                      Package: sudo\nArchitecture: amd64\nStatus: install ok installed\n";
+        let set = dpkg_installed(status);
+        assert!(set.contains("xterm") && set.contains("sudo"));
+        assert!(!set.contains("fluxbox"));
+    }
+
+    #[test]
+    fn package_names_from_file_names() {
+        assert_eq!(
+            package_of_file("tigervnc-common_1.12.0+dfsg-8_amd64.deb", Manager::Apt).as_deref(),
+            Some("tigervnc-common")
+        );
+        assert_eq!(
+            package_of_file("xorg-x11-xauth-1.1-10.el9.x86_64.rpm", Manager::Dnf).as_deref(),
+            Some("xorg-x11-xauth")
+        );
+        assert_eq!(package_of_file("README", Manager::Apt), None);
+        assert_eq!(package_of_file("x.rpm", Manager::Apt), None);
+        assert_eq!(package_of_file("x_1_all.deb", Manager::Dnf), None);
+    }
+
+    #[test]
+    fn failures_are_classified() {
+        let apt = Manager::Apt;
+        let locked = Output::failed(
+            100,
+            "E: Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 812 (unattended-upgr)\n",
+        );
+        assert!(matches!(apt.classify(&locked), Failure::Locked(l) if l.contains("812")));
+        let offline = Output::failed(
+            100,
+            "E: Failed to fetch http://deb.debian.org/debian/pool/main/x/xterm.deb  Temporary failure resolving 'deb.debian.org'\n",
+        );
+        assert!(matches!(apt.classify(&offline), Failure::Unreachable(_)));
+        let broken = Output::failed(
+            100,
+            "Reading package lists...\nE: Unable to locate package tigervnc-nope\nE: Couldn't find any package\n",
+        );
+        assert_eq!(
+            apt.classify(&broken),
+            Failure::Other(vec![
+                "E: Unable to locate package tigervnc-nope".into(),
+                "E: Couldn't find any package".into()
+            ])
+        );
+        let dnf = Output::failed(
+            1,
+            "No match for argument: fluxbox\nError: Unable to find a match: fluxbox\n",
+        );
+        assert_eq!(
+            Manager::Dnf.classify(&dnf),
+            Failure::Other(vec![
+                "No match for argument: fluxbox".into(),
+                "Error: Unable to find a match: fluxbox".into()
+            ])
+        );
+        let repo = Output::failed(
+            1,
+            "Errors during downloading metadata for repository 'baseos':\nError: Failed to download metadata for repo 'baseos'\n",
+        );
+        assert!(matches!(Manager::Dnf.classify(&repo), Failure::Unreachable(_)));
+        assert_eq!(
+            apt.error_lines(&Output::failed(1, "")),
+            vec!["apt-get exited with status 1".to_string()]
+        );
+    }
+
+    #[test]
+    fn commands_name_the_manager_and_every_package() {
+        let pk = vec!["xterm".to_string(), "fluxbox".to_string()];
+        assert_eq!(
+            Manager::Apt.install_cmd(&pk, false).line(),
+            "env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends xterm fluxbox"
+        );
+        assert_eq!(
+            Manager::Dnf.install_cmd(&pk, false).line(),
+            "dnf install -y xterm fluxbox"
+        );
+        assert_eq!(
+            Manager::Dnf.install_cmd(&["/b/x.rpm".into()], true).line(),
+            "dnf install -y '--disablerepo=*' /b/x.rpm"
+        );
+        assert_eq!(
+            Manager::Apt.remove_cmd(&pk).line(),
+            "env DEBIAN_FRONTEND=noninteractive apt-get remove -y --auto-remove xterm fluxbox"
+        );
+    }
+}

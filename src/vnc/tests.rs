@@ -1,0 +1,558 @@
+//! In-process tests of `edge-setup vnc` on a live system (a temporary root with the
+//! recording fake runner): command flows and the package manager's failures.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::path::Path;
+use std::rc::Rc;
+
+use super::*;
+use crate::error::Kind;
+use crate::output::{Capture, Out};
+use crate::prompt::{NoPrompt, NoPromptReason};
+use crate::system::Mode;
+use crate::system::fs::Root;
+use crate::system::runner::{FakeRunner, Output};
+
+const DEBIAN: &str = "ID=debian\nVERSION_ID=\"12\"\n";
+
+struct Live {
+    dir: tempfile::TempDir,
+    fake: Rc<FakeRunner>,
+    err: Capture,
+}
+
+impl Live {
+    /// A live-mode system rooted in a temporary directory, with this test binary
+    /// present (root-owned) at its own path, as the sudoers check expects.
+    fn new(os_release: &str) -> Option<Live> {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: live-mode tests need root (file owners and the sudoers binary check)");
+            return None;
+        }
+        let live = Live {
+            dir: tempfile::tempdir().unwrap(),
+            fake: Rc::new(FakeRunner::new()),
+            err: Capture::default(),
+        };
+        live.write("/etc/os-release", os_release);
+        live.write("/etc/hosts", "127.0.0.1\tlocalhost\n");
+        let exe = std::env::current_exe().unwrap();
+        live.write(exe.to_str().unwrap(), "binary");
+        Some(live)
+    }
+
+    fn write(&self, target: &str, contents: &str) {
+        let p = self.path(target);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, contents).unwrap();
+    }
+
+    fn path(&self, target: &str) -> std::path::PathBuf {
+        self.dir.path().join(target.trim_start_matches('/'))
+    }
+
+    fn exists(&self, target: &str) -> bool {
+        self.path(target).exists()
+    }
+
+    /// Marks every package of the Debian table installed.
+    fn all_installed(&self) {
+        let os = OsRelease::parse(DEBIAN);
+        let status: String = Desktop::for_os(&os, Family::Debian, &[])
+            .packages
+            .iter()
+            .map(|p| format!("Package: {p}\nStatus: install ok installed\nVersion: 1.0\n\n"))
+            .collect();
+        self.write("/var/lib/dpkg/status", &status);
+    }
+
+    fn ctx(&self, euid: u32, env: &[(&str, &str)]) -> Ctx {
+        let out = Out::new(Box::new(Capture::default()), Box::new(self.err.clone()), false);
+        let sys = System::new(
+            Root::new(self.dir.path()).unwrap(),
+            Mode::Live,
+            false,
+            Box::new(self.fake.clone()),
+            out.clone(),
+        );
+        Ctx {
+            sys,
+            out,
+            prompt: Box::new(NoPrompt(NoPromptReason::Yes)),
+            stdin: RefCell::new(Box::new(std::io::empty())),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<HashMap<_, _>>(),
+            uid: euid,
+            euid,
+            yes: true,
+        }
+    }
+
+    fn run(&self, args: VncArgs, env: &[(&str, &str)]) -> Result<()> {
+        run(&self.ctx(0, env), &args)
+    }
+
+    fn lines(&self) -> Vec<String> {
+        self.fake.lines()
+    }
+
+    fn ran(&self, prefix: &str) -> usize {
+        self.lines().iter().filter(|l| l.starts_with(prefix)).count()
+    }
+}
+
+fn install() -> VncArgs {
+    VncArgs {
+        action: None,
+        offline: None,
+        uninstall: false,
+        purge: false,
+    }
+}
+
+fn uninstall(purge: bool) -> VncArgs {
+    VncArgs {
+        uninstall: true,
+        purge,
+        ..install()
+    }
+}
+
+const APT_INSTALL: &str = "env DEBIAN_FRONTEND=noninteractive apt-get install";
+
+#[test]
+fn not_root_is_refused_before_anything_runs_or_changes() {
+    let Some(live) = Live::new(DEBIAN) else { return };
+    let err = run(&live.ctx(1000, &[]), &install()).unwrap_err();
+    assert_eq!(err.exit_code(), 3, "{err}");
+    assert!(err.to_string().contains("sudo edge-setup vnc"), "{err}");
+    assert!(live.lines().is_empty());
+    assert!(!live.exists(tigervnc::XSESSION_FILE));
+    assert!(!live.exists(state::PATH));
+}
+
+#[test]
+fn unknown_distribution_is_refused_by_its_id() {
+    let Some(live) = Live::new("ID=arch\n") else { return };
+    let err = live.run(install(), &[]).unwrap_err();
+    assert_eq!(err.kind, Kind::BadInput);
+    assert!(err.what.contains("ID=arch"), "{err}");
+    assert!(live.lines().is_empty());
+    assert!(!live.exists(tigervnc::XSESSION_FILE));
+}
+
+#[test]
+fn installs_missing_packages_in_one_transaction_then_prepares_the_rest() {
+    let Some(live) = Live::new(DEBIAN) else { return };
+    live.write(
+        "/var/lib/dpkg/status",
+        "Package: sudo\nStatus: install ok installed\n\nPackage: xterm\nStatus: install ok installed\n",
+    );
+    live.run(install(), &[]).unwrap();
+    let lines = live.lines();
+    assert_eq!(live.ran("apt-get update"), 1, "{lines:#?}");
+    let installs: Vec<&String> = lines.iter().filter(|l| l.starts_with(APT_INSTALL)).collect();
+    assert_eq!(installs.len(), 1, "{lines:#?}");
+    assert!(installs[0].contains(" fluxbox ") && installs[0].contains(" firefox-esr "));
+    assert!(
+        !installs[0].contains(" sudo") && !installs[0].contains(" xterm "),
+        "{}",
+        installs[0]
+    );
+    assert!(lines.iter().any(|l| l.starts_with("visudo -c -f ")), "{lines:#?}");
+    assert!(live.exists(tigervnc::SUDOERS_FILE));
+    assert!(!live.exists(SUDOERS_CANDIDATE));
+    let state = std::fs::read_to_string(live.path(state::PATH)).unwrap();
+    let state: State = serde_json::from_str(&state).unwrap();
+    assert!(state.packages.contains("fluxbox"));
+    assert!(!state.packages.contains("xterm"), "xterm was there before");
+    let text = live.err.text();
+    assert!(text.contains("Next: each user"), "{text}");
+}
+
+#[test]
+fn a_prepared_system_runs_no_install() {
+    let Some(live) = Live::new(DEBIAN) else { return };
+    live.all_installed();
+    live.run(install(), &[]).unwrap();
+    live.run(install(), &[]).unwrap();
+    assert_eq!(live.ran("apt-get"), 0);
+    assert_eq!(live.ran(APT_INSTALL), 0, "{:#?}", live.lines());
+    // the rule is validated once, when it is written
+    assert_eq!(live.ran("visudo"), 1);
+}
+
+#[test]
+fn a_locked_package_manager_is_waited_for_visibly() {
+    let Some(live) = Live::new(DEBIAN) else { return };
+    let attempts = Rc::new(Cell::new(0));
+    let seen = attempts.clone();
+    live.fake.respond_with(move |c| {
+        (c.line().starts_with(APT_INSTALL)).then(|| {
+            seen.set(seen.get() + 1);
+            Ok(if seen.get() == 1 {
+                Output::failed(
+                    100,
+                    "E: Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 812 (unattended-upgr)\n",
+                )
+            } else {
+                Output::ok("")
+            })
+        })
+    });
+    live.run(install(), &[("EDGE_SETUP_LOCK_TIMEOUT", "1")]).unwrap();
+    assert_eq!(attempts.get(), 2);
+    let text = live.err.text();
+    assert!(
+        text.contains("waiting for the package manager lock, up to 1 s"),
+        "{text}"
+    );
+    assert!(text.contains("process 812"), "{text}");
+}
+
+#[test]
+fn a_lock_held_past_the_timeout_is_a_clear_error_and_nothing_else_happens() {
+    let Some(live) = Live::new(DEBIAN) else { return };
+    live.fake.respond(
+        "apt-get update",
+        Output::failed(
+            100,
+            "E: Could not get lock /var/lib/apt/lists/lock. It is held by process 77 (apt-get)\n",
+        ),
+    );
+    let err = live.run(install(), &[("EDGE_SETUP_LOCK_TIMEOUT", "0")]).unwrap_err();
+    assert_eq!(err.kind, Kind::Failure);
+    assert!(err.what.contains("the package manager is busy"), "{err}");
+    assert!(err.why.as_deref().unwrap().contains("process 77"), "{err}");
+    assert!(
+        err.hint.as_deref().unwrap().contains("EDGE_SETUP_LOCK_TIMEOUT"),
+        "{err}"
+    );
+    assert_eq!(live.ran(APT_INSTALL), 0);
+    assert!(!live.exists(tigervnc::XSESSION_FILE));
+    assert!(!live.exists(state::PATH));
+}
+
+#[test]
+fn a_failed_install_reports_the_package_managers_error_line_and_how_to_retry() {
+    let Some(live) = Live::new(DEBIAN) else { return };
+    live.fake.respond(
+        APT_INSTALL,
+        Output::failed(
+            100,
+            "Reading package lists...\nBuilding dependency tree...\nE: Unable to locate package fluxbox\n",
+        ),
+    );
+    let err = live.run(install(), &[]).unwrap_err();
+    assert_eq!(err.why.as_deref(), Some("E: Unable to locate package fluxbox"));
+    let hint = err.hint.as_deref().unwrap();
+    assert!(
+        hint.contains("as apt-get left it") && hint.contains("'sudo edge-setup vnc' again"),
+        "{hint}"
+    );
+    assert_eq!(live.ran("groupadd"), 0, "no step after a failed install");
+    assert!(!live.exists(tigervnc::XSESSION_FILE));
+    assert!(!live.exists(state::PATH), "nothing was added");
+}
+
+#[test]
+fn unreachable_repositories_say_what_the_appliance_needs() {
+    let Some(live) = Live::new(DEBIAN) else { return };
+    live.fake.respond(
+        "apt-get update",
+        Output {
+            status: Some(0),
+            stdout: String::new(),
+            stderr: "W: Failed to fetch http://deb.debian.org/debian/dists/bookworm/InRelease  Temporary failure resolving 'deb.debian.org'\n".into(),
+        },
+    );
+    live.fake.respond(
+        APT_INSTALL,
+        Output::failed(
+            100,
+            "E: Failed to fetch http://deb.debian.org/debian/pool/main/f/fluxbox/fluxbox_1.3.5-2.1_amd64.deb  Temporary failure resolving 'deb.debian.org'\n",
+        ),
+    );
+    let err = live.run(install(), &[]).unwrap_err();
+    assert_eq!(err.what, "the appliance cannot reach its package repositories");
+    let hint = err.hint.as_deref().unwrap();
+    assert!(
+        hint.contains("must reach its package repositories") && hint.contains("--offline DIR"),
+        "{hint}"
+    );
+    assert!(!err.to_string().contains("Reading package lists"));
+}
+
+#[test]
+fn a_sudoers_rule_visudo_refuses_is_not_installed() {
+    let Some(live) = Live::new(DEBIAN) else { return };
+    live.all_installed();
+    live.fake.respond(
+        "visudo",
+        Output::failed(
+            1,
+            ">>> /etc/sudoers.d/.edge-setup-vnc.candidate: syntax error near line 3 <<<\n",
+        ),
+    );
+    let err = live.run(install(), &[]).unwrap_err();
+    assert!(err.what.contains("did not pass 'visudo -c'"), "{err}");
+    assert!(err.why.as_deref().unwrap().contains("syntax error near line 3"));
+    assert!(!live.exists(tigervnc::SUDOERS_FILE));
+    assert!(!live.exists(SUDOERS_CANDIDATE));
+    // what was done before the failure is recorded for --uninstall
+    assert!(live.exists(state::PATH));
+}
+
+#[test]
+fn firewall_variants_for_lan() {
+    let cases: &[(&str, &[&str])] = &[
+        (
+            "/usr/bin/firewall-cmd",
+            &[
+                "firewall-cmd --state",
+                "firewall-cmd --permanent --add-service=vnc-server",
+                "firewall-cmd --permanent --add-port=5904-5905/tcp",
+                "firewall-cmd --reload",
+            ],
+        ),
+        ("/usr/sbin/ufw", &["ufw allow 5900:5905/tcp"]),
+        ("/usr/sbin/nft", &["nft -f /etc/nftables.d/edge-setup-vnc.nft"]),
+    ];
+    for (program, expected) in cases {
+        let Some(live) = Live::new(DEBIAN) else { return };
+        live.all_installed();
+        live.write("/etc/edge-setup/edge-setup.toml", "[vnc]\nlisten = \"lan\"\n");
+        live.write(tigervnc::MAPPING_FILE, "admin:1\noperator:5\n");
+        live.write(program, "");
+        live.run(install(), &[]).unwrap();
+        let fw: Vec<String> = live
+            .lines()
+            .into_iter()
+            .filter(|l| l.starts_with("firewall-cmd") || l.starts_with("ufw") || l.starts_with("nft"))
+            .collect();
+        assert_eq!(fw, *expected, "{program}");
+        // a second run leaves the rule alone
+        live.run(install(), &[]).unwrap();
+        assert_eq!(
+            live.lines()
+                .iter()
+                .filter(|l| l.contains("--add-") || l.starts_with("ufw") || l.starts_with("nft"))
+                .count(),
+            expected
+                .iter()
+                .filter(|l| !l.contains("--state") && !l.contains("--reload"))
+                .count(),
+            "{program}: {:#?}",
+            live.lines()
+        );
+    }
+}
+
+#[test]
+fn a_stopped_firewalld_falls_back_and_no_firewall_is_a_warning() {
+    let Some(live) = Live::new(DEBIAN) else { return };
+    live.all_installed();
+    live.write("/etc/edge-setup/edge-setup.toml", "[vnc]\nlisten = \"lan\"\n");
+    live.write("/usr/bin/firewall-cmd", "");
+    live.fake
+        .respond("firewall-cmd --state", Output::failed(252, "not running\n"));
+    live.run(install(), &[]).unwrap();
+    assert_eq!(live.ran("firewall-cmd --permanent"), 0);
+    assert!(
+        live.err
+            .text()
+            .contains("warning: vnc.listen = lan but neither firewalld")
+    );
+}
+
+#[test]
+fn localhost_opens_nothing_and_closes_what_lan_opened() {
+    let Some(live) = Live::new(DEBIAN) else { return };
+    live.all_installed();
+    live.write("/usr/sbin/ufw", "");
+    live.write("/etc/edge-setup/edge-setup.toml", "[vnc]\nlisten = \"lan\"\n");
+    live.run(install(), &[]).unwrap();
+    assert_eq!(live.ran("ufw allow 5900:5903/tcp"), 1);
+    live.write("/etc/edge-setup/edge-setup.toml", "[vnc]\nlisten = \"localhost\"\n");
+    live.run(install(), &[]).unwrap();
+    assert_eq!(live.ran("ufw delete allow 5900:5903/tcp"), 1);
+}
+
+#[test]
+fn selinux_enforcing_restores_contexts_and_warns() {
+    let Some(live) = Live::new(DEBIAN) else { return };
+    live.all_installed();
+    live.write("/usr/sbin/getenforce", "");
+    live.fake.respond("getenforce", Output::ok("Enforcing\n"));
+    live.run(install(), &[]).unwrap();
+    let restore: Vec<String> = live
+        .lines()
+        .into_iter()
+        .filter(|l| l.starts_with("restorecon -R"))
+        .collect();
+    assert_eq!(restore.len(), 1);
+    assert!(restore[0].contains(tigervnc::XSESSION_FILE) && restore[0].contains(tigervnc::SUDOERS_FILE));
+    assert!(live.err.text().contains("does not work with SELinux enforcing"));
+    // nothing written on the second run: no restorecon, still the warning
+    live.run(install(), &[]).unwrap();
+    assert_eq!(live.ran("restorecon"), 1);
+}
+
+#[test]
+fn uninstall_removes_exactly_the_packages_edge_setup_installed() {
+    let Some(live) = Live::new(DEBIAN) else { return };
+    live.write(
+        "/var/lib/dpkg/status",
+        "Package: sudo\nStatus: install ok installed\n\nPackage: xterm\nStatus: install ok installed\n",
+    );
+    live.run(install(), &[]).unwrap();
+    live.all_installed(); // what the install did
+    live.run(uninstall(false), &[]).unwrap();
+    let removes: Vec<String> = live
+        .lines()
+        .into_iter()
+        .filter(|l| l.contains("apt-get remove"))
+        .collect();
+    assert_eq!(removes.len(), 1);
+    assert!(removes[0].starts_with("env DEBIAN_FRONTEND=noninteractive apt-get remove -y --auto-remove "));
+    assert!(removes[0].contains(" fluxbox") && removes[0].contains(" firefox-esr"));
+    assert!(
+        !removes[0].contains(" sudo") && !removes[0].contains(" xterm"),
+        "{}",
+        removes[0]
+    );
+    assert_eq!(live.ran("groupdel vncusers"), 0, "the group exists on no host NSS here");
+    assert!(!live.exists(tigervnc::SUDOERS_FILE) && !live.exists(state::PATH));
+    assert!(!live.exists("/usr/share/edge-setup") && !live.exists("/usr/libexec/edge-setup"));
+}
+
+#[test]
+fn a_failed_removal_keeps_what_is_left_to_remove() {
+    let Some(live) = Live::new(DEBIAN) else { return };
+    live.run(install(), &[]).unwrap();
+    live.all_installed();
+    live.fake.respond(
+        "env DEBIAN_FRONTEND=noninteractive apt-get remove",
+        Output::failed(100, "E: Sub-process /usr/bin/dpkg returned an error code (1)\n"),
+    );
+    let err = live.run(uninstall(false), &[]).unwrap_err();
+    assert!(
+        err.hint.as_deref().unwrap().contains("sudo edge-setup vnc --uninstall"),
+        "{err}"
+    );
+    let state: State = serde_json::from_str(&std::fs::read_to_string(live.path(state::PATH)).unwrap()).unwrap();
+    assert!(state.packages.contains("fluxbox"));
+    assert!(state.files.is_empty(), "the files are gone already");
+}
+
+#[test]
+fn offline_install_gives_apt_the_files_of_missing_packages_only() {
+    let Some(live) = Live::new(DEBIAN) else { return };
+    live.all_installed();
+    let status = std::fs::read_to_string(live.path("/var/lib/dpkg/status")).unwrap();
+    live.write(
+        "/var/lib/dpkg/status",
+        &status.replace(
+            "Package: fluxbox\nStatus: install ok installed",
+            "Package: fluxbox\nStatus: deinstall ok config-files",
+        ),
+    );
+    live.write("/srv/bundle/fluxbox_1.3.5-2.1_amd64.deb", "");
+    live.write("/srv/bundle/xterm_379-1_amd64.deb", "");
+    live.run(
+        VncArgs {
+            offline: Some("/srv/bundle".into()),
+            ..install()
+        },
+        &[],
+    )
+    .unwrap();
+    assert_eq!(live.ran("apt-get update"), 0);
+    let installs: Vec<String> = live
+        .lines()
+        .into_iter()
+        .filter(|l| l.starts_with(APT_INSTALL))
+        .collect();
+    assert_eq!(
+        installs,
+        vec![format!(
+            "{APT_INSTALL} -y --no-install-recommends /srv/bundle/fluxbox_1.3.5-2.1_amd64.deb"
+        )]
+    );
+}
+
+#[test]
+fn stale_temporary_files_of_a_killed_run_are_cleaned() {
+    let Some(live) = Live::new(DEBIAN) else { return };
+    live.all_installed();
+    live.write("/usr/share/xsessions/.edge-setup.desktop.Ab12Cd.tmp", "half");
+    live.write("/usr/share/xsessions/.other.desktop.Ab12Cd.tmp", "not ours");
+    live.run(install(), &[]).unwrap();
+    assert!(!live.exists("/usr/share/xsessions/.edge-setup.desktop.Ab12Cd.tmp"));
+    assert!(live.exists("/usr/share/xsessions/.other.desktop.Ab12Cd.tmp"));
+    assert!(live.err.text().contains("left by an interrupted run"));
+}
+
+#[test]
+fn a_binary_users_can_replace_is_refused_for_the_sudoers_rule() {
+    let Some(live) = Live::new(DEBIAN) else { return };
+    live.all_installed();
+    let exe = std::env::current_exe().unwrap();
+    let dir = live.path(exe.parent().unwrap().to_str().unwrap());
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let err = live.run(install(), &[]).unwrap_err();
+    assert!(err.what.contains("can be changed by users other than root"), "{err}");
+    assert!(err.hint.as_deref().unwrap().contains("/usr/local/bin"));
+    assert!(live.lines().is_empty());
+    assert!(!live.exists(tigervnc::XSESSION_FILE));
+}
+
+#[test]
+fn bundle_resolves_the_closure_and_downloads_into_the_directory() {
+    let Some(live) = Live::new(DEBIAN) else { return };
+    live.fake.respond(
+        "apt-cache depends",
+        Output::ok("xterm\n  Depends: libc6\n  Depends: <debconf-2.0>\n    debconf\nlibc6\n<debconf-2.0>\ndebconf\n"),
+    );
+    live.run(
+        VncArgs {
+            action: Some(VncAction::Bundle { dir: "/srv/b".into() }),
+            ..install()
+        },
+        &[],
+    )
+    .unwrap();
+    let host = live.path("/srv/b");
+    assert!(host.is_dir());
+    let download = live.lines().into_iter().find(|l| l.starts_with("sh -c")).unwrap();
+    assert!(download.ends_with("sh /srv/b debconf libc6 xterm"), "{download}");
+    assert!(live.err.text().contains("sudo edge-setup vnc --offline DIR"));
+    assert!(Path::new(&host).exists());
+}
+
+#[test]
+fn a_failed_install_records_what_the_package_manager_did_install() {
+    let Some(live) = Live::new(DEBIAN) else { return };
+    live.write("/var/lib/dpkg/status", "");
+    let status = live.path("/var/lib/dpkg/status");
+    live.fake.respond_with(move |c| {
+        c.line().starts_with(APT_INSTALL).then(|| {
+            // dpkg configured fluxbox, then failed on another package
+            std::fs::write(&status, "Package: fluxbox\nStatus: install ok installed\n").unwrap();
+            Ok(Output::failed(
+                100,
+                "E: Sub-process /usr/bin/dpkg returned an error code (1)\n",
+            ))
+        })
+    });
+    let err = live.run(install(), &[]).unwrap_err();
+    assert_eq!(
+        err.why.as_deref(),
+        Some("E: Sub-process /usr/bin/dpkg returned an error code (1)")
+    );
+    let state: State = serde_json::from_str(&std::fs::read_to_string(live.path(state::PATH)).unwrap()).unwrap();
+    assert_eq!(state.packages.iter().collect::<Vec<_>>(), vec!["fluxbox"]);
+}

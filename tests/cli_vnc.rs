@@ -1,0 +1,454 @@
+//! `edge-setup vnc` in image mode: the plan and the files, re-runs, bad input,
+//! uninstall, purge, bundle, and interruption.
+
+mod common;
+
+use common::{Image, ROCKY_9};
+use edge_setup::system::os_release::{Family, OsRelease};
+use edge_setup::vnc::packages::Desktop;
+use edge_setup::vnc::state::State;
+use predicates::prelude::*;
+
+const XSESSION: &str = "/usr/share/xsessions/edge-setup.desktop";
+const SESSION: &str = "/usr/libexec/edge-setup/session";
+const MENU: &str = "/usr/share/edge-setup/fluxbox/menu";
+const SUDOERS: &str = "/etc/sudoers.d/edge-setup-vnc";
+const STATE: &str = "/var/lib/edge-setup/vnc-installed.json";
+const HOSTS: &str = "127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n";
+
+fn debian_packages() -> Vec<String> {
+    Desktop::for_os(&OsRelease::parse(common::DEBIAN_12), Family::Debian, &[]).packages
+}
+
+/// A Debian image before `edge-setup vnc`: host name without /etc/hosts line.
+fn debian() -> Image {
+    let img = Image::debian();
+    img.write("/etc/hostname", "appliance\n");
+    img.write("/etc/hosts", HOSTS);
+    img
+}
+
+/// A Debian image where every package is installed and the group exists.
+fn prepared() -> Image {
+    let img = debian();
+    let status: String = debian_packages()
+        .iter()
+        .map(|p| format!("Package: {p}\nStatus: install ok installed\nVersion: 1.0\n\n"))
+        .collect();
+    img.write("/var/lib/dpkg/status", &status);
+    img.write("/etc/group", "root:x:0:\nadmin:x:1000:\nvncusers:x:990:admin\n");
+    img
+}
+
+fn stderr(img: &Image, args: &[&str]) -> String {
+    let out = img.cmd().args(args).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stderr).unwrap()
+}
+
+#[test]
+fn debian_12_plan_names_apt_and_every_package_and_writes_the_files() {
+    let img = debian();
+    let err = stderr(&img, &["vnc"]);
+    let install = format!(
+        "run on the target: env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends {}",
+        debian_packages().join(" ")
+    );
+    assert!(err.contains(&install), "{err}");
+    assert!(err.contains("run on the target: apt-get update"), "{err}");
+    assert!(err.contains("run on the target: groupadd --system vncusers"), "{err}");
+    for p in [
+        "tigervnc-standalone-server",
+        "tigervnc-tools",
+        "fluxbox",
+        "xterm",
+        "firefox-esr",
+        "dbus-x11",
+    ] {
+        assert!(err.contains(p), "{p}");
+    }
+    assert_eq!(img.mode(XSESSION), 0o644);
+    assert_eq!(img.mode(SESSION), 0o755);
+    assert_eq!(img.mode(SUDOERS), 0o440);
+    assert_eq!(img.owner(SUDOERS), (0, 0));
+    assert!(
+        img.read(XSESSION)
+            .unwrap()
+            .contains("Exec=/usr/libexec/edge-setup/session\n")
+    );
+    assert!(img.read(MENU).unwrap().contains("{firefox-esr}"));
+    let syntax = std::process::Command::new("sh")
+        .arg("-n")
+        .arg(img.path(SESSION))
+        .output()
+        .unwrap();
+    assert!(syntax.status.success(), "{}", String::from_utf8_lossy(&syntax.stderr));
+    assert!(img.read(SUDOERS).unwrap().contains(
+        "%vncusers ALL=(root) NOPASSWD: /usr/local/bin/edge-setup vnc-user --system-part, /usr/local/bin/edge-setup vnc-user --system-part --remove"
+    ));
+    assert_eq!(
+        img.read("/etc/hosts").unwrap(),
+        format!("{HOSTS}127.0.1.1\tappliance\n")
+    );
+    assert!(err.contains("Next: each user who needs a VNC desktop runs 'edge-setup vnc-user'"));
+    assert!(err.contains("warning: the rule allows /usr/local/bin/edge-setup but the image has no edge-setup there"));
+    let state = img.read(STATE).unwrap();
+    assert!(
+        state.contains("\"firefox-esr\"") && state.contains("\"group_created\": true"),
+        "{state}"
+    );
+}
+
+#[test]
+fn rhel_like_plan_uses_dnf_and_the_rpm_names() {
+    let img = Image::with_os_release(ROCKY_9);
+    img.write("/usr/bin/dnf", "");
+    img.write("/usr/bin/edge-setup", "");
+    let err = stderr(&img, &["vnc"]);
+    assert!(
+        err.contains(
+            "run on the target: dnf install -y tigervnc-server fluxbox xterm firefox xorg-x11-xauth dbus-x11 sudo\n"
+        ),
+        "{err}"
+    );
+    assert!(!err.contains("apt-get"), "{err}");
+    assert!(img.read(MENU).unwrap().contains("{firefox}"));
+    // the image has edge-setup in /usr/bin: the rule names it there
+    assert!(
+        img.read(SUDOERS)
+            .unwrap()
+            .contains("NOPASSWD: /usr/bin/edge-setup vnc-user")
+    );
+    assert!(!err.contains("warning: the rule allows"), "{err}");
+}
+
+#[test]
+fn a_second_run_on_a_prepared_image_changes_nothing_and_says_so() {
+    let img = prepared();
+    let first = stderr(&img, &["vnc"]);
+    assert!(
+        first.contains("Checking the VNC packages ... all 12 installed"),
+        "{first}"
+    );
+    assert!(!first.contains("run on the target"), "{first}");
+    let before = img.snapshot();
+    let second = stderr(&img, &["vnc"]);
+    assert_eq!(img.snapshot(), before);
+    assert!(second.contains("Nothing to change"), "{second}");
+    assert!(
+        !second.contains("run on the target") && !second.contains("created"),
+        "{second}"
+    );
+    assert!(second.contains("Next: each user"), "{second}");
+}
+
+#[test]
+fn extra_desktop_apps_extend_the_package_list() {
+    let img = prepared();
+    img.write(
+        "/etc/edge-setup/edge-setup.toml",
+        "[vnc]\ndesktop-apps = [\"mousepad\"]\n",
+    );
+    let err = stderr(&img, &["vnc"]);
+    assert!(
+        err.contains("Installing 1 packages with apt-get: mousepad")
+            && err.contains("apt-get install -y --no-install-recommends mousepad\n"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unknown_distribution_is_refused_naming_its_id_and_nothing_changes() {
+    let img = Image::with_os_release("ID=gentoo\nNAME=Gentoo\n");
+    let before = img.snapshot();
+    img.cmd()
+        .arg("vnc")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("ID=gentoo"))
+        .stderr(predicate::str::contains("Debian/Ubuntu family"));
+    assert_eq!(img.snapshot(), before);
+}
+
+#[test]
+fn offline_directories_are_validated_before_anything_changes() {
+    let img = debian();
+    img.write("/srv/empty/README", "no packages\n");
+    img.write("/srv/rpms/xterm-366-8.el9.x86_64.rpm", "");
+    img.write("/srv/partial/xterm_379-1_amd64.deb", "");
+    let cases = [
+        ("/srv/none", "no such directory"),
+        ("/srv/empty", "no .deb package files"),
+        ("/srv/rpms", "another distribution family"),
+        ("/srv/partial", "the directory lacks tigervnc-standalone-server"),
+    ];
+    for (dir, message) in cases {
+        let before = img.snapshot();
+        img.cmd()
+            .args(["vnc", "--offline", dir])
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(message))
+            .stderr(predicate::str::contains("edge-setup vnc bundle DIR"));
+        assert_eq!(img.snapshot(), before, "{dir}");
+    }
+}
+
+#[test]
+fn offline_install_uses_the_package_files_and_no_network() {
+    let img = debian();
+    for p in debian_packages() {
+        img.write(&format!("/srv/bundle/{p}_1.0-1_amd64.deb"), "");
+    }
+    img.write("/srv/bundle/libc6_2.36-9_amd64.deb", "");
+    let err = stderr(&img, &["vnc", "--offline", "/srv/bundle"]);
+    assert!(!err.contains("apt-get update"), "{err}");
+    assert!(
+        err.contains("apt-get install -y --no-install-recommends /srv/bundle/dbus-x11_1.0-1_amd64.deb"),
+        "{err}"
+    );
+    assert!(err.contains("/srv/bundle/libc6_2.36-9_amd64.deb"), "{err}");
+}
+
+#[test]
+fn firewall_in_image_mode_for_lan() {
+    let img = prepared();
+    img.write("/etc/edge-setup/edge-setup.toml", "[vnc]\nlisten = \"lan\"\n");
+    img.write("/opt/c8y/utilities/vnc-display-mapping", "admin:1\noperator:7\n");
+    img.write("/usr/bin/firewall-cmd", "");
+    let err = stderr(&img, &["vnc"]);
+    for cmd in [
+        "firewall-cmd --permanent --add-service=vnc-server",
+        "firewall-cmd --permanent --add-port=5904-5907/tcp",
+        "firewall-cmd --reload",
+    ] {
+        assert!(err.contains(&format!("run on the target: {cmd}\n")), "{cmd}: {err}");
+    }
+
+    let nft = prepared();
+    nft.write("/etc/edge-setup/edge-setup.toml", "[vnc]\nlisten = \"lan\"\n");
+    nft.write("/usr/sbin/nft", "");
+    let err = stderr(&nft, &["vnc"]);
+    assert!(
+        err.contains("run on the target: nft -f /etc/nftables.d/edge-setup-vnc.nft"),
+        "{err}"
+    );
+    assert!(
+        nft.read("/etc/nftables.d/edge-setup-vnc.nft")
+            .unwrap()
+            .contains("tcp dport 5900-5903 accept")
+    );
+
+    let none = prepared();
+    none.write("/etc/edge-setup/edge-setup.toml", "[vnc]\nlisten = \"lan\"\n");
+    let err = stderr(&none, &["vnc"]);
+    assert!(
+        err.contains("warning: vnc.listen = lan but neither firewalld, ufw nor nftables"),
+        "{err}"
+    );
+
+    let local = prepared();
+    local.write("/usr/bin/firewall-cmd", "");
+    let err = stderr(&local, &["vnc"]);
+    assert!(!err.contains("firewall-cmd"), "{err}");
+    assert!(err.contains("nothing to open: vnc.listen = localhost"), "{err}");
+}
+
+#[test]
+fn selinux_enforcing_in_an_image_prints_restorecon_and_warns() {
+    let img = prepared();
+    img.write("/etc/selinux/config", "SELINUX=enforcing\nSELINUXTYPE=targeted\n");
+    let err = stderr(&img, &["vnc"]);
+    assert!(err.contains("run on the target: restorecon -R "), "{err}");
+    assert!(err.contains("warning: SELinux is enforcing"), "{err}");
+}
+
+#[test]
+fn dry_run_changes_nothing() {
+    let img = debian();
+    let before = img.snapshot();
+    let err = stderr(&img, &["vnc", "--dry-run"]);
+    assert_eq!(img.snapshot(), before);
+    assert!(err.contains("would write"), "{err}");
+    assert!(err.contains("Dry run: nothing was changed"), "{err}");
+}
+
+#[test]
+fn uninstall_removes_exactly_what_was_added() {
+    let img = debian();
+    img.write("/usr/share/xsessions/fluxbox.desktop", "[Desktop Entry]\n");
+    for dir in ["/usr/libexec", "/etc/sudoers.d", "/var/lib"] {
+        std::fs::create_dir_all(img.path(dir)).unwrap();
+    }
+    let before = img.snapshot();
+    stderr(&img, &["vnc"]);
+    // the target ran the printed install; libc6 was there before
+    let status: String = debian_packages()
+        .iter()
+        .chain(&["libc6".to_string()])
+        .map(|p| format!("Package: {p}\nStatus: install ok installed\n\n"))
+        .collect();
+    img.write("/var/lib/dpkg/status", &status);
+    let err = stderr(&img, &["vnc", "--uninstall"]);
+    assert!(
+        err.contains(&format!(
+            "run on the target: env DEBIAN_FRONTEND=noninteractive apt-get remove -y --auto-remove {}",
+            {
+                let mut p = debian_packages();
+                p.sort();
+                p.join(" ")
+            }
+        )),
+        "{err}"
+    );
+    assert!(err.contains("Removing the group vncusers ... already gone"), "{err}");
+    assert!(!err.contains("libc6"), "{err}");
+    // every file is as before, except the run lock edge-setup keeps in its own directory
+    // and the package database
+    let kept = |p: &std::path::Path| !p.starts_with(img.path("/var/lib"));
+    let after: Vec<_> = img.snapshot().into_iter().filter(|(p, _, _)| kept(p)).collect();
+    let before: Vec<_> = before.into_iter().filter(|(p, _, _)| kept(p)).collect();
+    let names = |v: &Vec<(std::path::PathBuf, Vec<u8>, u32)>| v.iter().map(|e| e.0.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&after), names(&before), "{err}");
+    assert_eq!(after, before);
+    assert_eq!(img.read("/etc/hosts").unwrap(), HOSTS);
+    assert!(img.read(STATE).is_none());
+    // a second uninstall has nothing to do
+    let again = stderr(&img, &["vnc", "--uninstall"]);
+    assert!(again.contains("Nothing to remove"), "{again}");
+}
+
+#[test]
+fn purge_removes_the_users_password_files_and_plain_uninstall_keeps_them() {
+    for purge in [false, true] {
+        let img = prepared();
+        img.write("/opt/c8y/utilities/vnc-display-mapping", "admin:1\n");
+        img.write("/etc/tigervnc/vncserver.users", ":1=admin\n:2=operator\n");
+        img.write("/home/admin/.vnc/passwd", "12345678");
+        img.write("/home/operator/.config/tigervnc/passwd", "12345678");
+        // users own their homes: the files are removed with the user's identity
+        for (dir, id) in [
+            ("/home/admin", 1000),
+            ("/home/admin/.vnc", 1000),
+            ("/home/operator", 1001),
+            ("/home/operator/.config", 1001),
+            ("/home/operator/.config/tigervnc", 1001),
+        ] {
+            std::os::unix::fs::chown(img.path(dir), Some(id), Some(id)).unwrap();
+        }
+        stderr(&img, &["vnc"]);
+        let mut args = vec!["vnc", "--uninstall"];
+        if purge {
+            args.push("--purge");
+        }
+        let err = stderr(&img, &args);
+        assert_eq!(img.read("/home/admin/.vnc/passwd").is_none(), purge, "{err}");
+        assert_eq!(
+            img.read("/home/operator/.config/tigervnc/passwd").is_none(),
+            purge,
+            "{err}"
+        );
+        if !purge {
+            assert!(err.contains("the VNC password files of 2 users are kept"), "{err}");
+        }
+    }
+}
+
+#[test]
+fn purge_needs_uninstall() {
+    let img = debian();
+    img.cmd()
+        .args(["vnc", "--purge"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--uninstall"));
+}
+
+#[test]
+fn bundle_in_image_mode_prints_the_download() {
+    let img = debian();
+    let err = stderr(&img, &["vnc", "bundle", "/srv/bundle"]);
+    assert!(err.contains("run on the target: sh -c 'cd "), "{err}");
+    assert!(err.contains("apt-get download $(apt-cache depends --recurse"), "{err}");
+    assert!(err.contains("sudo edge-setup vnc --offline DIR"), "{err}");
+    let rocky = Image::with_os_release(ROCKY_9);
+    let err = stderr(&rocky, &["vnc", "bundle", "/srv/bundle"]);
+    assert!(
+        err.contains("run on the target: dnf download --resolve --alldeps --destdir /srv/bundle tigervnc-server"),
+        "{err}"
+    );
+}
+
+#[test]
+fn stale_temporary_files_are_removed_on_the_next_run() {
+    let img = prepared();
+    img.write("/usr/libexec/edge-setup/.session.x1Y2z3.tmp", "#!/bin/sh\nexec flu");
+    let err = stderr(&img, &["vnc"]);
+    assert!(img.read("/usr/libexec/edge-setup/.session.x1Y2z3.tmp").is_none());
+    assert!(err.contains("left by an interrupted run"), "{err}");
+}
+
+/// Ctrl-C or a kill at any moment leaves every file absent, as it was, or complete;
+/// the next run finishes the job and leaves no temporary file behind.
+#[test]
+fn interrupted_runs_never_leave_a_half_written_file() {
+    let done = prepared();
+    let start = std::time::Instant::now();
+    stderr(&done, &["vnc"]);
+    // kill points spread over a whole run (its writes are fsynced: it takes a while)
+    let run_time = start.elapsed();
+    let complete = |img: &Image, target: &str| done.read(target) == img.read(target);
+    let files = [
+        XSESSION,
+        SESSION,
+        MENU,
+        "/usr/share/edge-setup/fluxbox/init",
+        "/usr/share/edge-setup/fluxbox/keys",
+        SUDOERS,
+        STATE,
+    ];
+    let bin = assert_cmd::cargo::cargo_bin("edge-setup");
+    for (i, signal) in (0..16).zip([libc_sigint(), libc_sigkill()].into_iter().cycle()) {
+        let img = prepared();
+        let mut child = std::process::Command::new(&bin)
+            .arg("--root")
+            .arg(img.root())
+            .arg("vnc")
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(run_time * i / 16);
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal);
+        let _ = child.wait();
+        for f in files {
+            let ok = match img.read(f) {
+                None => true,
+                // the state is recorded ahead of each change: any complete record will do
+                Some(text) if f == STATE => serde_json::from_str::<State>(&text).is_ok(),
+                Some(_) => complete(&img, f),
+            };
+            assert!(ok, "{f} is half-written after {signal:?} at {i}");
+        }
+        let hosts = img.read("/etc/hosts").unwrap();
+        assert!(hosts == HOSTS || hosts == done.read("/etc/hosts").unwrap(), "{hosts:?}");
+        // the next run completes and cleans up
+        stderr(&img, &["vnc"]);
+        for f in files {
+            assert!(complete(&img, f), "{f} after the re-run");
+        }
+        let leftovers: Vec<_> = img
+            .snapshot()
+            .into_iter()
+            .filter(|(p, _, _)| p.to_string_lossy().ends_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+}
+
+fn libc_sigint() -> nix::sys::signal::Signal {
+    nix::sys::signal::Signal::SIGINT
+}
+
+fn libc_sigkill() -> nix::sys::signal::Signal {
+    nix::sys::signal::Signal::SIGKILL
+}
