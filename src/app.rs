@@ -16,7 +16,7 @@ use crate::prompt::{NoPrompt, NoPromptReason, Prompter, Terminal};
 use crate::system::fs::Root;
 use crate::system::runner::{HostRunner, Runner};
 use crate::system::{Mode, System};
-use crate::{config, device_id, vnc, wizard};
+use crate::{config, device_id, vnc, vnc_user, wizard};
 
 /// The calling process, swappable in tests.
 pub struct Process {
@@ -127,5 +127,6 @@ fn dispatch(ctx: &Ctx, command: &Command) -> Result<()> {
         Command::Setup(args) => wizard::run(ctx, args),
         Command::RemoteConnectivity(args) => crate::agent::run(ctx, args),
         Command::Vnc(args) => vnc::run(ctx, args),
+        Command::VncUser(args) => vnc_user::run(ctx, args),
     }
 }

@@ -85,9 +85,9 @@ impl Error {
         let mut e = Error::new(kind, format!("cannot {action} {}", path.display())).why(&err);
         if kind == Kind::NotPermitted {
             e = e.hint("run the command with sudo, or as the owner of that file");
-        } else if err.raw_os_error() == Some(nix::libc::ENOSPC) {
+        } else if err.raw_os_error() == Some(nix::libc::ENOSPC) || err.kind() == std::io::ErrorKind::StorageFull {
             e = e.hint("free some space on that file system and run the command again");
-        } else if err.raw_os_error() == Some(nix::libc::EROFS) {
+        } else if err.raw_os_error() == Some(nix::libc::EROFS) || err.kind() == std::io::ErrorKind::ReadOnlyFilesystem {
             e = e.hint("remount that file system read-write, or use --root on a writable image");
         }
         e

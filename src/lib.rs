@@ -20,4 +20,5 @@ pub mod prompt;
 pub mod system;
 pub mod tigervnc;
 pub mod vnc;
+pub mod vnc_user;
 pub mod wizard;

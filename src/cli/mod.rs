@@ -43,6 +43,8 @@ pub enum Command {
     RemoteConnectivity(RemoteConnectivityArgs),
     /// Install the VNC components (TigerVNC, desktop, firewall, sudoers rule); run as root.
     Vnc(VncArgs),
+    /// Enable a user for VNC: password, display, session (run it as that user).
+    VncUser(VncUserArgs),
     /// The post-installation wizard: a menu, or one option as a command.
     Setup(SetupArgs),
 }
@@ -235,6 +237,27 @@ pub enum VncAction {
         /// The directory to fill (created when missing).
         dir: PathBuf,
     },
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Run it as yourself to enable yourself (the privileged part runs through sudo for members \
+of the vncusers group), or 'sudo edge-setup vnc-user --user NAME' to enable someone else."
+)]
+pub struct VncUserArgs {
+    /// The user to enable (root only; default: the user who ran sudo).
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
+    /// Read the password from the first line of standard input and an optional
+    /// view-only password from the second, like 'vncpasswd -f'.
+    #[arg(long, conflicts_with = "remove")]
+    pub password_stdin: bool,
+    /// Take the user's VNC access away: stop the session, free the display, delete the password file.
+    #[arg(long)]
+    pub remove: bool,
+    /// The privileged part, run by vnc-user itself through sudo; the user comes from SUDO_UID.
+    #[arg(long = "system-part", hide = true, conflicts_with_all = ["user", "password_stdin"])]
+    pub system_part: bool,
 }
 
 #[cfg(test)]

@@ -9,7 +9,10 @@
 //! the file, or refuses when it is a link.
 //!
 //! Writes are atomic: a temporary file in the same directory, owner and mode set
-//! before any byte of content, fsync, rename, fsync of the directory.
+//! before any byte of content, fsync, rename, fsync of the directory. In image
+//! mode (`Root::durable(false)`) the fsyncs are left out: an image is a build
+//! artifact synced when it is packed, and the rename alone already leaves the
+//! old file or the new one to anyone who reads it, even after a kill.
 
 use std::collections::VecDeque;
 use std::ffi::{OsStr, OsString};
@@ -76,6 +79,12 @@ const MAX_LINKS: usize = 40;
 pub struct Root {
     dir: PathBuf,
     trusted: Vec<u32>,
+    /// Opened once by the invoking user, so that acting as an image's user
+    /// (see `as_user`) never needs the right to pass the host directories
+    /// above the image (a `mktemp -d` directory is 0700).
+    fd: std::sync::Arc<OwnedFd>,
+    /// Whether writes are fsynced (a running system) or not (an image).
+    durable: bool,
 }
 
 impl Root {
@@ -97,10 +106,25 @@ impl Root {
         if dir != Path::new("/") {
             trusted.push(std::os::unix::fs::MetadataExt::uid(&meta));
         }
+        let fd = openat(
+            nix::fcntl::AT_FDCWD,
+            dir,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| Error::io("open", dir, e.into()))?;
         Ok(Root {
             dir: dir.to_path_buf(),
             trusted,
+            fd: std::sync::Arc::new(fd),
+            durable: true,
         })
+    }
+
+    /// Whether writes reach the disk before they count as done (see the module doc).
+    pub fn durable(mut self, durable: bool) -> Self {
+        self.durable = durable;
+        self
     }
 
     pub fn dir(&self) -> &Path {
@@ -123,13 +147,7 @@ impl Root {
     }
 
     fn open_root(&self) -> Result<OwnedFd> {
-        openat(
-            nix::fcntl::AT_FDCWD,
-            &self.dir,
-            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| Error::io("open", &self.dir, e.into()))
+        self.fd.try_clone().map_err(|e| Error::io("open", &self.dir, e))
     }
 
     /// Walks `components` from the root and returns a descriptor (O_PATH) of the
@@ -394,6 +412,17 @@ impl Root {
     /// Writes `contents` to `target` atomically with the owner and mode of `spec`.
     /// Missing parent directories are created 0755 with the file's owner.
     pub fn write(&self, target: &Path, contents: &[u8], spec: FileSpec) -> Result<Change> {
+        match self.stage(target, contents, spec)? {
+            None => Ok(Change::Unchanged),
+            Some(staged) => staged.persist(),
+        }
+    }
+
+    /// Writes `contents` to a temporary file beside `target` (owner and mode
+    /// set, synced) without putting it in place; `None` when `target` already
+    /// has that content, owner and mode. Dropping the result removes the
+    /// temporary file; `Staged::persist` or `commit_together` puts it in place.
+    pub fn stage(&self, target: &Path, contents: &[u8], spec: FileSpec) -> Result<Option<Staged>> {
         let (dir, name) = self.parent_created(target, FileSpec { mode: 0o755, ..spec })?;
         let host = self.host_path(target);
         let existing = match fstatat(&dir, name.as_os_str(), AtFlags::AT_SYMLINK_NOFOLLOW) {
@@ -421,7 +450,7 @@ impl Root {
                 is_dir: false,
             };
             if meta == wanted && self.read(target)?.as_deref() == Some(contents) {
-                return Ok(Change::Unchanged);
+                return Ok(None);
             }
         }
         let real_dir = openat(
@@ -434,26 +463,47 @@ impl Root {
         // The kernel resolves /proc/self/fd/N to the directory already opened,
         // so the temporary file lands beside the target whatever the path says.
         let dir_path = PathBuf::from(format!("/proc/self/fd/{}", real_dir.as_raw_fd()));
-        let mut prefix = OsString::from(".");
-        prefix.push(&name);
-        prefix.push(".");
         let mut tmp = tempfile::Builder::new()
-            .prefix(&prefix)
-            .suffix(".tmp")
+            .prefix(&temp_prefix(&name))
+            .suffix(TEMP_SUFFIX)
             .permissions(std::fs::Permissions::from_mode(0o600))
             .tempfile_in(&dir_path)
             .map_err(|e| Error::io("create a temporary file for", &host, e))?;
         set_owner_mode(tmp.as_file(), spec).map_err(|e| Error::io("set the owner and mode of", &host, e))?;
-        tmp.write_all(contents).map_err(|e| Error::io("write", &host, e))?;
-        tmp.as_file().sync_all().map_err(|e| Error::io("sync", &host, e))?;
-        tmp.persist(dir_path.join(&name))
-            .map_err(|e| Error::io("replace", &host, e.error))?;
-        nix::unistd::fsync(&real_dir).map_err(|e| Error::io("sync the directory of", &host, e.into()))?;
-        Ok(if existing.is_some() {
-            Change::Updated
-        } else {
-            Change::Created
-        })
+        tmp.as_file_mut()
+            .write_all(contents)
+            .map_err(|e| Error::io("write", &host, e))?;
+        if self.durable {
+            tmp.as_file().sync_all().map_err(|e| Error::io("sync", &host, e))?;
+        }
+        Ok(Some(Staged {
+            tmp,
+            dir: real_dir,
+            dir_path,
+            name,
+            host,
+            owner: (spec.uid, spec.gid),
+            durable: self.durable,
+            change: if existing.is_some() {
+                Change::Updated
+            } else {
+                Change::Created
+            },
+        }))
+    }
+
+    /// Removes temporary files a killed writer left beside `target`.
+    pub fn remove_stale_temps(&self, target: &Path) -> Result<()> {
+        let (_, name) = Self::split(target)?;
+        let prefix = temp_prefix(&name);
+        let parent = target.parent().unwrap_or(Path::new("/"));
+        for entry in self.list_dir(parent)? {
+            let bytes = entry.as_bytes();
+            if bytes.starts_with(prefix.as_bytes()) && bytes.ends_with(TEMP_SUFFIX.as_bytes()) {
+                self.remove(&parent.join(&entry))?;
+            }
+        }
+        Ok(())
     }
 
     /// Removes a file (or a link, without following it). `false` when it was absent.
@@ -470,8 +520,10 @@ impl Root {
         .map_err(|e| Error::io("open the directory of", &self.host_path(target), e.into()))?;
         match unlinkat(&real_dir, name.as_os_str(), UnlinkatFlags::NoRemoveDir) {
             Ok(()) => {
-                nix::unistd::fsync(&real_dir)
-                    .map_err(|e| Error::io("sync the directory of", &self.host_path(target), e.into()))?;
+                if self.durable {
+                    nix::unistd::fsync(&real_dir)
+                        .map_err(|e| Error::io("sync the directory of", &self.host_path(target), e.into()))?;
+                }
                 Ok(true)
             }
             Err(Errno::ENOENT) => Ok(false),
@@ -592,6 +644,194 @@ impl Root {
             .collect();
         names.sort();
         Ok(names)
+    }
+}
+
+const TEMP_SUFFIX: &str = ".tmp";
+
+/// Temporary files of `name` are `.NAME.XXXXXX.tmp`, so they can be found after a crash.
+fn temp_prefix(name: &OsStr) -> OsString {
+    let mut prefix = OsString::from(".");
+    prefix.push(name);
+    prefix.push(".");
+    prefix
+}
+
+/// A file written to a temporary name beside its target, not yet in place.
+pub struct Staged {
+    // Declared before `dir`: the temporary file is removed through the
+    // directory descriptor, so it must drop first.
+    tmp: tempfile::NamedTempFile,
+    dir: OwnedFd,
+    dir_path: PathBuf,
+    name: OsString,
+    host: PathBuf,
+    /// The file's owner, whose identity renames it (a file in a user's home is
+    /// put in place by that user).
+    owner: (u32, u32),
+    durable: bool,
+    pub change: Change,
+}
+
+impl Staged {
+    /// The host path of the target, for messages.
+    pub fn host(&self) -> &Path {
+        &self.host
+    }
+
+    /// Puts the file in place (rename, then fsync of the directory).
+    pub fn persist(self) -> Result<Change> {
+        let Staged {
+            tmp,
+            dir,
+            dir_path,
+            name,
+            host,
+            change,
+            durable,
+            ..
+        } = self;
+        tmp.persist(dir_path.join(&name))
+            .map_err(|e| Error::io("replace", &host, e.error))?;
+        if durable {
+            nix::unistd::fsync(&dir).map_err(|e| Error::io("sync the directory of", &host, e.into()))?;
+        }
+        Ok(change)
+    }
+}
+
+/// Puts several staged files in place as one step. The renames run in a child
+/// process that ignores terminal signals and is not stopped by a SIGKILL of
+/// this one, so a kill at any moment leaves all of the files old or all new.
+/// The child shares the caller's open files, so a lock the caller holds stays
+/// held until the child is done.
+pub fn commit_together(staged: Vec<Staged>) -> Result<()> {
+    use nix::libc;
+    use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+    use nix::sys::wait::{WaitStatus, waitpid};
+    use nix::unistd::{ForkResult, fork};
+    use std::ffi::CString;
+
+    if staged.is_empty() {
+        return Ok(());
+    }
+    struct Job {
+        dir: i32,
+        tmp: CString,
+        name: CString,
+        owner: (u32, u32),
+    }
+    let cstring = |s: &OsStr| CString::new(s.as_bytes()).map_err(|_| Error::failure("a file name holds a NUL byte"));
+    let mut jobs = Vec::with_capacity(staged.len());
+    for s in &staged {
+        let tmp_name = s
+            .tmp
+            .path()
+            .file_name()
+            .ok_or_else(|| Error::failure(format!("the temporary file for {} has no name", s.host.display())))?;
+        jobs.push(Job {
+            dir: s.dir.as_raw_fd(),
+            tmp: cstring(tmp_name)?,
+            name: cstring(&s.name)?,
+            owner: s.owner,
+        });
+    }
+    // Each directory is synced once, however many of the files it holds.
+    let mut sync_dirs: Vec<i32> = Vec::new();
+    let mut seen = Vec::new();
+    for s in staged.iter().filter(|s| s.durable) {
+        let st = nix::sys::stat::fstat(&s.dir).map_err(|e| Error::io("inspect the directory of", &s.host, e.into()))?;
+        if !seen.contains(&(st.st_dev, st.st_ino)) {
+            seen.push((st.st_dev, st.st_ino));
+            sync_dirs.push(s.dir.as_raw_fd());
+        }
+    }
+    let switch_identity = nix::unistd::geteuid().is_root();
+    let signals = [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+        Signal::SIGTSTP,
+    ];
+    let mut block = SigSet::empty();
+    for sig in signals {
+        block.add(sig);
+    }
+    let old_mask = block
+        .thread_swap_mask(SigmaskHow::SIG_BLOCK)
+        .map_err(|e| Error::failure("cannot block signals").why(e))?;
+    // SAFETY: the child only makes async-signal-safe system calls on memory
+    // prepared before the fork, then _exits; it never returns into Rust code
+    // that could allocate or take a lock another thread held.
+    let forked = unsafe { fork() };
+    let child = match forked {
+        Ok(ForkResult::Child) => unsafe {
+            for sig in signals {
+                libc::signal(sig as libc::c_int, libc::SIG_IGN);
+            }
+            let mut code = 0;
+            for job in &jobs {
+                let as_owner = switch_identity && job.owner.0 != 0;
+                if as_owner {
+                    libc::setfsgid(job.owner.1);
+                    libc::setfsuid(job.owner.0);
+                }
+                let r = libc::renameat(job.dir, job.tmp.as_ptr(), job.dir, job.name.as_ptr());
+                if as_owner {
+                    libc::setfsuid(0);
+                    libc::setfsgid(0);
+                }
+                if r != 0 {
+                    code = Errno::last_raw().clamp(1, 255);
+                    break;
+                }
+            }
+            for dir in &sync_dirs {
+                libc::fsync(*dir);
+            }
+            libc::_exit(code)
+        },
+        Ok(ForkResult::Parent { child }) => child,
+        Err(e) => {
+            let _ = old_mask.thread_set_mask();
+            return Err(Error::failure("cannot start the process that puts the files in place").why(e));
+        }
+    };
+    let _ = old_mask.thread_set_mask();
+    let status = loop {
+        match waitpid(child, None) {
+            Err(Errno::EINTR) => continue,
+            other => break other,
+        }
+    };
+    match status {
+        Ok(WaitStatus::Exited(_, 0)) => {
+            // The temporary names are gone; nothing is left to remove.
+            for s in staged {
+                let _ = s.tmp.into_temp_path().keep();
+            }
+            Ok(())
+        }
+        Ok(WaitStatus::Exited(_, code)) => {
+            // The first file whose temporary file is still there is the one that failed.
+            let failed = staged
+                .iter()
+                .find(|s| {
+                    let tmp = s.tmp.path().file_name().unwrap_or_default();
+                    fstatat(&s.dir, tmp, AtFlags::AT_SYMLINK_NOFOLLOW).is_ok()
+                })
+                .map(|s| s.host.clone())
+                .unwrap_or_default();
+            Err(Error::io(
+                "put in place",
+                &failed,
+                std::io::Error::from_raw_os_error(code),
+            ))
+        }
+        other => {
+            Err(Error::failure("the process that puts the files in place did not finish").why(format!("{other:?}")))
+        }
     }
 }
 
@@ -779,6 +1019,55 @@ mod tests {
         assert!(root.remove(Path::new("/h/.vnc/p")).unwrap());
         assert!(!root.remove(Path::new("/h/.vnc/p")).unwrap());
         assert_eq!(root.list_dir(Path::new("/h")).unwrap(), vec![OsString::from(".vnc")]);
+    }
+
+    #[test]
+    fn staged_files_are_put_in_place_together_or_not_at_all() {
+        let (dir, root) = root();
+        let (uid, gid) = me();
+        let spec = FileSpec { mode: 0o644, uid, gid };
+        root.write(Path::new("/a/map"), b"old a\n", spec).unwrap();
+        let a = root.stage(Path::new("/a/map"), b"new a\n", spec).unwrap().unwrap();
+        let b = root.stage(Path::new("/b/users"), b"new b\n", spec).unwrap().unwrap();
+        assert_eq!((a.change, b.change), (Change::Updated, Change::Created));
+        assert!(root.stage(Path::new("/a/map"), b"old a\n", spec).unwrap().is_none());
+        // nothing is in place before the commit
+        assert_eq!(std::fs::read(dir.path().join("a/map")).unwrap(), b"old a\n");
+        assert!(!dir.path().join("b/users").exists());
+        commit_together(vec![a, b]).unwrap();
+        assert_eq!(std::fs::read(dir.path().join("a/map")).unwrap(), b"new a\n");
+        assert_eq!(std::fs::read(dir.path().join("b/users")).unwrap(), b"new b\n");
+        assert_eq!(root.list_dir(Path::new("/a")).unwrap(), vec![OsString::from("map")]);
+        // a dropped stage leaves no temporary file
+        drop(root.stage(Path::new("/a/map"), b"never\n", spec).unwrap());
+        assert_eq!(root.list_dir(Path::new("/a")).unwrap(), vec![OsString::from("map")]);
+        // a rename that fails is reported with the file
+        let c = root.stage(Path::new("/a/dir"), b"x", spec).unwrap().unwrap();
+        std::fs::create_dir_all(dir.path().join("a/dir/sub")).unwrap();
+        let err = commit_together(vec![c]).unwrap_err();
+        assert!(err.what.contains("a/dir"), "{err}");
+    }
+
+    #[test]
+    fn stale_temporary_files_can_be_removed() {
+        let (dir, root) = root();
+        let (uid, gid) = me();
+        let spec = FileSpec { mode: 0o644, uid, gid };
+        root.write(Path::new("/d/map"), b"1", spec).unwrap();
+        std::fs::write(dir.path().join("d/.map.Ab12Cd.tmp"), b"torn").unwrap();
+        std::fs::write(dir.path().join("d/.other.Ab12Cd.tmp"), b"keep").unwrap();
+        root.remove_stale_temps(Path::new("/d/map")).unwrap();
+        assert_eq!(
+            root.list_dir(Path::new("/d")).unwrap(),
+            vec![OsString::from(".other.Ab12Cd.tmp"), OsString::from("map")]
+        );
+        root.ensure_dir(Path::new("/e"), spec).unwrap();
+        assert!(root.remove_empty_dir(Path::new("/e")).unwrap());
+        assert!(!root.remove_empty_dir(Path::new("/e")).unwrap());
+        assert!(
+            !root.remove_empty_dir(Path::new("/d")).unwrap(),
+            "a directory with files stays"
+        );
     }
 
     #[test]

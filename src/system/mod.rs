@@ -26,6 +26,12 @@ pub enum Mode {
     Image,
 }
 
+/// Files staged to be put in place together by `System::commit`.
+#[derive(Default)]
+pub struct Batch {
+    staged: Vec<fs::Staged>,
+}
+
 pub struct System {
     pub root: Root,
     pub mode: Mode,
@@ -37,7 +43,7 @@ pub struct System {
 impl System {
     pub fn new(root: Root, mode: Mode, dry_run: bool, runner: Box<dyn Runner>, out: Out) -> Self {
         System {
-            root,
+            root: root.durable(mode == Mode::Live),
             mode,
             dry_run,
             runner,
@@ -240,6 +246,53 @@ impl System {
     /// Removes a file in a user's home as that user.
     pub fn remove_as(&self, user: &UserInfo, path: &Path) -> Result<bool> {
         fs::as_user(user.uid, user.gid, || self.remove(path))
+    }
+
+    /// Writes a file to a temporary name for `commit` to put in place with the
+    /// rest of the batch (planned, not written, with `--dry-run`).
+    pub fn stage(&self, batch: &mut Batch, path: &Path, contents: &[u8], spec: FileSpec) -> Result<Change> {
+        if self.dry_run {
+            return self.plan_write(path, contents, spec);
+        }
+        Ok(match self.root.stage(path, contents, spec)? {
+            None => Change::Unchanged,
+            Some(staged) => {
+                let change = staged.change;
+                batch.staged.push(staged);
+                change
+            }
+        })
+    }
+
+    /// Stages a file in a user's home with that user's file-system identity.
+    pub fn stage_as(
+        &self,
+        batch: &mut Batch,
+        user: &UserInfo,
+        path: &Path,
+        contents: &[u8],
+        mode: u32,
+    ) -> Result<Change> {
+        let spec = FileSpec {
+            mode,
+            uid: user.uid,
+            gid: user.gid,
+        };
+        fs::as_user(user.uid, user.gid, || self.stage(batch, path, contents, spec))
+    }
+
+    /// Puts every file of the batch in place as one step: after a crash or a
+    /// kill, all of them are old or all new.
+    pub fn commit(&self, batch: Batch) -> Result<()> {
+        fs::commit_together(batch.staged)
+    }
+
+    /// Removes an empty directory in a user's home as that user (`false` when absent or not empty).
+    pub fn remove_empty_dir_as(&self, user: &UserInfo, path: &Path) -> Result<bool> {
+        if self.dry_run {
+            return Ok(false);
+        }
+        fs::as_user(user.uid, user.gid, || self.root.remove_empty_dir(path))
     }
 
     /// How a step reports a file change ("would be ..." with `--dry-run`).

@@ -1,0 +1,731 @@
+//! `edge-setup vnc-user` in image roots: files, rules, concurrency, crashes, traps.
+//! These tests create files owned by other users, so they need root (as CI has).
+
+mod common;
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{Image, ROCKY_9, is_root};
+use edge_setup::vnc_user::mapping::{Mappings, Source};
+use predicates::prelude::*;
+
+const MAPPING: &str = "/opt/c8y/utilities/vnc-display-mapping";
+const USERS: &str = "/etc/tigervnc/vncserver.users";
+const LOCK: &str = "/opt/c8y/utilities/.vnc-display-mapping.lock";
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Skips (with the reason) when not root.
+macro_rules! need_root {
+    () => {
+        if !is_root() {
+            eprintln!("skipped: needs root to create files owned by the image's users");
+            return;
+        }
+    };
+}
+
+/// An image with the users' homes, owned by them.
+fn image_with_homes(img: Image) -> Image {
+    for (home, uid) in [("/home/admin", 1000), ("/home/operator", 1001)] {
+        make_home(&img, home, uid);
+    }
+    img
+}
+
+fn make_home(img: &Image, home: &str, uid: u32) {
+    let p = img.path(home);
+    std::fs::create_dir_all(&p).unwrap();
+    std::os::unix::fs::chown(&p, Some(uid), Some(uid)).unwrap();
+}
+
+fn debian() -> Image {
+    image_with_homes(Image::debian())
+}
+
+/// Like `debian()`, in a directory of the caller's choosing.
+fn debian_in(parent: &Path) -> Image {
+    let img = Image {
+        dir: tempfile::tempdir_in(parent).unwrap(),
+    };
+    std::fs::set_permissions(img.root(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    img.write("/etc/os-release", common::DEBIAN_12);
+    img.write(
+        "/etc/passwd",
+        "root:x:0:0:root:/root:/bin/bash\nadmin:x:1000:1000:Admin:/home/admin:/bin/bash\noperator:x:1001:1001::/home/operator:/bin/bash\n",
+    );
+    image_with_homes(img)
+}
+
+/// An image with `n` users u1..un (uid 2001..) and their homes.
+fn image_with_users(n: u32) -> Image {
+    let img = Image::debian();
+    let mut passwd = String::from("root:x:0:0:root:/root:/bin/bash\n");
+    for i in 1..=n {
+        passwd.push_str(&format!("u{i}:x:{}:{}::/home/u{i}:/bin/sh\n", 2000 + i, 2000 + i));
+    }
+    img.write("/etc/passwd", &passwd);
+    for i in 1..=n {
+        make_home(&img, &format!("/home/u{i}"), 2000 + i);
+    }
+    img
+}
+
+fn enable(img: &Image, user: &str, stdin: &str) -> assert_cmd::assert::Assert {
+    img.cmd()
+        .args(["vnc-user", "--user", user, "--password-stdin"])
+        .write_stdin(stdin)
+        .assert()
+}
+
+fn read_bytes(img: &Image, target: &str) -> Vec<u8> {
+    std::fs::read(img.path(target)).unwrap()
+}
+
+/// Parses both mapping files and checks they agree (no entry on one side only).
+fn mappings(img: &Image) -> Mappings {
+    let a = img.read(MAPPING).unwrap_or_default();
+    let t = img.read(USERS).unwrap_or_default();
+    let (m, notes) = Mappings::parse(
+        &Source {
+            path: Path::new(MAPPING),
+            text: &a,
+        },
+        &Source {
+            path: Path::new(USERS),
+            text: &t,
+        },
+    )
+    .unwrap_or_else(|e| panic!("the mapping files do not parse: {e}\n{a}\n{t}"));
+    assert!(notes.is_empty(), "the mapping files disagree: {notes:?}\n{a}\n{t}");
+    m
+}
+
+#[test]
+fn enables_a_user_with_every_file_in_place() {
+    need_root!();
+    let img = debian();
+    enable(&img, "admin", "password\n")
+        .success()
+        .stdout(predicate::str::contains("display :1, port 5901"))
+        .stdout(predicate::str::contains("protocol: VNC"))
+        .stdout(predicate::str::contains("host:     127.0.0.1"))
+        .stdout(predicate::str::contains("port:     5901"))
+        .stderr(predicate::str::contains(
+            "run on the target: systemctl enable --now tigervncserver@:1.service",
+        ))
+        .stderr(predicate::str::contains("assuming version 1.12"));
+    assert_eq!(img.read(MAPPING).unwrap(), "admin:1\n");
+    assert_eq!(img.read(USERS).unwrap(), ":1=admin\n");
+    assert_eq!(img.mode(MAPPING), 0o644);
+    assert_eq!(img.owner(MAPPING), (0, 0));
+    let passwd = "/home/admin/.vnc/passwd";
+    assert_eq!(hex(&read_bytes(&img, passwd)), "dbd83cfd727a1458");
+    assert_eq!(img.mode(passwd), 0o600);
+    assert_eq!(img.owner(passwd), (1000, 1000));
+    assert_eq!(img.mode("/home/admin/.vnc"), 0o700);
+    assert_eq!(img.owner("/home/admin/.vnc"), (1000, 1000));
+    let config = img.read("/home/admin/.vnc/config").unwrap();
+    assert!(config.contains("\nsession=edge-setup\n"), "{config}");
+    assert!(config.contains("\ngeometry=1280x800\n"), "{config}");
+    assert!(config.contains("\nlocalhost\n"), "{config}");
+    assert_eq!(img.mode("/home/admin/.vnc/config"), 0o644);
+    assert_eq!(img.owner("/home/admin/.vnc/config"), (1000, 1000));
+}
+
+#[test]
+fn an_image_in_a_private_directory_works() {
+    need_root!();
+    // like `mktemp -d`: the image's users could not pass this directory on the host
+    let private = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(private.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let img = debian_in(private.path());
+    enable(&img, "admin", "secret12\n").success();
+    assert_eq!(img.owner("/home/admin/.vnc/passwd"), (1000, 1000));
+}
+
+#[test]
+fn a_rerun_changes_the_password_and_keeps_the_display() {
+    need_root!();
+    let img = debian();
+    enable(&img, "operator", "12345678\n").success();
+    enable(&img, "admin", "12345678\n").success();
+    enable(&img, "admin", "password\nviewonly\n")
+        .success()
+        .stdout(predicate::str::contains("display :2, port 5902"))
+        .stderr(predicate::str::contains("... kept"));
+    assert_eq!(
+        hex(&read_bytes(&img, "/home/admin/.vnc/passwd")),
+        "dbd83cfd727a14583b33820a27ba4dd0"
+    );
+    assert_eq!(img.read(MAPPING).unwrap(), "operator:1\nadmin:2\n");
+    assert_eq!(img.read(USERS).unwrap(), ":1=operator\n:2=admin\n");
+}
+
+#[test]
+fn comments_blank_lines_and_other_settings_are_kept() {
+    need_root!();
+    let img = debian();
+    img.write(MAPPING, "# users of this appliance\n\noperator:4\n");
+    img.write(USERS, "# TigerVNC User assignment\n#\n# :2=andrew\n:4=operator\n");
+    std::fs::create_dir_all(img.path("/home/admin/.vnc")).unwrap();
+    std::os::unix::fs::chown(img.path("/home/admin/.vnc"), Some(1000), Some(1000)).unwrap();
+    img.write(
+        "/home/admin/.vnc/config",
+        "# mine\ndepth=24\ngeometry=800x600\nalwaysshared\n",
+    );
+    enable(&img, "admin", "secret12\n").success();
+    assert_eq!(
+        img.read(MAPPING).unwrap(),
+        "# users of this appliance\n\noperator:4\nadmin:1\n"
+    );
+    assert_eq!(
+        img.read(USERS).unwrap(),
+        "# TigerVNC User assignment\n#\n# :2=andrew\n:4=operator\n:1=admin\n"
+    );
+    assert_eq!(
+        img.read("/home/admin/.vnc/config").unwrap(),
+        "# mine\ndepth=24\ngeometry=1280x800\nalwaysshared\nsession=edge-setup\nlocalhost\n"
+    );
+    assert_eq!(img.mode("/home/admin/.vnc"), 0o700);
+    // a Perl-style configuration takes precedence over `config` on Debian
+    img.write("/home/admin/.vnc/tigervnc.conf", "$geometry = \"800x600\";\n");
+    enable(&img, "admin", "secret12\n")
+        .success()
+        .stderr(predicate::str::contains(
+            "tigervnc.conf exists, so Debian's TigerVNC reads it instead",
+        ));
+}
+
+#[test]
+fn settings_come_from_the_configuration() {
+    need_root!();
+    let img = debian();
+    img.cmd()
+        .args(["config", "set", "vnc.listen", "lan"])
+        .assert()
+        .success();
+    img.cmd()
+        .args(["config", "set", "vnc.geometry", "1920x1080"])
+        .assert()
+        .success();
+    enable(&img, "admin", "secret12\n")
+        .success()
+        .stdout(predicate::str::contains("all interfaces"))
+        .stdout(predicate::str::contains("host:     <the appliance's IP address>"));
+    let config = img.read("/home/admin/.vnc/config").unwrap();
+    assert!(
+        config.contains("\ngeometry=1920x1080\n") && config.contains("\nlocalhost=no\n"),
+        "{config}"
+    );
+}
+
+#[test]
+fn remove_takes_the_access_away() {
+    need_root!();
+    let img = debian();
+    enable(&img, "admin", "secret12\n").success();
+    enable(&img, "operator", "secret12\n").success();
+    img.cmd()
+        .args(["vnc-user", "--user", "admin", "--remove"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("display :1 (port 5901) is free"))
+        .stderr(predicate::str::contains(
+            "run on the target: systemctl disable --now tigervncserver@:1.service",
+        ));
+    assert_eq!(img.read(MAPPING).unwrap(), "operator:2\n");
+    assert_eq!(img.read(USERS).unwrap(), ":2=operator\n");
+    assert!(!img.path("/home/admin/.vnc/passwd").exists());
+    // the freed display goes to the next user
+    enable(&img, "admin", "secret12\n")
+        .success()
+        .stdout(predicate::str::contains("display :1,"));
+    // removing someone without VNC is not an error
+    img.cmd()
+        .args(["vnc-user", "--user", "root", "--remove"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("root has no VNC display"));
+}
+
+#[test]
+fn rhel_uses_its_unit_and_restores_selinux_labels() {
+    need_root!();
+    let img = image_with_homes(Image::with_os_release(ROCKY_9));
+    enable(&img, "admin", "secret12\n")
+        .success()
+        .stderr(predicate::str::contains("run on the target: restorecon -RF"))
+        .stderr(predicate::str::contains("/home/admin/.vnc"))
+        .stderr(predicate::str::contains(
+            "run on the target: systemctl enable --now vncserver@:1.service",
+        ));
+}
+
+#[test]
+fn tigervnc_1_14_reads_the_xdg_directory() {
+    need_root!();
+    let img = debian();
+    img.write(
+        "/var/lib/dpkg/status",
+        "Package: tigervnc-common\nStatus: install ok installed\nVersion: 1.14.1+dfsg-1\n\n",
+    );
+    enable(&img, "admin", "password\n")
+        .success()
+        .stderr(predicate::str::contains("assuming").not());
+    let passwd = "/home/admin/.config/tigervnc/passwd";
+    assert_eq!(hex(&read_bytes(&img, passwd)), "dbd83cfd727a1458");
+    assert_eq!(img.mode(passwd), 0o600);
+    assert_eq!(img.mode("/home/admin/.config/tigervnc"), 0o700);
+    assert_eq!(img.owner("/home/admin/.config"), (1000, 1000));
+    assert!(
+        img.read("/home/admin/.config/tigervnc/config")
+            .unwrap()
+            .contains("session=edge-setup")
+    );
+    assert!(!img.path("/home/admin/.vnc").exists());
+}
+
+#[test]
+fn password_rules_refuse_and_change_nothing() {
+    need_root!();
+    let img = debian();
+    enable(&img, "operator", "secret12\n").success();
+    let cases = [
+        ("abcdefghi\n", "uses only the first 8"),
+        ("abcde\n", "at least 6"),
+        ("\n", "at least 6"),
+        ("pässwort\n", "printable ASCII"),
+        ("tab\there\n", "control character"),
+        ("secret12\nshort\n", "view-only password"),
+        ("secret12\nsecret12\n", "must differ"),
+        ("", "standard input is empty"),
+    ];
+    for (stdin, why) in cases {
+        let before = img.snapshot();
+        enable(&img, "admin", stdin)
+            .code(2)
+            .stderr(predicate::str::contains(why));
+        assert_eq!(img.snapshot(), before, "{stdin:?} changed a file");
+    }
+}
+
+#[test]
+fn without_a_terminal_the_error_names_password_stdin() {
+    need_root!();
+    let img = debian();
+    let before = img.snapshot();
+    img.cmd()
+        .args(["vnc-user", "--user", "admin"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("standard input is not a terminal"))
+        .stderr(predicate::str::contains("--password-stdin"));
+    assert_eq!(img.snapshot(), before);
+}
+
+#[test]
+fn bad_users_are_refused_and_change_nothing() {
+    need_root!();
+    let img = debian();
+    let before = img.snapshot();
+    enable(&img, "ghost", "secret12\n")
+        .code(2)
+        .stderr(predicate::str::contains("no user 'ghost'"));
+    img.cmd()
+        .args(["vnc-user", "--password-stdin"])
+        .write_stdin("secret12\n")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--user NAME is needed with --root"));
+    img.write(
+        "/etc/passwd",
+        "root:x:0:0:root:/root:/bin/bash\nnohome:x:1500:1500::/home/nohome:/bin/sh\n",
+    );
+    let before_nohome = img.snapshot();
+    enable(&img, "nohome", "secret12\n")
+        .code(1)
+        .stderr(predicate::str::contains("home directory"));
+    assert_eq!(img.snapshot(), before_nohome);
+    img.write(
+        "/etc/passwd",
+        "root:x:0:0:root:/root:/bin/bash\nadmin:x:1000:1000:Admin:/home/admin:/bin/bash\noperator:x:1001:1001::/home/operator:/bin/bash\n",
+    );
+    assert_eq!(img.snapshot(), before);
+    // the privileged part is for sudo only
+    img.cmd()
+        .args(["vnc-user", "--system-part"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("does not take --root"));
+    img.cmd()
+        .args(["vnc-user", "--system-part", "--user", "admin"])
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn an_unparseable_mapping_line_is_named_and_nothing_changes() {
+    need_root!();
+    let img = debian();
+    img.write(MAPPING, "# ok\nadmin:1\nthis is not a mapping\n");
+    let before = img.snapshot();
+    enable(&img, "operator", "secret12\n")
+        .code(1)
+        .stderr(predicate::str::contains(
+            "vnc-display-mapping:3: cannot parse 'this is not a mapping'",
+        ));
+    assert_eq!(img.snapshot(), before);
+
+    let img = debian();
+    img.write(USERS, ":1=admin\n:2 admin\n");
+    let before = img.snapshot();
+    enable(&img, "operator", "secret12\n")
+        .code(1)
+        .stderr(predicate::str::contains("vncserver.users:2: cannot parse"));
+    assert_eq!(img.snapshot(), before);
+
+    let img = debian();
+    img.write(MAPPING, "admin:1\n");
+    img.write(USERS, ":1=operator\n");
+    let before = img.snapshot();
+    enable(&img, "operator", "secret12\n")
+        .code(1)
+        .stderr(predicate::str::contains("disagree"));
+    assert_eq!(img.snapshot(), before);
+}
+
+#[test]
+fn a_symlinked_mapping_file_is_refused_and_nothing_changes() {
+    need_root!();
+    for file in [MAPPING, USERS] {
+        let img = debian();
+        img.write("/etc/shadow", "root:secret:::::::\n");
+        std::fs::create_dir_all(img.path(file).parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink("/etc/shadow", img.path(file)).unwrap();
+        let before = img.snapshot();
+        enable(&img, "admin", "secret12\n")
+            .code(1)
+            .stderr(predicate::str::contains("is a symbolic link"));
+        assert_eq!(img.snapshot(), before, "{file}");
+    }
+}
+
+#[test]
+fn displays_held_by_a_foreign_x_server_are_skipped() {
+    need_root!();
+    let img = debian();
+    img.write("/tmp/.X1-lock", "       712\n");
+    std::fs::create_dir_all(img.path("/tmp/.X11-unix")).unwrap();
+    img.write("/tmp/.X11-unix/X2", "");
+    // admin's own session on :3 is not foreign to admin
+    img.write("/tmp/.X3-lock", "       999\n");
+    std::os::unix::fs::chown(img.path("/tmp/.X3-lock"), Some(1000), Some(1000)).unwrap();
+    enable(&img, "admin", "secret12\n")
+        .success()
+        .stdout(predicate::str::contains("display :3,"))
+        .stderr(predicate::str::contains("display :1 is held by another X server"))
+        .stderr(predicate::str::contains("display :2 is held by another X server"));
+    enable(&img, "operator", "secret12\n")
+        .success()
+        .stdout(predicate::str::contains("display :4,"));
+}
+
+#[test]
+fn exhausted_displays_are_a_clear_error() {
+    need_root!();
+    let img = debian();
+    let a: String = (1..=99).map(|n| format!("x{n}:{n}\n")).collect();
+    let t: String = (1..=99).map(|n| format!(":{n}=x{n}\n")).collect();
+    img.write(MAPPING, &a);
+    img.write(USERS, &t);
+    let before = img.snapshot();
+    enable(&img, "admin", "secret12\n")
+        .code(1)
+        .stderr(predicate::str::contains("all 99 displays are taken"))
+        .stderr(predicate::str::contains("--remove"));
+    assert_eq!(img.snapshot(), before);
+}
+
+/// A link created in the image, owned by `uid` as if the user had planted it.
+fn plant_link(img: &Image, target: &str, link: &str, uid: u32) {
+    let p = img.path(link);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::os::unix::fs::symlink(target, &p).unwrap();
+    nix::unistd::fchownat(
+        nix::fcntl::AT_FDCWD,
+        &p,
+        Some(nix::unistd::Uid::from_raw(uid)),
+        Some(nix::unistd::Gid::from_raw(uid)),
+        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+    )
+    .unwrap();
+}
+
+#[test]
+fn links_planted_in_the_home_redirect_nothing() {
+    need_root!();
+    let shadow = "root:$y$secret:19000:0:99999:7:::\n";
+    let traps: [(&str, &str, Option<&str>); 4] = [
+        ("/etc/shadow", "/home/admin/.vnc/passwd", None),
+        ("/etc/shadow", "/home/admin/.vnc/config", None),
+        ("/etc", "/home/admin/.vnc", None),
+        ("/etc", "/home/admin/.config/tigervnc", Some("1.14.1-1")),
+    ];
+    for (dest, link, version) in traps {
+        let img = debian();
+        img.write("/etc/shadow", shadow);
+        std::fs::set_permissions(img.path("/etc/shadow"), std::fs::Permissions::from_mode(0o640)).unwrap();
+        if let Some(v) = version {
+            img.write(
+                "/var/lib/dpkg/status",
+                &format!("Package: tigervnc-common\nStatus: install ok installed\nVersion: {v}\n\n"),
+            );
+        }
+        let parent = Path::new(link).parent().unwrap().to_str().unwrap().to_string();
+        if parent != "/home/admin" {
+            std::fs::create_dir_all(img.path(&parent)).unwrap();
+            std::fs::set_permissions(img.path(&parent), std::fs::Permissions::from_mode(0o700)).unwrap();
+            std::os::unix::fs::chown(img.path(&parent), Some(1000), Some(1000)).unwrap();
+        }
+        plant_link(&img, dest, link, 1000);
+        let before = img.snapshot();
+        enable(&img, "admin", "secret12\n")
+            .code(predicate::in_iter([1, 3]))
+            .stderr(predicate::str::contains("symbolic link"));
+        assert_eq!(img.snapshot(), before, "{link} -> {dest}");
+        assert_eq!(img.read("/etc/shadow").unwrap(), shadow);
+        assert_eq!(img.mode("/etc/shadow"), 0o640);
+        assert!(!img.path("/etc/passwd.tmp").exists());
+    }
+}
+
+#[test]
+fn a_full_disk_leaves_every_file_as_it_was() {
+    need_root!();
+    let mnt = tempfile::tempdir().unwrap();
+    let status = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=512k", "tmpfs"])
+        .arg(mnt.path())
+        .status();
+    if !status.is_ok_and(|s| s.success()) {
+        eprintln!("skipped: cannot mount a small tmpfs to fill (needs mount and root)");
+        return;
+    }
+    struct Unmount<'a>(&'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _unmount = Unmount(mnt.path());
+    let img = debian_in(mnt.path());
+    enable(&img, "operator", "secret12\n").success();
+    // fill the file system
+    let mut filler = std::fs::File::create(img.path("/filler")).unwrap();
+    let chunk = vec![0u8; 4096];
+    while std::io::Write::write_all(&mut filler, &chunk).is_ok() {}
+    drop(filler);
+    let before = img.snapshot();
+    enable(&img, "admin", "secret12\n")
+        .code(1)
+        .stderr(predicate::str::contains("No space left on device"))
+        .stderr(predicate::str::contains("free some space"));
+    assert_eq!(img.snapshot(), before);
+    enable(&img, "operator", "other123\n")
+        .code(1)
+        .stderr(predicate::str::contains("No space left on device"));
+    assert_eq!(img.snapshot(), before);
+}
+
+#[test]
+fn dry_run_changes_nothing() {
+    need_root!();
+    let img = debian();
+    let before = img.snapshot();
+    img.cmd()
+        .args(["--dry-run", "vnc-user", "--user", "admin", "--password-stdin"])
+        .write_stdin("secret12\n")
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("would write"))
+        .stderr(predicate::str::contains(
+            "would run: systemctl enable --now tigervncserver@:1.service",
+        ));
+    assert_eq!(img.snapshot(), before);
+}
+
+/// 64 users at once: distinct displays, both files in agreement.
+#[test]
+fn concurrent_users_get_distinct_displays() {
+    need_root!();
+    const N: u32 = 64;
+    let img = image_with_users(N);
+    let bin = assert_cmd::cargo::cargo_bin("edge-setup");
+    let children: Vec<_> = (1..=N)
+        .map(|i| {
+            let mut child = Command::new(&bin)
+                .arg("--root")
+                .arg(img.root())
+                .args(["vnc-user", "--user", &format!("u{i}"), "--password-stdin"])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            std::io::Write::write_all(&mut child.stdin.take().unwrap(), b"secret12\n").unwrap();
+            child
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let m = mappings(&img);
+    let displays: std::collections::BTreeSet<u32> = (1..=N).map(|i| m.display_of(&format!("u{i}")).unwrap()).collect();
+    assert_eq!(displays, (1..=N).collect());
+    for i in 1..=N {
+        assert_eq!(read_bytes(&img, &format!("/home/u{i}/.vnc/passwd")).len(), 8);
+    }
+}
+
+/// Killed with SIGKILL at random moments: after each kill, both files parse,
+/// have unique displays and agree (checked under the same lock edge-setup takes).
+#[test]
+fn kill_9_at_any_moment_leaves_the_old_or_the_new_files() {
+    need_root!();
+    let img = image_with_users(12);
+    let bin = assert_cmd::cargo::cargo_bin("edge-setup");
+    let mut seed: u64 = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    let mut next = move |n: u64| {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (seed >> 33) % n
+    };
+    let mut killed_mid_run = 0;
+    for round in 0..150 {
+        let user = format!("u{}", 1 + next(12));
+        let mut cmd = Command::new(&bin);
+        cmd.arg("--root").arg(img.root()).args(["vnc-user", "--user", &user]);
+        if round % 3 == 2 {
+            cmd.arg("--remove");
+        } else {
+            cmd.arg("--password-stdin");
+        }
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let _ = std::io::Write::write_all(&mut child.stdin.take().unwrap(), b"secret12\n");
+        std::thread::sleep(Duration::from_micros(next(12_000)));
+        let _ = child.kill();
+        let status = child.wait().unwrap();
+        if !status.success() {
+            killed_mid_run += 1;
+        }
+        // take the lock as edge-setup does, so a commit in flight finishes first
+        let lock = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(img.path(LOCK))
+            .ok()
+            .map(|f| nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive).unwrap());
+        let m = mappings(&img);
+        let used = m.used();
+        assert_eq!(used.len(), m.appliance.entries().count(), "duplicate displays");
+        drop(lock);
+    }
+    assert!(killed_mid_run > 10, "the kills should land mid-run ({killed_mid_run})");
+    // a run after the kills clears what they left behind
+    enable(&img, "u1", "secret12\n").success();
+    mappings(&img);
+    for dir in ["/opt/c8y/utilities", "/etc/tigervnc", "/home/u1/.vnc"] {
+        let leftovers: Vec<_> = std::fs::read_dir(img.path(dir))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "{dir}: {leftovers:?}");
+    }
+    let m = std::fs::metadata(img.path(MAPPING)).unwrap();
+    assert_eq!(m.uid(), 0);
+}
+
+/// The real prompts on a terminal (tmux): hidden input, a mismatch and a short
+/// password asked again, the view-only question.
+#[test]
+fn on_a_terminal_the_prompts_ask_again() {
+    need_root!();
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("skipped: tmux is not installed; install it with scripts/install-deps");
+        return;
+    }
+    let img = debian();
+    let bin = assert_cmd::cargo::cargo_bin("edge-setup");
+    let session = format!("edge-setup-vnc-user-{}", std::process::id());
+    let script = format!(
+        "{} --root {} vnc-user --user admin; echo EXIT=$?; sleep 60",
+        bin.display(),
+        img.root().display()
+    );
+    let tmux = |args: &[&str]| Command::new("tmux").args(args).output().unwrap();
+    tmux(&["new-session", "-d", "-s", &session, "-x", "200", "-y", "50", &script]);
+    struct Kill(String);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = Command::new("tmux").args(["kill-session", "-t", &self.0]).output();
+        }
+    }
+    let _kill = Kill(session.clone());
+    let screen = || String::from_utf8_lossy(&tmux(&["capture-pane", "-t", &session, "-p"]).stdout).into_owned();
+    let wait_for = |text: &str, count: usize| {
+        for _ in 0..200 {
+            if screen().matches(text).count() >= count {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("waited for {text:?} x{count}; the screen:\n{}", screen());
+    };
+    let typed = |keys: &str| {
+        tmux(&["send-keys", "-t", &session, "-l", keys]);
+        tmux(&["send-keys", "-t", &session, "Enter"]);
+    };
+    wait_for("VNC password:", 1);
+    typed("secret12");
+    wait_for("Verify:", 1);
+    typed("secret99");
+    wait_for("do not match", 1);
+    wait_for("VNC password:", 2);
+    typed("short");
+    wait_for("at least 6", 1);
+    typed("secret12");
+    wait_for("Verify:", 1);
+    typed("secret12");
+    wait_for("view-only password?", 1);
+    tmux(&["send-keys", "-t", &session, "y"]);
+    wait_for("View-only password:", 1);
+    typed("viewonly");
+    wait_for("Verify:", 1);
+    typed("viewonly");
+    wait_for("EXIT=", 1);
+    let shown = screen();
+    assert!(shown.contains("EXIT=0"), "{shown}");
+    assert!(
+        !shown.contains("secret12") && !shown.contains("viewonly"),
+        "a password was echoed:\n{shown}"
+    );
+    assert_eq!(
+        hex(&read_bytes(&img, "/home/admin/.vnc/passwd")),
+        hex(&edge_setup::vnc_user::password::encode("secret12", Some("viewonly")))
+    );
+}
