@@ -12,10 +12,11 @@ fn the_example_shows_every_table_and_key_the_code_reads() {
     let text = std::fs::read_to_string(EXAMPLE).unwrap();
     let doc: toml::Table = text.parse().unwrap();
     for (table, keys) in ANSWER_TABLES {
-        let t = doc
-            .get(*table)
-            .and_then(|v| v.as_table())
-            .unwrap_or_else(|| panic!("[{table}] missing from the example"));
+        let t = match doc.get(*table) {
+            Some(toml::Value::Table(t)) => t,
+            Some(toml::Value::Array(a)) => a[0].as_table().unwrap(),
+            _ => panic!("[{table}] missing from the example"),
+        };
         for key in *keys {
             assert!(t.contains_key(*key), "[{table}] {key} missing from the example");
         }
@@ -47,7 +48,11 @@ fn the_example_is_accepted_by_setup() {
         .replace("/root/edge.example.com.licence", &pki.file("c8y.licence"))
         .replace("/root/apama.xml", &pki.file("apama.xml"))
         .replace("/root/tenant-password", &pki.file("password"))
-        .replace("/root/new-tenant-password", &pki.file("new-password"));
+        .replace("/root/new-tenant-password", &pki.file("new-password"))
+        .replace("/root/admin.vncpass", &pki.file("vnc-password"));
+    pki.secret("vnc-password", "secret12");
+    std::fs::create_dir_all(img.path("/home/admin")).unwrap();
+    std::os::unix::fs::chown(img.path("/home/admin"), Some(1000), Some(1000)).unwrap();
     let answers = pki.answers(&text);
     img.cmd().arg("setup").arg("--answers").arg(&answers).assert().success();
     assert!(

@@ -86,6 +86,10 @@ pub enum SetupOption {
     ExpandDisk,
     /// 6 Update tenant password.
     TenantPassword(OptionInput),
+    /// Install the VNC components (as `edge-setup vnc`), or from the [vnc] table.
+    Vnc(AnswersArg),
+    /// Enable VNC for a user (as `edge-setup vnc-user`), or for each [[vnc-user]] entry.
+    VncUser(AnswersArg),
     /// Show or set the device ID (as `edge-setup device-id`).
     DeviceId(AnswersArg),
     /// The appliance's status: remote connectivity, device ID, DNS, agent service.

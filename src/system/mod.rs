@@ -95,9 +95,8 @@ impl System {
             .map_err(|e| Error::io("read", path, e))
     }
 
-    /// Reads a secret from a file the user named (first line, without its line
-    /// ending); refuses a file that group or others may read.
-    pub fn read_host_secret(&self, path: &Path) -> Result<Zeroizing<String>> {
+    /// Reads a file of secrets the user named; refuses one that group or others may read.
+    pub fn read_host_private(&self, path: &Path) -> Result<Zeroizing<Vec<u8>>> {
         use std::os::unix::fs::MetadataExt;
         let meta = std::fs::metadata(path).map_err(|e| Error::io("read", path, e))?;
         if meta.mode() & 0o077 != 0 {
@@ -108,7 +107,15 @@ impl System {
                 path.display()
             )));
         }
-        let text = Zeroizing::new(self.read_host_file(path)?);
+        self.read_host_bytes(path)
+    }
+
+    /// Reads a secret from a file the user named (first line, without its line
+    /// ending); refuses a file that group or others may read.
+    pub fn read_host_secret(&self, path: &Path) -> Result<Zeroizing<String>> {
+        let bytes = self.read_host_private(path)?;
+        let text = std::str::from_utf8(&bytes)
+            .map_err(|_| Error::bad_input(format!("{} is not a text file", path.display())))?;
         Ok(Zeroizing::new(text.lines().next().unwrap_or_default().to_string()))
     }
 

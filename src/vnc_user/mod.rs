@@ -278,7 +278,7 @@ fn check_view_only(full: &str, view_only: &str) -> Result<(), String> {
 
 /// Reads and parses both mapping files; a symbolic link at either is refused
 /// before anything is written.
-fn load_mappings(sys: &System) -> Result<(Mappings, Vec<String>)> {
+pub fn load_mappings(sys: &System) -> Result<(Mappings, Vec<String>)> {
     let mut texts = Vec::new();
     for path in [MAPPING_FILE, USERS_FILE] {
         let path = Path::new(path);

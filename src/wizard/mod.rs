@@ -10,6 +10,7 @@ pub mod network;
 pub mod post_install;
 pub mod post_upgrade;
 pub mod tenant_password;
+pub mod vnc;
 
 use std::path::Path;
 
@@ -33,13 +34,15 @@ pub enum Entry {
     ExpandDisk,
     TenantPassword,
     Exit,
+    Vnc,
+    VncUser,
     DeviceId,
     Status,
 }
 
 impl Entry {
     /// Only what works is offered.
-    pub const MENU: [Entry; 10] = [
+    pub const MENU: [Entry; 12] = [
         Entry::Network,
         Entry::PostInstall,
         Entry::Certificates,
@@ -48,6 +51,8 @@ impl Entry {
         Entry::TenantPassword,
         Entry::Agent,
         Entry::Exit,
+        Entry::Vnc,
+        Entry::VncUser,
         Entry::DeviceId,
         Entry::Status,
     ];
@@ -62,6 +67,8 @@ impl Entry {
             Entry::ExpandDisk => 5,
             Entry::TenantPassword => 6,
             Entry::Exit => 8,
+            Entry::Vnc => 9,
+            Entry::VncUser => 10,
             Entry::DeviceId => 11,
             Entry::Status => 12,
         }
@@ -77,6 +84,8 @@ impl Entry {
             Entry::ExpandDisk => "Expand data disk size",
             Entry::TenantPassword => "Update tenant password",
             Entry::Exit => "Exit",
+            Entry::Vnc => "Install VNC components",
+            Entry::VncUser => "Enable VNC for a user",
             Entry::DeviceId => "Show/set the device ID",
             Entry::Status => "Status",
         }
@@ -103,6 +112,8 @@ pub const ANSWER_TABLES: &[(&str, &[&str])] = &[
     ("tenant-password", &["password-file"]),
     ("device-id", &["id", "generate"]),
     ("agent", &["url", "insecure", "force"]),
+    ("vnc", &["install", "offline", "listen"]),
+    ("vnc-user", &["user", "password-file"]),
 ];
 
 const NONINTERACTIVE: &str =
@@ -142,6 +153,37 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
             })
         }
         Some(SetupOption::Status) => status(ctx),
+        Some(SetupOption::Vnc(a)) => match &a.answers {
+            Some(path) => {
+                let answers = load_answers(ctx, path)?;
+                let origin = format!("{} [vnc]", path.display());
+                let table = answers.get("vnc").and_then(|v| v.as_table());
+                match table.map(|t| vnc::prepare_install(t, &origin)).transpose()?.flatten() {
+                    Some(install) => vnc::apply_install(ctx, &install),
+                    None => Err(Error::bad_input(format!(
+                        "{origin}: the table does not set install = true"
+                    ))),
+                }
+            }
+            None => vnc::install_interactive(ctx),
+        },
+        Some(SetupOption::VncUser(a)) => match &a.answers {
+            Some(path) => {
+                let answers = load_answers(ctx, path)?;
+                let origin = format!("{} [[vnc-user]]", path.display());
+                let users = match answers.get("vnc-user") {
+                    Some(v) => vnc::prepare_users(ctx, v, &origin)?,
+                    None => {
+                        return Err(Error::bad_input(format!(
+                            "{} has no [[vnc-user]] entries",
+                            path.display()
+                        )));
+                    }
+                };
+                vnc::apply_users(ctx, &users)
+            }
+            None => vnc::user_interactive(ctx),
+        },
         Some(SetupOption::PostInstall(input)) => post_install_option(ctx, input),
         Some(SetupOption::Certificates(a)) if a.rollback => {
             ctx.require_root("setup certificates --rollback")?;
@@ -306,18 +348,27 @@ fn load_answers(ctx: &Ctx, path: &Path) -> Result<toml::Table> {
                 .why(format!("an answers file has the tables {}", names.join(", ")))
                 .hint("see examples/appliance.toml for every table and key"));
         };
-        let Some(t) = value.as_table() else {
-            return Err(Error::bad_input(format!(
-                "{}: '{name}' must be a table ([{name}])",
-                path.display()
-            )));
+        // [[vnc-user]] is an array of tables, one per user
+        let tables: Vec<&toml::Table> = match value {
+            toml::Value::Table(t) => vec![t],
+            toml::Value::Array(a) if a.iter().all(toml::Value::is_table) => {
+                a.iter().filter_map(toml::Value::as_table).collect()
+            }
+            _ => {
+                return Err(Error::bad_input(format!(
+                    "{}: '{name}' must be a table ([{name}])",
+                    path.display()
+                )));
+            }
         };
-        if let Some(k) = t.keys().find(|k| !keys.contains(&k.as_str())) {
-            return Err(
-                Error::bad_input(format!("{}: unknown key '{k}' in [{name}]", path.display()))
-                    .why(format!("[{name}] has the keys {}", keys.join(", ")))
-                    .hint("see examples/appliance.toml"),
-            );
+        for t in tables {
+            if let Some(k) = t.keys().find(|k| !keys.contains(&k.as_str())) {
+                return Err(
+                    Error::bad_input(format!("{}: unknown key '{k}' in [{name}]", path.display()))
+                        .why(format!("[{name}] has the keys {}", keys.join(", ")))
+                        .hint("see examples/appliance.toml"),
+                );
+            }
         }
     }
     Ok(table)
@@ -393,6 +444,14 @@ fn run_answers(ctx: &Ctx, path: &Path) -> Result<()> {
         }
         None => None,
     };
+    let vnc_install = match answers.get("vnc").and_then(|v| v.as_table()) {
+        Some(t) => vnc::prepare_install(t, &origin("vnc"))?,
+        None => None,
+    };
+    let vnc_users = match answers.get("vnc-user") {
+        Some(v) => vnc::prepare_users(ctx, v, &origin("vnc-user"))?,
+        None => Vec::new(),
+    };
     if let Some(p) = &network_prepared {
         ctx.out.info("== 1 Configure network");
         network::apply(ctx, p)?;
@@ -422,6 +481,14 @@ fn run_answers(ctx: &Ctx, path: &Path) -> Result<()> {
     if let Some(p) = &agent_prepared {
         ctx.out.info("== 7 Configure Edge Agent");
         agent::apply(ctx, p)?;
+    }
+    if let Some(install) = &vnc_install {
+        ctx.out.info("== 9 Install VNC components");
+        vnc::apply_install(ctx, install)?;
+    }
+    if !vnc_users.is_empty() {
+        ctx.out.info("== 10 Enable VNC for users");
+        vnc::apply_users(ctx, &vnc_users)?;
     }
     Ok(())
 }
@@ -552,6 +619,8 @@ fn menu(ctx: &Ctx) -> Result<()> {
             Entry::PostUpgrade => post_upgrade::run(ctx, false),
             Entry::ExpandDisk => expand_disk::run(ctx),
             Entry::TenantPassword => tenant_password_option(ctx, &OptionInput::default()),
+            Entry::Vnc => vnc::install_interactive(ctx),
+            Entry::VncUser => vnc::user_interactive(ctx),
             Entry::DeviceId => device_id_interactive(ctx),
             Entry::Status => status(ctx),
         };
@@ -562,10 +631,24 @@ fn menu(ctx: &Ctx) -> Result<()> {
     }
 }
 
-/// The appliance at a glance: remote connectivity, device ID, DNS, agent.
+/// The appliance at a glance: remote connectivity, device ID, DNS, agent, VNC users.
 fn status(ctx: &Ctx) -> Result<()> {
     for line in crate::agent::status(ctx)?.lines() {
         ctx.out.data(&line);
     }
+    let (mappings, _) = crate::vnc_user::load_mappings(&ctx.sys)?;
+    let users: Vec<String> = mappings
+        .appliance
+        .entries()
+        .map(|(user, display, _)| format!("{user} on :{display} (port {})", crate::tigervnc::port(display)))
+        .collect();
+    ctx.out.data(&format!(
+        "VNC users:           {}",
+        if users.is_empty() {
+            "none (sudo edge-setup vnc-user --user NAME)".to_string()
+        } else {
+            users.join(", ")
+        }
+    ));
     Ok(())
 }

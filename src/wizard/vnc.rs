@@ -1,0 +1,156 @@
+//! edge-setup's own entries: install the VNC components, enable VNC for a user.
+
+use std::io::Cursor;
+use std::path::PathBuf;
+
+use crate::cli::{VncArgs, VncUserArgs};
+use crate::config::{self, KeyValue, Listen};
+use crate::context::Ctx;
+use crate::error::{Error, Result};
+use crate::prompt::Question;
+use crate::{vnc, vnc_user};
+
+/// A `[vnc]` table: install the components, optionally offline, and where sessions listen.
+pub struct Install {
+    offline: Option<PathBuf>,
+    listen: Option<Listen>,
+}
+
+/// One `[[vnc-user]]` entry: a user and a private file holding their password(s).
+pub struct User {
+    name: String,
+    password_file: PathBuf,
+}
+
+fn string(t: &toml::Table, key: &str, origin: &str) -> Result<Option<String>> {
+    match t.get(key) {
+        None => Ok(None),
+        Some(toml::Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(Error::bad_input(format!("{origin}: '{key}' must be a string"))),
+    }
+}
+
+pub fn prepare_install(t: &toml::Table, origin: &str) -> Result<Option<Install>> {
+    match t.get("install") {
+        Some(toml::Value::Boolean(true)) => {}
+        Some(toml::Value::Boolean(false)) | None => return Ok(None),
+        Some(_) => return Err(Error::bad_input(format!("{origin}: 'install' must be true or false"))),
+    }
+    let offline = string(t, "offline", origin)?
+        .filter(|s| !s.is_empty())
+        .map(PathBuf::from);
+    let listen = string(t, "listen", origin)?
+        .map(|s| {
+            Listen::parse(&s).map_err(|rule| Error::bad_input(format!("{origin}: 'listen' is not valid")).why(rule))
+        })
+        .transpose()?;
+    Ok(Some(Install { offline, listen }))
+}
+
+pub fn apply_install(ctx: &Ctx, install: &Install) -> Result<()> {
+    if let Some(listen) = install.listen {
+        let mut cfg = ctx.config()?;
+        cfg.set_raw(config::key(config::VNC_LISTEN)?, &listen.render());
+        let step = ctx
+            .out
+            .step(&format!("Setting {} = {}", config::VNC_LISTEN, listen.render()));
+        step.done(ctx.sys.change_word(cfg.save(&ctx.sys)?));
+    }
+    vnc::run(
+        ctx,
+        &VncArgs {
+            action: None,
+            offline: install.offline.clone(),
+            uninstall: false,
+            purge: false,
+        },
+    )
+}
+
+/// The `[[vnc-user]]` entries, each checked (the password file must be private).
+pub fn prepare_users(ctx: &Ctx, value: &toml::Value, origin: &str) -> Result<Vec<User>> {
+    let tables: Vec<&toml::Table> = match value {
+        toml::Value::Array(a) => a.iter().filter_map(toml::Value::as_table).collect(),
+        toml::Value::Table(t) => vec![t],
+        _ => {
+            return Err(Error::bad_input(format!(
+                "{origin}: write each user as a [[vnc-user]] table"
+            )));
+        }
+    };
+    let mut users = Vec::new();
+    for t in tables {
+        let name = string(t, "user", origin)?
+            .ok_or_else(|| Error::bad_input(format!("{origin}: a [[vnc-user]] entry has no 'user'")))?;
+        let password_file = string(t, "password-file", origin)?.map(PathBuf::from).ok_or_else(|| {
+            Error::bad_input(format!(
+                "{origin}: the [[vnc-user]] entry for {name} has no 'password-file'"
+            ))
+            .hint("name a file (mode 0600) with the password on line 1 and an optional view-only password on line 2")
+        })?;
+        ctx.sys.read_host_private(&password_file)?;
+        if users.iter().any(|u: &User| u.name == name) {
+            return Err(Error::bad_input(format!("{origin}: user {name} appears twice")));
+        }
+        users.push(User { name, password_file });
+    }
+    Ok(users)
+}
+
+/// Enables each user as `vnc-user --user NAME --password-stdin` would, the
+/// password file standing in for standard input.
+pub fn apply_users(ctx: &Ctx, users: &[User]) -> Result<()> {
+    for u in users {
+        let bytes = ctx.sys.read_host_private(&u.password_file)?;
+        let previous = ctx.stdin.replace(Box::new(Cursor::new(bytes)));
+        let args = VncUserArgs {
+            user: Some(u.name.clone()),
+            password_stdin: true,
+            remove: false,
+            system_part: false,
+        };
+        let result = vnc_user::run(ctx, &args);
+        ctx.stdin.replace(previous);
+        result?;
+    }
+    Ok(())
+}
+
+/// Menu entry: install the VNC components.
+pub fn install_interactive(ctx: &Ctx) -> Result<()> {
+    vnc::run(
+        ctx,
+        &VncArgs {
+            action: None,
+            offline: None,
+            uninstall: false,
+            purge: false,
+        },
+    )
+}
+
+/// Menu entry: enable VNC for a user (asked; default the one who ran sudo).
+pub fn user_interactive(ctx: &Ctx) -> Result<()> {
+    let default = ctx
+        .sudo_uid()
+        .and_then(|uid| ctx.sys.users().by_uid(uid).ok().flatten())
+        .map(|u| u.name);
+    let q = Question {
+        prompt: "User to enable for VNC",
+        noninteractive: "edge-setup vnc-user --user NAME --password-stdin",
+    };
+    let users = ctx.sys.users();
+    let name = ctx.prompt.text(q, default.as_deref(), &|s| match users.by_name(s) {
+        Ok(Some(_)) => Ok(()),
+        _ => Err(format!("there is no user '{s}'")),
+    })?;
+    vnc_user::run(
+        ctx,
+        &VncUserArgs {
+            user: Some(name),
+            password_stdin: false,
+            remove: false,
+            system_part: false,
+        },
+    )
+}
