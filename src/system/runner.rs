@@ -122,21 +122,45 @@ pub struct HostRunner;
 
 impl Runner for HostRunner {
     fn run(&self, cmd: &Cmd) -> std::io::Result<Output> {
-        let mut expr = duct::cmd(&cmd.program, &cmd.args)
+        let expr = duct::cmd(&cmd.program, &cmd.args)
             .stdout_capture()
             .stderr_capture()
             .unchecked();
-        expr = match &cmd.stdin {
-            Some(bytes) => expr.stdin_bytes(bytes.to_vec()),
-            None => expr.stdin_null(),
+        let out = match &cmd.stdin {
+            Some(bytes) => run_with_stdin(expr, bytes)?,
+            None => expr.stdin_null().run()?,
         };
-        let out = expr.run()?;
         Ok(Output {
             status: out.status.code(),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         })
     }
+}
+
+/// Feeds `bytes` through a pipe straight from the zeroizing buffer (duct's
+/// `stdin_bytes` would keep a copy that is never zeroed). A separate thread
+/// writes, so a child that prints a lot before reading cannot deadlock us.
+fn run_with_stdin(expr: duct::Expression, bytes: &[u8]) -> std::io::Result<std::process::Output> {
+    let (reader, mut writer) = os_pipe::pipe()?;
+    let expr = expr.stdin_file(reader);
+    let handle = expr.start()?;
+    // our copy of the read end: a child that exits without reading must give EPIPE, not block
+    drop(expr);
+    std::thread::scope(|s| {
+        let feeder = s.spawn(move || {
+            use std::io::Write;
+            // the writer drops at the end of this closure: the child sees EOF
+            match writer.write_all(bytes) {
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+                r => r,
+            }
+        });
+        let out = handle.into_output();
+        let fed = feeder.join().expect("the stdin writer does not panic");
+        let out = out?;
+        fed.map(|()| out)
+    })
 }
 
 type Responder = Box<dyn Fn(&Cmd) -> Option<std::io::Result<Output>>>;
@@ -228,6 +252,31 @@ mod tests {
         assert_eq!(out.status, Some(3));
         assert_eq!(out.stdout, "out:hi\n");
         assert_eq!(out.stderr, "err\n");
+    }
+
+    #[test]
+    fn host_runner_streams_large_stdin_and_stdout() {
+        // the child prints 1 MiB before it reads: more than a pipe buffer both ways
+        let input = Zeroizing::new(vec![b'x'; 1 << 20]);
+        let out = HostRunner
+            .run(
+                &Cmd::new("sh")
+                    .args(["-c", "head -c 1048576 /dev/zero | tr '\\0' y; wc -c"])
+                    .stdin(input),
+            )
+            .unwrap();
+        assert!(out.success(), "{out:?}");
+        let (ys, count) = out.stdout.split_at(1 << 20);
+        assert!(ys.bytes().all(|b| b == b'y'));
+        assert_eq!(count.trim(), "1048576");
+    }
+
+    #[test]
+    fn host_runner_survives_a_child_that_never_reads_stdin() {
+        let out = HostRunner
+            .run(&Cmd::new("true").stdin(Zeroizing::new(vec![0; 1 << 20])))
+            .unwrap();
+        assert!(out.success());
     }
 
     #[test]
