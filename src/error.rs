@@ -78,12 +78,23 @@ impl Error {
 
     /// An I/O error on `path`; permission errors become `NotPermitted` with a hint.
     pub fn io(action: &str, path: &std::path::Path, err: std::io::Error) -> Self {
+        Self::io_as(nix::unistd::geteuid().is_root(), action, path, err)
+    }
+
+    /// `io` for a process that is root or not: sudo cannot help root.
+    fn io_as(root: bool, action: &str, path: &std::path::Path, err: std::io::Error) -> Self {
         let kind = match err.kind() {
             std::io::ErrorKind::PermissionDenied => Kind::NotPermitted,
             _ => Kind::Failure,
         };
         let mut e = Error::new(kind, format!("cannot {action} {}", path.display())).why(&err);
-        if kind == Kind::NotPermitted {
+        if kind == Kind::NotPermitted && root {
+            e = e.hint(format!(
+                "even root may not change it: check 'lsattr {}' for the immutable flag ('chattr -i' removes it), \
+                 whether its file system is mounted read-only, and SELinux denials ('ausearch -m avc')",
+                path.display()
+            ));
+        } else if kind == Kind::NotPermitted {
             e = e.hint("run the command with sudo, or as the owner of that file");
         } else if err.raw_os_error() == Some(nix::libc::ENOSPC) || err.kind() == std::io::ErrorKind::StorageFull {
             e = e.hint("free some space on that file system and run the command again");
@@ -132,10 +143,33 @@ mod tests {
 
     #[test]
     fn permission_errors_are_not_permitted() {
-        let err = std::io::Error::from_raw_os_error(nix::libc::EACCES);
+        for errno in [nix::libc::EACCES, nix::libc::EPERM] {
+            let err = std::io::Error::from_raw_os_error(errno);
+            let e = Error::io_as(false, "write", std::path::Path::new("/etc/x"), err);
+            assert_eq!(e.kind, Kind::NotPermitted);
+            assert_eq!(e.exit_code(), exit::NOT_PERMITTED);
+            assert!(e.hint.unwrap().contains("sudo"));
+        }
+    }
+
+    #[test]
+    fn permission_errors_as_root_point_at_attributes_not_sudo() {
+        for errno in [nix::libc::EACCES, nix::libc::EPERM] {
+            let err = std::io::Error::from_raw_os_error(errno);
+            let e = Error::io_as(true, "write", std::path::Path::new("/etc/x"), err);
+            assert_eq!(e.kind, Kind::NotPermitted);
+            let hint = e.hint.unwrap();
+            assert!(!hint.contains("sudo"), "{hint}");
+            assert!(hint.contains("even root") && hint.contains("lsattr /etc/x"), "{hint}");
+            assert!(hint.contains("read-only") && hint.contains("SELinux"), "{hint}");
+        }
+    }
+
+    #[test]
+    fn io_uses_the_processes_own_privilege() {
+        let err = std::io::Error::from_raw_os_error(nix::libc::EPERM);
         let e = Error::io("write", std::path::Path::new("/etc/x"), err);
-        assert_eq!(e.kind, Kind::NotPermitted);
-        assert_eq!(e.exit_code(), exit::NOT_PERMITTED);
-        assert!(e.hint.unwrap().contains("sudo"));
+        let root = nix::unistd::geteuid().is_root();
+        assert_eq!(e.hint.unwrap().contains("sudo"), !root);
     }
 }
