@@ -1,6 +1,5 @@
 //! From a process (arguments, environment, streams) to an exit code.
 
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::{BufRead, IsTerminal, Write};
@@ -90,16 +89,11 @@ pub fn run(process: Process) -> i32 {
         Box::new(Terminal)
     };
     let result = build_system(&cli, runner, out.clone()).and_then(|sys| {
-        let ctx = Ctx {
-            sys,
-            out: out.clone(),
-            prompt,
-            stdin: RefCell::new(stdin),
-            env,
-            uid,
-            euid,
-            yes: cli.global.yes,
-        };
+        let ctx = Ctx::new(sys, prompt)
+            .with_stdin(stdin)
+            .with_env(env)
+            .with_ids(uid, euid)
+            .with_yes(cli.global.yes);
         dispatch(&ctx, &cli.command)
     });
     out.finish_bar();

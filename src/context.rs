@@ -24,6 +24,45 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    /// A context over `sys` (reporting to its output) that asks through `prompt`:
+    /// empty stdin and environment, uid and euid 0, no `--yes`; the `with_*`
+    /// methods set the rest.
+    pub fn new(sys: System, prompt: Box<dyn Prompter>) -> Self {
+        Ctx {
+            out: sys.out().clone(),
+            sys,
+            prompt,
+            stdin: RefCell::new(Box::new(std::io::empty())),
+            env: HashMap::new(),
+            uid: 0,
+            euid: 0,
+            yes: false,
+        }
+    }
+
+    pub fn with_stdin(mut self, stdin: Box<dyn BufRead>) -> Self {
+        self.stdin = RefCell::new(stdin);
+        self
+    }
+
+    pub fn with_env<K: Into<String>, V: Into<String>>(mut self, env: impl IntoIterator<Item = (K, V)>) -> Self {
+        self.env = env.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+        self
+    }
+
+    /// The real and effective uid of the calling process.
+    pub fn with_ids(mut self, uid: u32, euid: u32) -> Self {
+        self.uid = uid;
+        self.euid = euid;
+        self
+    }
+
+    /// `--yes`: take defaults and never ask.
+    pub fn with_yes(mut self, yes: bool) -> Self {
+        self.yes = yes;
+        self
+    }
+
     pub fn is_root(&self) -> bool {
         self.euid == 0
     }
@@ -95,15 +134,10 @@ pub fn test_ctx(
         false,
     );
     let root = crate::system::fs::Root::new(root).expect("the test root exists");
-    let ctx = Ctx {
-        sys: System::new(root, mode, dry_run, runner, out.clone()),
-        out,
-        prompt: Box::new(crate::prompt::NoPrompt(crate::prompt::NoPromptReason::NoTerminal)),
-        stdin: RefCell::new(Box::new(std::io::empty())),
-        env: HashMap::new(),
-        uid: 0,
-        euid: 0,
-        yes: true,
-    };
+    let ctx = Ctx::new(
+        System::new(root, mode, dry_run, runner, out),
+        Box::new(crate::prompt::NoPrompt(crate::prompt::NoPromptReason::NoTerminal)),
+    )
+    .with_yes(true);
     (ctx, err)
 }

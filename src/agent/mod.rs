@@ -399,8 +399,6 @@ fn no_dns(dns: &Dns) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::cell::RefCell;
-    use std::collections::HashMap;
     use std::rc::Rc;
 
     use crate::error::Kind;
@@ -433,18 +431,11 @@ mod tests {
                 Mode::Live,
                 false,
                 Box::new(fake.clone()),
-                out.clone(),
-            );
-            let ctx = Ctx {
-                sys,
                 out,
-                prompt: Box::new(NoPrompt(NoPromptReason::Yes)),
-                stdin: RefCell::new(Box::new(std::io::empty())),
-                env: HashMap::new(),
-                uid: euid,
-                euid,
-                yes: true,
-            };
+            );
+            let ctx = Ctx::new(sys, Box::new(NoPrompt(NoPromptReason::Yes)))
+                .with_ids(euid, euid)
+                .with_yes(true);
             Live { dir, ctx, fake, err }
         }
 

@@ -51,6 +51,11 @@ impl System {
         }
     }
 
+    /// The output this system reports its steps to.
+    pub fn out(&self) -> &Out {
+        &self.out
+    }
+
     pub fn is_image(&self) -> bool {
         self.mode == Mode::Image
     }

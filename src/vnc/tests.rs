@@ -1,8 +1,7 @@
 //! In-process tests of `edge-setup vnc` on a live system (a temporary root with the
 //! recording fake runner): command flows and the package manager's failures.
 
-use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::cell::Cell;
 use std::path::Path;
 use std::rc::Rc;
 
@@ -74,21 +73,12 @@ impl Live {
             Mode::Live,
             false,
             Box::new(self.fake.clone()),
-            out.clone(),
-        );
-        Ctx {
-            sys,
             out,
-            prompt: Box::new(NoPrompt(NoPromptReason::Yes)),
-            stdin: RefCell::new(Box::new(std::io::empty())),
-            env: env
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect::<HashMap<_, _>>(),
-            uid: euid,
-            euid,
-            yes: true,
-        }
+        );
+        Ctx::new(sys, Box::new(NoPrompt(NoPromptReason::Yes)))
+            .with_env(env.iter().copied())
+            .with_ids(euid, euid)
+            .with_yes(true)
     }
 
     fn run(&self, args: VncArgs, env: &[(&str, &str)]) -> Result<()> {

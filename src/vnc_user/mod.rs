@@ -1027,8 +1027,6 @@ mod tests {
     use crate::system::Mode;
     use crate::system::fs::Root;
     use crate::system::runner::{FakeRunner, Output};
-    use std::cell::RefCell;
-    use std::collections::HashMap;
     use std::os::unix::fs::MetadataExt;
     use std::rc::Rc;
 
@@ -1064,21 +1062,12 @@ mod tests {
                 Mode::Live,
                 false,
                 Box::new(self.fake.clone()),
-                out.clone(),
-            );
-            Ctx {
-                sys,
                 out,
-                prompt,
-                stdin: RefCell::new(Box::new(std::io::Cursor::new(stdin.as_bytes().to_vec()))),
-                env: env
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect::<HashMap<_, _>>(),
-                uid,
-                euid: uid,
-                yes: false,
-            }
+            );
+            Ctx::new(sys, prompt)
+                .with_stdin(Box::new(std::io::Cursor::new(stdin.as_bytes().to_vec())))
+                .with_env(env.iter().copied())
+                .with_ids(uid, uid)
         }
 
         fn path(&self, target: &str) -> PathBuf {

@@ -129,19 +129,9 @@ pub fn live_ctx(root: &Path) -> (edge_setup::context::Ctx, edge_setup::output::C
         edge_setup::system::Mode::Live,
         false,
         Box::new(edge_setup::system::runner::HostRunner),
-        out.clone(),
-    );
-    let ctx = edge_setup::context::Ctx {
-        sys,
         out,
-        prompt: Box::new(edge_setup::prompt::NoPrompt(
-            edge_setup::prompt::NoPromptReason::NoTerminal,
-        )),
-        stdin: std::cell::RefCell::new(Box::new(std::io::empty())),
-        env: Default::default(),
-        uid: 0,
-        euid: 0,
-        yes: true,
-    };
+    );
+    let prompt = edge_setup::prompt::NoPrompt(edge_setup::prompt::NoPromptReason::NoTerminal);
+    let ctx = edge_setup::context::Ctx::new(sys, Box::new(prompt)).with_yes(true);
     (ctx, err)
 }
