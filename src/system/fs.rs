@@ -492,18 +492,22 @@ impl Root {
         }))
     }
 
-    /// Removes temporary files a killed writer left beside `target`.
-    pub fn remove_stale_temps(&self, target: &Path) -> Result<()> {
+    /// Removes temporary files a killed writer left beside `target`; the ones removed.
+    pub fn remove_stale_temps(&self, target: &Path) -> Result<Vec<PathBuf>> {
         let (_, name) = Self::split(target)?;
         let prefix = temp_prefix(&name);
         let parent = target.parent().unwrap_or(Path::new("/"));
+        let mut removed = Vec::new();
         for entry in self.list_dir(parent)? {
             let bytes = entry.as_bytes();
             if bytes.starts_with(prefix.as_bytes()) && bytes.ends_with(TEMP_SUFFIX.as_bytes()) {
-                self.remove(&parent.join(&entry))?;
+                let stale = parent.join(&entry);
+                if self.remove(&stale)? {
+                    removed.push(stale);
+                }
             }
         }
-        Ok(())
+        Ok(removed)
     }
 
     /// Removes a file (or a link, without following it). `false` when it was absent.
@@ -1056,7 +1060,10 @@ mod tests {
         root.write(Path::new("/d/map"), b"1", spec).unwrap();
         std::fs::write(dir.path().join("d/.map.Ab12Cd.tmp"), b"torn").unwrap();
         std::fs::write(dir.path().join("d/.other.Ab12Cd.tmp"), b"keep").unwrap();
-        root.remove_stale_temps(Path::new("/d/map")).unwrap();
+        assert_eq!(
+            root.remove_stale_temps(Path::new("/d/map")).unwrap(),
+            vec![PathBuf::from("/d/.map.Ab12Cd.tmp")]
+        );
         assert_eq!(
             root.list_dir(Path::new("/d")).unwrap(),
             vec![OsString::from(".other.Ab12Cd.tmp"), OsString::from("map")]

@@ -419,22 +419,14 @@ fn write_managed(ctx: &Ctx, path: &str, contents: &[u8], spec: FileSpec) -> Resu
 
 /// Removes the temporary files a killed run left beside `path` (`.NAME.XXXXXX.tmp`).
 fn clean_stale(ctx: &Ctx, path: &Path) -> Result<()> {
-    if !ctx.sys.dry_run
-        && let (Some(dir), Some(name)) = (path.parent(), path.file_name())
-    {
-        let prefix = format!(".{}.", name.to_string_lossy());
-        for entry in ctx.sys.root.list_dir(dir)? {
-            let entry = entry.to_string_lossy();
-            if entry.starts_with(&prefix) && entry.ends_with(".tmp") {
-                let stale = dir.join(&*entry);
-                if ctx.sys.remove(&stale)? {
-                    ctx.out.note(&format!(
-                        "removed {}, left by an interrupted run",
-                        ctx.sys.root.host_path(&stale).display()
-                    ));
-                }
-            }
-        }
+    if ctx.sys.dry_run {
+        return Ok(());
+    }
+    for stale in ctx.sys.root.remove_stale_temps(path)? {
+        ctx.out.note(&format!(
+            "removed {}, left by an interrupted run",
+            ctx.sys.root.host_path(&stale).display()
+        ));
     }
     Ok(())
 }
