@@ -161,22 +161,8 @@ pub fn detect(sys: &System) -> Result<Option<Backend>> {
 
 /// The highest display in the mapping files (0 when no user is enabled yet).
 pub fn highest_display(sys: &System) -> Result<u32> {
-    let mapping = sys.read_string(Path::new(tigervnc::MAPPING_FILE))?.unwrap_or_default();
-    let users = sys.read_string(Path::new(tigervnc::USERS_FILE))?.unwrap_or_default();
-    let from_mapping = mapping
-        .lines()
-        .filter_map(|l| l.trim().rsplit_once(':'))
-        .filter_map(|(_, n)| n.trim().parse::<u32>().ok());
-    let from_users = users
-        .lines()
-        .filter(|l| !l.trim_start().starts_with('#'))
-        .filter_map(|l| l.trim().strip_prefix(':')?.split_once('='))
-        .filter_map(|(n, _)| n.trim().parse::<u32>().ok());
-    Ok(from_mapping
-        .chain(from_users)
-        .filter(|n| *n <= tigervnc::MAX_DISPLAY)
-        .max()
-        .unwrap_or(0))
+    let (mappings, _) = crate::vnc_user::load_mappings(sys)?;
+    Ok(mappings.used().last().copied().unwrap_or(0))
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ pub mod firewall;
 pub mod packages;
 pub mod state;
 
+use std::collections::BTreeSet;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
@@ -23,6 +24,7 @@ use crate::system::os_release::{Family, OsRelease};
 use crate::system::runner::Cmd;
 use crate::system::users::UserInfo;
 use crate::tigervnc::{self, SUDOERS_FILE, VNC_GROUP};
+use crate::vnc_user;
 use firewall::{Backend, Rule};
 use packages::{Desktop, Installed, Manager, OfflineDir};
 use state::State;
@@ -91,6 +93,8 @@ struct Plan {
     exe: PathBuf,
     hostname: Option<String>,
     listen: Listen,
+    /// For the firewall rule; 0 with `vnc.listen = localhost`.
+    highest_display: u32,
 }
 
 fn install(ctx: &Ctx, t: &Target, offline: Option<&Path>) -> Result<()> {
@@ -110,6 +114,11 @@ fn install(ctx: &Ctx, t: &Target, offline: Option<&Path>) -> Result<()> {
         exe: sudoers_exe(ctx)?,
         hostname: host_name(ctx)?,
         listen,
+        // read before any change: a mapping file edge-setup cannot parse stops the run here
+        highest_display: match listen {
+            Listen::Lan => firewall::highest_display(sys)?,
+            Listen::Localhost => 0,
+        },
     };
 
     let _lock = run_lock(ctx)?;
@@ -291,7 +300,7 @@ fn install_steps(ctx: &Ctx, t: &Target, plan: &Plan, state: &mut State, recorded
     let (wanted, none_found) = match plan.listen {
         Listen::Localhost => (None, false),
         Listen::Lan => match firewall::detect(sys)? {
-            Some(backend) => (Some(Rule::new(backend, firewall::highest_display(sys)?)), false),
+            Some(backend) => (Some(Rule::new(backend, plan.highest_display)), false),
             None => (None, true),
         },
     };
@@ -674,27 +683,15 @@ fn uninstall_steps(ctx: &Ctx, t: &Target, purge: bool, users: &[UserInfo], state
     Ok(())
 }
 
-/// The users in the mapping files, as known to the system.
+/// The users in the mapping files (either of them), as known to the system, by name.
 fn vnc_users(sys: &System) -> Result<Vec<UserInfo>> {
-    let mapping = sys.read_string(Path::new(tigervnc::MAPPING_FILE))?.unwrap_or_default();
-    let users_file = sys.read_string(Path::new(tigervnc::USERS_FILE))?.unwrap_or_default();
-    let mut names: Vec<String> = mapping
-        .lines()
-        .filter_map(|l| l.trim().rsplit_once(':').map(|(u, _)| u.trim().to_string()))
-        .chain(
-            users_file
-                .lines()
-                .filter(|l| l.trim_start().starts_with(':'))
-                .filter_map(|l| l.split_once('=').map(|(_, u)| u.trim().to_string())),
-        )
-        .filter(|n| !n.is_empty())
-        .collect();
-    names.sort();
-    names.dedup();
+    let (mappings, _) = vnc_user::load_mappings(sys)?;
+    // after parsing, the appliance's file holds the users of both
+    let names: BTreeSet<&str> = mappings.appliance.entries().map(|(name, _, _)| name).collect();
     let users = sys.users();
     let mut out = Vec::new();
     for name in names {
-        if let Some(user) = users.by_name(&name)? {
+        if let Some(user) = users.by_name(name)? {
             out.push(user);
         }
     }

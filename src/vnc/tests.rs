@@ -342,6 +342,40 @@ fn firewall_variants_for_lan() {
 }
 
 #[test]
+fn the_firewall_covers_displays_of_either_mapping_file() {
+    let Some(live) = Live::new(DEBIAN) else { return };
+    live.all_installed();
+    live.write("/etc/edge-setup/edge-setup.toml", "[vnc]\nlisten = \"lan\"\n");
+    live.write(tigervnc::MAPPING_FILE, "admin:1\n");
+    live.write(tigervnc::USERS_FILE, ":1=admin\n:9=operator\n");
+    live.write("/usr/sbin/ufw", "");
+    live.run(install(), &[]).unwrap();
+    assert!(
+        live.lines().contains(&"ufw allow 5900:5909/tcp".to_string()),
+        "{:#?}",
+        live.lines()
+    );
+}
+
+#[test]
+fn a_mapping_file_that_does_not_parse_stops_a_lan_install_before_any_change() {
+    let Some(live) = Live::new(DEBIAN) else { return };
+    live.write("/etc/edge-setup/edge-setup.toml", "[vnc]\nlisten = \"lan\"\n");
+    live.write(tigervnc::MAPPING_FILE, "admin:1\nadmin 2\n");
+    live.write("/usr/sbin/ufw", "");
+    let err = live.run(install(), &[]).unwrap_err();
+    assert!(err.what.contains("vnc-display-mapping:2"), "{err}");
+    assert!(
+        !live
+            .lines()
+            .iter()
+            .any(|l| l.starts_with(APT_INSTALL) || l.starts_with("ufw"))
+    );
+    assert!(!live.exists(tigervnc::XSESSION_FILE));
+    assert!(!live.exists(state::PATH));
+}
+
+#[test]
 fn a_stopped_firewalld_falls_back_and_no_firewall_is_a_warning() {
     let Some(live) = Live::new(DEBIAN) else { return };
     live.all_installed();
