@@ -376,6 +376,19 @@ fn a_mapping_file_that_does_not_parse_stops_a_lan_install_before_any_change() {
 }
 
 #[test]
+fn purge_refuses_a_mapping_file_that_does_not_parse_before_removing_anything() {
+    let Some(live) = Live::new(DEBIAN) else { return };
+    live.all_installed();
+    live.run(install(), &[]).unwrap();
+    live.write(tigervnc::USERS_FILE, ":1=admin\n:x=operator\n");
+    let before = live.lines().len();
+    let err = live.run(uninstall(true), &[]).unwrap_err();
+    assert!(err.what.contains("vncserver.users:2"), "{err}");
+    assert_eq!(live.lines().len(), before, "no command ran");
+    assert!(live.exists(tigervnc::XSESSION_FILE) && live.exists(state::PATH));
+}
+
+#[test]
 fn a_stopped_firewalld_falls_back_and_no_firewall_is_a_warning() {
     let Some(live) = Live::new(DEBIAN) else { return };
     live.all_installed();
