@@ -184,13 +184,7 @@ impl Root {
                     }
                     let fd = self.open_dir_at(cur, &part, target)?;
                     // mkdir honours the umask: set the exact mode and owner now.
-                    let real = openat(
-                        &fd,
-                        ".",
-                        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-                        Mode::empty(),
-                    )
-                    .map_err(|e| Error::io("open", &self.host_path(target), e.into()))?;
+                    let real = self.readable_dir(&fd, "open", target)?;
                     set_owner_mode(&real, spec)
                         .map_err(|e| Error::io("set the owner of a directory for", &self.host_path(target), e))?;
                     stack.push(fd);
@@ -244,6 +238,18 @@ impl Root {
         })
     }
 
+    /// A readable descriptor of the directory behind `dir` (an O_PATH one), which
+    /// fsync, fchown, unlinkat and listing need.
+    fn readable_dir(&self, dir: &OwnedFd, action: &str, target: &Path) -> Result<OwnedFd> {
+        openat(
+            dir,
+            ".",
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| Error::io(action, &self.host_path(target), e.into()))
+    }
+
     fn check_link_owner(&self, st: &FileStat, target: &Path, part: &OsStr) -> Result<()> {
         if self.trusted.contains(&st.st_uid) {
             return Ok(());
@@ -288,28 +294,26 @@ impl Root {
             .expect("missing directories are created"))
     }
 
-    /// Metadata of `target` without following a link at its last component.
-    pub fn meta(&self, target: &Path) -> Result<Option<Meta>> {
+    /// The status of `target` without following a link at its last component.
+    fn lstat(&self, target: &Path) -> Result<Option<FileStat>> {
         let Some((dir, name)) = self.parent(target, None)? else {
             return Ok(None);
         };
         match fstatat(&dir, name.as_os_str(), AtFlags::AT_SYMLINK_NOFOLLOW) {
-            Ok(st) => Ok(Some(Meta::from(&st))),
+            Ok(st) => Ok(Some(st)),
             Err(Errno::ENOENT) => Ok(None),
             Err(e) => Err(Error::io("inspect", &self.host_path(target), e.into())),
         }
     }
 
+    /// Metadata of `target` without following a link at its last component.
+    pub fn meta(&self, target: &Path) -> Result<Option<Meta>> {
+        Ok(self.lstat(target)?.map(|st| Meta::from(&st)))
+    }
+
     /// Whether the last component of `target` is a symbolic link.
     pub fn is_link(&self, target: &Path) -> Result<bool> {
-        let Some((dir, name)) = self.parent(target, None)? else {
-            return Ok(false);
-        };
-        match fstatat(&dir, name.as_os_str(), AtFlags::AT_SYMLINK_NOFOLLOW) {
-            Ok(st) => Ok(is_link(&st)),
-            Err(Errno::ENOENT) => Ok(false),
-            Err(e) => Err(Error::io("inspect", &self.host_path(target), e.into())),
-        }
+        Ok(self.lstat(target)?.is_some_and(|st| is_link(&st)))
     }
 
     /// Reads a file; `None` when it does not exist. A trusted link at the last
@@ -385,13 +389,7 @@ impl Root {
             }
         }
         let fd = self.open_dir_at(&dir, &name, target)?;
-        let real = openat(
-            &fd,
-            ".",
-            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| Error::io("open", &self.host_path(target), e.into()))?;
+        let real = self.readable_dir(&fd, "open", target)?;
         let wanted = Meta {
             uid: spec.uid,
             gid: spec.gid,
@@ -453,13 +451,7 @@ impl Root {
                 return Ok(None);
             }
         }
-        let real_dir = openat(
-            &dir,
-            ".",
-            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| Error::io("open the directory of", &host, e.into()))?;
+        let real_dir = self.readable_dir(&dir, "open the directory of", target)?;
         // The kernel resolves /proc/self/fd/N to the directory already opened,
         // so the temporary file lands beside the target whatever the path says.
         let dir_path = PathBuf::from(format!("/proc/self/fd/{}", real_dir.as_raw_fd()));
@@ -510,18 +502,20 @@ impl Root {
         Ok(removed)
     }
 
+    /// The parent directory of `target` (readable, to unlink in) and its last
+    /// component; `None` when the parent is missing.
+    fn parent_to_unlink(&self, target: &Path) -> Result<Option<(OwnedFd, OsString)>> {
+        let Some((dir, name)) = self.parent(target, None)? else {
+            return Ok(None);
+        };
+        Ok(Some((self.readable_dir(&dir, "open the directory of", target)?, name)))
+    }
+
     /// Removes a file (or a link, without following it). `false` when it was absent.
     pub fn remove(&self, target: &Path) -> Result<bool> {
-        let Some((dir, name)) = self.parent(target, None)? else {
+        let Some((real_dir, name)) = self.parent_to_unlink(target)? else {
             return Ok(false);
         };
-        let real_dir = openat(
-            &dir,
-            ".",
-            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| Error::io("open the directory of", &self.host_path(target), e.into()))?;
         match unlinkat(&real_dir, name.as_os_str(), UnlinkatFlags::NoRemoveDir) {
             Ok(()) => {
                 if self.durable {
@@ -538,16 +532,9 @@ impl Root {
     /// Removes an empty directory (never following a link). `false` when it was
     /// absent or is not empty, so callers can remove a tree's directories bottom-up.
     pub fn remove_empty_dir(&self, target: &Path) -> Result<bool> {
-        let Some((dir, name)) = self.parent(target, None)? else {
+        let Some((real_dir, name)) = self.parent_to_unlink(target)? else {
             return Ok(false);
         };
-        let real_dir = openat(
-            &dir,
-            ".",
-            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| Error::io("open the directory of", &self.host_path(target), e.into()))?;
         match unlinkat(&real_dir, name.as_os_str(), UnlinkatFlags::RemoveDir) {
             Ok(()) => Ok(true),
             Err(Errno::ENOENT | Errno::ENOTEMPTY | Errno::EEXIST | Errno::ENOTDIR) => Ok(false),
@@ -632,13 +619,7 @@ impl Root {
         let Some(fd) = self.walk(target, parts, None)? else {
             return Ok(Vec::new());
         };
-        let real = openat(
-            &fd,
-            ".",
-            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| Error::io("list", &self.host_path(target), e.into()))?;
+        let real = self.readable_dir(&fd, "list", target)?;
         let mut dir = nix::dir::Dir::from_fd(real).map_err(|e| Error::io("list", &self.host_path(target), e.into()))?;
         let mut names: Vec<OsString> = dir
             .iter()
