@@ -419,6 +419,28 @@ fn localhost_opens_nothing_and_closes_what_lan_opened() {
 }
 
 #[test]
+fn uninstall_removes_the_firewalld_service_and_ports_it_added() {
+    let Some(live) = Live::new(DEBIAN) else { return };
+    live.all_installed();
+    live.write("/usr/bin/firewall-cmd", "");
+    live.write("/etc/edge-setup/edge-setup.toml", "[vnc]\nlisten = \"lan\"\n");
+    live.write(tigervnc::MAPPING_FILE, "admin:1\noperator:5\n");
+    live.run(install(), &[]).unwrap();
+    live.run(uninstall(false), &[]).unwrap();
+    for removal in [
+        "firewall-cmd --permanent --remove-service=vnc-server",
+        "firewall-cmd --permanent --remove-port=5904-5905/tcp",
+    ] {
+        assert_eq!(live.ran(removal), 1, "{removal}: {:#?}", live.lines());
+    }
+    assert_eq!(
+        live.ran("firewall-cmd --reload"),
+        2,
+        "one after adding, one after removing"
+    );
+}
+
+#[test]
 fn selinux_enforcing_restores_contexts_and_warns() {
     let Some(live) = Live::new(DEBIAN) else { return };
     live.all_installed();
