@@ -63,13 +63,7 @@ impl Rule {
     /// Adds the rule: runs the commands (printed in image mode), writes the nftables file.
     pub fn apply(&self, sys: &System) -> Result<()> {
         match self.backend {
-            Backend::Firewalld => {
-                sys.run(firewall_cmd("--add-service=vnc-server"))?;
-                if let Some(range) = self.extra_ports() {
-                    sys.run(firewall_cmd(&format!("--add-port={range}")))?;
-                }
-                sys.run(Cmd::new("firewall-cmd").arg("--reload"))?;
-            }
+            Backend::Firewalld => self.firewalld(sys, "add")?,
             Backend::Ufw => {
                 sys.run(Cmd::new("ufw").args(["allow", &self.ufw_ports()]))?;
             }
@@ -84,13 +78,7 @@ impl Rule {
     /// Removes the rule again.
     pub fn remove(&self, sys: &System) -> Result<()> {
         match self.backend {
-            Backend::Firewalld => {
-                sys.run(firewall_cmd("--remove-service=vnc-server"))?;
-                if let Some(range) = self.extra_ports() {
-                    sys.run(firewall_cmd(&format!("--remove-port={range}")))?;
-                }
-                sys.run(Cmd::new("firewall-cmd").arg("--reload"))?;
-            }
+            Backend::Firewalld => self.firewalld(sys, "remove")?,
             Backend::Ufw => {
                 sys.run(Cmd::new("ufw").args(["delete", "allow", &self.ufw_ports()]))?;
             }
@@ -100,6 +88,16 @@ impl Rule {
                 sys.remove(Path::new(NFT_FILE))?;
             }
         }
+        Ok(())
+    }
+
+    /// firewalld's commands to `add` or `remove` the rule (service, extra ports), then reload.
+    fn firewalld(&self, sys: &System, verb: &str) -> Result<()> {
+        sys.run(firewall_cmd(&format!("--{verb}-service=vnc-server")))?;
+        if let Some(range) = self.extra_ports() {
+            sys.run(firewall_cmd(&format!("--{verb}-port={range}")))?;
+        }
+        sys.run(Cmd::new("firewall-cmd").arg("--reload"))?;
         Ok(())
     }
 
