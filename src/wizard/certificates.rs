@@ -45,7 +45,7 @@ pub struct Prepared {
 
 pub fn prepare(ctx: &Ctx, input: &Input, state: &State) -> Result<Prepared> {
     ctx.require_root("setup certificates")?;
-    let saved = ConfigDat::load(&ctx.sys, Path::new(config_dat::PATH)).ok().flatten();
+    let saved = ConfigDat::saved(&ctx.sys);
     ctx.out.info(&format!(
         "The files must be for the tenant domain {} (set by the post-installation).",
         state.tenant_domain

@@ -83,6 +83,12 @@ impl ConfigDat {
         Ok(dat)
     }
 
+    /// The saved config.dat at `PATH`, for the prompts' defaults only: a missing
+    /// or unreadable one gives no defaults.
+    pub fn saved(sys: &System) -> Option<Self> {
+        Self::load(sys, Path::new(PATH)).ok().flatten()
+    }
+
     /// Reads a config.dat at a path on the target (the saved one, or `--config-dat FILE`).
     pub fn load(sys: &System, path: &Path) -> Result<Option<Self>> {
         let Some(text) = sys.read_string(path)? else {

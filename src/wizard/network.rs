@@ -1,7 +1,6 @@
 //! Option 1, Configure network.
 
 use std::net::Ipv4Addr;
-use std::path::Path;
 
 use super::config_dat::{self, ConfigDat};
 use super::input::{Field, Input};
@@ -49,7 +48,7 @@ pub fn prepare(ctx: &Ctx, input: &Input, opts: &Options) -> Result<Prepared> {
         },
     };
     let interface = choose_interface(ctx, input, opts)?;
-    let saved = ConfigDat::load(&ctx.sys, Path::new(config_dat::PATH)).ok().flatten();
+    let saved = ConfigDat::saved(&ctx.sys);
     let current = |k: &str| saved.as_ref().and_then(|d| d.get(k)).map(str::to_string);
 
     let ip = input.value(

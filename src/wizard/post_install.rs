@@ -342,7 +342,7 @@ impl Prepared {
 pub fn prepare(ctx: &Ctx, input: &Input) -> Result<Prepared> {
     ctx.require_root("setup post-install")?;
     let state = read_state(&ctx.sys)?;
-    let saved = ConfigDat::load(&ctx.sys, Path::new(config_dat::PATH)).ok().flatten();
+    let saved = ConfigDat::saved(&ctx.sys);
     let current = |k: &str| saved.as_ref().and_then(|d| d.get(k)).map(str::to_string);
 
     let username = input.value(
