@@ -4,6 +4,7 @@
 pub mod agent;
 pub mod certificates;
 pub mod config_dat;
+pub mod device_id;
 pub mod expand_disk;
 pub mod input;
 pub mod network;
@@ -197,13 +198,13 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
         Some(SetupOption::DeviceId(a)) => match &a.answers {
             Some(path) => {
                 let table = load_answers(ctx, path)?;
-                device_id_from_table(
+                device_id::from_table(
                     ctx,
                     table.get("device-id").and_then(|v| v.as_table()),
                     &path.display().to_string(),
                 )
             }
-            None => device_id_interactive(ctx),
+            None => device_id::interactive(ctx),
         },
         None => menu(ctx),
     }
@@ -430,7 +431,7 @@ fn run_answers(ctx: &Ctx, path: &Path) -> Result<()> {
     };
     let device_table = answers.get("device-id").and_then(|v| v.as_table());
     if let Some(t) = device_table {
-        device_id_plan(t, &origin("device-id"))?;
+        device_id::plan(t, &origin("device-id"))?;
     }
     let agent_prepared = match answers.get("agent").and_then(|v| v.as_table()) {
         Some(t) => {
@@ -459,7 +460,7 @@ fn run_answers(ctx: &Ctx, path: &Path) -> Result<()> {
     // before options 2 and 7, so the agent registers under the ID the file gives
     if device_table.is_some() {
         ctx.out.info("== Device ID");
-        device_id_from_table(ctx, device_table, &origin("device-id"))?;
+        device_id::from_table(ctx, device_table, &origin("device-id"))?;
     }
     if let Some(p) = &post_install_prepared {
         ctx.out.info("== 2 Run post-installation");
@@ -490,87 +491,6 @@ fn run_answers(ctx: &Ctx, path: &Path) -> Result<()> {
         ctx.out.info("== 10 Enable VNC for users");
         vnc::apply_users(ctx, &vnc_users)?;
     }
-    Ok(())
-}
-
-/// What a `[device-id]` table asks for.
-enum DevicePlan {
-    Set(crate::device_id::DeviceId),
-    Generate,
-}
-
-fn device_id_plan(t: &toml::Table, origin: &str) -> Result<Option<DevicePlan>> {
-    if let Some(v) = t.get("id") {
-        let s = v.as_str().unwrap_or_default();
-        return crate::device_id::DeviceId::parse(s)
-            .map(|id| Some(DevicePlan::Set(id)))
-            .map_err(|rule| Error::bad_input(format!("{origin}: 'id' is not valid")).why(rule));
-    }
-    match t.get("generate") {
-        Some(toml::Value::Boolean(true)) => Ok(Some(DevicePlan::Generate)),
-        Some(toml::Value::Boolean(false)) | None => Ok(None),
-        Some(_) => Err(Error::bad_input(format!("{origin}: 'generate' must be true or false"))),
-    }
-}
-
-fn device_id_from_table(ctx: &Ctx, t: Option<&toml::Table>, origin: &str) -> Result<()> {
-    let Some(t) = t else {
-        return Err(
-            Error::bad_input(format!("{origin} has no [device-id] table")).hint("add one: see examples/appliance.toml")
-        );
-    };
-    ctx.require_root("setup device-id")?;
-    match device_id_plan(t, origin)? {
-        Some(DevicePlan::Set(id)) => {
-            crate::device_id::store(ctx, &id)?;
-        }
-        Some(DevicePlan::Generate) => {
-            if let Some(existing) = crate::device_id::read(&ctx.sys)? {
-                ctx.out.info(&format!(
-                    "The device ID is already set ({existing}); nothing to change."
-                ));
-            } else {
-                let id = crate::device_id::derive(&ctx.sys)?;
-                crate::device_id::store(ctx, &id)?;
-            }
-        }
-        None => ctx.out.info("The [device-id] table asks for nothing."),
-    }
-    Ok(())
-}
-
-/// Menu entry: show the ID, offer to set or generate one.
-fn device_id_interactive(ctx: &Ctx) -> Result<()> {
-    match crate::device_id::read(&ctx.sys)? {
-        Some(id) => ctx.out.info(&format!("Device ID: {id}")),
-        None => ctx.out.info("No device ID is set."),
-    }
-    let q = Question {
-        prompt: "Set a new device ID",
-        noninteractive: "edge-setup device-id set ID",
-    };
-    if !ctx.prompt.confirm(q, false)? {
-        return Ok(());
-    }
-    ctx.require_root("setup device-id")?;
-    let q = Question {
-        prompt: "Device ID (leave blank to derive one from this machine)",
-        noninteractive: "edge-setup device-id set ID",
-    };
-    let answer = ctx.prompt.text(q, Some(""), &|s| {
-        if s.is_empty() {
-            Ok(())
-        } else {
-            crate::device_id::DeviceId::parse(s).map(drop)
-        }
-    })?;
-    let id = if answer.is_empty() {
-        crate::device_id::derive(&ctx.sys)?
-    } else {
-        crate::device_id::DeviceId::parse(&answer).expect("validated at the prompt")
-    };
-    crate::device_id::store(ctx, &id)?;
-    ctx.out.note(crate::device_id::REGISTRATION_STEPS);
     Ok(())
 }
 
@@ -621,7 +541,7 @@ fn menu(ctx: &Ctx) -> Result<()> {
             Entry::TenantPassword => tenant_password_option(ctx, &OptionInput::default()),
             Entry::Vnc => vnc::install_interactive(ctx),
             Entry::VncUser => vnc::user_interactive(ctx),
-            Entry::DeviceId => device_id_interactive(ctx),
+            Entry::DeviceId => device_id::interactive(ctx),
             Entry::Status => status(ctx),
         };
         match result {

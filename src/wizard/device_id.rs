@@ -1,0 +1,90 @@
+//! Entry 11, Show/set the device ID, and the `[device-id]` table of an answers
+//! file; the work is `crate::device_id`'s.
+
+use crate::context::Ctx;
+use crate::device_id::DeviceId;
+use crate::error::{Error, Result};
+use crate::prompt::Question;
+
+/// What a `[device-id]` table asks for.
+pub enum Plan {
+    Set(DeviceId),
+    Generate,
+}
+
+/// Checks a `[device-id]` table (`id`, or `generate = true`) without changing anything.
+pub fn plan(t: &toml::Table, origin: &str) -> Result<Option<Plan>> {
+    if let Some(v) = t.get("id") {
+        let s = v.as_str().unwrap_or_default();
+        return DeviceId::parse(s)
+            .map(|id| Some(Plan::Set(id)))
+            .map_err(|rule| Error::bad_input(format!("{origin}: 'id' is not valid")).why(rule));
+    }
+    match t.get("generate") {
+        Some(toml::Value::Boolean(true)) => Ok(Some(Plan::Generate)),
+        Some(toml::Value::Boolean(false)) | None => Ok(None),
+        Some(_) => Err(Error::bad_input(format!("{origin}: 'generate' must be true or false"))),
+    }
+}
+
+/// Applies a `[device-id]` table: `setup device-id --answers FILE`, and that step of `setup --answers`.
+pub fn from_table(ctx: &Ctx, t: Option<&toml::Table>, origin: &str) -> Result<()> {
+    let Some(t) = t else {
+        return Err(
+            Error::bad_input(format!("{origin} has no [device-id] table")).hint("add one: see examples/appliance.toml")
+        );
+    };
+    ctx.require_root("setup device-id")?;
+    match plan(t, origin)? {
+        Some(Plan::Set(id)) => {
+            crate::device_id::store(ctx, &id)?;
+        }
+        Some(Plan::Generate) => {
+            if let Some(existing) = crate::device_id::read(&ctx.sys)? {
+                ctx.out.info(&format!(
+                    "The device ID is already set ({existing}); nothing to change."
+                ));
+            } else {
+                let id = crate::device_id::derive(&ctx.sys)?;
+                crate::device_id::store(ctx, &id)?;
+            }
+        }
+        None => ctx.out.info("The [device-id] table asks for nothing."),
+    }
+    Ok(())
+}
+
+/// Menu entry: show the ID, offer to set or generate one.
+pub fn interactive(ctx: &Ctx) -> Result<()> {
+    match crate::device_id::read(&ctx.sys)? {
+        Some(id) => ctx.out.info(&format!("Device ID: {id}")),
+        None => ctx.out.info("No device ID is set."),
+    }
+    let q = Question {
+        prompt: "Set a new device ID",
+        noninteractive: "edge-setup device-id set ID",
+    };
+    if !ctx.prompt.confirm(q, false)? {
+        return Ok(());
+    }
+    ctx.require_root("setup device-id")?;
+    let q = Question {
+        prompt: "Device ID (leave blank to derive one from this machine)",
+        noninteractive: "edge-setup device-id set ID",
+    };
+    let answer = ctx.prompt.text(q, Some(""), &|s| {
+        if s.is_empty() {
+            Ok(())
+        } else {
+            DeviceId::parse(s).map(drop)
+        }
+    })?;
+    let id = if answer.is_empty() {
+        crate::device_id::derive(&ctx.sys)?
+    } else {
+        DeviceId::parse(&answer).expect("validated at the prompt")
+    };
+    crate::device_id::store(ctx, &id)?;
+    ctx.out.note(crate::device_id::REGISTRATION_STEPS);
+    Ok(())
+}
