@@ -138,20 +138,14 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
                 stack,
                 force: a.force,
             };
-            with_input(ctx, &a.input, "network", true, |input| {
-                let prepared = network::prepare(ctx, input, &opts)?;
-                network::apply(ctx, &prepared)
-            })
+            network_option(ctx, &a.input, &opts)
         }
         Some(SetupOption::Agent(a)) => {
             let given = OptionInput {
                 config_dat: None,
                 answers: a.answers.clone(),
             };
-            with_input(ctx, &given, "agent", false, |input| {
-                let prepared = agent::prepare(ctx, input)?;
-                agent::apply(ctx, &prepared)
-            })
+            agent_option(ctx, &given)
         }
         Some(SetupOption::Status) => status(ctx),
         Some(SetupOption::Vnc(a)) => match &a.answers {
@@ -208,6 +202,20 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
         },
         None => menu(ctx),
     }
+}
+
+fn network_option(ctx: &Ctx, given: &OptionInput, opts: &network::Options) -> Result<()> {
+    with_input(ctx, given, "network", true, |input| {
+        let prepared = network::prepare(ctx, input, opts)?;
+        network::apply(ctx, &prepared)
+    })
+}
+
+fn agent_option(ctx: &Ctx, given: &OptionInput) -> Result<()> {
+    with_input(ctx, given, "agent", false, |input| {
+        let prepared = agent::prepare(ctx, input)?;
+        agent::apply(ctx, &prepared)
+    })
 }
 
 fn post_install_option(ctx: &Ctx, given: &OptionInput) -> Result<()> {
@@ -521,19 +529,8 @@ fn menu(ctx: &Ctx) -> Result<()> {
             .expect("the prompt only accepts menu numbers");
         let result = match entry {
             Entry::Exit => return Ok(()),
-            Entry::Network => with_input(ctx, &OptionInput::default(), "network", true, |input| {
-                let opts = network::Options {
-                    interface: None,
-                    stack: None,
-                    force: false,
-                };
-                let prepared = network::prepare(ctx, input, &opts)?;
-                network::apply(ctx, &prepared)
-            }),
-            Entry::Agent => with_input(ctx, &OptionInput::default(), "agent", false, |input| {
-                let prepared = agent::prepare(ctx, input)?;
-                agent::apply(ctx, &prepared)
-            }),
+            Entry::Network => network_option(ctx, &OptionInput::default(), &network::Options::default()),
+            Entry::Agent => agent_option(ctx, &OptionInput::default()),
             Entry::PostInstall => post_install_option(ctx, &OptionInput::default()),
             Entry::Certificates => certificates_option(ctx, &OptionInput::default()),
             Entry::PostUpgrade => post_upgrade::run(ctx, false),

@@ -11,6 +11,7 @@ use crate::prompt::Question;
 use crate::system::runner::Cmd;
 
 /// How the network option was asked for, besides its input.
+#[derive(Default)]
 pub struct Options<'a> {
     pub interface: Option<&'a str>,
     pub stack: Option<Stack>,
