@@ -387,31 +387,17 @@ fn load_answers(ctx: &Ctx, path: &Path) -> Result<toml::Table> {
 fn run_answers(ctx: &Ctx, path: &Path) -> Result<()> {
     let answers = load_answers(ctx, path)?;
     let origin = |t: &str| format!("{} [{t}]", path.display());
-    let noninteractive = "the answers file";
-    let network_prepared = match answers.get("network").and_then(|v| v.as_table()) {
-        Some(t) => {
-            let input = Input {
-                source: Source::Answers(t),
-                interactive: false,
-                noninteractive,
-                origin: origin("network"),
-            };
-            let opts = network::Options {
-                interface: None,
-                stack: None,
-                force: false,
-            };
-            Some(network::prepare(ctx, &input, &opts)?)
-        }
-        None => None,
-    };
     let input_of = |name: &str| {
         answers.get(name).and_then(|v| v.as_table()).map(|t| Input {
             source: Source::Answers(t),
             interactive: false,
-            noninteractive,
+            noninteractive: "the answers file",
             origin: origin(name),
         })
+    };
+    let network_prepared = match input_of("network") {
+        Some(input) => Some(network::prepare(ctx, &input, &network::Options::default())?),
+        None => None,
     };
     let post_install_prepared = match input_of("post-install") {
         Some(input) => Some(post_install::prepare(ctx, &input)?),
@@ -441,16 +427,8 @@ fn run_answers(ctx: &Ctx, path: &Path) -> Result<()> {
     if let Some(t) = device_table {
         device_id::plan(t, &origin("device-id"))?;
     }
-    let agent_prepared = match answers.get("agent").and_then(|v| v.as_table()) {
-        Some(t) => {
-            let input = Input {
-                source: Source::Answers(t),
-                interactive: false,
-                noninteractive,
-                origin: origin("agent"),
-            };
-            Some(agent::prepare(ctx, &input)?)
-        }
+    let agent_prepared = match input_of("agent") {
+        Some(input) => Some(agent::prepare(ctx, &input)?),
         None => None,
     };
     let vnc_install = match answers.get("vnc").and_then(|v| v.as_table()) {
