@@ -93,7 +93,8 @@ impl Entry {
     }
 }
 
-/// The tables an answers file may have, in the order they are applied, with their keys.
+/// The tables an answers file may have, with their keys, in the order of
+/// examples/appliance.toml (`run_answers` applies `[device-id]` right after `[network]`).
 pub const ANSWER_TABLES: &[(&str, &[&str])] = &[
     ("network", &["interface", "ip", "netmask", "gateway", "dns", "stack"]),
     (
