@@ -28,12 +28,12 @@ use input::{Input, Source};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Entry {
     Network,
-    Agent,
     PostInstall,
     Certificates,
     PostUpgrade,
     ExpandDisk,
     TenantPassword,
+    Agent,
     Exit,
     Vnc,
     VncUser,
@@ -42,7 +42,7 @@ pub enum Entry {
 }
 
 impl Entry {
-    /// Only what works is offered.
+    /// Every entry, in the order shown (by number).
     pub const MENU: [Entry; 12] = [
         Entry::Network,
         Entry::PostInstall,
@@ -61,12 +61,12 @@ impl Entry {
     pub fn number(self) -> u32 {
         match self {
             Entry::Network => 1,
-            Entry::Agent => 7,
             Entry::PostInstall => 2,
             Entry::Certificates => 3,
             Entry::PostUpgrade => 4,
             Entry::ExpandDisk => 5,
             Entry::TenantPassword => 6,
+            Entry::Agent => 7,
             Entry::Exit => 8,
             Entry::Vnc => 9,
             Entry::VncUser => 10,
@@ -78,12 +78,12 @@ impl Entry {
     pub fn label(self) -> &'static str {
         match self {
             Entry::Network => "Configure network",
-            Entry::Agent => "Configure Edge Agent",
             Entry::PostInstall => "Run post-installation",
             Entry::Certificates => "Update license and SSL certificates",
             Entry::PostUpgrade => "Run post-upgrade",
             Entry::ExpandDisk => "Expand data disk size",
             Entry::TenantPassword => "Update tenant password",
+            Entry::Agent => "Configure Edge Agent",
             Entry::Exit => "Exit",
             Entry::Vnc => "Install VNC components",
             Entry::VncUser => "Enable VNC for a user",
