@@ -1,0 +1,27 @@
+"""The edge-setup VM test harness (see ../README.md)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .machine import CommandFailed, Machine, StepFailed
+
+__all__ = ["Machine", "StepFailed", "CommandFailed", "edge_setup_binary"]
+
+REPO = Path(__file__).resolve().parent.parent.parent
+
+
+def edge_setup_binary() -> Path:
+    """The edge-setup binary to test: $EDGE_SETUP_BIN, else target/release/edge-setup,
+    else target/debug/edge-setup (whichever exists, release first)."""
+    if os.environ.get("EDGE_SETUP_BIN"):
+        candidates = [Path(os.environ["EDGE_SETUP_BIN"])]
+    else:
+        target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
+        candidates = [target / "release" / "edge-setup", target / "debug" / "edge-setup"]
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise StepFailed("no edge-setup binary (looked for "
+                     + ", ".join(map(str, candidates)) + "): run `cargo build --release` first")

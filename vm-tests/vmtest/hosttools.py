@@ -1,0 +1,54 @@
+"""Host tools the harness needs, installed with apt-get when missing (CI runs as root)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+# command -> Debian package that provides it
+QEMU_TOOLS = {"qemu-system-x86_64": "qemu-system-x86", "qemu-img": "qemu-utils"}
+IMAGE_TOOLS = {
+    "debootstrap": "debootstrap",
+    "mkfs.ext4": "e2fsprogs",
+    "dpkg-scanpackages": "dpkg-dev",
+}
+
+_updated = False
+
+
+def _apt_get(*args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    return subprocess.run(
+        ["apt-get", "-q", "-y", "-o", "Dpkg::Use-Pty=0", *args],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+
+
+def apt_install(packages: list[str]) -> None:
+    global _updated
+    if os.geteuid() != 0:
+        raise SystemExit(f"missing host packages {packages}: run as root or install them")
+    print(f"[host] installing {' '.join(packages)} with apt-get", flush=True)
+    if not _updated:
+        r = _apt_get("update")
+        if r.returncode != 0:
+            raise SystemExit(f"apt-get update failed:\n{r.stdout}")
+        _updated = True
+    r = _apt_get("install", "--no-install-recommends", *packages)
+    if r.returncode != 0 and "qemu-utils" in packages:
+        # Some machine images carry a backported qemu-utils that Breaks the stable
+        # qemu-system-x86: take both from the stable suite.
+        pkgs = [p + "/bookworm" if p == "qemu-utils" else p for p in packages]
+        r = _apt_get("install", "--no-install-recommends", "--allow-downgrades", *pkgs)
+    if r.returncode != 0:
+        raise SystemExit(f"apt-get install {' '.join(packages)} failed:\n{r.stdout[-4000:]}")
+
+
+def ensure(tools: dict[str, str]) -> None:
+    missing = sorted({pkg for cmd, pkg in tools.items() if shutil.which(cmd) is None})
+    if "qemu-system-x86" in missing or "qemu-utils" in missing:
+        # Both come from the same source package and must have the same version.
+        missing = sorted(set(missing) | {"qemu-system-x86", "qemu-utils"})
+    if missing:
+        apt_install(missing)

@@ -1,0 +1,56 @@
+"""vncdotool, a real VNC client, from a virtual environment the harness makes once."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from . import hosttools
+from .image import cache_dir
+
+# vncdotool 1.4 exits with status 3 on a bad password (1.2 exits with 0).
+REQUIREMENTS = Path(__file__).resolve().parent.parent / "requirements-vnc.txt"
+
+
+def venv_dir() -> Path:
+    return cache_dir() / "venv"
+
+
+def vncdo_path() -> Path:
+    venv = venv_dir()
+    vncdo = venv / "bin" / "vncdo"
+    marker = venv / ".installed"
+    wanted = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()
+    if vncdo.exists() and marker.exists() and marker.read_text() == wanted:
+        return vncdo
+    print(f"[host] installing vncdotool ({REQUIREMENTS.name}) into {venv}", flush=True)
+    python = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else sys.executable
+    if subprocess.run([python, "-c", "import ensurepip, venv"],
+                      capture_output=True).returncode != 0:
+        hosttools.apt_install(["python3-venv"])
+    subprocess.run([python, "-m", "venv", "--clear", str(venv)], check=True)
+    r = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check",
+                        "-r", str(REQUIREMENTS)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if r.returncode != 0:
+        raise SystemExit(f"pip install -r {REQUIREMENTS} failed:\n{r.stdout[-3000:]}")
+    marker.write_text(wanted)
+    return vncdo
+
+
+def vncdo(host: str, port: int, password: str | None, args: list[str],
+          timeout: float = 120) -> tuple[int, str]:
+    """Runs `vncdo -s HOST::PORT [-p PASSWORD] ARGS...`; returns (exit status, output)."""
+    cmd = [str(vncdo_path()), "-s", f"{host}::{port}"]
+    if password is not None:
+        cmd += ["-p", password]
+    try:
+        r = subprocess.run(cmd + args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, timeout=timeout,
+                           env=dict(os.environ, PYTHONWARNINGS="ignore"))
+    except subprocess.TimeoutExpired as e:
+        out = e.stdout.decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
+        return 124, out + f"\nvncdo timed out after {timeout:.0f}s"
+    return r.returncode, r.stdout
