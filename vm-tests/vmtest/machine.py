@@ -102,6 +102,9 @@ class Machine:
         self.name = name
         self.memory_mb = memory_mb
         self.cpus = cpus
+        # Raw disk images on the host attached as further virtio disks (/dev/vdb, ...):
+        # add to it before the machine starts.
+        self.extra_disks: list[Path] = []
         self._image = image
         self.log = log or (lambda text: print(text, flush=True))
         self.transcript: Callable[[str], None] | None = None  # full command outputs
@@ -129,28 +132,32 @@ class Machine:
 
     def start(self) -> None:
         """Boots the machine (once; later calls do nothing while it runs) and waits for
-        its control shell."""
+        its control shell. After shutdown() it boots the same disks again."""
         if self.is_running():
             return
-        if self.process is not None:
-            raise StepFailed(f"{self.name} was shut down; a stopped machine is not restarted")
         hosttools.ensure(hosttools.QEMU_TOOLS)
         image = self.image
-        self.accel = _probe_accel(image)
-        runs = cache_dir() / "run"
-        runs.mkdir(parents=True, exist_ok=True)
-        _remove_stale_runs(runs)
-        self.state_dir = Path(tempfile.mkdtemp(prefix=f"{self.name}-", dir=runs))
+        if self.process is None:
+            self.accel = _probe_accel(image)
+            runs = cache_dir() / "run"
+            runs.mkdir(parents=True, exist_ok=True)
+            _remove_stale_runs(runs)
+            self.state_dir = Path(tempfile.mkdtemp(prefix=f"{self.name}-", dir=runs))
+            (self.state_dir / "xchg").mkdir()
+            sock_dir = self.state_dir
+            if len(str(self.state_dir / "shell.sock")) > 100:   # Unix socket paths are short
+                sock_dir = Path(tempfile.mkdtemp(prefix="vmt-"))
+            self.shell_socket = sock_dir / "shell.sock"
+            self.qmp_socket = sock_dir / "qmp.sock"
+            subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(image.rootfs),
+                            "-F", "raw", str(self.state_dir / "disk.qcow2")], check=True)
+        else:
+            self.log(f"[{self.name}] booting again after a shutdown")
+            for sock in (self.shell_socket, self.qmp_socket):
+                sock.unlink(missing_ok=True)
+        self._xchg_mounted = False
         sd = self.state_dir
-        (sd / "xchg").mkdir()
-        sock_dir = sd
-        if len(str(sd / "shell.sock")) > 100:   # Unix socket paths are short
-            sock_dir = Path(tempfile.mkdtemp(prefix="vmt-"))
-        self.shell_socket = sock_dir / "shell.sock"
-        self.qmp_socket = sock_dir / "qmp.sock"
         overlay = sd / "disk.qcow2"
-        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(image.rootfs),
-                        "-F", "raw", str(overlay)], check=True)
         fwd = "".join(f",hostfwd=tcp:127.0.0.1:{h}-:{g}" for g, h in self.forwards.items())
         accel = ["-accel", "kvm", "-cpu", "host"] if self.accel == "kvm" else \
             ["-accel", "tcg,thread=multi", "-cpu", "max"]
@@ -161,6 +168,7 @@ class Machine:
             "-kernel", str(image.kernel), "-initrd", str(image.initrd),
             "-append", "root=/dev/vda rw console=ttyS0",
             "-drive", f"file={overlay},format=qcow2,if=virtio,cache=unsafe,discard=unmap",
+            *[a for d in self.extra_disks for a in ("-drive", f"file={d},format=raw,if=virtio")],
             "-netdev", f"user,id=net0,restrict=on{fwd}",
             "-device", "virtio-net-pci,netdev=net0",
             "-device", "virtio-serial-pci",
@@ -177,7 +185,7 @@ class Machine:
                  f"{self.memory_mb} MiB, state in {sd})")
         started = time.monotonic()
         (sd / "owner.pid").write_text(f"{os.getpid()}\n")
-        with open(sd / "qemu.log", "wb") as qemu_log:
+        with open(sd / "qemu.log", "ab") as qemu_log:
             self.process = subprocess.Popen(
                 cmd, stdin=subprocess.DEVNULL, stdout=qemu_log, stderr=subprocess.STDOUT,
                 start_new_session=True)   # Ctrl-C of the harness reaches QEMU via stop()

@@ -24,9 +24,9 @@ def test(machine):
     # The guest has no network source: packages come from the offline repository.
     sources = machine.succeed("apt-get indextargets --format '$(SITE)' | sort -u").split()
     assert sources == ["file:/var/local/edge-repo"], sources
-    machine.fail("dpkg -s xterm")
-    machine.succeed("DEBIAN_FRONTEND=noninteractive apt-get install -y xterm", timeout=600)
-    machine.succeed("test -x /usr/bin/xterm")
+    machine.fail("dpkg -s cloud-guest-utils")
+    machine.succeed("DEBIAN_FRONTEND=noninteractive apt-get install -y cloud-guest-utils", timeout=600)
+    machine.succeed("test -x /usr/bin/growpart")
 
     # copy_in: a host file arrives intact, with its mode.
     with tempfile.TemporaryDirectory() as tmp:

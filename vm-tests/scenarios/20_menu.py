@@ -1,0 +1,26 @@
+"""Scenario 2, the desktop's right-click menu: through the VNC client, a right click on
+admin's desktop opens fluxbox's root menu, and OCR (tesseract) of the captured region reads
+its entries xterm and Firefox. Runs after 10_vnc on the shared machine."""
+
+from vmtest.edge import USERS, assert_not_blank, ocr
+
+X, Y = 200, 150            # an empty spot of the desktop (the toolbar is at the bottom)
+
+
+def test(machine):
+    machine.wait_for_open_port(5901)
+    password = USERS["admin"][0]
+    before = machine.screenshot(5901, password, "desktop.png")
+    assert_not_blank(before)
+    status, output = machine.vncdo(5901, password, "move", str(X), str(Y), "click", "3",
+                                   "pause", "2", "capture", str(machine.out_dir / "menu.png"))
+    assert status == 0, f"vncdo right click failed (exit {status}):\n{output}"
+    # The menu opens at the pointer, down and to the right of it.
+    text = ocr(machine.out_dir / "menu.png", (X - 10, Y - 10, X + 400, Y + 200))
+    (machine.out_dir / "menu.txt").write_text(text)
+    print("    OCR of the menu: " + " | ".join(l for l in text.splitlines() if l.strip()))
+    lower = text.lower()
+    assert "xterm" in lower and "firefox" in lower, \
+        f"the right-click menu does not show xterm and Firefox; OCR read:\n{text}"
+    # Close the menu again (Escape) so later screenshots show the plain desktop.
+    machine.vncdo(5901, password, "key", "esc")

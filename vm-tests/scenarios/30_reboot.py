@@ -1,0 +1,23 @@
+"""Scenario 3, persistence: after a reboot both sessions come back by themselves on the
+same displays and ports, and the same passwords open them. Runs after 10_vnc."""
+
+from vmtest.edge import USERS, assert_not_blank, display_of
+
+FILES = "/etc/tigervnc/vncserver.users ~admin/.vnc/passwd ~operator/.vnc/passwd"
+
+
+def test(machine):
+    displays = {user: display_of(machine, user) for user in USERS}
+    assert displays == {"admin": 1, "operator": 2}, displays
+    sums = machine.succeed(f"sha256sum {FILES}")
+    machine.reboot()
+    assert {user: display_of(machine, user) for user in USERS} == displays
+    assert machine.succeed(f"sha256sum {FILES}") == sums, "the VNC files changed across the reboot"
+    for user, n in displays.items():
+        machine.wait_for_unit(f"tigervncserver@:{n}.service", timeout=300)
+        machine.wait_for_open_port(5900 + n, timeout=120)
+        machine.succeed(f"systemctl is-enabled tigervncserver@:{n}.service")
+    for user, n in displays.items():
+        password, view_only = USERS[user]
+        assert_not_blank(machine.screenshot(5900 + n, password, f"{user}-after-reboot.png"))
+        assert_not_blank(machine.screenshot(5900 + n, view_only, f"{user}-view-only-after-reboot.png"))

@@ -1,0 +1,42 @@
+"""Scenario 4, idempotence and removal: `sudo edge-setup vnc` again changes nothing;
+`vnc-user` again changes the password and keeps the display; `vnc-user --remove` stops
+the session and frees the display. Runs after 10_vnc."""
+
+from vmtest.edge import USERS, assert_not_blank, display_of, vnc_user_as
+
+WATCHED = ("/etc/tigervnc/vncserver.users /etc/sudoers.d/edge-setup-vnc /etc/hosts "
+           "/etc/group /usr/share/xsessions/edge-setup.desktop /usr/libexec/edge-setup/session "
+           "/usr/share/edge-setup/fluxbox/* /var/lib/edge-setup/vnc-installed.json")
+
+
+def test(machine):
+    sums = machine.succeed(f"sha256sum {WATCHED}")
+    packages = machine.succeed("dpkg-query -W -f '${Package} ${Version} ${Status}\\n' | sort")
+    out = machine.succeed("edge-setup vnc 2>&1", timeout=900)
+    assert "Nothing to change" in out, f"a second `edge-setup vnc` did something:\n{out}"
+    assert machine.succeed(f"sha256sum {WATCHED}") == sums, "a second `edge-setup vnc` changed files"
+    assert machine.succeed("dpkg-query -W -f '${Package} ${Version} ${Status}\\n' | sort") == packages
+
+    # A new password for admin: same display, the old password refused, the new one works.
+    old, _ = USERS["admin"]
+    new = "n3wpass1"
+    out = vnc_user_as(machine, "admin", new, "")
+    assert "5901" in out, f"vnc-user again did not keep port 5901:\n{out}"
+    assert display_of(machine, "admin") == 1
+    machine.wait_for_open_port(5901)
+    assert_not_blank(machine.screenshot(5901, new, "admin-new-password.png"))
+    status, output = machine.vncdo(5901, old, "capture", "/dev/null")
+    assert status == 3, f"admin's old password still opens :1 (exit {status}):\n{output}"
+    # Back to the first password for the scenarios that follow.
+    vnc_user_as(machine, "admin", *USERS["admin"])
+    assert display_of(machine, "admin") == 1
+
+    # operator gives VNC up: the session stops, the display and the port are free.
+    out = machine.succeed("runuser -u operator -- edge-setup vnc-user --remove 2>&1", timeout=300)
+    machine.wait_for_closed_port(5902, timeout=60)
+    machine.fail("grep -q operator /etc/tigervnc/vncserver.users")
+    machine.fail("systemctl is-active tigervncserver@:2.service")
+    machine.fail("systemctl is-enabled tigervncserver@:2.service")
+    machine.fail("test -e ~operator/.vnc/passwd")
+    # admin is untouched.
+    machine.succeed("systemctl is-active tigervncserver@:1.service")

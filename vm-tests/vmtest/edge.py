@@ -1,0 +1,65 @@
+"""Steps the edge-setup scenarios share: the binary, VNC users, and checks of screenshots."""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+from pathlib import Path
+
+from . import edge_setup_binary, hosttools, vnc
+
+# The users of the shared machine and their (full, view-only) passwords.
+USERS = {"admin": ("secret12", "viewonl1"), "operator": ("opsecr34", "opview56")}
+
+
+def install_binary(machine) -> None:
+    """The binary under test at the path the sudoers rule of `edge-setup vnc` names."""
+    machine.copy_in(edge_setup_binary(), "/usr/local/bin/edge-setup", mode="0755")
+
+
+def vnc_user_as(machine, user: str, password: str, view_only: str = "", *extra: str) -> str:
+    """`edge-setup vnc-user --password-stdin` run by `user` as themselves (no sudo typed):
+    the privileged part goes through the sudoers rule for the vncusers group."""
+    args = " ".join(shlex.quote(a) for a in ("vnc-user", "--password-stdin", *extra))
+    inner = f"printf '%s\\n%s\\n' {shlex.quote(password)} {shlex.quote(view_only)} | edge-setup {args}"
+    return machine.succeed(f"runuser -u {user} -- sh -c {shlex.quote(inner)} 2>&1", timeout=600)
+
+
+def display_of(machine, user: str) -> int:
+    """The user's display in /etc/tigervnc/vncserver.users (`:N=user`)."""
+    for line in machine.succeed("cat /etc/tigervnc/vncserver.users").splitlines():
+        line = line.strip()
+        if line.startswith(":") and line.split("=", 1)[1:] == [user]:
+            return int(line[1:].split("=", 1)[0])
+    raise AssertionError(f"{user} has no display in /etc/tigervnc/vncserver.users")
+
+
+def _venv_python() -> str:
+    return str(vnc.vncdo_path().parent / "python")
+
+
+def distinct_colours(png: Path) -> int:
+    """How many colours the PNG has (Pillow, from the vncdotool venv)."""
+    code = ("import sys; from PIL import Image; im = Image.open(sys.argv[1]).convert('RGB'); "
+            "print(len(im.getcolors(1 << 24)))")
+    return int(subprocess.run([_venv_python(), "-c", code, str(png)], check=True,
+                              capture_output=True, text=True).stdout)
+
+
+def assert_not_blank(png: Path, at_least: int = 8) -> int:
+    n = distinct_colours(png)
+    assert n >= at_least, f"{png} has only {n} distinct colours: the desktop looks blank"
+    return n
+
+
+def ocr(png: Path, box: tuple[int, int, int, int] | None = None) -> str:
+    """The text tesseract reads in the PNG (the region `box` = left, top, right, bottom),
+    scaled up 3x first: the menu's font is small."""
+    hosttools.ensure({"tesseract": "tesseract-ocr"})
+    big = png.with_name(png.stem + "-ocr.png")
+    code = ("import sys; from PIL import Image; im = Image.open(sys.argv[1]).convert('L'); "
+            "box = eval(sys.argv[3]); im = im.crop(box) if box else im; "
+            "im.resize((im.width * 3, im.height * 3), Image.LANCZOS).save(sys.argv[2])")
+    subprocess.run([_venv_python(), "-c", code, str(png), str(big), repr(box)], check=True)
+    return subprocess.run(["tesseract", str(big), "-", "--psm", "6"], check=True,
+                          capture_output=True, text=True).stdout
