@@ -11,7 +11,8 @@ from vmtest.edge import USERS, assert_not_blank, display_of, install_binary, vnc
 def test(machine):
     install_binary(machine)
     for user in USERS:
-        machine.succeed(f"useradd -m -s /bin/bash {user}")
+        # Debian has a system group named operator: the user then gets the default group.
+        machine.succeed(f"useradd -m -s /bin/bash $(getent group {user} >/dev/null && echo -N) {user}")
     machine.succeed("edge-setup config set vnc.listen lan")
 
     out = machine.succeed("edge-setup vnc 2>&1", timeout=1800)
