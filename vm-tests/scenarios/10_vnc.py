@@ -5,7 +5,7 @@ themselves and get displays 1 and 2; a real VNC client (vncdotool) on the host l
 each through a forwarded port and captures a desktop that is not blank; a wrong password is
 refused and the view-only password connects."""
 
-from vmtest.edge import USERS, assert_not_blank, display_of, install_binary, vnc_user_as
+from vmtest.edge import USERS, assert_not_blank, display_of, install_binary, vnc_user_as, wait_for_desktop
 
 
 def test(machine):
@@ -37,10 +37,10 @@ def test(machine):
 
     for n, (user, (password, view_only)) in enumerate(USERS.items(), start=1):
         port = 5900 + n
-        shot = machine.screenshot(port, password, f"{user}-desktop.png")
-        print(f"    {user} :{n} desktop: {assert_not_blank(shot)} colours")
+        machine.wait_until_succeeds(f"pgrep -u {user} -x fluxbox", timeout=180)
+        wait_for_desktop(machine, port, password, f"{user}-desktop.png")
         shot = machine.screenshot(port, view_only, f"{user}-view-only.png")
-        assert_not_blank(shot)
+        assert_not_blank(shot, 16)
     # One wrong password only: TigerVNC blocks the address after 5.
     status, output = machine.vncdo(5901, "wrongpw1", "capture", "/dev/null")
     assert status == 3, f"a wrong password was not refused (vncdo exit {status}):\n{output}"

@@ -2,7 +2,7 @@
 admin's desktop opens fluxbox's root menu, and OCR (tesseract) of the captured region reads
 its entries xterm and Firefox. Runs after 10_vnc on the shared machine."""
 
-from vmtest.edge import USERS, assert_not_blank, ocr
+from vmtest.edge import USERS, ocr, wait_for_desktop
 
 X, Y = 200, 150            # an empty spot of the desktop (the toolbar is at the bottom)
 
@@ -10,8 +10,7 @@ X, Y = 200, 150            # an empty spot of the desktop (the toolbar is at the
 def test(machine):
     machine.wait_for_open_port(5901)
     password = USERS["admin"][0]
-    before = machine.screenshot(5901, password, "desktop.png")
-    assert_not_blank(before)
+    wait_for_desktop(machine, 5901, password, "desktop.png")
     status, output = machine.vncdo(5901, password, "move", str(X), str(Y), "click", "3",
                                    "pause", "2", "capture", str(machine.out_dir / "menu.png"))
     assert status == 0, f"vncdo right click failed (exit {status}):\n{output}"

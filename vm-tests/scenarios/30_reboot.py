@@ -1,7 +1,7 @@
 """Scenario 3, persistence: after a reboot both sessions come back by themselves on the
 same displays and ports, and the same passwords open them. Runs after 10_vnc."""
 
-from vmtest.edge import USERS, assert_not_blank, display_of
+from vmtest.edge import USERS, assert_not_blank, display_of, wait_for_desktop
 
 FILES = "/etc/tigervnc/vncserver.users ~admin/.vnc/passwd ~operator/.vnc/passwd"
 
@@ -19,5 +19,5 @@ def test(machine):
         machine.succeed(f"systemctl is-enabled tigervncserver@:{n}.service")
     for user, n in displays.items():
         password, view_only = USERS[user]
-        assert_not_blank(machine.screenshot(5900 + n, password, f"{user}-after-reboot.png"))
+        wait_for_desktop(machine, 5900 + n, password, f"{user}-after-reboot.png")
         assert_not_blank(machine.screenshot(5900 + n, view_only, f"{user}-view-only-after-reboot.png"))

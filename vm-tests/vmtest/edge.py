@@ -63,3 +63,23 @@ def ocr(png: Path, box: tuple[int, int, int, int] | None = None) -> str:
     subprocess.run([_venv_python(), "-c", code, str(png), str(big), repr(box)], check=True)
     return subprocess.run(["tesseract", str(big), "-", "--psm", "6"], check=True,
                           capture_output=True, text=True).stdout
+
+
+def wait_for_desktop(machine, port: int, password: str, name: str, timeout: float = 240,
+                     at_least: int = 16) -> Path:
+    """Screenshots of the display at guest `port` until the desktop is drawn (fluxbox's
+    toolbar and the note give it more than `at_least` colours; a bare X screen has 1, the
+    background with vncconfig's window 6). Under TCG fluxbox takes a while after the port
+    opens. Returns the last screenshot (in the artifacts directory as `name`)."""
+    import time
+    deadline = time.monotonic() + timeout
+    while True:
+        shot = machine.screenshot(port, password, name)
+        n = distinct_colours(shot)
+        if n >= at_least:
+            machine.log(f"    :{port - 5900} desktop drawn: {n} colours in {shot.name}")
+            return shot
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{shot} has only {n} distinct colours after {timeout:.0f}s: "
+                                 "the desktop was not drawn")
+        time.sleep(5)

@@ -30,6 +30,7 @@ class Result:
     passed: bool
     seconds: float
     artifacts: Path
+    skipped: bool = False
 
 
 def discover() -> list[str]:
@@ -93,9 +94,13 @@ class Runner:
             self.shared = self.new_machine("shared", module)
         return self.shared
 
-    def run_one(self, arg: str) -> Result:
+    def run_one(self, arg: str, named: bool = False) -> Result:
         module = load(arg)
         name = scenario_name(arg)
+        skip = getattr(module, "SKIP", None)
+        if skip and not named:      # a scenario named on the command line runs anyway
+            print(f"=== {name}\nSKIP {name}: {skip}", flush=True)
+            return Result(name, True, 0.0, OUT / name, skipped=True)
         artifacts = OUT / name
         shutil.rmtree(artifacts, ignore_errors=True)
         artifacts.mkdir(parents=True)
@@ -234,13 +239,16 @@ def main(argv: list[str] | None = None) -> int:
     results: list[Result] = []
     try:
         for name in selected:
-            results.append(runner.run_one(name))
+            results.append(runner.run_one(name, named=bool(args.scenarios)))
     finally:
         runner.stop_all()
-    passed = sum(r.passed for r in results)
-    failed = len(results) - passed
+    skipped = sum(r.skipped for r in results)
+    passed = sum(r.passed and not r.skipped for r in results)
+    failed = len(results) - passed - skipped
     print("\nscenario results:")
     for r in results:
-        print(f"  {'PASS' if r.passed else 'FAIL'}  {r.name:<30} {r.seconds:7.1f}s")
-    print(f"{passed} passed, {failed} failed")
+        word = "SKIP" if r.skipped else "PASS" if r.passed else "FAIL"
+        print(f"  {word}  {r.name:<30} {r.seconds:7.1f}s")
+    print(f"total {sum(r.seconds for r in results):.1f}s")
+    print(f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""))
     return 0 if failed == 0 else 1
