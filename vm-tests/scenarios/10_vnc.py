@@ -42,8 +42,8 @@ def test(machine):
         shot = machine.screenshot(port, view_only, f"{user}-view-only.png")
         assert_not_blank(shot, 16)
     # One wrong password only: TigerVNC blocks the address after 5.
-    status, output = machine.vncdo(5901, "wrongpw1", "capture", "/dev/null")
+    status, output = machine.vncdo(5901, "wrongpw1", "capture", str(machine.out_dir / "refused.png"))
     assert status == 3, f"a wrong password was not refused (vncdo exit {status}):\n{output}"
     # operator's password does not open admin's display.
-    status, output = machine.vncdo(5901, USERS["operator"][0], "capture", "/dev/null")
+    status, output = machine.vncdo(5901, USERS["operator"][0], "capture", str(machine.out_dir / "refused.png"))
     assert status == 3, f"operator's password opened admin's display (exit {status}):\n{output}"

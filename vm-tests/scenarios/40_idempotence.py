@@ -25,7 +25,7 @@ def test(machine):
     assert display_of(machine, "admin") == 1
     machine.wait_for_open_port(5901)
     assert_not_blank(machine.screenshot(5901, new, "admin-new-password.png"))
-    status, output = machine.vncdo(5901, old, "capture", "/dev/null")
+    status, output = machine.vncdo(5901, old, "capture", str(machine.out_dir / "refused.png"))
     assert status == 3, f"admin's old password still opens :1 (exit {status}):\n{output}"
     # Back to the first password for the scenarios that follow.
     vnc_user_as(machine, "admin", *USERS["admin"])

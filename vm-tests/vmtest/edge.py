@@ -54,15 +54,20 @@ def assert_not_blank(png: Path, at_least: int = 8) -> int:
 
 def ocr(png: Path, box: tuple[int, int, int, int] | None = None) -> str:
     """The text tesseract reads in the PNG (the region `box` = left, top, right, bottom),
-    scaled up 3x first: the menu's font is small."""
+    scaled up 3x first (the menu's font is small), as it is and inverted (tesseract reads
+    dark text on a light ground best; the menu's colours come from the fluxbox style)."""
     hosttools.ensure({"tesseract": "tesseract-ocr"})
-    big = png.with_name(png.stem + "-ocr.png")
-    code = ("import sys; from PIL import Image; im = Image.open(sys.argv[1]).convert('L'); "
+    code = ("import sys; from PIL import Image, ImageOps; im = Image.open(sys.argv[1]).convert('L'); "
             "box = eval(sys.argv[3]); im = im.crop(box) if box else im; "
-            "im.resize((im.width * 3, im.height * 3), Image.LANCZOS).save(sys.argv[2])")
-    subprocess.run([_venv_python(), "-c", code, str(png), str(big), repr(box)], check=True)
-    return subprocess.run(["tesseract", str(big), "-", "--psm", "6"], check=True,
-                          capture_output=True, text=True).stdout
+            "im = im.resize((im.width * 3, im.height * 3), Image.LANCZOS); "
+            "im = ImageOps.invert(im) if sys.argv[4] == '1' else im; im.save(sys.argv[2])")
+    texts = []
+    for invert in ("0", "1"):
+        big = png.with_name(f"{png.stem}-ocr{invert}.png")
+        subprocess.run([_venv_python(), "-c", code, str(png), str(big), repr(box), invert], check=True)
+        texts.append(subprocess.run(["tesseract", str(big), "-", "--psm", "6"], check=True,
+                                    capture_output=True, text=True).stdout)
+    return "\n".join(texts)
 
 
 def wait_for_desktop(machine, port: int, password: str, name: str, timeout: float = 240,
