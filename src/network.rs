@@ -273,12 +273,18 @@ pub fn plan(sys: &System, stack: Stack, s: &Settings) -> Result<Plan> {
                 gw = s.gateway,
                 dns = s.dns
             );
+            let mut files = vec![(
+                PathBuf::from(format!("/etc/systemd/network/10-edge-setup-{iface}.network")),
+                body,
+                FileSpec::root(0o644),
+            )];
+            // networkd's DNS= reaches resolv.conf only through systemd-resolved (whose
+            // stub resolv.conf is a link); without it resolv.conf must name the server.
+            if !sys.root.is_link(Path::new("/etc/resolv.conf"))? {
+                files.extend(dns_file(sys, s.dns)?);
+            }
             Plan {
-                files: vec![(
-                    PathBuf::from(format!("/etc/systemd/network/10-edge-setup-{iface}.network")),
-                    body,
-                    FileSpec::root(0o644),
-                )],
+                files,
                 apply: vec![
                     Cmd::new("networkctl").arg("reload"),
                     Cmd::new("networkctl").args(["reconfigure", iface]),

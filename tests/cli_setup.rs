@@ -114,6 +114,44 @@ fn each_stack_gets_its_own_file() {
 }
 
 #[test]
+fn networkd_without_resolved_also_writes_resolv_conf() {
+    // networkd's DNS= only reaches resolv.conf through systemd-resolved's stub link.
+    let img = appliance();
+    img.write("/etc/resolv.conf", "# no name server\n");
+    let f = answers(&format!("{ANSWERS}stack = \"networkd\"\n"));
+    img.cmd()
+        .args(["setup", "network", "--answers"])
+        .arg(&f)
+        .assert()
+        .success();
+    let resolv = img.read("/etc/resolv.conf").unwrap();
+    assert!(resolv.contains("nameserver 192.168.10.1"), "{resolv}");
+
+    let stub = appliance();
+    std::fs::create_dir_all(stub.path("/run/systemd/resolve")).unwrap();
+    stub.write("/run/systemd/resolve/stub-resolv.conf", "nameserver 127.0.0.53\n");
+    let _ = std::fs::remove_file(stub.path("/etc/resolv.conf"));
+    std::os::unix::fs::symlink("/run/systemd/resolve/stub-resolv.conf", stub.path("/etc/resolv.conf")).unwrap();
+    stub.cmd()
+        .args(["setup", "network", "--answers"])
+        .arg(&f)
+        .assert()
+        .success();
+    assert!(
+        stub.read("/etc/systemd/network/10-edge-setup-eth0.network")
+            .unwrap()
+            .contains("DNS=192.168.10.1")
+    );
+    assert!(
+        std::fs::symlink_metadata(stub.path("/etc/resolv.conf"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    std::fs::remove_file(f).unwrap();
+}
+
+#[test]
 fn network_manager_is_detected_when_installed_and_enabled() {
     let img = appliance();
     img.write("/usr/sbin/NetworkManager", "");
