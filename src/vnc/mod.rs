@@ -700,16 +700,17 @@ fn vnc_users(sys: &System) -> Result<Vec<UserInfo>> {
 
 // ---- bundle -------------------------------------------------------------------------
 
-const APT_DEPENDS: &[&str] = &[
-    "depends",
-    "--recurse",
-    "--no-recommends",
-    "--no-suggests",
-    "--no-conflicts",
-    "--no-breaks",
-    "--no-replaces",
-    "--no-enhances",
-];
+/// Resolves the install as apt would on a system with nothing installed (an empty
+/// dpkg status), so the bundle holds one consistent set: every dependency the
+/// appliance may lack, and of each choice (`a | b`) only the one apt picks.
+/// Listing every alternative instead (`apt-cache depends --recurse`) brings in
+/// packages that conflict (libelogind0 and libsystemd0), which apt then refuses.
+const APT_BUNDLE_SCRIPT: &str = concat!(
+    r#"set -e; dir=$1; shift; status=$(mktemp); "#,
+    r#"trap 'rm -f "$status"; rm -rf "$dir/partial" "$dir/lock"' EXIT; mkdir -p "$dir/partial"; "#,
+    r#"apt-get install --download-only -y -q --no-install-recommends -o Dir::State::status="$status" "#,
+    r#"-o Dir::Cache::archives="$dir" -o Debug::NoLocking=1 "$@""#
+);
 
 /// `edge-setup vnc bundle DIR`: every package the install needs, with all dependencies,
 /// as package files in DIR, for `--offline DIR` on an appliance of the same distribution.
@@ -744,36 +745,16 @@ fn bundle(ctx: &Ctx, dir: &Path) -> Result<()> {
     ));
     let count = match t.manager {
         Manager::Apt => {
-            let depends = Cmd::new("apt-cache")
-                .args(APT_DEPENDS.iter().copied())
+            let download = Cmd::new("sh")
+                .args(["-c", APT_BUNDLE_SCRIPT, "sh"])
+                .arg(cmd_dir.clone())
                 .args(desktop.packages.iter().cloned());
-            match sys.query(depends.clone())? {
-                Some(out) if !out.success() => {
-                    return Err(Error::failure(format!("`{depends}` failed"))
-                        .why(t.manager.error_lines(&out).join("\n"))
-                        .hint(format!(
-                            "run 'sudo apt-get update' (this machine needs the same distribution as the appliance, and a network), then '{retry}' again"
-                        )));
-                }
-                Some(out) => {
-                    let names = closure(&out.stdout);
-                    let download = Cmd::new("sh")
-                        .args(["-c", "cd \"$1\" && shift && exec apt-get download \"$@\"", "sh"])
-                        .arg(cmd_dir.clone())
-                        .args(names.iter().cloned());
-                    packages::run(ctx, t.manager, download, &retry)?;
-                    Some(names.len())
-                }
-                None => {
-                    let script = format!(
-                        "cd {} && apt-get download $(apt-cache {} {} | grep '^[a-z0-9]' | sort -u)",
-                        shell_word(&cmd_dir),
-                        APT_DEPENDS.join(" "),
-                        desktop.packages.join(" ")
-                    );
-                    sys.run(Cmd::new("sh").args(["-c", &script]))?;
-                    None
-                }
+            packages::run(ctx, t.manager, download, &retry)?;
+            if sys.applies_commands() {
+                let debs = sys.root.list_dir(&dir)?;
+                Some(debs.iter().filter(|n| n.to_string_lossy().ends_with(".deb")).count())
+            } else {
+                None
             }
         }
         Manager::Dnf => {
@@ -799,23 +780,6 @@ fn bundle(ctx: &Ctx, dir: &Path) -> Result<()> {
         "Copy {host_dir} to the appliance (same distribution and release) and run there: sudo edge-setup vnc --offline DIR"
     ));
     Ok(())
-}
-
-/// The package names in `apt-cache depends --recurse` output (virtual packages, shown
-/// as `<name>`, and the indented dependency lines are left out).
-fn closure(depends: &str) -> Vec<String> {
-    let mut names: Vec<String> = depends
-        .lines()
-        .filter(|l| l.starts_with(|c: char| c.is_ascii_alphanumeric()))
-        .map(|l| l.trim().to_string())
-        .collect();
-    names.sort();
-    names.dedup();
-    names
-}
-
-fn shell_word(s: &str) -> String {
-    Cmd::new(s).line()
 }
 
 #[cfg(test)]
