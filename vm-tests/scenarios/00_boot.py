@@ -25,8 +25,8 @@ def test(machine):
     sources = machine.succeed("apt-get indextargets --format '$(SITE)' | sort -u").split()
     assert sources == ["file:/var/local/edge-repo"], sources
     machine.fail("dpkg -s cloud-guest-utils")
-    machine.succeed("DEBIAN_FRONTEND=noninteractive apt-get install -y cloud-guest-utils", timeout=600)
-    machine.succeed("test -x /usr/bin/growpart")
+    # (10_vnc and 70_data_disk really install from it; a simulation is enough here)
+    machine.succeed("apt-get install -s cloud-guest-utils | grep -q '^Inst cloud-guest-utils'", timeout=300)
 
     # copy_in: a host file arrives intact, with its mode.
     with tempfile.TemporaryDirectory() as tmp:
