@@ -87,7 +87,6 @@ impl Target {
 /// Everything decided before the first change.
 struct Plan {
     desktop: Desktop,
-    installed: Installed,
     missing: Vec<String>,
     offline: Option<OfflineDir>,
     exe: PathBuf,
@@ -108,7 +107,6 @@ fn install(ctx: &Ctx, t: &Target, offline: Option<&Path>) -> Result<()> {
         .transpose()?;
     let plan = Plan {
         desktop,
-        installed,
         missing,
         offline,
         exe: sudoers_exe(ctx)?,
@@ -179,10 +177,7 @@ fn install_steps(ctx: &Ctx, t: &Target, plan: &Plan, state: &mut State, recorded
         state.packages.extend(plan.missing.iter().cloned());
         record(sys, state)?;
         let result = match &plan.offline {
-            Some(dir) => {
-                let files = dir.files_to_install(t.manager, &plan.installed);
-                packages::run(ctx, t.manager, t.manager.install_cmd(&files, true), RETRY)
-            }
+            Some(dir) => packages::run(ctx, t.manager, dir.install_cmd(t.manager, &plan.missing), RETRY),
             None => t
                 .manager
                 .update_cmd()

@@ -390,17 +390,48 @@ impl OfflineDir {
         Ok(OfflineDir { dir, files })
     }
 
-    /// The files to give the package manager: on apt those of packages not installed
-    /// at all (no downgrade of what the system has), on dnf/yum every file (they skip
-    /// what is installed).
-    pub fn files_to_install(&self, manager: Manager, installed: &Installed) -> Vec<String> {
-        self.files
-            .iter()
-            .filter(|(package, _)| manager != Manager::Apt || !installed.contains(package))
-            .map(|(_, file)| self.dir.join(file).display().to_string())
-            .collect()
+    /// Installs the missing packages from the directory in one transaction. apt gets
+    /// the directory as its only source, a one-off local repository, and resolves as it
+    /// does online: it installs what is missing and upgrades an installed package only
+    /// where a bundled one needs its newer version (the bundle's perl needs its
+    /// perl-base). Handing apt the files instead can do neither: files of installed
+    /// packages left out cannot upgrade them, and every file given is installed.
+    /// dnf and yum take every file and skip what is installed.
+    pub fn install_cmd(&self, manager: Manager, missing: &[String]) -> Cmd {
+        let dir = self.dir.display().to_string();
+        match manager {
+            Manager::Apt => Cmd::new("sh")
+                .args(["-c", APT_OFFLINE_SCRIPT, "sh", &dir])
+                .args(missing.iter().cloned()),
+            Manager::Dnf | Manager::Yum => {
+                let files = self
+                    .files
+                    .iter()
+                    .map(|(_, file)| self.dir.join(file).display().to_string());
+                manager.install_cmd(&files.collect::<Vec<_>>(), true)
+            }
+        }
     }
 }
+
+/// `sh -c SCRIPT sh DIR PACKAGE...`: indexes DIR's .deb files with dpkg-deb (always on
+/// Debian) into a Packages file in a temporary directory, so the bundle itself is only
+/// read (it may be a read-only medium), and runs apt with that index as its only source:
+/// the system's source lists, lists and archive cache are neither used nor changed.
+const APT_OFFLINE_SCRIPT: &str = concat!(
+    r#"set -e; dir=$1; shift; tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT; "#,
+    // apt reads the index as its unprivileged _apt user.
+    r#"chmod 755 "$tmp"; mkdir -p "$tmp/lists/partial" "$tmp/archives/partial" "$tmp/parts"; "#,
+    r#"ln -s "$dir" "$tmp/pool"; "#,
+    r#"for f in "$dir"/*.deb; do dpkg-deb -f "$f"; "#,
+    r#"printf 'Filename: pool/%s\nSize: %s\nSHA256: %s\n\n' "${f##*/}" "$(stat -c %s "$f")" "#,
+    r#""$(sha256sum < "$f" | cut -d' ' -f1)"; done > "$tmp/Packages"; "#,
+    r#"echo "deb [trusted=yes] file:$tmp ./" > "$tmp/sources.list"; "#,
+    r#"apt() { apt-get -q -o Dir::Etc::SourceList="$tmp/sources.list" -o Dir::Etc::SourceParts="$tmp/parts" "#,
+    r#"-o Dir::State::Lists="$tmp/lists" -o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache= "#,
+    r#"-o Dir::Cache::archives="$tmp/archives" "$@"; }; "#,
+    r#"export DEBIAN_FRONTEND=noninteractive; apt update; apt -y --no-install-recommends install "$@""#
+);
 
 /// How long to wait for another process's package manager lock (`EDGE_SETUP_LOCK_TIMEOUT`
 /// seconds, default 300).
@@ -490,6 +521,91 @@ mod tests {
 
     fn os(text: &str) -> OsRelease {
         OsRelease::parse(text)
+    }
+
+    fn which(program: &str) -> Option<PathBuf> {
+        std::env::split_paths(&std::env::var_os("PATH")?)
+            .map(|d| d.join(program))
+            .find(|p| p.is_file())
+    }
+
+    /// Builds a minimal .deb with dpkg-deb.
+    fn deb(dir: &Path, name: &str, version: &str, depends: Option<&str>) {
+        let src = dir.join(format!("src-{name}"));
+        std::fs::create_dir_all(src.join("DEBIAN")).unwrap();
+        let depends = depends.map(|d| format!("Depends: {d}\n")).unwrap_or_default();
+        std::fs::write(
+            src.join("DEBIAN/control"),
+            format!(
+                "Package: {name}\nVersion: {version}\nArchitecture: all\nMaintainer: t <t@example.com>\n{depends}Description: test\n"
+            ),
+        )
+        .unwrap();
+        let out = dir.join("bundle").join(format!("{name}_{version}_all.deb"));
+        let status = std::process::Command::new("dpkg-deb")
+            .args(["--build", "--root-owner-group"])
+            .arg(&src)
+            .arg(&out)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// The offline script against the real apt of this (Debian) machine, with apt-get
+    /// wrapped to only download: apt must resolve the dependency from the
+    /// bundle alone and leave the system's lists and the bundle untouched.
+    #[test]
+    fn apt_offline_script_resolves_from_the_bundle_alone() {
+        if which("apt-get").is_none() || which("dpkg-deb").is_none() {
+            eprintln!("skipped: needs apt-get and dpkg-deb (a Debian machine)");
+            return;
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir(tmp.path().join("bundle")).unwrap();
+        deb(
+            tmp.path(),
+            "edge-setup-test-app",
+            "1.0",
+            Some("edge-setup-test-lib (>= 2)"),
+        );
+        deb(tmp.path(), "edge-setup-test-lib", "2.1", None);
+        deb(tmp.path(), "edge-setup-test-unneeded", "1.0", None);
+        let bin = tmp.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        let real = which("apt-get").unwrap();
+        let wrapper = bin.join("apt-get");
+        std::fs::write(
+            &wrapper,
+            format!(
+                "#!/bin/sh\ncase \"$*\" in *' install '*) exec {} --download-only \"$@\";; esac\nexec {} \"$@\"\n",
+                real.display(),
+                real.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let before: Vec<_> = std::fs::read_dir(tmp.path().join("bundle")).unwrap().collect();
+        let out = std::process::Command::new("sh")
+            .args(["-c", APT_OFFLINE_SCRIPT, "sh"])
+            .arg(tmp.path().join("bundle"))
+            .arg("edge-setup-test-app")
+            .env("PATH", format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()))
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // Fetched through the index (Filename, Size and SHA256 checked by apt).
+        assert!(stdout.contains(" edge-setup-test-lib 2.1 ["), "{stdout}");
+        assert!(stdout.contains(" edge-setup-test-app 1.0 ["), "{stdout}");
+        assert!(stdout.contains("Download complete"), "{stdout}");
+        assert!(!stdout.contains("edge-setup-test-unneeded"), "{stdout}");
+        let after: Vec<_> = std::fs::read_dir(tmp.path().join("bundle")).unwrap().collect();
+        assert_eq!(before.len(), after.len(), "the bundle was written to");
     }
 
     #[test]

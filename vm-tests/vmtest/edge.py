@@ -46,7 +46,12 @@ def distinct_colours(png: Path) -> int:
                               capture_output=True, text=True).stdout)
 
 
-def assert_not_blank(png: Path, at_least: int = 8) -> int:
+# A drawn desktop (fluxbox's toolbar, the note's anti-aliased text) has 400 colours or so;
+# a bare X screen has 1, the background with only vncconfig's window about 120.
+DRAWN = 200
+
+
+def assert_not_blank(png: Path, at_least: int = DRAWN) -> int:
     n = distinct_colours(png)
     assert n >= at_least, f"{png} has only {n} distinct colours: the desktop looks blank"
     return n
@@ -71,10 +76,9 @@ def ocr(png: Path, box: tuple[int, int, int, int] | None = None) -> str:
 
 
 def wait_for_desktop(machine, port: int, password: str, name: str, timeout: float = 240,
-                     at_least: int = 16) -> Path:
+                     at_least: int = DRAWN) -> Path:
     """Screenshots of the display at guest `port` until the desktop is drawn (fluxbox's
-    toolbar and the note give it more than `at_least` colours; a bare X screen has 1, the
-    background with vncconfig's window 6). Under TCG fluxbox takes a while after the port
+    toolbar and the note give it at least `at_least` colours, see DRAWN). Under TCG fluxbox takes a while after the port
     opens. Returns the last screenshot (in the artifacts directory as `name`)."""
     import time
     deadline = time.monotonic() + timeout
