@@ -385,12 +385,18 @@ impl KeyValue for MountPoint {
 
 // ---- the file ----------------------------------------------------------------
 
+/// Serialises read-modify-write of the file: two `config set` of different keys at
+/// once must both land.
+const LOCK: &str = "/etc/edge-setup/.edge-setup.toml.lock";
+
 /// The configuration file, parsed and editable.
 pub struct Config {
     text: String,
     doc: DocumentMut,
     /// Whether the file exists yet.
     exists: bool,
+    /// Held from `load_for_update` until the value is dropped, after `save`.
+    _lock: Option<nix::fcntl::Flock<std::fs::File>>,
 }
 
 impl Config {
@@ -403,6 +409,7 @@ impl Config {
                 text: String::new(),
                 doc: DocumentMut::new(),
                 exists: false,
+                _lock: None,
             });
         };
         let doc: DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| {
@@ -418,6 +425,21 @@ impl Config {
             text,
             doc,
             exists: true,
+            _lock: None,
+        })
+    }
+
+    /// Loads the file under an exclusive lock, for a change followed by `save`
+    /// (no lock in a dry run, which writes nothing).
+    pub fn load_for_update(sys: &System) -> Result<Config> {
+        let lock = if sys.dry_run {
+            None
+        } else {
+            Some(sys.root.lock(Path::new(LOCK))?)
+        };
+        Ok(Config {
+            _lock: lock,
+            ..Config::load(sys)?
         })
     }
 
@@ -609,7 +631,7 @@ pub fn run(ctx: &Ctx, args: &ConfigArgs) -> Result<()> {
                     device_id::store(ctx, &id)?;
                 }
                 Storage::Toml => {
-                    let mut cfg = ctx.config()?;
+                    let mut cfg = ctx.config_for_update()?;
                     cfg.set_raw(def, &normalized);
                     let step = ctx.out.step(&format!("Setting {} = {normalized}", def.name));
                     step.done(ctx.sys.change_word(cfg.save(&ctx.sys)?));
@@ -626,7 +648,7 @@ pub fn run(ctx: &Ctx, args: &ConfigArgs) -> Result<()> {
                     ctx.sys.remove(Path::new(device_id::PATH))?
                 }
                 Storage::Toml => {
-                    let mut cfg = ctx.config()?;
+                    let mut cfg = ctx.config_for_update()?;
                     let removed = cfg.unset_raw(def);
                     if removed {
                         cfg.save(&ctx.sys)?;

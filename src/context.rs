@@ -102,6 +102,11 @@ impl Ctx {
         Config::load(&self.sys)
     }
 
+    /// The configuration, locked against other writers until it is dropped.
+    pub fn config_for_update(&self) -> Result<Config> {
+        Config::load_for_update(&self.sys)
+    }
+
     /// Reads one line from stdin (without its line ending); `None` at the end.
     pub fn read_stdin_line(&self) -> Result<Option<zeroize::Zeroizing<String>>> {
         let mut line = zeroize::Zeroizing::new(String::new());

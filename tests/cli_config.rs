@@ -218,3 +218,56 @@ fn a_file_in_place_of_the_config_directory_is_reported() {
         .code(1)
         .stderr(predicate::str::contains("is not a directory"));
 }
+
+/// `config set` of different keys at once, in rounds: every change lands (the file's
+/// read-modify-write is locked), and so does every `config unset`.
+#[test]
+fn concurrent_sets_of_different_keys_all_land() {
+    let img = Image::debian();
+    let values = [
+        ("c8y.url", "https://mytenant.cumulocity.com"),
+        ("agent.service", "c8y-edge-agent.service"),
+        ("vnc.listen", "lan"),
+        ("vnc.desktop-apps", "mousepad,galculator"),
+        ("vnc.geometry", "1920x1080"),
+        ("disk.data-mount", "/data"),
+    ];
+    let at_once = |args: &dyn Fn(&str, &str) -> Vec<String>| {
+        let children: Vec<_> = values
+            .iter()
+            .map(|(key, value)| {
+                std::process::Command::new(assert_cmd::cargo::cargo_bin("edge-setup"))
+                    .arg("--root")
+                    .arg(img.root())
+                    .args(args(key, value))
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        }
+    };
+    for round in 0..8 {
+        at_once(&|key, value| vec!["config".into(), "set".into(), key.into(), value.into()]);
+        for (key, value) in values {
+            img.cmd()
+                .args(["config", "get", key])
+                .assert()
+                .success()
+                .stdout(format!("{value}\n"));
+        }
+        at_once(&|key, _| vec!["config".into(), "unset".into(), key.into()]);
+        let text = img.read(CONFIG).unwrap();
+        for (key, _) in values {
+            let leaf = key.split_once('.').unwrap().1;
+            assert!(
+                !text.contains(&format!("{leaf} =")),
+                "round {round}: {key} still set:\n{text}"
+            );
+        }
+    }
+}

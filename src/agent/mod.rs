@@ -150,7 +150,7 @@ fn enable_with(ctx: &Ctx, url: &TenantUrl, opts: &EnableOpts, resolve: &dyn Fn(&
     }
     ctx.require_root("remote-connectivity enable")?;
     let sys = &ctx.sys;
-    let mut cfg = ctx.config()?;
+    let mut cfg = ctx.config_for_update()?;
     let current = properties::read(sys)?;
     let unit = agent_unit(ctx, &cfg)?;
     let new_id = match device_id::read(sys)? {

@@ -49,7 +49,7 @@ pub fn prepare_install(t: &toml::Table, origin: &str) -> Result<Option<Install>>
 
 pub fn apply_install(ctx: &Ctx, install: &Install) -> Result<()> {
     if let Some(listen) = install.listen {
-        let mut cfg = ctx.config()?;
+        let mut cfg = ctx.config_for_update()?;
         cfg.set_raw(config::key(config::VNC_LISTEN)?, &listen.render());
         let step = ctx
             .out
