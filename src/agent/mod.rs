@@ -150,7 +150,7 @@ fn enable_with(ctx: &Ctx, url: &TenantUrl, opts: &EnableOpts, resolve: &dyn Fn(&
     }
     ctx.require_root("remote-connectivity enable")?;
     let sys = &ctx.sys;
-    let mut cfg = ctx.config_for_update()?;
+    let cfg = ctx.config()?;
     let current = properties::read(sys)?;
     let unit = agent_unit(ctx, &cfg)?;
     let new_id = match device_id::read(sys)? {
@@ -218,6 +218,8 @@ fn enable_with(ctx: &Ctx, url: &TenantUrl, opts: &EnableOpts, resolve: &dyn Fn(&
     }
     let step = ctx.out.step(&format!("Setting c8y.url = {url}"));
     let change = if toml_changes {
+        // Loaded again under the lock, once nothing can refuse the run any more.
+        let mut cfg = ctx.config_for_update()?;
         cfg.set_raw(config::key(C8Y_URL)?, &url.to_string());
         if url.is_insecure() {
             cfg.set_raw(config::key(C8Y_INSECURE)?, "true");

@@ -822,27 +822,20 @@ pub fn commit_together(staged: Vec<Staged>) -> Result<()> {
 
 fn not_writable(dir: &Path, e: Errno) -> Error {
     use crate::error::Kind;
-    let why = std::io::Error::from(e);
-    let (kind, hint) = match e {
-        Errno::EROFS => (
-            Kind::Failure,
-            "remount that file system read-write (or use --root on a writable image) and run the command again"
-                .to_string(),
+    let hint = match e {
+        Errno::EACCES | Errno::EPERM if !nix::unistd::geteuid().is_root() => {
+            "run the command with sudo, or as the owner of that directory".to_string()
+        }
+        // Exit code 3 like every permission refusal (README), though sudo cannot help root.
+        Errno::EACCES | Errno::EPERM => format!(
+            "it refuses writes even to root: check its attributes with 'lsattr -d {}' ('chattr -i' removes the immutable flag)",
+            dir.display()
         ),
-        Errno::EACCES | Errno::EPERM if !nix::unistd::geteuid().is_root() => (
-            Kind::NotPermitted,
-            "run the command with sudo, or as the owner of that directory".to_string(),
-        ),
-        _ => (
-            Kind::Failure,
-            format!(
-                "it refuses writes even to root: check its attributes with 'lsattr -d {}' ('chattr -i' removes the immutable flag)",
-                dir.display()
-            ),
-        ),
+        // Read-only file system, full disk...: the general wording and hints.
+        _ => return Error::io("write in", dir, e.into()),
     };
-    Error::new(kind, format!("cannot write in {}", dir.display()))
-        .why(why)
+    Error::new(Kind::NotPermitted, format!("cannot write in {}", dir.display()))
+        .why(std::io::Error::from(e))
         .hint(hint)
 }
 
