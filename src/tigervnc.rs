@@ -44,7 +44,7 @@ pub fn sudoers_rule(exe: &Path) -> String {
     format!(
         "# Installed by 'edge-setup vnc': members of {VNC_GROUP} may run their own part of\n\
          # 'edge-setup vnc-user' as root. The identity comes from SUDO_UID, never from an argument.\n\
-         %{VNC_GROUP} ALL=(root) NOPASSWD: {exe} vnc-user {SYSTEM_PART_ARG}, {exe} vnc-user {SYSTEM_PART_ARG} --remove\n"
+         %{VNC_GROUP} ALL=(root) NOPASSWD: {exe} vnc-user {SYSTEM_PART_ARG}, {exe} vnc-user {SYSTEM_PART_ARG} --restart, {exe} vnc-user {SYSTEM_PART_ARG} --remove\n"
     )
 }
 
@@ -148,7 +148,9 @@ mod tests {
     fn sudoers_rule_allows_only_the_system_part() {
         let rule = sudoers_rule(Path::new("/usr/local/bin/edge-setup"));
         assert!(rule.contains(
-            "%vncusers ALL=(root) NOPASSWD: /usr/local/bin/edge-setup vnc-user --system-part, /usr/local/bin/edge-setup vnc-user --system-part --remove"
+            "%vncusers ALL=(root) NOPASSWD: /usr/local/bin/edge-setup vnc-user --system-part, \
+             /usr/local/bin/edge-setup vnc-user --system-part --restart, \
+             /usr/local/bin/edge-setup vnc-user --system-part --remove\n"
         ));
     }
 }

@@ -84,7 +84,9 @@ fn debian_12_plan_names_apt_and_every_package_and_writes_the_files() {
         .unwrap();
     assert!(syntax.status.success(), "{}", String::from_utf8_lossy(&syntax.stderr));
     assert!(img.read(SUDOERS).unwrap().contains(
-        "%vncusers ALL=(root) NOPASSWD: /usr/local/bin/edge-setup vnc-user --system-part, /usr/local/bin/edge-setup vnc-user --system-part --remove"
+        "%vncusers ALL=(root) NOPASSWD: /usr/local/bin/edge-setup vnc-user --system-part, \
+         /usr/local/bin/edge-setup vnc-user --system-part --restart, \
+         /usr/local/bin/edge-setup vnc-user --system-part --remove\n"
     ));
     assert_eq!(
         img.read("/etc/hosts").unwrap(),

@@ -262,6 +262,10 @@ pub struct VncUserArgs {
     /// The privileged part, run by vnc-user itself through sudo; the user comes from SUDO_UID.
     #[arg(long = "system-part", hide = true, conflicts_with_all = ["user", "password_stdin"])]
     pub system_part: bool,
+    /// With --system-part: restart the running session, whose password file or settings
+    /// the user part has just changed.
+    #[arg(long, hide = true, requires = "system_part", conflicts_with = "remove")]
+    pub restart: bool,
 }
 
 #[cfg(test)]

@@ -105,6 +105,17 @@ impl Passwords {
     }
 }
 
+/// What the privileged part (`--system-part`) is asked to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    /// Record the display and start the session; `restart` when the user part changed
+    /// the password file or the settings of a session that may be running.
+    Enable {
+        restart: bool,
+    },
+    Remove,
+}
+
 /// The session settings from the configuration.
 struct Settings {
     listen: Listen,
@@ -114,7 +125,12 @@ struct Settings {
 /// `edge-setup vnc-user [--user NAME] [--password-stdin] [--remove]`.
 pub fn run(ctx: &Ctx, args: &VncUserArgs) -> Result<()> {
     if args.system_part {
-        return system_part(ctx, args.remove);
+        let part = if args.remove {
+            Part::Remove
+        } else {
+            Part::Enable { restart: args.restart }
+        };
+        return system_part(ctx, part);
     }
     let family = ctx.sys.os_release()?.family()?;
     let user = target_user(ctx, args.user.as_deref())?;
@@ -615,10 +631,8 @@ fn enable_here(ctx: &Ctx, target: &Target, settings: &Settings, passwords: &Pass
             user.name
         ))
         .done(recorded_word(sys, kept, mappings));
-    start_session(ctx, target, display)?;
-    if kept && changes.config == Change::Updated {
-        restart_note(ctx, target, display);
-    }
+    let restart = kept && (changes.passwd != Change::Unchanged || changes.config != Change::Unchanged);
+    start_session(ctx, target, display, restart)?;
     Ok(display)
 }
 
@@ -633,16 +647,11 @@ fn recorded_word(sys: &System, kept: bool, change: Change) -> &'static str {
     }
 }
 
-fn restart_note(ctx: &Ctx, target: &Target, display: u32) {
-    ctx.out.note(&format!(
-        "a running session keeps its old settings until it restarts: sudo systemctl restart {}",
-        target.unit(display)
-    ));
-}
-
-/// Enables and starts the display's unit (printed in image mode). A new
-/// password needs no restart: the server reads the password file at each connection.
-fn start_session(ctx: &Ctx, target: &Target, display: u32) -> Result<()> {
+/// Enables and starts the display's unit (printed in image mode); with `restart`, restarts
+/// it: a running session keeps the password and settings it read at start (Debian's
+/// tigervncserver even hands Xtigervnc a copy of the password file), so without a
+/// restart a changed password would leave the old one working.
+fn start_session(ctx: &Ctx, target: &Target, display: u32, restart: bool) -> Result<()> {
     let sys = &ctx.sys;
     let outcome = if sys.applies_commands() { "done" } else { "planned" };
     if target.family == Family::RedHat && selinux_enabled(sys) {
@@ -655,14 +664,24 @@ fn start_session(ctx: &Ctx, target: &Target, display: u32) -> Result<()> {
         step.done(outcome);
     }
     let unit = target.unit(display);
-    let step = ctx.out.step(&format!("Enabling and starting {unit}"));
-    sys.run(Cmd::new("systemctl").args(["enable", "--now", &unit]))
-        .map_err(|e| {
-            e.hint(format!(
-                "see 'journalctl -u {unit}'; display :{display} stays recorded, so run 'edge-setup vnc-user' again once it is fixed"
-            ))
-        })?;
-    step.done(outcome);
+    let hint = |e: Error| {
+        e.hint(format!(
+            "see 'journalctl -u {unit}'; display :{display} stays recorded, so run 'edge-setup vnc-user' again once it is fixed"
+        ))
+    };
+    if restart {
+        let step = ctx.out.step(&format!(
+            "Restarting {unit}, so the new password and settings take effect (windows open in it close)"
+        ));
+        sys.run(Cmd::new("systemctl").args(["enable", &unit])).map_err(hint)?;
+        sys.run(Cmd::new("systemctl").args(["restart", &unit])).map_err(hint)?;
+        step.done(outcome);
+    } else {
+        let step = ctx.out.step(&format!("Enabling and starting {unit}"));
+        sys.run(Cmd::new("systemctl").args(["enable", "--now", &unit]))
+            .map_err(hint)?;
+        step.done(outcome);
+    }
     Ok(())
 }
 
@@ -684,27 +703,35 @@ fn enable_delegated(
     known: Option<u32>,
 ) -> Result<u32> {
     let sys = &ctx.sys;
-    check_sudo(ctx, target, false)?;
     let config = config_text(ctx, target, settings)?;
     let previous = [
         Previous::read(ctx, &target.user, &target.passwd)?,
         Previous::read(ctx, &target.user, &target.config)?,
     ];
+    let passwd_file = passwords.file();
+    let changes = !previous[0].holds(&passwd_file) || !previous[1].holds(config.as_bytes());
+    let part = Part::Enable {
+        restart: known.is_some() && changes,
+    };
+    check_sudo(ctx, target, part)?;
     let created = create_dirs(ctx, target)?;
     let mut written = 0;
     let result = (|| {
-        let passwd = sys.write_as(&target.user, &target.passwd, &passwords.file(), 0o600)?;
+        let passwd = sys.write_as(&target.user, &target.passwd, &passwd_file, 0o600)?;
         written += 1;
         let config_change = sys.write_as(&target.user, &target.config, config.as_bytes(), 0o644)?;
         written += 1;
-        let changes = FileChanges {
-            passwd,
-            config: config_change,
-        };
-        let display = run_system_part(ctx, target, false)?.or(known);
-        Ok((changes, display))
+        report_user_files(
+            ctx,
+            target,
+            &FileChanges {
+                passwd,
+                config: config_change,
+            },
+        );
+        run_system_part(ctx, target, part).map(|d| d.or(known))
     })();
-    let (changes, display) = match result {
+    let display = match result {
         Ok(r) => r,
         Err(e) => {
             for p in previous.iter().take(written).rev() {
@@ -715,13 +742,8 @@ fn enable_delegated(
         }
     };
     tighten_dir(ctx, target, &created)?;
-    report_user_files(ctx, target, &changes);
     // Only a dry run has no answer from the privileged part.
-    let display = display.unwrap_or(0);
-    if known.is_some() && changes.config == Change::Updated {
-        restart_note(ctx, target, display);
-    }
-    Ok(display)
+    Ok(display.unwrap_or(0))
 }
 
 /// A user's file as it was before this run, put back when the run fails.
@@ -731,6 +753,13 @@ struct Previous<'a> {
 }
 
 impl<'a> Previous<'a> {
+    /// Whether the file holds exactly `content` already.
+    fn holds(&self, content: &[u8]) -> bool {
+        self.content
+            .as_ref()
+            .is_some_and(|(bytes, _)| bytes.as_slice() == content)
+    }
+
     fn read(ctx: &Ctx, user: &UserInfo, path: &'a Path) -> Result<Previous<'a>> {
         let content = match read_as(ctx, user, path)? {
             Some(bytes) => {
@@ -752,20 +781,21 @@ impl<'a> Previous<'a> {
 }
 
 /// The command line of the privileged part, exactly as the sudoers rule allows it.
-fn system_part_cmd(remove: bool) -> Result<Cmd> {
+fn system_part_cmd(part: Part) -> Result<Cmd> {
     let exe =
         std::env::current_exe().map_err(|e| Error::failure("cannot tell where the edge-setup binary is").why(e))?;
-    let mut cmd = Cmd::new("sudo").args(["-n", &exe.display().to_string(), "vnc-user", SYSTEM_PART_ARG]);
-    if remove {
-        cmd = cmd.arg("--remove");
-    }
-    Ok(cmd)
+    let cmd = Cmd::new("sudo").args(["-n", &exe.display().to_string(), "vnc-user", SYSTEM_PART_ARG]);
+    Ok(match part {
+        Part::Enable { restart: false } => cmd,
+        Part::Enable { restart: true } => cmd.arg("--restart"),
+        Part::Remove => cmd.arg("--remove"),
+    })
 }
 
 /// Asks sudo, without running anything, whether the user may run the
 /// privileged part; a refusal says how to get the right.
-fn check_sudo(ctx: &Ctx, target: &Target, remove: bool) -> Result<()> {
-    let mut cmd = system_part_cmd(remove)?;
+fn check_sudo(ctx: &Ctx, target: &Target, part: Part) -> Result<()> {
+    let mut cmd = system_part_cmd(part)?;
     cmd.args.insert(1, "-l".to_string());
     let denied = |why: String| {
         let name = &target.user.name;
@@ -803,8 +833,8 @@ fn check_sudo(ctx: &Ctx, target: &Target, remove: bool) -> Result<()> {
 
 /// Runs the privileged part through sudo and relays what it printed; the
 /// display it reports (`None` when commands are only printed).
-fn run_system_part(ctx: &Ctx, target: &Target, remove: bool) -> Result<Option<u32>> {
-    let Some(out) = ctx.sys.run_unchecked(system_part_cmd(remove)?)? else {
+fn run_system_part(ctx: &Ctx, target: &Target, part: Part) -> Result<Option<u32>> {
+    let Some(out) = ctx.sys.run_unchecked(system_part_cmd(part)?)? else {
         return Ok(None);
     };
     for line in out.stderr.lines().filter(|l| !l.trim().is_empty()) {
@@ -826,7 +856,7 @@ fn run_system_part(ctx: &Ctx, target: &Target, remove: bool) -> Result<Option<u3
                 target.user.name
             ),
         )
-        .hint("see its message above; your own VNC files were left as they were"));
+        .hint("see its message above; your own VNC files were put back as they were"));
     }
     Ok(out
         .stdout
@@ -835,9 +865,9 @@ fn run_system_part(ctx: &Ctx, target: &Target, remove: bool) -> Result<Option<u3
         .and_then(|d| d.trim().parse().ok()))
 }
 
-/// `vnc-user --system-part [--remove]`: the privileged part, as root under
+/// `vnc-user --system-part [--restart | --remove]`: the privileged part, as root under
 /// sudo, for the user sudo names in SUDO_UID and no one else.
-fn system_part(ctx: &Ctx, remove: bool) -> Result<()> {
+fn system_part(ctx: &Ctx, part: Part) -> Result<()> {
     if ctx.sys.is_image() {
         return Err(Error::bad_input(format!("{SYSTEM_PART_ARG} does not take --root"))
             .hint("in an image, run: edge-setup --root IMAGE vnc-user --user NAME"));
@@ -861,10 +891,13 @@ fn system_part(ctx: &Ctx, remove: bool) -> Result<()> {
         .ok_or_else(|| Error::failure(format!("there is no user with uid {uid} (from SUDO_UID)")))?;
     let family = ctx.sys.os_release()?.family()?;
     let target = Target::new(ctx, family, user)?;
-    if remove {
-        free_display(ctx, &target)?;
-        return Ok(());
-    }
+    let restart = match part {
+        Part::Remove => {
+            free_display(ctx, &target)?;
+            return Ok(());
+        }
+        Part::Enable { restart } => restart,
+    };
     let has_passwd =
         as_user(target.user.uid, target.user.gid, || ctx.sys.root.meta(&target.passwd))?.is_some_and(|m| !m.is_dir);
     if !has_passwd {
@@ -897,7 +930,7 @@ fn system_part(ctx: &Ctx, remove: bool) -> Result<()> {
             target.user.name
         ))
         .done(recorded_word(sys, kept, change));
-    start_session(ctx, &target, display)?;
+    start_session(ctx, &target, display, restart)?;
     ctx.out.data(&format!("{DISPLAY_PREFIX}{display}"));
     Ok(())
 }
@@ -951,8 +984,8 @@ fn remove_here(ctx: &Ctx, target: &Target) -> Result<()> {
 
 fn remove_delegated(ctx: &Ctx, target: &Target) -> Result<()> {
     let (m, _) = load_mappings(&ctx.sys)?;
-    check_sudo(ctx, target, true)?;
-    run_system_part(ctx, target, true)?;
+    check_sudo(ctx, target, Part::Remove)?;
+    run_system_part(ctx, target, Part::Remove)?;
     delete_passwd(ctx, target)?;
     print_removed(ctx, &target.user, m.display_of(&target.user.name));
     Ok(())
@@ -1077,6 +1110,12 @@ mod tests {
         fn read(&self, target: &str) -> Option<Vec<u8>> {
             std::fs::read(self.path(target)).ok()
         }
+
+        fn write(&self, target: &str, content: &str) {
+            let path = self.path(target);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, content).unwrap();
+        }
     }
 
     fn args(user: Option<&str>, stdin: bool, remove: bool, system_part: bool) -> VncUserArgs {
@@ -1085,6 +1124,7 @@ mod tests {
             password_stdin: stdin,
             remove,
             system_part,
+            restart: false,
         }
     }
 
@@ -1252,6 +1292,56 @@ mod tests {
         run(&ctx, &args(None, false, true, false)).unwrap();
         assert!(live.fake.lines()[3].ends_with(" vnc-user --system-part --remove"));
         assert!(live.read(&passwd.to_string_lossy()).is_none());
+    }
+
+    /// A running session reads its password only at start: a changed password restarts
+    /// it, an unchanged one leaves it alone.
+    #[test]
+    fn a_changed_password_restarts_the_session_and_an_unchanged_one_does_not() {
+        let live = Live::new(DEBIAN);
+        let unit = "tigervncserver@:1.service";
+        for (stdin, expected) in [
+            ("password\n", vec![format!("systemctl enable --now {unit}")]),
+            (
+                "n3wpass1\n",
+                vec![format!("systemctl enable {unit}"), format!("systemctl restart {unit}")],
+            ),
+            ("n3wpass1\n", vec![format!("systemctl enable --now {unit}")]),
+        ] {
+            let before = live.fake.lines().len();
+            let ctx = live.ctx(0, &[], no_prompt(), stdin);
+            run(&ctx, &args(Some("root"), true, false, false)).unwrap();
+            assert_eq!(live.fake.lines()[before..], expected[..], "{stdin:?}");
+        }
+        assert!(live.err.text().contains("Restarting tigervncserver@:1.service"));
+    }
+
+    #[test]
+    fn an_ordinary_users_new_password_asks_the_privileged_part_to_restart() {
+        let live = Live::new(DEBIAN);
+        let Some(nobody) = as_nobody(&live) else {
+            eprintln!("skipped: needs root and a 'nobody' user (uid 65534) on this host");
+            return;
+        };
+        live.write(MAPPING_FILE, "nobody:7\n");
+        live.write(USERS_FILE, ":7=nobody\n");
+        live.fake.respond(
+            "sudo -n -l ",
+            Output::ok("/usr/local/bin/edge-setup vnc-user --system-part --restart\n"),
+        );
+        live.fake.respond("sudo -n ", Output::ok("display=7\n"));
+        for (stdin, restart) in [("password\n", true), ("password\n", false), ("n3wpass1\n", true)] {
+            let before = live.fake.lines().len();
+            let ctx = live.ctx(65534, &[], no_prompt(), stdin);
+            run(&ctx, &args(None, true, false, false)).unwrap();
+            let lines = &live.fake.lines()[before..];
+            assert_eq!(lines.len(), 2, "{lines:?}");
+            for line in lines {
+                assert_eq!(line.ends_with(" --system-part --restart"), restart, "{stdin:?}: {line}");
+                assert!(line.contains(" vnc-user --system-part"), "{line}");
+            }
+        }
+        assert!(live.read(&nobody.home.join(".vnc/passwd").to_string_lossy()).is_some());
     }
 
     #[test]

@@ -108,6 +108,7 @@ pub fn apply_users(ctx: &Ctx, users: &[User]) -> Result<()> {
             password_stdin: true,
             remove: false,
             system_part: false,
+            restart: false,
         };
         let result = vnc_user::run(ctx, &args);
         ctx.stdin.replace(previous);
@@ -151,6 +152,7 @@ pub fn user_interactive(ctx: &Ctx) -> Result<()> {
             password_stdin: false,
             remove: false,
             system_part: false,
+            restart: false,
         },
     )
 }
