@@ -2,13 +2,7 @@
 `vnc-user` again changes the password and keeps the display; `vnc-user --remove` stops
 the session and frees the display. Runs after 10_vnc."""
 
-# The last full run (see README.md) failed here: after `vnc-user` wrote admin's new
-# password ("Writing the VNC password file ... updated"; the session was not restarted),
-# the new password was refused by the running :1 (vncdo exit 3). Whether Xtigervnc keeps
-# the password it read at start or vnc-user must restart the session is not settled yet.
-SKIP = "a changed password is refused by the running session (under investigation)"
-
-from vmtest.edge import USERS, assert_not_blank, display_of, vnc_user_as
+from vmtest.edge import USERS, display_of, vnc_user_as, wait_for_desktop
 
 WATCHED = ("/etc/tigervnc/vncserver.users /etc/sudoers.d/edge-setup-vnc /etc/hosts "
            "/etc/group /usr/share/xsessions/edge-setup.desktop /usr/libexec/edge-setup/session "
@@ -23,19 +17,26 @@ def test(machine):
     assert machine.succeed(f"sha256sum {WATCHED}") == sums, "a second `edge-setup vnc` changed files"
     assert machine.succeed("dpkg-query -W -f '${Package} ${Version} ${Status}\\n' | sort") == packages
 
-    # A new password for admin: same display, the old password refused, the new one works.
+    # A new password for admin: same display, the session restarted (Xtigervnc reads the
+    # password only at start), the old password refused, the new one works.
     old, _ = USERS["admin"]
     new = "n3wpass1"
     out = vnc_user_as(machine, "admin", new, "")
     assert "5901" in out, f"vnc-user again did not keep port 5901:\n{out}"
+    assert "Restarting tigervncserver@:1.service" in out, f"the session was not restarted:\n{out}"
     assert display_of(machine, "admin") == 1
     machine.wait_for_open_port(5901)
-    assert_not_blank(machine.screenshot(5901, new, "admin-new-password.png"))
+    wait_for_desktop(machine, 5901, new, "admin-new-password.png")
     status, output = machine.vncdo(5901, old, "capture", str(machine.out_dir / "refused.png"))
     assert status == 3, f"admin's old password still opens :1 (exit {status}):\n{output}"
+    # The same password again restarts nothing.
+    out = vnc_user_as(machine, "admin", new, "")
+    assert "Restarting" not in out, f"an unchanged password restarted the session:\n{out}"
     # Back to the first password for the scenarios that follow.
     vnc_user_as(machine, "admin", *USERS["admin"])
     assert display_of(machine, "admin") == 1
+    machine.wait_for_open_port(5901)
+    wait_for_desktop(machine, 5901, old, "admin-first-password-again.png")
 
     # operator gives VNC up: the session stops, the display and the port are free.
     out = machine.succeed("runuser -u operator -- edge-setup vnc-user --remove 2>&1", timeout=300)

@@ -8,14 +8,9 @@ import tempfile
 from pathlib import Path
 
 from vmtest import edge_setup_binary
-from vmtest.edge import assert_not_blank, install_binary
+from vmtest.edge import install_binary, wait_for_desktop
 
 FRESH_MACHINE = True
-# Fails on a real bug of `vnc bundle` / `vnc --offline` (see README.md, "Left out"): the
-# bundle holds every alternative of each dependency (libelogind0 and libsystemd0, usrmerge,
-# ...) and --offline hands apt all of them, and packages newer than the guest's (perl-base).
-# `vm-tests/run 80_offline` runs it anyway.
-SKIP = "vnc bundle/--offline: apt refuses the bundle (conflicting alternatives, newer versions)"
 
 
 def test(machine):
@@ -53,4 +48,4 @@ def test(machine):
                     timeout=300)
     machine.wait_for_unit("tigervncserver@:1.service", timeout=180)
     machine.wait_for_open_port(5901, timeout=120)
-    assert_not_blank(machine.screenshot(5901, "secret12", "admin-desktop.png"))
+    wait_for_desktop(machine, 5901, "secret12", "admin-desktop.png")
