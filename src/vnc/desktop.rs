@@ -121,12 +121,12 @@ mod tests {
         assert!(
             session
                 .contents
-                .contains("exec fluxbox -rc /usr/share/edge-setup/fluxbox/init\n")
+                .contains("fluxbox -rc /usr/share/edge-setup/fluxbox/init &\n")
         );
         assert!(session.contents.contains("Ctrl+Alt+Del"));
         // without ~/.fluxbox, fluxbox 1.3 copies its default init over the -rc file
         let mkdir = session.contents.find("mkdir -p \"$HOME/.fluxbox\"").unwrap();
-        assert!(mkdir < session.contents.find("exec fluxbox").unwrap());
+        assert!(mkdir < session.contents.find("fluxbox -rc").unwrap());
         let menu = get("/usr/share/edge-setup/fluxbox/menu");
         assert!(menu.contents.contains("[exec] (xterm) {xterm}"));
         assert!(menu.contents.contains("[exec] (Firefox) {firefox-esr}"));
@@ -148,6 +148,74 @@ mod tests {
         for f in &files {
             assert!(!f.contents.contains("{{"), "{} has an unrendered placeholder", f.path);
         }
+    }
+
+    /// `systemctl stop` sends SIGTERM to the whole session; fluxbox often ignores it (the
+    /// VM suite saw every restart but the first wait systemd's 90 s). A fake fluxbox that
+    /// ignores SIGTERM must be gone as soon as the script gets SIGTERM.
+    #[test]
+    fn the_session_script_ends_a_window_manager_that_ignores_sigterm() {
+        use nix::sys::signal::{Signal, kill};
+        use nix::unistd::Pid;
+        use std::os::unix::fs::PermissionsExt;
+        use std::time::{Duration, Instant};
+
+        fn until(what: &str, mut done: impl FnMut() -> bool) {
+            let start = Instant::now();
+            while !done() {
+                assert!(start.elapsed() < Duration::from_secs(10), "{what}");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        let tool = |name: &str, body: &str| {
+            let path = bin.join(name);
+            std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        };
+        tool("xsetroot", "exit 0");
+        tool("xmessage", "exit 0");
+        tool(
+            "fluxbox",
+            "trap '' TERM\necho $$ > \"$HOME/fluxbox.pid\"\nexec sleep 60",
+        );
+        let session = files("firefox-esr")
+            .into_iter()
+            .find(|f| f.path == SESSION_SCRIPT)
+            .unwrap();
+        let script = dir.path().join("session");
+        std::fs::write(&script, session.contents).unwrap();
+        let mut child = std::process::Command::new("sh")
+            .arg(&script)
+            .env_clear()
+            .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+            .env("HOME", dir.path())
+            .spawn()
+            .unwrap();
+        let pid_file = dir.path().join("fluxbox.pid");
+        let mut wm = 0;
+        until("the fake fluxbox did not start", || {
+            wm = std::fs::read_to_string(&pid_file)
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+                .unwrap_or(0);
+            wm > 0
+        });
+        kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+        let mut status = None;
+        until("the session script did not end on SIGTERM", || {
+            status = child.try_wait().unwrap();
+            status.is_some()
+        });
+        assert_eq!(status.unwrap().code(), Some(143));
+        // Gone, or a zombie waiting for init to reap it.
+        until("the window manager outlived its session", || {
+            std::fs::read_to_string(format!("/proc/{wm}/stat"))
+                .map(|s| s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
+                .unwrap_or(true)
+        });
     }
 
     #[test]

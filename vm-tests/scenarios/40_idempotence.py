@@ -37,6 +37,10 @@ def test(machine):
     assert display_of(machine, "admin") == 1
     machine.wait_for_open_port(5901)
     wait_for_desktop(machine, 5901, old, "admin-first-password-again.png")
+    # Each restart stopped the session cleanly: no process outlived systemd's SIGTERM
+    # (fluxbox did, until the session script killed it itself).
+    journal = machine.succeed("journalctl -b -u 'tigervncserver@*' --no-pager")
+    assert "timed out" not in journal, f"a session did not stop on SIGTERM:\n{journal}"
 
     # operator gives VNC up: the session stops, the display and the port are free.
     out = machine.succeed("runuser -u operator -- edge-setup vnc-user --remove 2>&1", timeout=300)
