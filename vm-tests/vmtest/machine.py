@@ -461,11 +461,17 @@ class Machine:
             if self.shell_socket.parent != self.state_dir:
                 shutil.rmtree(self.shell_socket.parent, ignore_errors=True)
 
+    def release_shell(self) -> None:
+        """Closes this process's connection to the guest's control shell, so that
+        `vm-tests/run --attach` can have it: QEMU's socket serves one client at a time, and
+        a second one waits until the first lets go. The next step connects again."""
+        if self.backdoor:
+            self.backdoor.close()
+
     def keep(self) -> str:
         """Leaves the machine running after the harness exits; returns how to reach it."""
         self.kept = True
-        if self.backdoor:
-            self.backdoor.close()
+        self.release_shell()
         (self.state_dir / "kept").touch()
         fw = ", ".join(f"127.0.0.1:{h} -> guest {g}" for g, h in self.forwards.items()) or "none"
         run = Path(__file__).resolve().parent.parent / "run"
