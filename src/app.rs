@@ -35,7 +35,11 @@ impl Process {
     pub fn from_os() -> Self {
         Process {
             args: std::env::args_os().collect(),
-            env: std::env::vars().collect(),
+            // vars() panics on a variable that is not UTF-8 (LANG=$'\xff'); such
+            // a variable is nothing edge-setup reads, so it is left out.
+            env: std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+                .collect(),
             uid: nix::unistd::getuid().as_raw(),
             euid: nix::unistd::geteuid().as_raw(),
             stdin_terminal: std::io::stdin().is_terminal(),

@@ -61,6 +61,7 @@ pub const VNC_GEOMETRY: &str = "vnc.geometry";
 pub const C8Y_INSECURE: &str = "c8y.insecure";
 pub const AGENT_SERVICE: &str = "agent.service";
 pub const DISK_DATA_MOUNT: &str = "disk.data-mount";
+pub const VNC_LOCK_WAIT: &str = "vnc.lock-wait";
 
 pub static KEYS: &[KeyDef] = &[
     KeyDef {
@@ -125,6 +126,15 @@ pub static KEYS: &[KeyDef] = &[
         list: false,
         storage: Storage::Toml,
         validate: validate::<Geometry>,
+    },
+    KeyDef {
+        name: VNC_LOCK_WAIT,
+        doc: "Seconds 'vnc-user' and 'vnc' wait for another run that holds their lock (the display mappings, the VNC install) before they fail naming the lock and its holder.",
+        example: "30",
+        default: Some("10"),
+        list: false,
+        storage: Storage::Toml,
+        validate: validate::<Seconds>,
     },
     KeyDef {
         name: DISK_DATA_MOUNT,
@@ -359,6 +369,28 @@ impl KeyValue for Geometry {
     }
 }
 
+/// A wait in whole seconds, 1 to 3600.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seconds(pub u32);
+
+impl Seconds {
+    pub fn duration(self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.0.into())
+    }
+}
+
+impl KeyValue for Seconds {
+    fn parse(s: &str) -> Result<Self, String> {
+        match s.trim().parse::<u32>() {
+            Ok(n) if (1..=3600).contains(&n) => Ok(Seconds(n)),
+            _ => Err(format!("expected whole seconds from 1 to 3600, like 30, not '{s}'")),
+        }
+    }
+    fn render(&self) -> String {
+        self.0.to_string()
+    }
+}
+
 /// An absolute path of a mount point, normalised (no `.`, `..` or doubled slashes).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MountPoint(pub std::path::PathBuf);
@@ -435,7 +467,8 @@ impl Config {
         let lock = if sys.dry_run {
             None
         } else {
-            Some(sys.root.lock(Path::new(LOCK))?)
+            // Read before the configuration, so the wait cannot come from it.
+            Some(sys.root.lock(Path::new(LOCK), crate::system::fs::DEFAULT_LOCK_WAIT)?)
         };
         Ok(Config {
             _lock: lock,
@@ -512,6 +545,11 @@ impl Config {
         parsed
             .map(Some)
             .map_err(|rule| self.invalid_stored(sys, C8Y_URL, &raw, rule))
+    }
+
+    /// How long to wait for a VNC lock (`vnc.lock-wait`).
+    pub fn lock_wait(&self, sys: &System) -> Result<std::time::Duration> {
+        Ok(self.require::<Seconds>(sys, VNC_LOCK_WAIT)?.duration())
     }
 
     /// Like `get` for a key without default, erroring when unset.

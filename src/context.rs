@@ -107,20 +107,50 @@ impl Ctx {
         Config::load_for_update(&self.sys)
     }
 
-    /// Reads one line from stdin (without its line ending); `None` at the end.
-    pub fn read_stdin_line(&self) -> Result<Option<zeroize::Zeroizing<String>>> {
-        let mut line = zeroize::Zeroizing::new(String::new());
-        let n = self
-            .stdin
-            .borrow_mut()
-            .read_line(&mut line)
-            .map_err(|e| Error::failure("cannot read standard input").why(e))?;
-        if n == 0 {
+    /// Reads one line of at most `max` bytes from stdin (without its line
+    /// ending); `None` at the end. A longer line is refused without reading
+    /// more of it, so standard input cannot make edge-setup hold a huge buffer.
+    pub fn read_stdin_line(&self, max: usize) -> Result<Option<zeroize::Zeroizing<String>>> {
+        let mut line = zeroize::Zeroizing::new(Vec::with_capacity(max + 2));
+        let mut stdin = self.stdin.borrow_mut();
+        loop {
+            let buf = stdin
+                .fill_buf()
+                .map_err(|e| Error::failure("cannot read standard input").why(e))?;
+            if buf.is_empty() {
+                break;
+            }
+            let (len, ends) = match buf.iter().position(|b| *b == b'\n') {
+                Some(i) => (i + 1, true),
+                None => (buf.len(), false),
+            };
+            let take = len.min(max + 2 - line.len());
+            line.extend_from_slice(&buf[..take]);
+            stdin.consume(take);
+            if ends && take == len {
+                break;
+            }
+            if line.len() > max + 1 {
+                return Err(
+                    Error::bad_input(format!("a line of standard input is longer than {max} bytes"))
+                        .hint("give one value per line, each as short as the command documents"),
+                );
+            }
+        }
+        if line.is_empty() {
             return Ok(None);
         }
-        let trimmed = line.trim_end_matches(['\n', '\r']).len();
-        line.truncate(trimmed);
-        Ok(Some(line))
+        while matches!(line.last(), Some(b'\n' | b'\r')) {
+            line.pop();
+        }
+        if line.len() > max {
+            return Err(
+                Error::bad_input(format!("a line of standard input is longer than {max} bytes"))
+                    .hint("give one value per line, each as short as the command documents"),
+            );
+        }
+        let text = std::str::from_utf8(&line).map_err(|_| Error::bad_input("standard input is not UTF-8 text"))?;
+        Ok(Some(zeroize::Zeroizing::new(text.to_string())))
     }
 }
 

@@ -10,7 +10,7 @@ use crate::context::Ctx;
 use crate::error::{Error, Result};
 use crate::system::System;
 use crate::system::command_failed;
-use crate::system::runner::Cmd;
+use crate::system::runner::{Cmd, Tool};
 
 const MOUNTINFO: &str = "/proc/self/mountinfo";
 const SYS_BLOCK: &str = "/sys/class/block";
@@ -186,7 +186,7 @@ fn require_tool(sys: &System, tool: &str, package: &str) -> Result<()> {
 
 /// The size of the file system at `mount` in bytes (live only).
 fn fs_size(sys: &System, mount: &Path) -> Result<Option<u64>> {
-    let cmd = Cmd::new("df")
+    let cmd = Cmd::new(Tool::Df)
         .args(["-B1", "--output=size"])
         .arg(mount.to_string_lossy());
     let Some(out) = sys.query(cmd.clone())? else {
@@ -223,7 +223,9 @@ pub fn grow(ctx: &Ctx, dev: &Device) -> Result<Report> {
     let before = fs_size(sys, &dev.mount)?;
     if let Some((disk, number)) = &dev.partition {
         let step = ctx.out.step(&format!("Growing partition {number} of /dev/{disk}"));
-        let cmd = Cmd::new("growpart").arg(format!("/dev/{disk}")).arg(number.to_string());
+        let cmd = Cmd::new(Tool::Growpart)
+            .arg(format!("/dev/{disk}"))
+            .arg(number.to_string());
         match sys.run_unchecked(cmd.clone())? {
             None => step.done("planned"),
             Some(out) if out.success() => step.done("grown"),
@@ -238,8 +240,8 @@ pub fn grow(ctx: &Ctx, dev: &Device) -> Result<Report> {
         .out
         .step(&format!("Growing the {} file system on {}", dev.fstype, dev.path()));
     let cmd = match grower {
-        Grower::Resize2fs => Cmd::new("resize2fs").arg(dev.path()),
-        Grower::XfsGrowfs => Cmd::new("xfs_growfs").arg(dev.mount.to_string_lossy()),
+        Grower::Resize2fs => Cmd::new(Tool::Resize2fs).arg(dev.path()),
+        Grower::XfsGrowfs => Cmd::new(Tool::XfsGrowfs).arg(dev.mount.to_string_lossy()),
     };
     sys.run(cmd)?;
     step.done(if sys.applies_commands() { "done" } else { "planned" });
@@ -371,7 +373,7 @@ mod tests {
     fn df(fake: &FakeRunner, before: u64, after: u64) {
         let calls = Cell::new(0);
         fake.respond_with(move |c| {
-            (c.program == "df").then(|| {
+            (c.program.name() == "df").then(|| {
                 calls.set(calls.get() + 1);
                 let size = if calls.get() == 1 { before } else { after };
                 Ok(Output::ok(&format!("   1B-blocks\n{size}\n")))

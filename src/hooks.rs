@@ -6,6 +6,7 @@
 //! JSON object on stdin: secrets travel only there, never in argv or the
 //! environment. In image mode and with --dry-run they are listed, not run.
 
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -13,18 +14,18 @@ use zeroize::Zeroizing;
 
 use crate::context::Ctx;
 use crate::error::{Error, Result};
-use crate::system::System;
 use crate::system::command_failed;
+use crate::system::fs::Entry;
 use crate::system::runner::Cmd;
 
 pub const DIR: &str = "/etc/edge-setup/hooks";
 
-/// One installed step.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One installed step, held open from when it was checked.
 pub struct Hook {
     pub name: String,
     /// Its path on the target.
     pub path: PathBuf,
+    fd: OwnedFd,
 }
 
 pub fn dir_of(option: &str) -> PathBuf {
@@ -32,72 +33,58 @@ pub fn dir_of(option: &str) -> PathBuf {
 }
 
 /// The steps installed for `option`, in name order. Hidden files, directories
-/// and files without an execute bit are skipped (with a note); an executable
-/// that root does not control (a link, another owner, writable by group or
-/// others) is refused, and so is such a directory: it could run anything as root.
+/// and files without an execute bit are skipped (with a note). The directory,
+/// every directory above it up to `/`, and each step must be root's and
+/// writable by no one else (a link is refused): anyone else could have root
+/// run anything. Each step is opened here, and just before it runs it is
+/// checked again to be that same file, still root's alone; from then on
+/// nobody but root can swap it, so what was checked is what runs.
 pub fn list(ctx: &Ctx, option: &str) -> Result<Vec<Hook>> {
     let sys = &ctx.sys;
+    let root = &sys.root;
     let dir = dir_of(option);
-    let Some(meta) = sys.root.meta(&dir)? else {
+    let Some(meta) = root.meta(&dir)? else {
         return Ok(Vec::new());
     };
     if !meta.is_dir {
         return Err(
-            Error::failure(format!("{} is not a directory", sys.root.host_path(&dir).display()))
+            Error::failure(format!("{} is not a directory", root.host_path(&dir).display()))
                 .hint("remove it, or make it a directory of executable platform steps"),
         );
     }
-    check_control(sys, &dir, meta.uid, meta.mode, "directory")?;
+    let Some(opened) = root.open_controlled_dir(&dir)? else {
+        return Ok(Vec::new());
+    };
     let mut hooks = Vec::new();
-    for name in sys.root.list_dir(&dir)? {
+    for name in opened.names(root)? {
+        let path = dir.join(&name);
         let name = name.to_string_lossy().into_owned();
         if name.starts_with('.') {
             continue;
         }
-        let path = dir.join(&name);
-        if sys.root.is_link(&path)? {
-            return Err(Error::failure(format!(
-                "refusing to run the platform step {}: it is a symbolic link",
-                sys.root.host_path(&path).display()
-            ))
-            .hint("install the step as a regular file owned by root"));
-        }
-        let Some(m) = sys.root.meta(&path)? else {
-            continue;
+        let host = root.host_path(&path);
+        let skip = || {
+            ctx.out
+                .note(&format!("skipping {}: not an executable file", host.display()))
         };
-        if m.is_dir || m.mode & 0o111 == 0 {
-            ctx.out.note(&format!(
-                "skipping {}: not an executable file",
-                sys.root.host_path(&path).display()
-            ));
-            continue;
+        match opened.open(root, std::ffi::OsStr::new(&name))? {
+            None => {}
+            Some(Entry::Link) => {
+                return Err(Error::failure(format!(
+                    "refusing to run the platform step {}: it is a symbolic link",
+                    host.display()
+                ))
+                .hint("install the step as a regular file owned by root"));
+            }
+            Some(Entry::Other) => skip(),
+            Some(Entry::File(_, m)) if m.mode & 0o111 == 0 => skip(),
+            Some(Entry::File(fd, m)) => {
+                root.require_controlled(&host, &m, "platform step")?;
+                hooks.push(Hook { name, path, fd });
+            }
         }
-        check_control(sys, &path, m.uid, m.mode, "platform step")?;
-        hooks.push(Hook { name, path });
     }
     Ok(hooks)
-}
-
-fn check_control(sys: &System, path: &Path, uid: u32, mode: u32, what: &str) -> Result<()> {
-    let host = sys.root.host_path(path);
-    if !sys.root.trusts(uid) {
-        return Err(Error::failure(format!(
-            "refusing to run platform steps from the {what} {}: it is owned by uid {uid}, not by root",
-            host.display()
-        ))
-        .hint(format!(
-            "if it is meant to run as root: chown root:root {}",
-            host.display()
-        )));
-    }
-    if mode & 0o022 != 0 {
-        return Err(Error::failure(format!(
-            "refusing to run platform steps from the {what} {}: group or others may change it (mode {mode:04o})",
-            host.display()
-        ))
-        .hint(format!("chmod go-w {}", host.display())));
-    }
-    Ok(())
 }
 
 #[derive(Serialize)]
@@ -128,9 +115,10 @@ pub fn run<T: Serialize>(ctx: &Ctx, option: &str, values: &T) -> Result<usize> {
         let program = if ctx.sys.is_image() {
             hook.path.clone()
         } else {
+            ctx.sys.root.recheck_controlled(&hook.path, &hook.fd)?;
             ctx.sys.root.host_path(&hook.path)
         };
-        let cmd = Cmd::new(&program.to_string_lossy()).stdin(json.clone());
+        let cmd = Cmd::checked(program).stdin(json.clone());
         match ctx.sys.run_unchecked(cmd.clone())? {
             None => step.done("planned"),
             Some(out) if out.success() => {
@@ -218,6 +206,7 @@ mod tests {
         let fake = Rc::new(FakeRunner::new());
         fake.respond_with(|c| {
             c.program
+                .name()
                 .ends_with("20-b")
                 .then(|| Ok(Output::failed(4, "cannot reach the database\n")))
         });
@@ -240,6 +229,39 @@ mod tests {
         assert!(e.what.contains("group or others may change it"), "{e}");
         assert_eq!(e.hint.as_deref().map(|h| h.starts_with("chmod go-w")), Some(true));
         assert!(fake.calls().is_empty());
+    }
+
+    /// A directory above the steps that someone else may change would let them
+    /// swap `<option>.d` between the check and the run: refused, up to the root.
+    #[test]
+    fn an_ancestor_others_may_change_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        hook(dir.path(), "10-a", 0o755);
+        let fake = Rc::new(FakeRunner::new());
+        let (c, _) = ctx(dir.path(), Mode::Live, fake.clone());
+        let values = Values { tenant_password: "pw" };
+        let ancestor = dir.path().join("etc/edge-setup");
+        std::fs::set_permissions(&ancestor, std::fs::Permissions::from_mode(0o775)).unwrap();
+        let e = run(&c, "tenant-password", &values).unwrap_err();
+        assert_eq!(
+            e.what,
+            format!(
+                "refusing to use the directory {}: group or others may change it (mode 0775)",
+                ancestor.display()
+            )
+        );
+        std::fs::set_permissions(&ancestor, std::fs::Permissions::from_mode(0o755)).unwrap();
+        if nix::unistd::geteuid().is_root() {
+            let hooks = dir.path().join("etc/edge-setup/hooks");
+            std::os::unix::fs::chown(&hooks, Some(4242), None).unwrap();
+            let e = run(&c, "tenant-password", &values).unwrap_err();
+            assert!(e.what.contains("it is owned by uid 4242, not by root"), "{e}");
+            assert!(e.what.contains(&hooks.display().to_string()), "{e}");
+            std::os::unix::fs::chown(&hooks, Some(0), None).unwrap();
+        }
+        assert!(fake.calls().is_empty());
+        run(&c, "tenant-password", &values).unwrap();
+        assert_eq!(fake.calls().len(), 1);
     }
 
     #[test]

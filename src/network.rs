@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::system::System;
 use crate::system::fs::{Change, FileSpec};
-use crate::system::runner::Cmd;
+use crate::system::runner::{Cmd, Tool};
 
 /// Where the files replaced by the last network change are kept.
 pub const ROLLBACK_FILE: &str = "/var/lib/edge-setup/network-rollback.json";
@@ -262,8 +262,8 @@ pub fn plan(sys: &System, stack: Stack, s: &Settings) -> Result<Plan> {
                     FileSpec::root(0o600),
                 )],
                 apply: vec![
-                    Cmd::new("nmcli").args(["connection", "reload"]),
-                    Cmd::new("nmcli").args(["connection", "up", "id", &id]),
+                    Cmd::new(Tool::Nmcli).args(["connection", "reload"]),
+                    Cmd::new(Tool::Nmcli).args(["connection", "up", "id", &id]),
                 ],
             }
         }
@@ -286,8 +286,8 @@ pub fn plan(sys: &System, stack: Stack, s: &Settings) -> Result<Plan> {
             Plan {
                 files,
                 apply: vec![
-                    Cmd::new("networkctl").arg("reload"),
-                    Cmd::new("networkctl").args(["reconfigure", iface]),
+                    Cmd::new(Tool::Networkctl).arg("reload"),
+                    Cmd::new(Tool::Networkctl).args(["reconfigure", iface]),
                 ],
             }
         }
@@ -307,7 +307,10 @@ pub fn plan(sys: &System, stack: Stack, s: &Settings) -> Result<Plan> {
             files.extend(dns_file(sys, s.dns)?);
             Plan {
                 files,
-                apply: vec![Cmd::new("ifdown").args(["--force", iface]), Cmd::new("ifup").arg(iface)],
+                apply: vec![
+                    Cmd::new(Tool::Ifdown).args(["--force", iface]),
+                    Cmd::new(Tool::Ifup).arg(iface),
+                ],
             }
         }
         Stack::Ifcfg => {
@@ -324,7 +327,7 @@ pub fn plan(sys: &System, stack: Stack, s: &Settings) -> Result<Plan> {
                     body,
                     FileSpec::root(0o644),
                 )],
-                apply: vec![Cmd::new("ifdown").arg(iface), Cmd::new("ifup").arg(iface)],
+                apply: vec![Cmd::new(Tool::Ifdown).arg(iface), Cmd::new(Tool::Ifup).arg(iface)],
             }
         }
     })

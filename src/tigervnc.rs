@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use crate::error::Result;
 use crate::system::System;
 use crate::system::os_release::Family;
-use crate::system::runner::Cmd;
+use crate::system::runner::{CLEAN_PATH, Cmd, Tool};
 
 /// The appliance's own mapping file, one `user:N` line per user.
 pub const MAPPING_FILE: &str = "/opt/c8y/utilities/vnc-display-mapping";
@@ -44,6 +44,8 @@ pub fn sudoers_rule(exe: &Path) -> String {
     format!(
         "# Installed by 'edge-setup vnc': members of {VNC_GROUP} may run their own part of\n\
          # 'edge-setup vnc-user' as root. The identity comes from SUDO_UID, never from an argument.\n\
+         # The caller's environment is dropped and PATH fixed, whatever the site's defaults.\n\
+         Defaults!{exe} env_reset, secure_path=\"{CLEAN_PATH}\"\n\
          %{VNC_GROUP} ALL=(root) NOPASSWD: {exe} vnc-user {SYSTEM_PART_ARG}, {exe} vnc-user {SYSTEM_PART_ARG} --restart, {exe} vnc-user {SYSTEM_PART_ARG} --remove\n"
     )
 }
@@ -87,7 +89,7 @@ pub fn installed_version(sys: &System, family: Family) -> Result<Option<Version>
                 .and_then(|v| Version::parse(&v)))
         }
         Family::RedHat => {
-            let cmd = Cmd::new("rpm").args(["-q", "--qf", "%{VERSION}", "tigervnc-server"]);
+            let cmd = Cmd::new(Tool::Rpm).args(["-q", "--qf", "%{VERSION}", "tigervnc-server"]);
             Ok(sys
                 .query(cmd)?
                 .filter(|o| o.success())
@@ -152,5 +154,32 @@ mod tests {
              /usr/local/bin/edge-setup vnc-user --system-part --restart, \
              /usr/local/bin/edge-setup vnc-user --system-part --remove\n"
         ));
+    }
+
+    /// Where sudoers has no secure_path of its own, the rule still drops the
+    /// caller's environment and fixes PATH; visudo accepts it.
+    #[test]
+    fn sudoers_rule_resets_the_environment_and_visudo_accepts_it() {
+        let rule = sudoers_rule(Path::new("/usr/local/bin/edge-setup"));
+        let defaults = "Defaults!/usr/local/bin/edge-setup env_reset, secure_path=\"/usr/sbin:/usr/bin:/sbin:/bin\"\n";
+        let (at, rule_at) = (rule.find(defaults), rule.find("%vncusers"));
+        assert!(at.is_some() && at < rule_at, "{rule}");
+        let visudo = Tool::Visudo
+            .locate()
+            .expect("visudo is missing: install sudo (scripts/install-deps does)");
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("edge-setup-vnc");
+        std::fs::write(&file, &rule).unwrap();
+        let out = std::process::Command::new(visudo)
+            .args(["-c", "-f"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }

@@ -51,7 +51,7 @@ fn debian_12_plan_names_apt_and_every_package_and_writes_the_files() {
     let img = debian();
     let err = stderr(&img, &["vnc"]);
     let install = format!(
-        "run on the target: env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends {}",
+        "run on the target: DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends {}",
         debian_packages().join(" ")
     );
     assert!(err.contains(&install), "{err}");
@@ -297,7 +297,7 @@ fn uninstall_removes_exactly_what_was_added() {
     let err = stderr(&img, &["vnc", "--uninstall"]);
     assert!(
         err.contains(&format!(
-            "run on the target: env DEBIAN_FRONTEND=noninteractive apt-get remove -y --auto-remove {}",
+            "run on the target: DEBIAN_FRONTEND=noninteractive apt-get remove -y --auto-remove {}",
             {
                 let mut p = debian_packages();
                 p.sort();

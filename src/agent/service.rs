@@ -8,7 +8,7 @@ use crate::config::KeyValue;
 use crate::context::Ctx;
 use crate::error::Result;
 use crate::system::System;
-use crate::system::runner::Cmd;
+use crate::system::runner::{Cmd, Tool};
 
 /// Where unit files live in an image, most important first.
 const UNIT_DIRS: &[&str] = &["/etc/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system"];
@@ -128,7 +128,7 @@ impl State {
 
 /// The state of `unit`: systemctl on a live system, the unit files in an image.
 pub fn state(sys: &System, unit: &UnitName) -> Result<State> {
-    let query = Cmd::new("systemctl")
+    let query = Cmd::new(Tool::Systemctl)
         .arg("show")
         .arg("--property=LoadState,ActiveState")
         .arg(unit.as_str());
@@ -220,7 +220,7 @@ pub fn restart(ctx: &Ctx, unit: &UnitName, state: &State, how: Restart) -> Resul
         State::Installed | State::Loaded(_) => {
             let step = ctx.out.step(&format!("Restarting {unit}"));
             ctx.sys
-                .run(Cmd::new("systemctl").arg(verb).arg(unit.as_str()))
+                .run(Cmd::new(Tool::Systemctl).arg(verb).arg(unit.as_str()))
                 .map_err(|e| {
                     e.hint(format!(
                         "the configuration is written; see 'journalctl -u {unit}', then run 'sudo systemctl {verb} {unit}'"

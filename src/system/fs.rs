@@ -22,9 +22,10 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
-use nix::fcntl::{AtFlags, OFlag, openat, readlinkat};
+use nix::fcntl::{AtFlags, Flock, FlockArg, OFlag, openat, readlinkat};
 use nix::sys::stat::{FileStat, Mode, SFlag, fchmod, fstatat, mkdirat};
 use nix::unistd::{Gid, Uid, UnlinkatFlags, fchown, fchownat, unlinkat};
 
@@ -52,6 +53,17 @@ pub enum Change {
     Unchanged,
 }
 
+/// What kind of file a path names (without following a link at its end).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    File,
+    Dir,
+    Link,
+    Socket,
+    /// A FIFO or a device.
+    Other,
+}
+
 /// Ownership and mode of an existing file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Meta {
@@ -73,6 +85,9 @@ impl From<&FileStat> for Meta {
 }
 
 const MAX_LINKS: usize = 40;
+
+/// How long a lock is waited for unless configured otherwise (`vnc.lock-wait`).
+pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(10);
 
 /// The root directory every path resolves under.
 #[derive(Debug, Clone)]
@@ -152,9 +167,23 @@ impl Root {
 
     /// Walks `components` from the root and returns a descriptor (O_PATH) of the
     /// directory they name. Missing directories are created with `create` when given.
-    /// `None` when a component is missing and `create` is not given.
-    fn walk(&self, target: &Path, parts: VecDeque<OsString>, create: Option<FileSpec>) -> Result<Option<OwnedFd>> {
-        let mut stack: Vec<OwnedFd> = vec![self.open_root()?];
+    /// `None` when a component is missing and `create` is not given. With
+    /// `controlled`, every directory on the way, the root included, must be one
+    /// only root can change (see `check_controlled`).
+    fn walk(
+        &self,
+        target: &Path,
+        parts: VecDeque<OsString>,
+        create: Option<FileSpec>,
+        controlled: bool,
+    ) -> Result<Option<OwnedFd>> {
+        let root = self.open_root()?;
+        // The path walked so far, for messages.
+        let mut walked: Vec<OsString> = Vec::new();
+        if controlled {
+            self.check_controlled_dir(&root, &walked)?;
+        }
+        let mut stack: Vec<OwnedFd> = vec![root];
         let mut queue = parts;
         let mut links = 0;
         while let Some(part) = queue.pop_front() {
@@ -164,6 +193,7 @@ impl Root {
             if part == ".." {
                 if stack.len() > 1 {
                     stack.pop();
+                    walked.pop();
                 }
                 continue;
             }
@@ -187,6 +217,10 @@ impl Root {
                     let real = self.readable_dir(&fd, "open", target)?;
                     set_owner_mode(&real, spec)
                         .map_err(|e| Error::io("set the owner of a directory for", &self.host_path(target), e))?;
+                    walked.push(part);
+                    if controlled {
+                        self.check_controlled_dir(&fd, &walked)?;
+                    }
                     stack.push(fd);
                 }
                 Some(st) if is_link(&st) => {
@@ -203,6 +237,7 @@ impl Root {
                     let dest = PathBuf::from(dest);
                     if dest.is_absolute() {
                         stack.truncate(1);
+                        walked.clear();
                     }
                     for c in dest.components().rev() {
                         if let Component::Normal(n) = c {
@@ -214,11 +249,54 @@ impl Root {
                 }
                 Some(_) => {
                     let fd = self.open_dir_at(cur, &part, target)?;
+                    walked.push(part);
+                    if controlled {
+                        self.check_controlled_dir(&fd, &walked)?;
+                    }
                     stack.push(fd);
                 }
             }
         }
         Ok(stack.pop())
+    }
+
+    /// Refuses a directory (the one `fd` holds, reached by `walked`) that a user
+    /// other than root could change: its entries could then be swapped.
+    fn check_controlled_dir(&self, fd: &OwnedFd, walked: &[OsString]) -> Result<()> {
+        let st = nix::sys::stat::fstat(fd).map_err(|e| Error::io("inspect", &self.dir, e.into()))?;
+        let path: PathBuf = std::iter::once(OsString::from("/"))
+            .chain(walked.iter().cloned())
+            .collect();
+        self.controlled(&self.host_path(&path), &st, "directory")
+    }
+
+    /// The rule for what root may act on unseen: owned by a trusted user (root,
+    /// or the image's owner) and writable by no group and no other user.
+    fn controlled(&self, host: &Path, st: &FileStat, what: &str) -> Result<()> {
+        self.require_controlled(host, &Meta::from(st), what)
+    }
+
+    /// `controlled` for a file whose status the caller has (`what` names it in the error).
+    pub fn require_controlled(&self, host: &Path, meta: &Meta, what: &str) -> Result<()> {
+        if !self.trusts(meta.uid) {
+            return Err(Error::failure(format!(
+                "refusing to use the {what} {}: it is owned by uid {}, not by root",
+                host.display(),
+                meta.uid
+            ))
+            .why("a user who owns it could swap what root reads or runs from it")
+            .hint(format!("if it is meant for root: chown root:root {}", host.display())));
+        }
+        if meta.mode & 0o022 != 0 {
+            return Err(Error::failure(format!(
+                "refusing to use the {what} {}: group or others may change it (mode {:04o})",
+                host.display(),
+                meta.mode
+            ))
+            .why("whoever may write to it could swap what root reads or runs from it")
+            .hint(format!("chmod go-w {}", host.display())));
+        }
+        Ok(())
     }
 
     fn open_dir_at(&self, dir: &OwnedFd, name: &OsStr, target: &Path) -> Result<OwnedFd> {
@@ -284,7 +362,7 @@ impl Root {
     /// parent is missing and `create` is not given.
     fn parent(&self, target: &Path, create: Option<FileSpec>) -> Result<Option<(OwnedFd, OsString)>> {
         let (parts, name) = Self::split(target)?;
-        Ok(self.walk(target, parts, create)?.map(|fd| (fd, name)))
+        Ok(self.walk(target, parts, create, false)?.map(|fd| (fd, name)))
     }
 
     /// Like `parent`, creating missing directories with `create`.
@@ -309,6 +387,17 @@ impl Root {
     /// Metadata of `target` without following a link at its last component.
     pub fn meta(&self, target: &Path) -> Result<Option<Meta>> {
         Ok(self.lstat(target)?.map(|st| Meta::from(&st)))
+    }
+
+    /// The kind of `target`, a link at its last component not followed.
+    pub fn kind(&self, target: &Path) -> Result<Option<FileKind>> {
+        Ok(self.lstat(target)?.map(|st| match st.st_mode & SFlag::S_IFMT.bits() {
+            k if k == SFlag::S_IFREG.bits() => FileKind::File,
+            k if k == SFlag::S_IFDIR.bits() => FileKind::Dir,
+            k if k == SFlag::S_IFLNK.bits() => FileKind::Link,
+            k if k == SFlag::S_IFSOCK.bits() => FileKind::Socket,
+            _ => FileKind::Other,
+        }))
     }
 
     /// Whether the last component of `target` is a symbolic link.
@@ -339,21 +428,61 @@ impl Root {
             };
             return self.read(&next);
         }
-        let fd = match openat(
-            &dir,
-            name.as_os_str(),
-            OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        ) {
+        drop(dir);
+        self.read_small(target, MAX_READ).map(|r| r.map(|(bytes, _)| bytes))
+    }
+
+    /// Opens `target` to read, never through a link at its end and never
+    /// blocking (a FIFO), with its status and host path; `None` when missing.
+    fn open_to_read(&self, target: &Path) -> Result<Option<(OwnedFd, FileStat, PathBuf)>> {
+        let Some((dir, name)) = self.parent(target, None)? else {
+            return Ok(None);
+        };
+        let host = self.host_path(target);
+        let fd = match open_nonblocking(&dir, &name) {
             Ok(fd) => fd,
             Err(Errno::ENOENT) => return Ok(None),
-            Err(e) => return Err(Error::io("read", &self.host_path(target), e.into())),
+            Err(Errno::ELOOP) => return Err(unreadable(&host, "it is a symbolic link")),
+            Err(e) => return Err(Error::io("read", &host, e.into())),
         };
-        let mut buf = Vec::new();
-        File::from(fd)
-            .read_to_end(&mut buf)
-            .map_err(|e| Error::io("read", &self.host_path(target), e))?;
-        Ok(Some(buf))
+        let st = nix::sys::stat::fstat(&fd).map_err(|e| Error::io("inspect", &host, e.into()))?;
+        Ok(Some((fd, st, host)))
+    }
+
+    /// Reads a small file anyone may have put there (a lock file in /tmp): never
+    /// through a link, a regular file of at most `max` bytes, with its owner and mode.
+    pub fn read_small(&self, target: &Path, max: u64) -> Result<Option<(Vec<u8>, Meta)>> {
+        let Some((fd, st, host)) = self.open_to_read(target)? else {
+            return Ok(None);
+        };
+        if let Some(problem) = not_regular(&st).or_else(|| too_large(&st, max)) {
+            return Err(unreadable(&host, &problem));
+        }
+        Ok(Some((read_fd(fd, max, &host)?, Meta::from(&st))))
+    }
+
+    /// Reads a file in a user's home: never through a link, and only a regular
+    /// file with one link, owned by `owner` (in an image also by the image's
+    /// owner, who built it), of at most `max` bytes. Anything else (a FIFO that
+    /// would block, a huge sparse file, a hard link to a file the user may not
+    /// read) is refused with an error naming the file and what is wrong with it.
+    /// Call it inside `as_user`, so the kernel checks the user's rights too.
+    pub fn read_user_file(&self, target: &Path, owner: u32, max: u64) -> Result<Option<Vec<u8>>> {
+        let Some((fd, st, host)) = self.open_to_read(target)? else {
+            return Ok(None);
+        };
+        let image_owner = self.trusted.get(1).copied();
+        let problem = not_regular(&st)
+            .or_else(|| {
+                (st.st_uid != owner && Some(st.st_uid) != image_owner)
+                    .then(|| format!("it belongs to uid {}, not to uid {owner}", st.st_uid))
+            })
+            .or_else(|| (st.st_nlink != 1).then(|| format!("it has {} hard links", st.st_nlink)))
+            .or_else(|| too_large(&st, max));
+        if let Some(problem) = problem {
+            return Err(unreadable(&host, &problem));
+        }
+        read_fd(fd, max, &host).map(Some)
     }
 
     /// Reads a UTF-8 text file; `None` when it does not exist.
@@ -436,18 +565,19 @@ impl Root {
                     host.display()
                 )));
             }
-            Ok(st) => Some(Meta::from(&st)),
+            Ok(st) => Some((Meta::from(&st), st.st_size)),
             Err(Errno::ENOENT) => None,
             Err(e) => return Err(Error::io("inspect", &host, e.into())),
         };
-        if let Some(meta) = existing {
+        if let Some((meta, st_size)) = existing {
             let wanted = Meta {
                 uid: spec.uid,
                 gid: spec.gid,
                 mode: spec.mode,
                 is_dir: false,
             };
-            if meta == wanted && self.read(target)?.as_deref() == Some(contents) {
+            // the size first: a file of another size (a huge one a user left) is never read
+            if meta == wanted && st_size == contents.len() as i64 && self.read(target)?.as_deref() == Some(contents) {
                 return Ok(None);
             }
         }
@@ -543,8 +673,10 @@ impl Root {
     }
 
     /// Opens (creating it 0600 root when missing) a lock file and takes an
-    /// exclusive flock on it, held until the returned guard is dropped.
-    pub fn lock(&self, target: &Path) -> Result<nix::fcntl::Flock<File>> {
+    /// exclusive flock on it, held until the returned guard is dropped. Waits at
+    /// most `wait` for another holder, then fails naming the lock file and, where
+    /// /proc/locks tells, the process that holds it.
+    pub fn lock(&self, target: &Path, wait: Duration) -> Result<Flock<File>> {
         let (dir, name) = self.parent_created(target, FileSpec::root(0o755))?;
         let host = self.host_path(target);
         let fd = openat(
@@ -554,8 +686,77 @@ impl Root {
             Mode::from_bits_truncate(0o600),
         )
         .map_err(|e| Error::io("open the lock file", &host, e.into()))?;
-        nix::fcntl::Flock::lock(File::from(fd), nix::fcntl::FlockArg::LockExclusive)
-            .map_err(|(_, e)| Error::io("lock", &host, e.into()))
+        let deadline = Instant::now() + wait;
+        let mut file = File::from(fd);
+        loop {
+            match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+                Ok(guard) => return Ok(guard),
+                Err((f, Errno::EWOULDBLOCK)) if Instant::now() < deadline => {
+                    file = f;
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err((f, Errno::EWOULDBLOCK)) => return Err(lock_timeout(&host, &f, wait)),
+                Err((_, e)) => return Err(Error::io("lock", &host, e.into())),
+            }
+        }
+    }
+
+    /// Refuses `target` unless only root can change it and everything on its
+    /// way: every directory from the root down is owned by a trusted user and
+    /// not writable by group or others, and so is the file (a regular one) when
+    /// it exists. What is missing is not refused: root creates it.
+    pub fn check_controlled(&self, target: &Path) -> Result<()> {
+        let (parts, name) = Self::split(target)?;
+        let Some(dir) = self.walk(target, parts, None, true)? else {
+            return Ok(());
+        };
+        let host = self.host_path(target);
+        match fstatat(&dir, name.as_os_str(), AtFlags::AT_SYMLINK_NOFOLLOW) {
+            Ok(st) if is_link(&st) => Err(Error::failure(format!("{} is a symbolic link", host.display()))
+                .why("root writes it only as a regular file, so that no link can redirect the write")
+                .hint("replace the link with a regular file (or remove it) and run the command again; nothing was changed")),
+            Ok(st) => match not_regular(&st) {
+                Some(problem) => Err(unreadable(&host, &problem)),
+                None => self.controlled(&host, &st, "file"),
+            },
+            Err(Errno::ENOENT) => Ok(()),
+            Err(e) => Err(Error::io("inspect", &host, e.into())),
+        }
+    }
+
+    /// Checks again, just before root runs it, that `target` is still the file
+    /// `checked` was opened from, and that it and every directory above it are
+    /// still root's alone: once they are, nobody else can swap it before the run.
+    pub fn recheck_controlled(&self, target: &Path, checked: &OwnedFd) -> Result<()> {
+        let host = self.host_path(target);
+        let (parts, name) = Self::split(target)?;
+        let dir = self
+            .walk(target, parts, None, true)?
+            .ok_or_else(|| Error::failure(format!("{} is gone", host.display())))?;
+        let fd = open_nonblocking(&dir, &name).map_err(|e| Error::io("open", &host, e.into()))?;
+        let now = nix::sys::stat::fstat(&fd).map_err(|e| Error::io("inspect", &host, e.into()))?;
+        let then = nix::sys::stat::fstat(checked).map_err(|e| Error::io("inspect", &host, e.into()))?;
+        if (now.st_dev, now.st_ino) != (then.st_dev, then.st_ino) {
+            return Err(
+                Error::failure(format!("{} was replaced after it was checked", host.display()))
+                    .hint("run the command again; if it happens again, find what changes that file"),
+            );
+        }
+        self.controlled(&host, &now, "file")
+    }
+
+    /// Opens the directory `target` for listing, refusing it unless only root can
+    /// change it and every directory above it (`check_controlled`); `None` when missing.
+    pub fn open_controlled_dir(&self, target: &Path) -> Result<Option<ControlledDir>> {
+        let mut parts = Self::split(target).map(|(mut p, n)| {
+            p.push_back(n);
+            p
+        })?;
+        parts.retain(|p| !p.is_empty());
+        Ok(self.walk(target, parts, None, true)?.map(|fd| ControlledDir {
+            fd,
+            path: target.to_path_buf(),
+        }))
     }
 
     /// Changes owner and mode of an existing file or directory without following links.
@@ -598,7 +799,7 @@ impl Root {
     pub fn check_writable(&self, target: &Path) -> Result<()> {
         let (mut parts, _) = Self::split(target)?;
         loop {
-            if let Some(fd) = self.walk(target, parts.clone(), None)? {
+            if let Some(fd) = self.walk(target, parts.clone(), None, false)? {
                 let dir: PathBuf = std::iter::once(OsString::from("/")).chain(parts).collect();
                 let access = nix::unistd::AccessFlags::W_OK | nix::unistd::AccessFlags::X_OK;
                 return nix::unistd::faccessat(&fd, ".", access, AtFlags::AT_EACCESS)
@@ -616,10 +817,15 @@ impl Root {
             p
         })?;
         parts.retain(|p| !p.is_empty());
-        let Some(fd) = self.walk(target, parts, None)? else {
+        let Some(fd) = self.walk(target, parts, None, false)? else {
             return Ok(Vec::new());
         };
-        let real = self.readable_dir(&fd, "list", target)?;
+        self.list_fd(&fd, target)
+    }
+
+    /// Names in the directory behind `fd` (an O_PATH descriptor of `target`).
+    fn list_fd(&self, fd: &OwnedFd, target: &Path) -> Result<Vec<OsString>> {
+        let real = self.readable_dir(fd, "list", target)?;
         let mut dir = nix::dir::Dir::from_fd(real).map_err(|e| Error::io("list", &self.host_path(target), e.into()))?;
         let mut names: Vec<OsString> = dir
             .iter()
@@ -629,6 +835,49 @@ impl Root {
             .collect();
         names.sort();
         Ok(names)
+    }
+}
+
+/// A directory only root can change, down from the root (`Root::open_controlled_dir`).
+pub struct ControlledDir {
+    fd: OwnedFd,
+    path: PathBuf,
+}
+
+/// An entry of a `ControlledDir`, opened without following a link.
+pub enum Entry {
+    /// A regular file, open for reading, with its status as opened.
+    File(OwnedFd, Meta),
+    /// A directory, a FIFO, a socket or a device.
+    Other,
+    /// A symbolic link, never followed.
+    Link,
+}
+
+impl ControlledDir {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The names in the directory, sorted.
+    pub fn names(&self, root: &Root) -> Result<Vec<OsString>> {
+        root.list_fd(&self.fd, &self.path)
+    }
+
+    /// Opens an entry, so what is checked is what is used.
+    pub fn open(&self, root: &Root, name: &OsStr) -> Result<Option<Entry>> {
+        let host = root.host_path(&self.path.join(name));
+        let fd = match open_nonblocking(&self.fd, name) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => return Ok(None),
+            Err(Errno::ELOOP) => return Ok(Some(Entry::Link)),
+            Err(e) => return Err(Error::io("open", &host, e.into())),
+        };
+        let st = nix::sys::stat::fstat(&fd).map_err(|e| Error::io("inspect", &host, e.into()))?;
+        Ok(Some(match not_regular(&st) {
+            None => Entry::File(fd, Meta::from(&st)),
+            Some(_) => Entry::Other,
+        }))
     }
 }
 
@@ -755,6 +1004,11 @@ pub fn commit_together(staged: Vec<Staged>) -> Result<()> {
             for sig in signals {
                 libc::signal(sig as libc::c_int, libc::SIG_IGN);
             }
+            // As in `as_user`: renames made as a user use no group of root's.
+            // The raw call, which is async-signal-safe; root needs no groups after.
+            if switch_identity {
+                libc::syscall(libc::SYS_setgroups, 0, std::ptr::null::<libc::gid_t>());
+            }
             let mut code = 0;
             for job in &jobs {
                 let as_owner = switch_identity && job.owner.0 != 0;
@@ -843,6 +1097,58 @@ fn is_link(st: &FileStat) -> bool {
     (st.st_mode & SFlag::S_IFMT.bits()) == SFlag::S_IFLNK.bits()
 }
 
+/// What root reads at most from any file (dpkg's status file is a few MiB).
+const MAX_READ: u64 = 64 << 20;
+
+/// Opens a file for reading without following a link at `name` and without
+/// blocking on a FIFO or a device.
+fn open_nonblocking(dir: &OwnedFd, name: &OsStr) -> nix::Result<OwnedFd> {
+    openat(
+        dir,
+        name,
+        OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC | OFlag::O_NOCTTY,
+        Mode::empty(),
+    )
+}
+
+/// Why an opened file is not a regular file (a FIFO, a device...), if it is not.
+fn not_regular(st: &FileStat) -> Option<String> {
+    let kind = st.st_mode & SFlag::S_IFMT.bits();
+    if kind == SFlag::S_IFREG.bits() {
+        return None;
+    }
+    let what = match kind {
+        k if k == SFlag::S_IFIFO.bits() => "a FIFO (named pipe)",
+        k if k == SFlag::S_IFDIR.bits() => "a directory",
+        k if k == SFlag::S_IFSOCK.bits() => "a socket",
+        k if k == SFlag::S_IFCHR.bits() || k == SFlag::S_IFBLK.bits() => "a device",
+        _ => "not a regular file",
+    };
+    Some(format!("it is {what}, not a regular file"))
+}
+
+fn too_large(st: &FileStat, max: u64) -> Option<String> {
+    (st.st_size as u64 > max).then(|| format!("it is {} bytes long, more than the {max} allowed", st.st_size))
+}
+
+fn unreadable(host: &Path, problem: &str) -> Error {
+    Error::failure(format!("refusing to read {}: {problem}", host.display()))
+        .hint("replace it with a regular file of the expected content (or remove it) and run the command again; nothing was changed")
+}
+
+/// Reads at most `max` bytes (a file may grow after its size was checked).
+fn read_fd(fd: OwnedFd, max: u64, host: &Path) -> Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    File::from(fd)
+        .take(max + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| Error::io("read", host, e))?;
+    if buf.len() as u64 > max {
+        return Err(unreadable(host, &format!("it is more than the {max} bytes allowed")));
+    }
+    Ok(buf)
+}
+
 /// Sets owner (when it differs from what the file has) and exact mode on an open file.
 fn set_owner_mode(fd: &impl AsFd, spec: FileSpec) -> std::io::Result<()> {
     let st = nix::sys::stat::fstat(fd.as_fd())?;
@@ -853,20 +1159,70 @@ fn set_owner_mode(fd: &impl AsFd, spec: FileSpec) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Runs `f` with the file-system identity of `uid`/`gid` (Linux fsuid), so that
-/// files in a user's home are created by that user and the kernel checks every
-/// access with that user's rights. Only root can switch; anyone else already
-/// acts as themselves.
+/// Runs `f` with the file-system identity of `uid`/`gid` (Linux fsuid) and no
+/// supplementary groups, so that files in a user's home are created by that
+/// user and the kernel checks every access with that user's rights, not with
+/// root's groups (a hard link to a file of group root would otherwise be
+/// readable). Only root can switch; anyone else already acts as themselves.
 pub fn as_user<T>(uid: u32, gid: u32, f: impl FnOnce() -> T) -> T {
     if !nix::unistd::geteuid().is_root() || uid == 0 {
         return f();
     }
+    let groups = nix::unistd::getgroups().unwrap_or_default();
+    let dropped = nix::unistd::setgroups(&[]).is_ok();
     let old_gid = nix::unistd::setfsgid(Gid::from_raw(gid));
     let old_uid = nix::unistd::setfsuid(Uid::from_raw(uid));
     let out = f();
     nix::unistd::setfsuid(old_uid);
     nix::unistd::setfsgid(old_gid);
+    if dropped {
+        nix::unistd::setgroups(&groups).expect("root can restore its own supplementary groups");
+    }
     out
+}
+
+/// The error for a lock still held after the wait: the lock file, the holder
+/// where /proc/locks names it, and what to do.
+fn lock_timeout(host: &Path, file: &File, wait: Duration) -> Error {
+    let holder = nix::sys::stat::fstat(file)
+        .ok()
+        .and_then(|st| lock_holder(&std::fs::read_to_string("/proc/locks").ok()?, &st))
+        .map(|pid| {
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
+                .ok()
+                .map(|c| c.replace('\0', " ").trim().to_string())
+                .filter(|c| !c.is_empty());
+            match comm {
+                Some(c) => format!("process {pid} ({c})"),
+                None => format!("process {pid}"),
+            }
+        });
+    Error::failure(format!(
+        "another edge-setup holds the lock {} and did not release it within {} s",
+        host.display(),
+        wait.as_secs()
+    ))
+    .why(match &holder {
+        Some(h) => format!("it is held by {h}"),
+        None => "the process that holds it could not be told".to_string(),
+    })
+    .hint(match holder {
+        Some(_) => "wait for that process to finish (or end it) and run the command again; nothing was changed",
+        None => "wait for the other edge-setup to finish and run the command again; nothing was changed",
+    })
+}
+
+/// The pid /proc/locks names for a flock on the file with `st`'s device and inode.
+fn lock_holder(locks: &str, st: &FileStat) -> Option<u32> {
+    let (major, minor) = (nix::sys::stat::major(st.st_dev), nix::sys::stat::minor(st.st_dev));
+    let wanted = format!("{major:02x}:{minor:02x}:{}", st.st_ino);
+    locks.lines().find_map(|line| {
+        // "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF"; blocked waiters have "->"
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        (fields.get(1) == Some(&"FLOCK") && fields.get(5) == Some(&wanted.as_str()))
+            .then(|| fields.get(4)?.parse().ok())
+            .flatten()
+    })
 }
 
 #[cfg(test)]
@@ -1084,5 +1440,175 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("etc")).unwrap();
         let err = as_user(4242, 4242, || root.write(Path::new("/etc/x"), b"x", spec)).unwrap_err();
         assert_eq!(err.kind, crate::error::Kind::NotPermitted, "{err}");
+    }
+
+    /// Acting as a user, root's supplementary groups (group 0 among them) give no
+    /// access: a user's hard link to a file of group root reads nothing.
+    #[test]
+    fn as_user_drops_roots_supplementary_groups() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: needs root to switch identity");
+            return;
+        }
+        let (dir, _) = root();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, b"group root only").unwrap();
+        std::os::unix::fs::chown(&secret, Some(0), Some(0)).unwrap();
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let before = nix::unistd::getgroups().unwrap();
+        nix::unistd::setgroups(&[Gid::from_raw(0)]).unwrap();
+        let read = as_user(4242, 4242, || std::fs::read(&secret));
+        assert_eq!(read.unwrap_err().kind(), std::io::ErrorKind::PermissionDenied);
+        assert_eq!(
+            nix::unistd::getgroups().unwrap(),
+            vec![Gid::from_raw(0)],
+            "groups are restored"
+        );
+        nix::unistd::setgroups(&before).unwrap();
+    }
+
+    fn mkfifo(path: &Path) {
+        nix::unistd::mkfifo(path, Mode::from_bits_truncate(0o644)).unwrap();
+    }
+
+    #[test]
+    fn reads_never_block_on_a_fifo_nor_take_a_huge_file() {
+        let (dir, root) = root();
+        let (uid, _) = me();
+        mkfifo(&dir.path().join("fifo"));
+        let err = root.read(Path::new("/fifo")).unwrap_err();
+        assert!(
+            err.to_string().contains("a FIFO (named pipe), not a regular file"),
+            "{err}"
+        );
+        let err = root.read_user_file(Path::new("/fifo"), uid, 64).unwrap_err();
+        assert!(err.to_string().contains("FIFO"), "{err}");
+        // sparse: 2 GiB long, nothing on disk
+        let big = File::create(dir.path().join("big")).unwrap();
+        big.set_len(2 << 30).unwrap();
+        let err = root.read_user_file(Path::new("/big"), uid, 64 * 1024).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("2147483648 bytes long, more than the 65536 allowed"),
+            "{err}"
+        );
+        assert!(root.read(Path::new("/big")).is_err());
+    }
+
+    #[test]
+    fn a_users_file_must_be_theirs_alone_and_not_a_link() {
+        let (dir, root) = root();
+        let (uid, _) = me();
+        std::fs::write(dir.path().join("config"), b"geometry=1x1\n").unwrap();
+        assert_eq!(
+            root.read_user_file(Path::new("/config"), uid, 64).unwrap().as_deref(),
+            Some(&b"geometry=1x1\n"[..])
+        );
+        assert_eq!(root.read_user_file(Path::new("/absent"), uid, 64).unwrap(), None);
+        std::fs::hard_link(dir.path().join("config"), dir.path().join("other")).unwrap();
+        let err = root.read_user_file(Path::new("/config"), uid, 64).unwrap_err();
+        assert!(err.to_string().contains("it has 2 hard links"), "{err}");
+        std::fs::remove_file(dir.path().join("other")).unwrap();
+        std::os::unix::fs::symlink("config", dir.path().join("link")).unwrap();
+        let err = root.read_user_file(Path::new("/link"), uid, 64).unwrap_err();
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        if nix::unistd::geteuid().is_root() {
+            std::os::unix::fs::chown(dir.path().join("config"), Some(4242), None).unwrap();
+            let err = root.read_user_file(Path::new("/config"), 4343, 64).unwrap_err();
+            assert!(
+                err.to_string().contains("belongs to uid 4242, not to uid 4343"),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_held_lock_is_waited_for_then_named_with_its_holder() {
+        let (dir, root) = root();
+        let target = Path::new("/run/x.lock");
+        let held = root.lock(target, DEFAULT_LOCK_WAIT).unwrap();
+        let started = Instant::now();
+        let err = root.lock(target, Duration::from_millis(300)).unwrap_err();
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_millis(300) && waited < Duration::from_secs(5),
+            "{waited:?}"
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains(&dir.path().join("run/x.lock").display().to_string()),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("held by process {}", std::process::id())),
+            "{text}"
+        );
+        drop(held);
+        root.lock(target, Duration::from_millis(300)).unwrap();
+    }
+
+    #[test]
+    fn a_checked_file_replaced_before_it_runs_is_refused() {
+        let (dir, root) = root();
+        std::fs::create_dir_all(dir.path().join("etc/hooks")).unwrap();
+        std::fs::write(dir.path().join("etc/hooks/10-a"), b"#!/bin/sh\n").unwrap();
+        let target = Path::new("/etc/hooks/10-a");
+        let checked: OwnedFd = File::open(dir.path().join("etc/hooks/10-a")).unwrap().into();
+        root.recheck_controlled(target, &checked).unwrap();
+        std::fs::write(dir.path().join("etc/hooks/.new"), b"#!/bin/sh\nevil\n").unwrap();
+        std::fs::rename(dir.path().join("etc/hooks/.new"), dir.path().join("etc/hooks/10-a")).unwrap();
+        let err = root.recheck_controlled(target, &checked).unwrap_err();
+        assert!(
+            err.what.ends_with("/etc/hooks/10-a was replaced after it was checked"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn controlled_paths_refuse_what_a_user_could_change() {
+        let (dir, root) = root();
+        std::fs::create_dir_all(dir.path().join("etc/tigervnc")).unwrap();
+        std::fs::write(dir.path().join("etc/tigervnc/vncserver.users"), ":1=admin\n").unwrap();
+        let target = Path::new("/etc/tigervnc/vncserver.users");
+        std::fs::set_permissions(dir.path().join("etc/tigervnc"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(
+            dir.path().join(&target.to_str().unwrap()[1..]),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
+        root.check_controlled(target).unwrap();
+        root.check_controlled(Path::new("/etc/absent/file")).unwrap();
+        std::fs::set_permissions(
+            dir.path().join("etc/tigervnc/vncserver.users"),
+            std::fs::Permissions::from_mode(0o666),
+        )
+        .unwrap();
+        let err = root.check_controlled(target).unwrap_err();
+        assert!(
+            err.to_string().contains("group or others may change it (mode 0666)"),
+            "{err}"
+        );
+        std::fs::set_permissions(
+            dir.path().join("etc/tigervnc/vncserver.users"),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
+        std::fs::set_permissions(dir.path().join("etc"), std::fs::Permissions::from_mode(0o775)).unwrap();
+        let err = root.check_controlled(target).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("/etc: group or others may change it (mode 0775)"),
+            "{err}"
+        );
+        std::fs::set_permissions(dir.path().join("etc"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        if nix::unistd::geteuid().is_root() {
+            std::os::unix::fs::chown(dir.path().join("etc/tigervnc"), Some(4242), None).unwrap();
+            let err = root.check_controlled(target).unwrap_err();
+            assert!(
+                err.to_string().contains("it is owned by uid 4242, not by root"),
+                "{err}"
+            );
+        }
     }
 }

@@ -73,6 +73,19 @@ impl System {
         Users::new(&self.root, source)
     }
 
+    /// Whether a process with `pid` runs on this host; never in an image.
+    pub fn process_alive(&self, pid: i32) -> bool {
+        use nix::errno::Errno;
+        if self.is_image() || pid <= 0 {
+            return false;
+        }
+        // EPERM: it exists, it is only not ours to signal
+        matches!(
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None),
+            Ok(()) | Err(Errno::EPERM)
+        )
+    }
+
     pub fn os_release(&self) -> Result<os_release::OsRelease> {
         os_release::OsRelease::load(&self.root)
     }
@@ -164,7 +177,7 @@ impl System {
             let hint = if e.kind() == std::io::ErrorKind::NotFound {
                 format!(
                     "install the package that provides '{}' and run the command again",
-                    cmd.program
+                    cmd.program.name()
                 )
             } else {
                 "check the command and run edge-setup again".to_string()
@@ -381,7 +394,7 @@ pub fn command_failed(cmd: &Cmd, out: &Output) -> Error {
 mod tests {
     use super::*;
     use crate::output::Capture;
-    use runner::FakeRunner;
+    use runner::{FakeRunner, Tool};
     use std::rc::Rc;
 
     fn sys(mode: Mode, dry_run: bool, fake: Rc<FakeRunner>) -> (tempfile::TempDir, System, Capture) {
@@ -396,10 +409,11 @@ mod tests {
     fn image_mode_prints_commands_instead_of_running_them() {
         let fake = Rc::new(FakeRunner::new());
         let (_d, sys, err) = sys(Mode::Image, false, fake.clone());
-        sys.run(Cmd::new("systemctl").args(["restart", "edge-agent"])).unwrap();
+        sys.run(Cmd::new(Tool::Systemctl).args(["restart", "edge-agent"]))
+            .unwrap();
         assert!(fake.calls().is_empty());
         assert!(err.text().contains("run on the target: systemctl restart edge-agent"));
-        assert_eq!(sys.query(Cmd::new("dpkg-query")).unwrap(), None);
+        assert_eq!(sys.query(Cmd::new(Tool::DpkgQuery)).unwrap(), None);
     }
 
     #[test]
@@ -407,7 +421,7 @@ mod tests {
         let fake = Rc::new(FakeRunner::new());
         fake.respond("apt-get", Output::failed(100, "E: Unable to locate package nope\n"));
         let (_d, sys, _) = sys(Mode::Live, false, fake.clone());
-        let err = sys.run(Cmd::new("apt-get").args(["install", "nope"])).unwrap_err();
+        let err = sys.run(Cmd::new(Tool::AptGet).args(["install", "nope"])).unwrap_err();
         assert_eq!(err.what, "`apt-get install nope` failed");
         assert_eq!(
             err.why.as_deref(),

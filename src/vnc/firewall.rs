@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::Result;
 use crate::system::System;
 use crate::system::fs::FileSpec;
-use crate::system::runner::Cmd;
+use crate::system::runner::{Cmd, Tool};
 use crate::tigervnc;
 use crate::vnc::packages::has_program;
 
@@ -65,11 +65,11 @@ impl Rule {
         match self.backend {
             Backend::Firewalld => self.firewalld(sys, "add")?,
             Backend::Ufw => {
-                sys.run(Cmd::new("ufw").args(["allow", &self.ufw_ports()]))?;
+                sys.run(Cmd::new(Tool::Ufw).args(["allow", &self.ufw_ports()]))?;
             }
             Backend::Nftables => {
                 sys.write(Path::new(NFT_FILE), self.nft_file().as_bytes(), FileSpec::root(0o644))?;
-                sys.run(Cmd::new("nft").args(["-f", NFT_FILE]))?;
+                sys.run(Cmd::new(Tool::Nft).args(["-f", NFT_FILE]))?;
             }
         }
         Ok(())
@@ -80,11 +80,11 @@ impl Rule {
         match self.backend {
             Backend::Firewalld => self.firewalld(sys, "remove")?,
             Backend::Ufw => {
-                sys.run(Cmd::new("ufw").args(["delete", "allow", &self.ufw_ports()]))?;
+                sys.run(Cmd::new(Tool::Ufw).args(["delete", "allow", &self.ufw_ports()]))?;
             }
             Backend::Nftables => {
                 // The table is gone already when the ruleset was reloaded since.
-                sys.run_unchecked(Cmd::new("nft").args(["delete", "table", "inet", NFT_TABLE]))?;
+                sys.run_unchecked(Cmd::new(Tool::Nft).args(["delete", "table", "inet", NFT_TABLE]))?;
                 sys.remove(Path::new(NFT_FILE))?;
             }
         }
@@ -97,7 +97,7 @@ impl Rule {
         if let Some(range) = self.extra_ports() {
             sys.run(firewall_cmd(&format!("--{verb}-port={range}")))?;
         }
-        sys.run(Cmd::new("firewall-cmd").arg("--reload"))?;
+        sys.run(Cmd::new(Tool::FirewallCmd).arg("--reload"))?;
         Ok(())
     }
 
@@ -133,14 +133,14 @@ fn service_last_port() -> u16 {
 }
 
 fn firewall_cmd(change: &str) -> Cmd {
-    Cmd::new("firewall-cmd").args(["--permanent", change])
+    Cmd::new(Tool::FirewallCmd).args(["--permanent", change])
 }
 
 /// The firewall in charge: firewalld when installed (and running, on a live system),
 /// else ufw, else nftables; `None` when there is none.
 pub fn detect(sys: &System) -> Result<Option<Backend>> {
     if has_program(sys, "firewall-cmd")? {
-        let running = match sys.query(Cmd::new("firewall-cmd").arg("--state"))? {
+        let running = match sys.query(Cmd::new(Tool::FirewallCmd).arg("--state"))? {
             Some(out) => out.success(),
             None => true,
         };

@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::system::System;
 use crate::system::fs::{Change, FileSpec};
 use crate::system::os_release::{Family, OsRelease};
-use crate::system::runner::Cmd;
+use crate::system::runner::{Cmd, Tool};
 use crate::system::users::UserInfo;
 use crate::tigervnc::{self, SUDOERS_FILE, VNC_GROUP};
 use crate::vnc_user;
@@ -258,7 +258,7 @@ fn install_steps(ctx: &Ctx, t: &Target, plan: &Plan, state: &mut State, recorded
     } else {
         state.group_created = true;
         record(sys, state)?;
-        sys.run(Cmd::new("groupadd").args(["--system", VNC_GROUP]))?;
+        sys.run(Cmd::new(Tool::Groupadd).args(["--system", VNC_GROUP]))?;
         changed = true;
         step.done(&applied(sys, "created"));
     }
@@ -348,7 +348,7 @@ fn install_steps(ctx: &Ctx, t: &Target, plan: &Plan, state: &mut State, recorded
                 let mut paths: Vec<String> = state.files.iter().cloned().collect();
                 paths.extend(desktop::DIRS.iter().map(|d| d.to_string()));
                 paths.push("/etc/hosts".into());
-                sys.run(Cmd::new("restorecon").arg("-R").args(paths))?;
+                sys.run(Cmd::new(Tool::Restorecon).arg("-R").args(paths))?;
             }
             step.done("enforcing");
             ctx.out.warn(
@@ -439,7 +439,8 @@ fn run_lock(ctx: &Ctx) -> Result<Option<nix::fcntl::Flock<File>>> {
     if ctx.sys.dry_run {
         return Ok(None);
     }
-    ctx.sys.root.lock(Path::new(RUN_LOCK)).map(Some)
+    let wait = ctx.config()?.lock_wait(&ctx.sys)?;
+    ctx.sys.root.lock(Path::new(RUN_LOCK), wait).map(Some)
 }
 
 /// The edge-setup the sudoers rule names. Live: this very binary, which must be
@@ -503,7 +504,7 @@ fn validate_sudoers(ctx: &Ctx, rule: &str) -> Result<()> {
     let candidate = Path::new(SUDOERS_CANDIDATE);
     sys.write(candidate, rule.as_bytes(), FileSpec::root(0o440))?;
     let checked = sys.query(
-        Cmd::new("visudo")
+        Cmd::new(Tool::Visudo)
             .args(["-c", "-f"])
             .arg(sys.root.host_path(candidate).display().to_string()),
     );
@@ -536,7 +537,7 @@ fn selinux_mode(sys: &System) -> Result<Option<String>> {
         return Ok(None);
     }
     Ok(sys
-        .query(Cmd::new("getenforce"))?
+        .query(Cmd::new(Tool::Getenforce))?
         .filter(|o| o.success())
         .map(|o| o.stdout.trim().to_ascii_lowercase()))
 }
@@ -635,7 +636,7 @@ fn uninstall_steps(ctx: &Ctx, t: &Target, purge: bool, users: &[UserInfo], state
     if !state.group_created {
         step.done("not created by edge-setup: kept");
     } else if sys.users().group(VNC_GROUP)?.is_some() {
-        sys.run(Cmd::new("groupdel").arg(VNC_GROUP))?;
+        sys.run(Cmd::new(Tool::Groupdel).arg(VNC_GROUP))?;
         step.done(&applied(sys, "removed"));
     } else {
         step.done("already gone");
@@ -740,7 +741,7 @@ fn bundle(ctx: &Ctx, dir: &Path) -> Result<()> {
     ));
     let count = match t.manager {
         Manager::Apt => {
-            let download = Cmd::new("sh")
+            let download = Cmd::new(Tool::Sh)
                 .args(["-c", APT_BUNDLE_SCRIPT, "sh"])
                 .arg(cmd_dir.clone())
                 .args(desktop.packages.iter().cloned());
@@ -753,14 +754,14 @@ fn bundle(ctx: &Ctx, dir: &Path) -> Result<()> {
             }
         }
         Manager::Dnf => {
-            let cmd = Cmd::new("dnf")
+            let cmd = Cmd::new(Tool::Dnf)
                 .args(["download", "--resolve", "--alldeps", "--destdir", &cmd_dir])
                 .args(desktop.packages.iter().cloned());
             packages::run(ctx, t.manager, cmd, &retry)?;
             None
         }
         Manager::Yum => {
-            let cmd = Cmd::new("yumdownloader")
+            let cmd = Cmd::new(Tool::Yumdownloader)
                 .args(["--resolve", "--destdir", &cmd_dir])
                 .args(desktop.packages.iter().cloned());
             packages::run(ctx, t.manager, cmd, &retry)?;

@@ -9,7 +9,7 @@ use crate::context::Ctx;
 use crate::error::{Error, Result};
 use crate::system::System;
 use crate::system::os_release::{Family, OsRelease};
-use crate::system::runner::{Cmd, Output};
+use crate::system::runner::{Cmd, Output, Tool};
 
 /// Debian and Ubuntu: the TigerVNC server and `tigervncpasswd`, fluxbox, xterm, the
 /// browser, what the session needs (xauth, a D-Bus session bus, core fonts for
@@ -90,12 +90,16 @@ impl Manager {
         })
     }
 
-    pub fn name(self) -> &'static str {
+    pub fn tool(self) -> Tool {
         match self {
-            Manager::Apt => "apt-get",
-            Manager::Dnf => "dnf",
-            Manager::Yum => "yum",
+            Manager::Apt => Tool::AptGet,
+            Manager::Dnf => Tool::Dnf,
+            Manager::Yum => Tool::Yum,
         }
+    }
+
+    pub fn name(self) -> &'static str {
+        self.tool().name()
     }
 
     /// The package file extension of this manager.
@@ -109,7 +113,7 @@ impl Manager {
     /// Refreshes the package lists before an online install (dnf and yum do it themselves).
     pub fn update_cmd(self) -> Option<Cmd> {
         match self {
-            Manager::Apt => Some(Cmd::new("apt-get").arg("update")),
+            Manager::Apt => Some(Cmd::new(Tool::AptGet).arg("update")),
             Manager::Dnf | Manager::Yum => None,
         }
     }
@@ -117,16 +121,13 @@ impl Manager {
     /// Installs packages by name, or package files by path, in one transaction.
     pub fn install_cmd(self, items: &[String], files: bool) -> Cmd {
         match self {
-            // Commands carry no environment: `env` sets apt's non-interactive front end.
-            Manager::Apt => Cmd::new("env").args([
-                "DEBIAN_FRONTEND=noninteractive",
-                "apt-get",
+            Manager::Apt => Cmd::new(Tool::AptGet).env("DEBIAN_FRONTEND", "noninteractive").args([
                 "install",
                 "-y",
                 "--no-install-recommends",
             ]),
-            Manager::Dnf | Manager::Yum if files => Cmd::new(self.name()).args(["install", "-y", "--disablerepo=*"]),
-            Manager::Dnf | Manager::Yum => Cmd::new(self.name()).args(["install", "-y"]),
+            Manager::Dnf | Manager::Yum if files => Cmd::new(self.tool()).args(["install", "-y", "--disablerepo=*"]),
+            Manager::Dnf | Manager::Yum => Cmd::new(self.tool()).args(["install", "-y"]),
         }
         .args(items.iter().cloned())
     }
@@ -134,14 +135,12 @@ impl Manager {
     /// Removes packages with the dependencies nothing else needs any more.
     pub fn remove_cmd(self, packages: &[String]) -> Cmd {
         match self {
-            Manager::Apt => Cmd::new("env").args([
-                "DEBIAN_FRONTEND=noninteractive",
-                "apt-get",
-                "remove",
-                "-y",
-                "--auto-remove",
-            ]),
-            Manager::Dnf | Manager::Yum => Cmd::new(self.name()).args(["remove", "-y"]),
+            Manager::Apt => {
+                Cmd::new(Tool::AptGet)
+                    .env("DEBIAN_FRONTEND", "noninteractive")
+                    .args(["remove", "-y", "--auto-remove"])
+            }
+            Manager::Dnf | Manager::Yum => Cmd::new(self.tool()).args(["remove", "-y"]),
         }
         .args(packages.iter().cloned())
     }
@@ -253,7 +252,7 @@ impl Installed {
                 if packages.is_empty() {
                     return Ok(Installed::Known(BTreeSet::new()));
                 }
-                let cmd = Cmd::new("rpm")
+                let cmd = Cmd::new(Tool::Rpm)
                     .args(["-q", "--qf", "%{NAME}\\n"])
                     .args(packages.iter().cloned());
                 Ok(match sys.query(cmd)? {
@@ -400,7 +399,7 @@ impl OfflineDir {
     pub fn install_cmd(&self, manager: Manager, missing: &[String]) -> Cmd {
         let dir = self.dir.display().to_string();
         match manager {
-            Manager::Apt => Cmd::new("sh")
+            Manager::Apt => Cmd::new(Tool::Sh)
                 .args(["-c", APT_OFFLINE_SCRIPT, "sh", &dir])
                 .args(missing.iter().cloned()),
             Manager::Dnf | Manager::Yum => {
@@ -699,7 +698,7 @@ mod tests {
         let pk = vec!["xterm".to_string(), "fluxbox".to_string()];
         assert_eq!(
             Manager::Apt.install_cmd(&pk, false).line(),
-            "env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends xterm fluxbox"
+            "DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends xterm fluxbox"
         );
         assert_eq!(
             Manager::Dnf.install_cmd(&pk, false).line(),
@@ -711,7 +710,7 @@ mod tests {
         );
         assert_eq!(
             Manager::Apt.remove_cmd(&pk).line(),
-            "env DEBIAN_FRONTEND=noninteractive apt-get remove -y --auto-remove xterm fluxbox"
+            "DEBIAN_FRONTEND=noninteractive apt-get remove -y --auto-remove xterm fluxbox"
         );
     }
 }

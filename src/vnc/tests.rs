@@ -111,7 +111,7 @@ fn uninstall(purge: bool) -> VncArgs {
     }
 }
 
-const APT_INSTALL: &str = "env DEBIAN_FRONTEND=noninteractive apt-get install";
+const APT_INSTALL: &str = "DEBIAN_FRONTEND=noninteractive apt-get install";
 
 #[test]
 fn not_root_is_refused_before_anything_runs_or_changes() {
@@ -476,7 +476,7 @@ fn uninstall_removes_exactly_the_packages_edge_setup_installed() {
         .filter(|l| l.contains("apt-get remove"))
         .collect();
     assert_eq!(removes.len(), 1);
-    assert!(removes[0].starts_with("env DEBIAN_FRONTEND=noninteractive apt-get remove -y --auto-remove "));
+    assert!(removes[0].starts_with("DEBIAN_FRONTEND=noninteractive apt-get remove -y --auto-remove "));
     assert!(removes[0].contains(" fluxbox") && removes[0].contains(" firefox-esr"));
     assert!(
         !removes[0].contains(" sudo") && !removes[0].contains(" xterm"),
@@ -494,7 +494,7 @@ fn a_failed_removal_keeps_what_is_left_to_remove() {
     live.run(install(), &[]).unwrap();
     live.all_installed();
     live.fake.respond(
-        "env DEBIAN_FRONTEND=noninteractive apt-get remove",
+        "DEBIAN_FRONTEND=noninteractive apt-get remove",
         Output::failed(100, "E: Sub-process /usr/bin/dpkg returned an error code (1)\n"),
     );
     let err = live.run(uninstall(false), &[]).unwrap_err();

@@ -14,16 +14,19 @@
 //!
 //! The display mappings are changed under one exclusive lock, and both files
 //! are put in place together (`System::commit`), so concurrent runs get
-//! distinct displays and a kill leaves both files old or both new.
+//! distinct displays and a kill leaves both files old or both new. The lock
+//! is held only for that read-allocate-commit (`transact`): nothing prints or
+//! runs a program while holding it, and it is waited for at most
+//! `vnc.lock-wait`. A user's files are read (`UserFiles`) with their rights
+//! and checked (regular, theirs, one link, small) before any lock is taken.
 
 pub mod mapping;
 pub mod password;
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use nix::fcntl::Flock;
 use zeroize::Zeroizing;
 
 use crate::cli::VncUserArgs;
@@ -31,9 +34,9 @@ use crate::config::{Geometry, Listen, VNC_GEOMETRY, VNC_LISTEN};
 use crate::context::Ctx;
 use crate::error::{Error, Kind, Result, exit};
 use crate::prompt::Question;
-use crate::system::fs::{Change, FileSpec, as_user};
+use crate::system::fs::{Change, FileKind, FileSpec, as_user};
 use crate::system::os_release::Family;
-use crate::system::runner::Cmd;
+use crate::system::runner::{Cmd, Tool};
 use crate::system::users::UserInfo;
 use crate::system::{Batch, System};
 use crate::tigervnc::{self, MAPPING_FILE, MAPPING_LOCK, SESSION, SYSTEM_PART_ARG, USERS_FILE, VNC_GROUP, Version};
@@ -41,6 +44,11 @@ use mapping::{Mappings, Source};
 
 /// How the privileged part reports the display to the user's process.
 const DISPLAY_PREFIX: &str = "display=";
+/// The longest password line read from stdin (TigerVNC uses 8 characters).
+const PASSWORD_LINE_MAX: usize = 256;
+/// The most root reads of a user's session settings and password file.
+const CONFIG_MAX: u64 = 64 * 1024;
+const PASSWD_MAX: u64 = 16;
 
 /// Where a user's VNC files are, for the installed TigerVNC.
 struct Target {
@@ -120,6 +128,8 @@ enum Part {
 struct Settings {
     listen: Listen,
     geometry: Geometry,
+    /// How long to wait for the mapping lock (`vnc.lock-wait`).
+    lock_wait: Duration,
 }
 
 /// `edge-setup vnc-user [--user NAME] [--password-stdin] [--remove]`.
@@ -151,25 +161,29 @@ pub fn run(ctx: &Ctx, args: &VncUserArgs) -> Result<()> {
     let settings = Settings {
         listen: cfg.require(&ctx.sys, VNC_LISTEN)?,
         geometry: cfg.require(&ctx.sys, VNC_GEOMETRY)?,
+        lock_wait: cfg.lock_wait(&ctx.sys)?,
     };
-    // Everything that can be refused is checked before the passwords are asked.
+    // Everything that can be refused is checked before the passwords are asked
+    // (and before any lock is taken).
     let (preview, _) = load_mappings(&ctx.sys)?;
     check_name(&target.user.name)?;
     if preview.display_of(&target.user.name).is_none() && preview.allocate(|_| false).is_none() {
         return Err(no_free_display(&target.user));
     }
     check_user_paths(ctx, &target)?;
+    let existing = UserFiles::read(ctx, &target)?;
     let passwords = read_passwords(ctx, args.password_stdin)?;
     let display = if delegated {
         enable_delegated(
             ctx,
             &target,
             &settings,
+            &existing,
             &passwords,
             preview.display_of(&target.user.name),
         )?
     } else {
-        enable_here(ctx, &target, &settings, &passwords)?
+        enable_here(ctx, &target, &settings, &existing, &passwords)?
     };
     print_summary(ctx, &target.user, display, settings.listen);
     Ok(())
@@ -238,13 +252,13 @@ fn check_name(name: &str) -> Result<()> {
 fn read_passwords(ctx: &Ctx, from_stdin: bool) -> Result<Passwords> {
     const NONINTERACTIVE: &str = "--password-stdin (the password on the first line of standard input, an optional view-only password on the second)";
     if from_stdin {
-        let full = ctx.read_stdin_line()?.ok_or_else(|| {
+        let full = ctx.read_stdin_line(PASSWORD_LINE_MAX)?.ok_or_else(|| {
             Error::bad_input("--password-stdin was given but standard input is empty")
                 .hint("give the password on the first line: printf '%s\\n' \"$PASSWORD\" | edge-setup vnc-user --password-stdin")
         })?;
         password::check(&full)
             .map_err(|rule| Error::bad_input("the VNC password on standard input was refused").why(rule))?;
-        let view_only = ctx.read_stdin_line()?.filter(|v| !v.is_empty());
+        let view_only = ctx.read_stdin_line(PASSWORD_LINE_MAX)?.filter(|v| !v.is_empty());
         if let Some(v) = &view_only {
             check_view_only(&full, v).map_err(|rule| {
                 Error::bad_input("the view-only password (line 2 of standard input) was refused").why(rule)
@@ -298,14 +312,9 @@ pub fn load_mappings(sys: &System) -> Result<(Mappings, Vec<String>)> {
     let mut texts = Vec::new();
     for path in [MAPPING_FILE, USERS_FILE] {
         let path = Path::new(path);
-        if sys.root.is_link(path)? {
-            return Err(Error::failure(format!(
-                "{} is a symbolic link",
-                sys.root.host_path(path).display()
-            ))
-            .why("edge-setup writes the display mappings only as regular files, so that no link can redirect the write")
-            .hint("replace the link with a regular file (or remove it), then run the command again; nothing was changed"));
-        }
+        // vncserver.users decides which user each session runs as: only root may
+        // change it or the directories that hold it.
+        sys.root.check_controlled(path)?;
         texts.push(sys.read_string(path)?.unwrap_or_default());
     }
     let (a, t) = (
@@ -324,13 +333,34 @@ pub fn load_mappings(sys: &System) -> Result<(Mappings, Vec<String>)> {
     )
 }
 
-/// The exclusive lock around read-allocate-write; none with `--dry-run`,
-/// which writes nothing (not even the lock file).
-fn lock(sys: &System) -> Result<Option<Flock<File>>> {
-    if sys.dry_run {
-        return Ok(None);
+/// Changes the display mappings: under the exclusive lock (none with
+/// `--dry-run`, which writes nothing, not even the lock file), loads both files,
+/// lets `change` edit them and stage more files into the same batch, and puts
+/// everything in place together. Nothing here prints or waits on another
+/// program, so a caller whose output nobody reads cannot hold the lock for
+/// others. Returns what `change` returned, how the mapping files changed, and
+/// the notes of parsing them, for the caller to print after the lock is gone.
+fn transact<T>(
+    sys: &System,
+    wait: Duration,
+    change: impl FnOnce(&mut Mappings, &mut Batch) -> Result<T>,
+) -> Result<(T, Change, Vec<String>)> {
+    let guard = match sys.dry_run {
+        true => None,
+        false => Some(sys.root.lock(Path::new(MAPPING_LOCK), wait)?),
+    };
+    let (mut m, notes) = load_mappings(sys)?;
+    if guard.is_some() {
+        for p in [MAPPING_FILE, USERS_FILE] {
+            sys.root.remove_stale_temps(Path::new(p))?;
+        }
     }
-    sys.root.lock(Path::new(MAPPING_LOCK)).map(Some)
+    let mut batch = Batch::default();
+    let out = change(&mut m, &mut batch)?;
+    let changed = stage_mappings(sys, &mut batch, &m)?;
+    sys.commit(batch)?;
+    drop(guard);
+    Ok((out, changed, notes))
 }
 
 /// Stages both mapping files (root, 0644) into the batch.
@@ -341,49 +371,102 @@ fn stage_mappings(sys: &System, batch: &mut Batch, m: &Mappings) -> Result<Chang
     Ok(if a == Change::Unchanged { t } else { a })
 }
 
-/// X servers running on this host (in image mode: the image's /tmp): display -> owner uid.
-fn x_servers(sys: &System) -> Result<BTreeMap<u32, u32>> {
+/// X servers running on this host: display -> owner uid. A display counts when
+/// its `/tmp/.XN-lock` is a regular file naming a live process (the X server's
+/// own rule), or `/tmp/.X11-unix/XN` is a socket in a root-owned 1777 directory.
+/// Anything else any user could plant in /tmp (a stale or fake lock file, a
+/// link, a directory of their own) is no information, never an error. An image
+/// runs nothing.
+fn x_servers(sys: &System) -> BTreeMap<u32, u32> {
     let mut found = BTreeMap::new();
-    let mut add = |dir: &str, name: &str, display: Option<&str>| -> Result<()> {
-        if let Some(n) = display.and_then(|d| d.parse::<u32>().ok())
-            && let Some(meta) = sys.root.meta(&Path::new(dir).join(name))?
+    if sys.is_image() {
+        return found;
+    }
+    let root = &sys.root;
+    for name in root.list_dir(Path::new("/tmp")).unwrap_or_default() {
+        let name = name.to_string_lossy();
+        let Some(n) = name
+            .strip_prefix(".X")
+            .and_then(|s| s.strip_suffix("-lock"))
+            .and_then(display_number)
+        else {
+            continue;
+        };
+        let path = Path::new("/tmp").join(name.as_ref());
+        // "%10d\n", written by the X server
+        if let Ok(Some((text, meta))) = root.read_small(&path, 64)
+            && let Some(pid) = std::str::from_utf8(&text)
+                .ok()
+                .and_then(|t| t.trim().parse::<i32>().ok())
+            && sys.process_alive(pid)
         {
             found.entry(n).or_insert(meta.uid);
         }
-        Ok(())
-    };
-    for name in sys.root.list_dir(Path::new("/tmp"))? {
-        let name = name.to_string_lossy();
-        add(
-            "/tmp",
-            &name,
-            name.strip_prefix(".X").and_then(|s| s.strip_suffix("-lock")),
-        )?;
     }
-    for name in sys.root.list_dir(Path::new("/tmp/.X11-unix"))? {
-        let name = name.to_string_lossy();
-        add("/tmp/.X11-unix", &name, name.strip_prefix('X'))?;
+    let sockets = Path::new("/tmp/.X11-unix");
+    let sound = matches!(root.kind(sockets), Ok(Some(FileKind::Dir)))
+        && root
+            .meta(sockets)
+            .ok()
+            .flatten()
+            .is_some_and(|m| root.trusts(m.uid) && m.mode == 0o1777);
+    if sound {
+        for name in root.list_dir(sockets).unwrap_or_default() {
+            let name = name.to_string_lossy();
+            let Some(n) = name.strip_prefix('X').and_then(display_number) else {
+                continue;
+            };
+            let path = sockets.join(name.as_ref());
+            if let (Ok(Some(FileKind::Socket)), Ok(Some(meta))) = (root.kind(&path), root.meta(&path)) {
+                found.entry(n).or_insert(meta.uid);
+            }
+        }
     }
-    Ok(found)
+    found
+}
+
+/// A display number as X names it: digits without a leading zero (`.X0003-lock` is not display 3).
+fn display_number(s: &str) -> Option<u32> {
+    let canonical = s == "0" || (!s.starts_with('0') && !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()));
+    canonical.then(|| s.parse().ok()).flatten()
 }
 
 /// The user's display: the one recorded, else the lowest free one that no
-/// other X server holds. Notes say which displays were skipped.
-fn choose_display(ctx: &Ctx, m: &mut Mappings, user: &UserInfo) -> Result<(u32, bool)> {
+/// other X server (`servers`) holds. Also returns the displays skipped for
+/// being held, for the caller to say after the lock is released.
+fn choose_display(m: &mut Mappings, user: &UserInfo, servers: &BTreeMap<u32, u32>) -> Result<Chosen> {
     if let Some(d) = m.display_of(&user.name) {
-        return Ok((d, true));
+        return Ok(Chosen {
+            display: d,
+            kept: true,
+            skipped: Vec::new(),
+        });
     }
-    let servers = x_servers(&ctx.sys)?;
     let foreign = |n: u32| servers.get(&n).is_some_and(|owner| *owner != user.uid);
     let display = m.allocate(foreign).ok_or_else(|| no_free_display(user))?;
     let used = m.used();
-    for n in (1..display).filter(|n| !used.contains(n) && foreign(*n)) {
+    let skipped = (1..display).filter(|n| !used.contains(n) && foreign(*n)).collect();
+    m.assign(&user.name, display);
+    Ok(Chosen {
+        display,
+        kept: false,
+        skipped,
+    })
+}
+
+struct Chosen {
+    display: u32,
+    /// The display was recorded already.
+    kept: bool,
+    skipped: Vec<u32>,
+}
+
+fn note_skipped(ctx: &Ctx, skipped: &[u32]) {
+    for n in skipped {
         ctx.out.note(&format!(
             "display :{n} is held by another X server (/tmp/.X{n}-lock or /tmp/.X11-unix/X{n}); skipping it"
         ));
     }
-    m.assign(&user.name, display);
-    Ok((display, false))
 }
 
 fn no_free_display(user: &UserInfo) -> Error {
@@ -548,13 +631,27 @@ fn remove_dirs(ctx: &Ctx, target: &Target, created: &[PathBuf]) {
     }
 }
 
-fn read_as(ctx: &Ctx, user: &UserInfo, path: &Path) -> Result<Option<Vec<u8>>> {
-    as_user(user.uid, user.gid, || ctx.sys.read(path))
+/// The user's password file and session settings as they are before this run,
+/// read as the user with `Root::read_user_file`'s checks, before any lock.
+struct UserFiles {
+    passwd: Option<Zeroizing<Vec<u8>>>,
+    config: Option<Vec<u8>>,
 }
 
-fn config_text(ctx: &Ctx, target: &Target, settings: &Settings) -> Result<String> {
-    let existing = read_as(ctx, &target.user, &target.config)?.map(|b| String::from_utf8_lossy(&b).into_owned());
-    Ok(session_config(existing.as_deref(), settings))
+impl UserFiles {
+    fn read(ctx: &Ctx, target: &Target) -> Result<UserFiles> {
+        let user = &target.user;
+        let read = |path: &Path, max| as_user(user.uid, user.gid, || ctx.sys.root.read_user_file(path, user.uid, max));
+        Ok(UserFiles {
+            passwd: read(&target.passwd, PASSWD_MAX)?.map(Zeroizing::new),
+            config: read(&target.config, CONFIG_MAX)?,
+        })
+    }
+
+    fn config_text(&self, settings: &Settings) -> String {
+        let existing = self.config.as_deref().map(String::from_utf8_lossy);
+        session_config(existing.as_deref(), settings)
+    }
 }
 
 struct FileChanges {
@@ -594,44 +691,45 @@ fn report_user_files(ctx: &Ctx, target: &Target, changes: &FileChanges) {
 // ---- enabling ------------------------------------------------------------------
 
 /// Root or image mode: user files, mappings, session, all from this process.
-fn enable_here(ctx: &Ctx, target: &Target, settings: &Settings, passwords: &Passwords) -> Result<u32> {
+fn enable_here(
+    ctx: &Ctx,
+    target: &Target,
+    settings: &Settings,
+    existing: &UserFiles,
+    passwords: &Passwords,
+) -> Result<u32> {
     let sys = &ctx.sys;
     let user = &target.user;
-    let guard = lock(sys)?;
-    let (mut m, notes) = load_mappings(sys)?;
-    let (display, kept) = choose_display(ctx, &mut m, user)?;
-    let config = config_text(ctx, target, settings)?;
-    if guard.is_some() {
-        for p in [MAPPING_FILE, USERS_FILE] {
-            sys.root.remove_stale_temps(Path::new(p))?;
+    let config = existing.config_text(settings);
+    let servers = x_servers(sys);
+    let mut created = Vec::new();
+    let done = transact(sys, settings.lock_wait, |m, batch| {
+        let chosen = choose_display(m, user, &servers)?;
+        if !sys.dry_run {
+            for p in [&target.passwd, &target.config] {
+                as_user(user.uid, user.gid, || sys.root.remove_stale_temps(p))?;
+            }
         }
-        for p in [&target.passwd, &target.config] {
-            as_user(user.uid, user.gid, || sys.root.remove_stale_temps(p))?;
-        }
-    }
-    let created = create_dirs(ctx, target)?;
-    let staged = (|| {
-        let mut batch = Batch::default();
-        let passwd = sys.stage_as(&mut batch, user, &target.passwd, &passwords.file(), 0o600)?;
-        let config = sys.stage_as(&mut batch, user, &target.config, config.as_bytes(), 0o644)?;
-        let mappings = stage_mappings(sys, &mut batch, &m)?;
-        sys.commit(batch)?;
-        Ok((FileChanges { passwd, config }, mappings))
-    })();
-    let (changes, mappings) = staged.inspect_err(|_| remove_dirs(ctx, target, &created))?;
-    drop(guard);
+        created = create_dirs(ctx, target)?;
+        let passwd = sys.stage_as(batch, user, &target.passwd, &passwords.file(), 0o600)?;
+        let config = sys.stage_as(batch, user, &target.config, config.as_bytes(), 0o644)?;
+        Ok((chosen, FileChanges { passwd, config }))
+    });
+    let ((chosen, changes), mappings, notes) = done.inspect_err(|_| remove_dirs(ctx, target, &created))?;
     tighten_dir(ctx, target, &created)?;
     for note in notes {
         ctx.out.note(&note);
     }
+    note_skipped(ctx, &chosen.skipped);
     report_user_files(ctx, target, &changes);
+    let display = chosen.display;
     ctx.out
         .step(&format!(
             "Recording display :{display} for {} in {MAPPING_FILE} and {USERS_FILE}",
             user.name
         ))
-        .done(recorded_word(sys, kept, mappings));
-    let restart = kept && (changes.passwd != Change::Unchanged || changes.config != Change::Unchanged);
+        .done(recorded_word(sys, chosen.kept, mappings));
+    let restart = chosen.kept && (changes.passwd != Change::Unchanged || changes.config != Change::Unchanged);
     start_session(ctx, target, display, restart)?;
     Ok(display)
 }
@@ -655,10 +753,15 @@ fn start_session(ctx: &Ctx, target: &Target, display: u32, restart: bool) -> Res
     let sys = &ctx.sys;
     let outcome = if sys.applies_commands() { "done" } else { "planned" };
     if target.family == Family::RedHat && selinux_enabled(sys) {
-        let step = ctx.out.step("Restoring the SELinux labels of the VNC directory");
-        let mut cmd = Cmd::new("restorecon").arg("-RF");
-        for dir in target.dirs() {
-            cmd = cmd.arg(sys.root.host_path(&dir).display().to_string());
+        let step = ctx.out.step("Restoring the SELinux labels of the VNC files");
+        // Only the paths edge-setup made, by name and without -R: restorecon
+        // resolves each path itself, sets the policy's default label for where
+        // it really is and never follows a link at the last component, so a
+        // user who swaps a directory after the checks can at most have root
+        // restore the default label of one other file named like these.
+        let mut cmd = Cmd::new(Tool::Restorecon).arg("-F");
+        for path in target.dirs().iter().chain([&target.passwd, &target.config]) {
+            cmd = cmd.arg(sys.root.host_path(path).display().to_string());
         }
         sys.run(cmd)?;
         step.done(outcome);
@@ -673,12 +776,14 @@ fn start_session(ctx: &Ctx, target: &Target, display: u32, restart: bool) -> Res
         let step = ctx.out.step(&format!(
             "Restarting {unit}, so the new password and settings take effect (windows open in it close)"
         ));
-        sys.run(Cmd::new("systemctl").args(["enable", &unit])).map_err(hint)?;
-        sys.run(Cmd::new("systemctl").args(["restart", &unit])).map_err(hint)?;
+        sys.run(Cmd::new(Tool::Systemctl).args(["enable", &unit]))
+            .map_err(hint)?;
+        sys.run(Cmd::new(Tool::Systemctl).args(["restart", &unit]))
+            .map_err(hint)?;
         step.done(outcome);
     } else {
         let step = ctx.out.step(&format!("Enabling and starting {unit}"));
-        sys.run(Cmd::new("systemctl").args(["enable", "--now", &unit]))
+        sys.run(Cmd::new(Tool::Systemctl).args(["enable", "--now", &unit]))
             .map_err(hint)?;
         step.done(outcome);
     }
@@ -687,7 +792,7 @@ fn start_session(ctx: &Ctx, target: &Target, display: u32, restart: bool) -> Res
 
 /// Whether SELinux is on (live), or may be (image mode, where the command is printed).
 fn selinux_enabled(sys: &System) -> bool {
-    match sys.query(Cmd::new("selinuxenabled")) {
+    match sys.query(Cmd::new(Tool::Selinuxenabled)) {
         Ok(Some(out)) => out.success(),
         Ok(None) => true,
         Err(_) => false,
@@ -699,14 +804,20 @@ fn enable_delegated(
     ctx: &Ctx,
     target: &Target,
     settings: &Settings,
+    existing: &UserFiles,
     passwords: &Passwords,
     known: Option<u32>,
 ) -> Result<u32> {
     let sys = &ctx.sys;
-    let config = config_text(ctx, target, settings)?;
+    let config = existing.config_text(settings);
     let previous = [
-        Previous::read(ctx, &target.user, &target.passwd)?,
-        Previous::read(ctx, &target.user, &target.config)?,
+        Previous::of(ctx, &target.user, &target.passwd, existing.passwd.clone())?,
+        Previous::of(
+            ctx,
+            &target.user,
+            &target.config,
+            existing.config.clone().map(Zeroizing::new),
+        )?,
     ];
     let passwd_file = passwords.file();
     let changes = !previous[0].holds(&passwd_file) || !previous[1].holds(config.as_bytes());
@@ -760,11 +871,12 @@ impl<'a> Previous<'a> {
             .is_some_and(|(bytes, _)| bytes.as_slice() == content)
     }
 
-    fn read(ctx: &Ctx, user: &UserInfo, path: &'a Path) -> Result<Previous<'a>> {
-        let content = match read_as(ctx, user, path)? {
+    /// The file at `path` held `bytes` (as `UserFiles` read it).
+    fn of(ctx: &Ctx, user: &UserInfo, path: &'a Path, bytes: Option<Zeroizing<Vec<u8>>>) -> Result<Previous<'a>> {
+        let content = match bytes {
             Some(bytes) => {
                 let mode = as_user(user.uid, user.gid, || ctx.sys.root.meta(path))?.map_or(0o600, |m| m.mode);
-                Some((Zeroizing::new(bytes), mode))
+                Some((bytes, mode))
             }
             None => None,
         };
@@ -784,7 +896,7 @@ impl<'a> Previous<'a> {
 fn system_part_cmd(part: Part) -> Result<Cmd> {
     let exe =
         std::env::current_exe().map_err(|e| Error::failure("cannot tell where the edge-setup binary is").why(e))?;
-    let cmd = Cmd::new("sudo").args(["-n", &exe.display().to_string(), "vnc-user", SYSTEM_PART_ARG]);
+    let cmd = Cmd::new(Tool::Sudo).args(["-n", &exe.display().to_string(), "vnc-user", SYSTEM_PART_ARG]);
     Ok(match part {
         Part::Enable { restart: false } => cmd,
         Part::Enable { restart: true } => cmd.arg("--restart"),
@@ -891,16 +1003,18 @@ fn system_part(ctx: &Ctx, part: Part) -> Result<()> {
         .ok_or_else(|| Error::failure(format!("there is no user with uid {uid} (from SUDO_UID)")))?;
     let family = ctx.sys.os_release()?.family()?;
     let target = Target::new(ctx, family, user)?;
+    let wait = ctx.config()?.lock_wait(&ctx.sys)?;
     let restart = match part {
         Part::Remove => {
-            free_display(ctx, &target)?;
+            free_display(ctx, &target, wait)?;
             return Ok(());
         }
         Part::Enable { restart } => restart,
     };
-    let has_passwd =
-        as_user(target.user.uid, target.user.gid, || ctx.sys.root.meta(&target.passwd))?.is_some_and(|m| !m.is_dir);
-    if !has_passwd {
+    check_name(&target.user.name)?;
+    // restorecon runs as root on these directories: they must be the user's own.
+    check_user_paths(ctx, &target)?;
+    if UserFiles::read(ctx, &target)?.passwd.is_none() {
         return Err(Error::failure(format!(
             "{} has no VNC password file ({})",
             target.user.name,
@@ -908,28 +1022,20 @@ fn system_part(ctx: &Ctx, part: Part) -> Result<()> {
         ))
         .hint("run 'edge-setup vnc-user' as that user (without sudo): it sets the password first"));
     }
-    check_name(&target.user.name)?;
-    // restorecon runs as root on these directories: they must be the user's own.
-    check_user_paths(ctx, &target)?;
     let sys = &ctx.sys;
-    let guard = lock(sys)?;
-    let (mut m, notes) = load_mappings(sys)?;
-    let (display, kept) = choose_display(ctx, &mut m, &target.user)?;
-    sys.root.remove_stale_temps(Path::new(MAPPING_FILE))?;
-    sys.root.remove_stale_temps(Path::new(USERS_FILE))?;
-    let mut batch = Batch::default();
-    let change = stage_mappings(sys, &mut batch, &m)?;
-    sys.commit(batch)?;
-    drop(guard);
+    let servers = x_servers(sys);
+    let (chosen, change, notes) = transact(sys, wait, |m, _| choose_display(m, &target.user, &servers))?;
     for note in notes {
         ctx.out.note(&note);
     }
+    note_skipped(ctx, &chosen.skipped);
+    let display = chosen.display;
     ctx.out
         .step(&format!(
             "Recording display :{display} for {} in {MAPPING_FILE} and {USERS_FILE}",
             target.user.name
         ))
-        .done(recorded_word(sys, kept, change));
+        .done(recorded_word(sys, chosen.kept, change));
     start_session(ctx, &target, display, restart)?;
     ctx.out.data(&format!("{DISPLAY_PREFIX}{display}"));
     Ok(())
@@ -937,27 +1043,31 @@ fn system_part(ctx: &Ctx, part: Part) -> Result<()> {
 
 // ---- removing ------------------------------------------------------------------
 
-/// Stops and disables the user's session and frees the display, under the lock.
-fn free_display(ctx: &Ctx, target: &Target) -> Result<Option<u32>> {
+/// Stops and disables the user's session, then frees the display under the lock.
+/// The display stays recorded until the session is stopped, so it cannot be
+/// handed to someone else whose new session the stop would end.
+fn free_display(ctx: &Ctx, target: &Target, wait: Duration) -> Result<Option<u32>> {
     let sys = &ctx.sys;
-    let guard = lock(sys)?;
-    let (mut m, _) = load_mappings(sys)?;
-    let Some(display) = m.remove(&target.user.name) else {
-        ctx.out.note(&format!("{} has no VNC display", target.user.name));
+    let name = &target.user.name;
+    let (m, _) = load_mappings(sys)?;
+    let Some(display) = m.display_of(name) else {
+        ctx.out.note(&format!("{name} has no VNC display"));
         return Ok(None);
     };
     let unit = target.unit(display);
     let step = ctx.out.step(&format!("Stopping and disabling {unit}"));
-    sys.run(Cmd::new("systemctl").args(["disable", "--now", &unit]))?;
+    sys.run(Cmd::new(Tool::Systemctl).args(["disable", "--now", &unit]))?;
     step.done(if sys.applies_commands() { "done" } else { "planned" });
-    let step = ctx.out.step(&format!(
-        "Freeing display :{display} in {MAPPING_FILE} and {USERS_FILE}"
-    ));
-    let mut batch = Batch::default();
-    stage_mappings(sys, &mut batch, &m)?;
-    sys.commit(batch)?;
-    drop(guard);
-    step.done(if sys.dry_run { "would be freed" } else { "freed" });
+    let (freed, _, _) = transact(sys, wait, |m, _| Ok(m.remove(name)))?;
+    ctx.out
+        .step(&format!(
+            "Freeing display :{display} in {MAPPING_FILE} and {USERS_FILE}"
+        ))
+        .done(match (freed.is_some(), sys.dry_run) {
+            (true, false) => "freed",
+            (true, true) => "would be freed",
+            (false, _) => "already free",
+        });
     Ok(Some(display))
 }
 
@@ -976,7 +1086,8 @@ fn delete_passwd(ctx: &Ctx, target: &Target) -> Result<()> {
 }
 
 fn remove_here(ctx: &Ctx, target: &Target) -> Result<()> {
-    let display = free_display(ctx, target)?;
+    let wait = ctx.config()?.lock_wait(&ctx.sys)?;
+    let display = free_display(ctx, target, wait)?;
     delete_passwd(ctx, target)?;
     print_removed(ctx, &target.user, display);
     Ok(())
@@ -999,7 +1110,7 @@ fn endpoint_host(ctx: &Ctx, listen: Listen) -> String {
         Listen::Localhost => "127.0.0.1".to_string(),
         Listen::Lan => ctx
             .sys
-            .query(Cmd::new("hostname").arg("-I"))
+            .query(Cmd::new(Tool::Hostname).arg("-I"))
             .ok()
             .flatten()
             .filter(|o| o.success())
@@ -1060,7 +1171,7 @@ mod tests {
     use crate::system::Mode;
     use crate::system::fs::Root;
     use crate::system::runner::{FakeRunner, Output};
-    use std::os::unix::fs::MetadataExt;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
     use std::rc::Rc;
 
     const DEBIAN: &str = "ID=debian\nVERSION_ID=\"12\"\n";
@@ -1186,8 +1297,11 @@ mod tests {
         let lines = live.fake.lines();
         assert_eq!(lines[0], "rpm -q --qf '%{VERSION}' tigervnc-server");
         assert_eq!(lines[1], "selinuxenabled");
-        assert!(
-            lines[2].starts_with("restorecon -RF ") && lines[2].ends_with("/root/.vnc"),
+        let home = live.path("/root/.vnc").display().to_string();
+        // exactly the files edge-setup made, by name, not recursively
+        assert_eq!(
+            lines[2],
+            format!("restorecon -F {home} {home}/passwd {home}/config"),
             "{lines:?}"
         );
         assert_eq!(lines[3], "systemctl enable --now vncserver@:1.service");
@@ -1231,6 +1345,22 @@ mod tests {
         assert_eq!(live.read(MAPPING_FILE).unwrap(), b"");
         // the password file is the user's to delete
         assert!(live.read("/root/.vnc/passwd").is_some());
+    }
+
+    #[test]
+    fn the_system_part_refuses_a_fifo_for_a_password_file_at_once() {
+        let live = Live::new(DEBIAN);
+        std::fs::create_dir_all(live.path("/root/.vnc")).unwrap();
+        nix::unistd::mkfifo(
+            &live.path("/root/.vnc/passwd"),
+            nix::sys::stat::Mode::from_bits_truncate(0o600),
+        )
+        .unwrap();
+        let ctx = live.ctx(0, &[("SUDO_UID", "0")], no_prompt(), "");
+        let err = run(&ctx, &args(None, false, false, true)).unwrap_err();
+        assert!(err.what.contains("a FIFO (named pipe), not a regular file"), "{err}");
+        assert!(live.fake.calls().is_empty());
+        assert!(live.read(MAPPING_FILE).is_none());
     }
 
     /// An ordinary user: `nobody` from the host's user database, its home in the temporary root.
@@ -1394,6 +1524,81 @@ mod tests {
         assert!(!vnc.join("config").exists());
     }
 
+    /// What any local user can put in /tmp is no information about X servers:
+    /// a link for /tmp/.X11-unix, fake or stale lock files, zero-padded names.
+    #[test]
+    fn planted_tmp_files_do_not_stop_an_allocation() {
+        let live = Live::new(DEBIAN);
+        std::fs::create_dir_all(live.path("/tmp")).unwrap();
+        std::os::unix::fs::symlink("/nonexistent", live.path("/tmp/.X11-unix")).unwrap();
+        if nix::unistd::geteuid().is_root() {
+            // planted by a user, as on a real system
+            std::os::unix::fs::lchown(live.path("/tmp/.X11-unix"), Some(4242), None).unwrap();
+        }
+        for n in 1..=99 {
+            live.write(&format!("/tmp/.X{n}-lock"), "fake\n");
+        }
+        // a process that has ended: its lock file is stale
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        live.write("/tmp/.X1-lock", &format!("{dead:>10}\n"));
+        // a live process, but not display 3: X writes no leading zeros
+        live.write("/tmp/.X0003-lock", &format!("{:>10}\n", std::process::id()));
+        let ctx = live.ctx(0, &[], no_prompt(), "secret12\n");
+        run(&ctx, &args(Some("root"), true, false, false)).unwrap();
+        assert_eq!(live.read(MAPPING_FILE).unwrap(), b"root:1\n");
+    }
+
+    #[test]
+    fn live_x_servers_are_skipped() {
+        let live = Live::new(DEBIAN);
+        std::fs::create_dir_all(live.path("/tmp/.X11-unix")).unwrap();
+        std::fs::set_permissions(live.path("/tmp/.X11-unix"), std::fs::Permissions::from_mode(0o1777)).unwrap();
+        live.write("/tmp/.X1-lock", &format!("{:>10}\n", std::process::id()));
+        let _socket = std::os::unix::net::UnixListener::bind(live.path("/tmp/.X11-unix/X2")).unwrap();
+        let ctx = live.ctx(0, &[], no_prompt(), "secret12\n");
+        let sys = &ctx.sys;
+        let servers = x_servers(sys);
+        assert_eq!(servers.keys().copied().collect::<Vec<_>>(), vec![1, 2]);
+        // a socket directory anyone could have made is no information
+        std::fs::set_permissions(live.path("/tmp/.X11-unix"), std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert_eq!(x_servers(sys).keys().copied().collect::<Vec<_>>(), vec![1]);
+        std::fs::set_permissions(live.path("/tmp/.X11-unix"), std::fs::Permissions::from_mode(0o1777)).unwrap();
+        // held by another uid than the user's: skipped, and said so
+        let owner = if nix::unistd::geteuid().is_root() { 4242 } else { return };
+        std::os::unix::fs::chown(live.path("/tmp/.X1-lock"), Some(owner), None).unwrap();
+        std::os::unix::fs::lchown(live.path("/tmp/.X11-unix/X2"), Some(owner), None).unwrap();
+        run(&ctx, &args(Some("root"), true, false, false)).unwrap();
+        assert_eq!(live.read(MAPPING_FILE).unwrap(), b"root:3\n");
+        assert!(
+            live.err.text().contains("display :1 is held by another X server"),
+            "{}",
+            live.err.text()
+        );
+        assert!(live.err.text().contains("display :2 is held by another X server"));
+    }
+
+    #[test]
+    fn display_numbers_are_written_as_x_writes_them() {
+        assert_eq!(display_number("3"), Some(3));
+        assert_eq!(display_number("0"), Some(0));
+        assert_eq!(display_number("0003"), None);
+        assert_eq!(display_number(""), None);
+        assert_eq!(display_number("3a"), None);
+    }
+
+    #[test]
+    fn a_long_password_line_is_refused_without_reading_it_all() {
+        let live = Live::new(DEBIAN);
+        let stdin = format!("{}\n", "x".repeat(1 << 20));
+        let ctx = live.ctx(0, &[], no_prompt(), &stdin);
+        let err = run(&ctx, &args(Some("root"), true, false, false)).unwrap_err();
+        assert_eq!(err.kind, Kind::BadInput);
+        assert!(err.what.contains("longer than 256 bytes"), "{err}");
+        assert!(live.read(MAPPING_FILE).is_none());
+    }
+
     #[test]
     fn session_config_sets_our_keys_and_keeps_the_rest() {
         let s = Settings {
@@ -1402,6 +1607,7 @@ mod tests {
                 width: 1024,
                 height: 768,
             },
+            lock_wait: Duration::from_secs(10),
         };
         assert_eq!(
             session_config(Some("# c\nSession=gnome\nlocalhost\nlocalhost=yes\nrfbport=5999\n"), &s),

@@ -8,7 +8,7 @@ use crate::context::Ctx;
 use crate::error::{Error, Result};
 use crate::network::{self, Settings, Stack};
 use crate::prompt::Question;
-use crate::system::runner::Cmd;
+use crate::system::runner::{Cmd, Tool};
 
 /// How the network option was asked for, besides its input.
 #[derive(Default)]
@@ -219,20 +219,20 @@ pub fn rollback(ctx: &Ctx, force: bool) -> Result<()> {
     let step = ctx.out.step(&format!("Applying them with {}", rb.stack));
     let reload = match rb.stack {
         Stack::NetworkManager => vec![
-            Cmd::new("nmcli").args(["connection", "reload"]),
-            Cmd::new("nmcli").args(["device", "connect", &rb.interface]),
+            Cmd::new(Tool::Nmcli).args(["connection", "reload"]),
+            Cmd::new(Tool::Nmcli).args(["device", "connect", &rb.interface]),
         ],
         Stack::Networkd => vec![
-            Cmd::new("networkctl").arg("reload"),
-            Cmd::new("networkctl").args(["reconfigure", &rb.interface]),
+            Cmd::new(Tool::Networkctl).arg("reload"),
+            Cmd::new(Tool::Networkctl).args(["reconfigure", &rb.interface]),
         ],
         Stack::Ifupdown => vec![
-            Cmd::new("ifdown").args(["--force", &rb.interface]),
-            Cmd::new("ifup").arg(&rb.interface),
+            Cmd::new(Tool::Ifdown).args(["--force", &rb.interface]),
+            Cmd::new(Tool::Ifup).arg(&rb.interface),
         ],
         Stack::Ifcfg => vec![
-            Cmd::new("ifdown").arg(&rb.interface),
-            Cmd::new("ifup").arg(&rb.interface),
+            Cmd::new(Tool::Ifdown).arg(&rb.interface),
+            Cmd::new(Tool::Ifup).arg(&rb.interface),
         ],
     };
     for cmd in reload {
