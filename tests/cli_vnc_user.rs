@@ -818,7 +818,11 @@ fn a_held_lock_fails_within_the_wait_naming_the_lock_and_its_holder() {
         let f = std::fs::File::create(img.path(LOCK)).unwrap();
         let held = nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive).unwrap();
         let started = std::time::Instant::now();
-        enable(&img, "admin", "secret12\n")
+        img.cmd()
+            .args(["vnc-user", "--user", "admin", "--password-stdin"])
+            .write_stdin("secret12\n")
+            .timeout(Duration::from_secs(wait + 20))
+            .assert()
             .code(1)
             .stderr(predicate::str::contains(format!(
                 "holds the lock {} and did not release it within {wait} s",
