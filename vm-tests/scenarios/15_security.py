@@ -1,0 +1,191 @@
+"""Hardening of the privileged part of `vnc-user` (`--system-part`, through the sudoers
+rule): a caller's PATH does not choose the programs it runs, without Debian's secure_path
+and without the rule's own `Defaults!` line too; a run whose output nobody reads does not
+block another user's run; a FIFO in a user's VNC directory is refused at once; fake
+`/tmp/.XN-lock` files of a user outside vncusers do not take displays. Runs after 10_vnc
+on the shared machine and leaves it as it found it."""
+
+import shlex
+import time
+
+from vmtest.edge import USERS, display_of, vnc_user_as
+
+EXE = "/usr/local/bin/edge-setup"
+SUDOERS = "/etc/sudoers.d/edge-setup-vnc"
+DEFAULTS = f'Defaults!{EXE} env_reset, secure_path="/usr/sbin:/usr/bin:/sbin:/bin"'
+SYSTEM_PART = f"sudo -n {EXE} vnc-user --system-part"
+
+
+def as_user(user: str, script: str) -> str:
+    return f"runuser -u {user} -- sh -c {shlex.quote(script)}"
+
+
+def no_pwned(machine) -> None:
+    machine.succeed("! ls -l /tmp/pwned-* 2>/dev/null")
+
+
+def start_blocked(machine, user: str, command: str) -> tuple[str, str]:
+    """Runs `command` (a sudo of the privileged part) as `user` in the background with its
+    output into a pipe that is already full and that nobody reads; returns the pids of
+    edge-setup, blocked on its first write, and of its sudo. setsid: no controlling
+    terminal, so sudo runs it without a pty (Debian's use_pty) and it writes straight into
+    the pipe."""
+    script = f"{{ head -c 65536 /dev/zero; {command} 2>&1; }} | sleep 600"
+    machine.succeed(f"setsid -f {as_user(user, script)} </dev/null >/dev/null 2>&1")
+    pid = machine.wait_until_succeeds("pgrep -x edge-setup", timeout=60).split()[0]
+    machine.wait_until_succeeds(f"grep -q pipe_write /proc/{pid}/wchan", timeout=60)
+    time.sleep(2)
+    state = machine.succeed(f"ps -o stat=,wchan:32=,args= -p {pid}")
+    machine.log(f"    blocked run: {' '.join(state.split())}")
+    assert "pipe_write" in state, f"the run is not blocked writing to the pipe:\n{state}"
+    sudo = machine.succeed(f"ps -o ppid= -p {pid}").strip()
+    assert machine.succeed(f"ps -o comm= -p {sudo}").strip() == "sudo"
+    return pid, sudo
+
+
+def end_blocked(machine, user: str, pid: str, sudo: str) -> None:
+    # By pid: `pkill -f` would also match the guest's `timeout ... bash -c` of the step.
+    # The reader goes last: on a closed pipe edge-setup would get EPIPE and carry on.
+    machine.succeed(f"kill {pid} {sudo}")
+    machine.wait_until_fails(f"test -d /proc/{pid} || test -d /proc/{sudo}", timeout=30)
+    machine.succeed(f"pkill -u {user} -x sleep")
+
+
+def path_seen(machine, command: str) -> str:
+    """The PATH the privileged part gets from sudo: read from its environment while it is
+    blocked (before it runs anything), then ended."""
+    pid, sudo = start_blocked(machine, "admin", command)
+    path = machine.succeed(f"tr '\\0' '\\n' </proc/{pid}/environ | grep '^PATH='").strip()
+    end_blocked(machine, "admin", pid, sudo)
+    return path
+
+
+def test(machine):
+    path_not_trusted(machine)
+    full_pipe_blocks_no_one(machine)
+    fifo_refused(machine)
+    fake_x_locks(machine)
+    # As 10_vnc left it: admin on :1, operator on :2.
+    assert display_of(machine, "admin") == 1 and display_of(machine, "operator") == 2
+    for n in (1, 2):
+        machine.wait_for_unit(f"tigervncserver@:{n}.service")
+        machine.wait_for_open_port(5900 + n)
+
+
+def path_not_trusted(machine):
+    """A PATH that reaches the privileged part does not choose its systemctl."""
+    lines = machine.succeed(f"cat {SUDOERS}").splitlines()
+    rule = next(i for i, line in enumerate(lines) if line.startswith("%vncusers "))
+    assert DEFAULTS in lines[:rule], f"{SUDOERS} has no `{DEFAULTS}` before its rule:\n" + "\n".join(lines)
+    machine.succeed("visudo -c")
+    machine.succeed("grep -Eq '^Defaults[[:space:]]+secure_path=' /etc/sudoers")
+    machine.succeed(f"cp -a /etc/sudoers /root/sudoers.orig && cp -a {SUDOERS} /root/edge-setup-vnc.orig")
+    sums = machine.succeed(f"sha256sum /etc/sudoers {SUDOERS}")
+
+    machine.succeed(as_user("admin", "mkdir -p /tmp/evil && printf '#!/bin/sh\\ntouch /tmp/pwned-$(id -u)\\nexit 0\\n' "
+                                     ">/tmp/evil/systemctl && chmod 755 /tmp/evil/systemctl"))
+    # The plant works: with this PATH, a shell finds it.
+    found = machine.succeed("runuser -u admin -- env PATH=/tmp/evil:$PATH sh -c 'command -v systemctl'")
+    assert found.strip() == "/tmp/evil/systemctl", found
+    evil = f"env PATH=/tmp/evil:$PATH {SYSTEM_PART}"
+    run = f"runuser -u admin -- {evil} --restart 2>&1"
+    try:
+        # (a) Debian's `Defaults secure_path` commented out: only the rule's Defaults! line is left.
+        machine.succeed("sed -Ei 's/^(Defaults[[:space:]]+secure_path=)/#\\1/' /etc/sudoers && visudo -c")
+        listed = machine.succeed("runuser -u admin -- sudo -n -l")
+        general = listed.split("Command-specific")[0]
+        assert "secure_path" not in general and "secure_path" in listed, f"sudo -l for admin:\n{listed}"
+        path = path_seen(machine, evil)
+        assert path == "PATH=/usr/sbin:/usr/bin:/sbin:/bin", f"the rule's secure_path did not apply: {path}"
+        out = machine.succeed(run, timeout=300)
+        assert "display=1" in out and "Restarting tigervncserver@:1.service" in out, out
+        no_pwned(machine)
+        machine.wait_for_unit("tigervncserver@:1.service", timeout=180)
+        machine.wait_for_open_port(5901, timeout=120)
+
+        # (b) also without the Defaults! line: sudo keeps the caller's PATH (env_reset keeps it
+        # when no secure_path is set), so only edge-setup's absolute paths stand in the way.
+        machine.succeed(f"grep -vxF {shlex.quote(DEFAULTS)} /root/edge-setup-vnc.orig >/root/edge-setup-vnc.bare && "
+                        f"install -m 0440 -o root -g root /root/edge-setup-vnc.bare {SUDOERS} && visudo -c")
+        machine.fail(f"grep -q Defaults {SUDOERS}")
+        listed = machine.succeed("runuser -u admin -- sudo -n -l")
+        assert "secure_path" not in listed, f"sudo -l for admin still names a secure_path:\n{listed}"
+        path = path_seen(machine, evil)
+        assert path.startswith("PATH=/tmp/evil:"), f"the caller's PATH does not reach edge-setup: {path}"
+        out = machine.succeed(run, timeout=300)
+        assert "display=1" in out and "Restarting tigervncserver@:1.service" in out, out
+        no_pwned(machine)
+        machine.wait_for_unit("tigervncserver@:1.service", timeout=180)
+        machine.wait_for_open_port(5901, timeout=120)
+    finally:
+        machine.succeed(f"cp -a /root/sudoers.orig /etc/sudoers && cp -a /root/edge-setup-vnc.orig {SUDOERS} && "
+                        "visudo -c && rm -rf /tmp/evil /root/sudoers.orig /root/edge-setup-vnc.*")
+    assert machine.succeed(f"sha256sum /etc/sudoers {SUDOERS}") == sums
+
+
+def full_pipe_blocks_no_one(machine):
+    """admin's privileged part blocked on a full pipe: operator's run goes through."""
+    pid, sudo = start_blocked(machine, "admin", f"{SYSTEM_PART} --remove")
+    password, view_only = USERS["operator"]
+    inner = f"printf '%s\\n%s\\n' {password} {view_only} | edge-setup vnc-user --password-stdin"
+    started = time.monotonic()
+    out = machine.succeed(f"{as_user('operator', inner)} 2>&1", timeout=60)
+    took = time.monotonic() - started
+    machine.log(f"    operator's vnc-user while admin's run is blocked: {took:.1f}s")
+    assert "5902" in out, out
+    machine.succeed(f"grep -q pipe_write /proc/{pid}/wchan")  # still blocked all along
+    end_blocked(machine, "admin", pid, sudo)
+    # The blocked run had changed nothing.
+    assert display_of(machine, "admin") == 1
+    machine.succeed("systemctl is-active tigervncserver@:1.service && systemctl is-enabled tigervncserver@:1.service")
+    machine.wait_for_open_port(5901)
+
+
+def fifo_refused(machine):
+    """A FIFO for ~/.vnc/config: root's run refuses it at once, the lock stays free."""
+    machine.succeed(as_user("admin", "mv ~admin/.vnc/config ~admin/.vnc/config.aside && mkfifo ~admin/.vnc/config"))
+    before = machine.succeed("sha256sum ~admin/.vnc/passwd /etc/tigervnc/vncserver.users")
+    password, view_only = USERS["admin"]
+    started = time.monotonic()
+    out = machine.fail(f"printf '%s\\n%s\\n' {password} {view_only} | "
+                       f"timeout 30 edge-setup vnc-user --user admin --password-stdin 2>&1", timeout=60)
+    took = time.monotonic() - started
+    machine.log(f"    refused in {took:.1f}s: {' '.join(out.split())[:200]}")
+    assert "FIFO" in out, f"the refusal does not name the FIFO:\n{out}"
+    assert took < 20, f"the FIFO was refused only after {took:.1f}s"
+    assert machine.succeed("sha256sum ~admin/.vnc/passwd /etc/tigervnc/vncserver.users") == before
+    out = vnc_user_as(machine, "operator", *USERS["operator"])
+    assert "5902" in out, out
+
+    machine.succeed("rm ~admin/.vnc/config && mv ~admin/.vnc/config.aside ~admin/.vnc/config && "
+                    "chown admin: ~admin/.vnc/config")
+    out = vnc_user_as(machine, "admin", *USERS["admin"])
+    assert "5901" in out, out
+
+
+def fake_x_locks(machine):
+    """/tmp/.X3-lock .. /tmp/.X99-lock of mallory (not in vncusers): carol still gets :3, and
+    her session starts."""
+    machine.succeed("useradd -m -s /bin/bash mallory")
+    machine.succeed(as_user("mallory", "for n in $(seq 3 99); do printf '12345678\\n' >/tmp/.X$n-lock; done; "
+                                       ": >/tmp/.X0003-lock"))
+    machine.succeed("test \"$(find /tmp -maxdepth 1 -name '.X*-lock' -user mallory | wc -l)\" = 98")
+    machine.succeed("useradd -m -s /bin/bash carol && usermod -aG vncusers carol")
+    try:
+        out = vnc_user_as(machine, "carol", "carol123", "")
+        assert display_of(machine, "carol") == 3, machine.succeed("cat /etc/tigervnc/vncserver.users")
+        assert "5903" in out, out
+        # Debian's tigervncserver refuses a display whose lock file exists at all, and carol
+        # cannot remove mallory's from the sticky /tmp: the privileged part removes it, as it
+        # names no running X server, and the session starts.
+        assert "/tmp/.X3-lock: it named no running X server" in out, out
+        machine.wait_for_unit("tigervncserver@:3.service", timeout=180)
+        machine.wait_for_open_port(5903, timeout=120)
+        machine.succeed("test -f /tmp/.X4-lock && test \"$(stat -c %U /tmp/.X4-lock)\" = mallory")
+    finally:
+        machine.succeed("edge-setup vnc-user --user carol --remove 2>&1", timeout=300)
+        machine.succeed("find /tmp -maxdepth 1 -user mallory -delete")
+        machine.wait_until_fails("pgrep -u carol", timeout=60)
+        machine.succeed("userdel -r carol 2>&1; userdel -r mallory 2>&1; ! id carol && ! id mallory")
+    machine.fail("grep -q carol /etc/tigervnc/vncserver.users")
+    machine.wait_for_closed_port(5903, timeout=60)
