@@ -84,7 +84,8 @@ pub fn run(process: Process) -> i32 {
             return code;
         }
     };
-    let out = Out::new(stdout, stderr, stderr_terminal);
+    let json = cli.global.json;
+    let out = Out::with_json(stdout, stderr, stderr_terminal, json);
     let prompt: Box<dyn Prompter> = if cli.global.yes {
         Box::new(NoPrompt(NoPromptReason::Yes))
     } else if !stdin_terminal {
@@ -92,22 +93,49 @@ pub fn run(process: Process) -> i32 {
     } else {
         Box::new(Terminal)
     };
-    let result = build_system(&cli, runner, out.clone()).and_then(|sys| {
-        let ctx = Ctx::new(sys, prompt)
+    let ctx = match build_system(&cli, runner, out.clone()) {
+        Ok(sys) => Ctx::new(sys, prompt)
             .with_stdin(stdin)
             .with_env(env)
             .with_ids(uid, euid)
-            .with_yes(cli.global.yes);
-        dispatch(&ctx, &cli.command)
-    });
+            .with_yes(cli.global.yes),
+        Err(e) => return fail(&out, json, None, &e),
+    };
+    let result = dispatch(&ctx, &cli.command);
     out.finish_bar();
     match result {
-        Ok(()) => exit::SUCCESS,
-        Err(e) => {
-            out.error(&e);
-            e.exit_code()
+        Err(e) => fail(&out, json, Some(&ctx.sys), &e),
+        Ok(()) if json => {
+            out.print_json(Some(&ctx.sys), None);
+            exit::SUCCESS
+        }
+        Ok(()) => {
+            if cli.command.mutates() {
+                summarize(&out, &ctx.sys.changes(), ctx.sys.dry_run());
+            }
+            exit::SUCCESS
         }
     }
+}
+
+/// The last line of a command that changes things: whether it did.
+fn summarize(out: &Out, changes: &[crate::system::Planned], dry_run: bool) {
+    match (changes.len(), dry_run) {
+        (0, _) => out.info("Nothing to change."),
+        (n, true) => out.info(&format!(
+            "Dry run: {n} change{} planned (listed above); nothing was changed.",
+            if n == 1 { "" } else { "s" }
+        )),
+        (_, false) => {}
+    }
+}
+
+fn fail(out: &Out, json: bool, sys: Option<&System>, e: &crate::error::Error) -> i32 {
+    out.error(e);
+    if json {
+        out.print_json(sys, Some(e));
+    }
+    e.exit_code()
 }
 
 fn build_system(cli: &Cli, runner: Box<dyn Runner>, out: Out) -> Result<System> {

@@ -448,7 +448,7 @@ impl Config {
             let (line, col) = e.span().map(|s| line_col(&text, s.start)).unwrap_or((1, 1));
             Error::failure(format!(
                 "{}:{line}:{col}: the configuration file has a syntax error",
-                sys.root.host_path(path).display()
+                sys.host_path(path).display()
             ))
             .why(e.message())
             .hint("fix that line by hand; edge-setup does not overwrite a file it cannot read")
@@ -464,12 +464,8 @@ impl Config {
     /// Loads the file under an exclusive lock, for a change followed by `save`
     /// (no lock in a dry run, which writes nothing).
     pub fn load_for_update(sys: &System) -> Result<Config> {
-        let lock = if sys.dry_run {
-            None
-        } else {
-            // Read before the configuration, so the wait cannot come from it.
-            Some(sys.root.lock(Path::new(LOCK), crate::system::fs::DEFAULT_LOCK_WAIT)?)
-        };
+        // Taken before the configuration is read, so the wait cannot come from it.
+        let lock = sys.lock(Path::new(LOCK), crate::system::fs::DEFAULT_LOCK_WAIT)?;
         Ok(Config {
             _lock: lock,
             ..Config::load(sys)?
@@ -525,7 +521,7 @@ impl Config {
         let line = self.line_of(name).map(|l| format!(":{l}")).unwrap_or_default();
         Error::failure(format!(
             "{}{line}: {name} = \"{raw}\" is not valid",
-            sys.root.host_path(Path::new(PATH)).display()
+            sys.host_path(Path::new(PATH)).display()
         ))
         .why(rule)
         .hint(format!("run 'edge-setup config set {name} <value>' to replace it"))

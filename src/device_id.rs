@@ -81,7 +81,7 @@ pub fn read(sys: &System) -> Result<Option<DeviceId>> {
     DeviceId::parse(line).map(Some).map_err(|rule| {
         Error::failure(format!(
             "{} holds an invalid device ID",
-            sys.root.host_path(Path::new(PATH)).display()
+            sys.host_path(Path::new(PATH)).display()
         ))
         .why(rule)
         .hint("set a valid one: sudo edge-setup device-id set <ID>")
@@ -122,7 +122,7 @@ pub fn derive(sys: &System) -> Result<DeviceId> {
     if machine_id.len() != 32 || !machine_id.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(Error::failure(format!(
             "cannot derive a device ID: no meaningful DMI serial and {} is {}",
-            sys.root.host_path(Path::new(MACHINE_ID)).display(),
+            sys.host_path(Path::new(MACHINE_ID)).display(),
             if machine_id.is_empty() {
                 "missing or empty"
             } else {

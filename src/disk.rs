@@ -123,7 +123,7 @@ pub fn find(sys: &System, mount: &Path) -> Result<Device> {
     })?;
     Grower::for_fstype(&fstype, mount)?;
     let mut name = None;
-    for entry in sys.root.list_dir(Path::new(SYS_BLOCK))? {
+    for entry in sys.list_dir(Path::new(SYS_BLOCK))? {
         let entry = entry.to_string_lossy().into_owned();
         if sys_file(sys, &format!("{SYS_BLOCK}/{entry}/dev"))?.as_deref() == Some(devno.as_str()) {
             name = Some(entry);
@@ -136,7 +136,7 @@ pub fn find(sys: &System, mount: &Path) -> Result<Device> {
             mount.display()
         ))
     })?;
-    if sys.root.meta(Path::new(&format!("{SYS_BLOCK}/{name}/dm")))?.is_some() {
+    if sys.meta(Path::new(&format!("{SYS_BLOCK}/{name}/dm")))?.is_some() {
         return Err(Error::failure(format!(
             "the file system at {} is on /dev/{name}, a device-mapper volume (LVM or encryption)",
             mount.display()
@@ -169,7 +169,7 @@ pub fn find(sys: &System, mount: &Path) -> Result<Device> {
 /// Whether the target has `tool` in a system directory.
 pub fn has_tool(sys: &System, tool: &str) -> Result<bool> {
     for dir in TOOL_DIRS {
-        if sys.root.meta(&Path::new(dir).join(tool))?.is_some() {
+        if sys.meta(&Path::new(dir).join(tool))?.is_some() {
             return Ok(true);
         }
     }
@@ -244,7 +244,7 @@ pub fn grow(ctx: &Ctx, dev: &Device) -> Result<Report> {
         Grower::XfsGrowfs => Cmd::new(Tool::XfsGrowfs).arg(dev.mount.to_string_lossy()),
     };
     sys.run(cmd)?;
-    step.done(if sys.applies_commands() { "done" } else { "planned" });
+    step.done(sys.done_word());
     let after = fs_size(sys, &dev.mount)?;
     Ok(Report {
         mount: dev.mount.clone(),

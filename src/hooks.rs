@@ -41,7 +41,7 @@ pub fn dir_of(option: &str) -> PathBuf {
 /// nobody but root can swap it, so what was checked is what runs.
 pub fn list(ctx: &Ctx, option: &str) -> Result<Vec<Hook>> {
     let sys = &ctx.sys;
-    let root = &sys.root;
+    let root = sys;
     let dir = dir_of(option);
     let Some(meta) = root.meta(&dir)? else {
         return Ok(Vec::new());
@@ -56,7 +56,7 @@ pub fn list(ctx: &Ctx, option: &str) -> Result<Vec<Hook>> {
         return Ok(Vec::new());
     };
     let mut hooks = Vec::new();
-    for name in opened.names(root)? {
+    for name in root.controlled_names(&opened)? {
         let path = dir.join(&name);
         let name = name.to_string_lossy().into_owned();
         if name.starts_with('.') {
@@ -67,7 +67,7 @@ pub fn list(ctx: &Ctx, option: &str) -> Result<Vec<Hook>> {
             ctx.out
                 .note(&format!("skipping {}: not an executable file", host.display()))
         };
-        match opened.open(root, std::ffi::OsStr::new(&name))? {
+        match root.open_controlled_entry(&opened, std::ffi::OsStr::new(&name))? {
             None => {}
             Some(Entry::Link) => {
                 return Err(Error::failure(format!(
@@ -115,8 +115,8 @@ pub fn run<T: Serialize>(ctx: &Ctx, option: &str, values: &T) -> Result<usize> {
         let program = if ctx.sys.is_image() {
             hook.path.clone()
         } else {
-            ctx.sys.root.recheck_controlled(&hook.path, &hook.fd)?;
-            ctx.sys.root.host_path(&hook.path)
+            ctx.sys.recheck_controlled(&hook.path, &hook.fd)?;
+            ctx.sys.host_path(&hook.path)
         };
         let cmd = Cmd::checked(program).stdin(json.clone());
         match ctx.sys.run_unchecked(cmd.clone())? {

@@ -168,7 +168,7 @@ impl fmt::Display for Stack {
 }
 
 fn exists(sys: &System, path: &str) -> Result<bool> {
-    Ok(sys.root.meta(Path::new(path))?.is_some())
+    Ok(sys.meta(Path::new(path))?.is_some())
 }
 
 fn enabled_unit(sys: &System, unit: &str) -> Result<bool> {
@@ -207,7 +207,7 @@ pub fn detect_stack(sys: &System) -> Result<Stack> {
 /// Ethernet interfaces (kernel type 1, not virtual) and whether each is up.
 pub fn interfaces(sys: &System) -> Result<Vec<(String, bool)>> {
     let mut found = Vec::new();
-    for name in sys.root.list_dir(Path::new("/sys/class/net"))? {
+    for name in sys.list_dir(Path::new("/sys/class/net"))? {
         let name = name.to_string_lossy().into_owned();
         let base = format!("/sys/class/net/{name}");
         let kind = sys
@@ -219,7 +219,7 @@ pub fn interfaces(sys: &System) -> Result<Vec<(String, bool)>> {
             continue;
         }
         // virtual devices (bridges, veth, docker) have no backing device
-        if sys.root.meta(Path::new(&format!("{base}/device")))?.is_none() {
+        if sys.meta(Path::new(&format!("{base}/device")))?.is_none() {
             continue;
         }
         let state = sys
@@ -280,7 +280,7 @@ pub fn plan(sys: &System, stack: Stack, s: &Settings) -> Result<Plan> {
             )];
             // networkd's DNS= reaches resolv.conf only through systemd-resolved (whose
             // stub resolv.conf is a link); without it resolv.conf must name the server.
-            if !sys.root.is_link(Path::new("/etc/resolv.conf"))? {
+            if !sys.is_link(Path::new("/etc/resolv.conf"))? {
                 files.extend(dns_file(sys, s.dns)?);
             }
             Plan {
@@ -336,7 +336,7 @@ pub fn plan(sys: &System, stack: Stack, s: &Settings) -> Result<Plan> {
 /// DNS for stacks without a DNS setting of their own: systemd-resolved's drop-in
 /// when resolv.conf points at its stub, else resolv.conf itself.
 fn dns_file(sys: &System, dns: Ipv4Addr) -> Result<Option<(PathBuf, String, FileSpec)>> {
-    if sys.root.is_link(Path::new("/etc/resolv.conf"))? {
+    if sys.is_link(Path::new("/etc/resolv.conf"))? {
         return Ok(Some((
             PathBuf::from("/etc/systemd/resolved.conf.d/edge-setup.conf"),
             format!("# {HEADER}\n[Resolve]\nDNS={dns}\n"),
@@ -438,7 +438,7 @@ pub fn write(sys: &System, stack: Stack, s: &Settings, plan: &Plan) -> Result<bo
         if old.as_deref() != Some(body.as_str()) {
             changed = true;
         }
-        let mode = sys.root.meta(path)?.map(|m| m.mode).unwrap_or(spec.mode);
+        let mode = sys.meta(path)?.map(|m| m.mode).unwrap_or(spec.mode);
         saved.push(Saved {
             path: path.clone(),
             content: old,
@@ -471,7 +471,7 @@ pub fn rollback(sys: &System) -> Result<Rollback> {
     let rb: Rollback = serde_json::from_str(&text).map_err(|e| {
         Error::failure(format!(
             "{} is damaged",
-            sys.root.host_path(Path::new(ROLLBACK_FILE)).display()
+            sys.host_path(Path::new(ROLLBACK_FILE)).display()
         ))
         .why(e)
         .hint("restore the network files by hand")

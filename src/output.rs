@@ -20,23 +20,95 @@ struct Inner {
     terminal: bool,
     /// A step line is printed without its newline, waiting for the outcome.
     open_step: Cell<bool>,
+    /// With the progress bar, a step is printed whole when it ends (a line
+    /// left open would be torn by the bar's redraws).
+    pending_step: RefCell<Option<String>>,
     bar: RefCell<Option<ProgressBar>>,
+    /// `--json`: stdout carries one JSON object at the end, so data lines are kept for it.
+    json: bool,
+    kept: RefCell<Kept>,
+}
+
+/// What `--json` reports besides the changes.
+#[derive(Default)]
+struct Kept {
+    data: Vec<String>,
+    notes: Vec<String>,
+    warnings: Vec<String>,
+    result: Option<serde_json::Value>,
 }
 
 impl Out {
     pub fn new(stdout: Box<dyn Write>, stderr: Box<dyn Write>, terminal: bool) -> Self {
+        Self::with_json(stdout, stderr, terminal, false)
+    }
+
+    /// Like `new`; with `json`, data lines are kept for `print_json` instead of printed.
+    pub fn with_json(stdout: Box<dyn Write>, stderr: Box<dyn Write>, terminal: bool, json: bool) -> Self {
         Out(Rc::new(Inner {
             stdout: RefCell::new(stdout),
             stderr: RefCell::new(stderr),
             terminal,
             open_step: Cell::new(false),
+            pending_step: RefCell::new(None),
             bar: RefCell::new(None),
+            json,
+            kept: RefCell::new(Kept::default()),
         }))
     }
 
-    /// Data the user asked for, on stdout.
+    pub fn json(&self) -> bool {
+        self.0.json
+    }
+
+    /// The command's result as data for `--json` (`"result"`); the human form
+    /// is what the command prints with `data`.
+    pub fn result(&self, value: serde_json::Value) {
+        self.0.kept.borrow_mut().result = Some(value);
+    }
+
+    /// Prints the `--json` object on stdout: `changed` and `changes` as the
+    /// system recorded them, the result, notes and warnings, and the error.
+    pub fn print_json(&self, sys: Option<&crate::system::System>, error: Option<&crate::error::Error>) {
+        let kept = self.0.kept.borrow();
+        let changes = sys.map(|s| s.changes()).unwrap_or_default();
+        let mut obj = serde_json::json!({
+            "changed": !changes.is_empty(),
+            "dry_run": sys.is_some_and(|s| s.dry_run()),
+            "changes": changes,
+            "notes": kept.notes,
+            "warnings": kept.warnings,
+        });
+        let target_commands = sys.map(|s| s.target_commands()).unwrap_or_default();
+        if !target_commands.is_empty() {
+            obj["target_commands"] = serde_json::json!(target_commands);
+        }
+        // the data lines are the human form of a result; without one they are the message
+        match &kept.result {
+            Some(result) => obj["result"] = result.clone(),
+            None if !kept.data.is_empty() => obj["output"] = serde_json::json!(kept.data),
+            None => {}
+        }
+        if let Some(e) = error {
+            obj["error"] = serde_json::json!({
+                "what": e.what,
+                "why": e.why,
+                "next": e.hint,
+                "exit": e.exit_code(),
+            });
+        }
+        let mut w = self.0.stdout.borrow_mut();
+        let _ = writeln!(w, "{obj}");
+        let _ = w.flush();
+    }
+
+    /// Data the user asked for, on stdout (kept for the JSON object with `--json`).
     pub fn data(&self, line: &str) {
         self.close_step();
+        if self.0.json {
+            self.0.kept.borrow_mut().data.push(line.to_string());
+            return;
+        }
         self.with_bar_hidden(|| {
             let mut w = self.0.stdout.borrow_mut();
             let _ = writeln!(w, "{line}");
@@ -51,10 +123,12 @@ impl Out {
     }
 
     pub fn note(&self, line: &str) {
+        self.0.kept.borrow_mut().notes.push(line.to_string());
         self.info(&format!("note: {line}"));
     }
 
     pub fn warn(&self, line: &str) {
+        self.0.kept.borrow_mut().warnings.push(line.to_string());
         self.info(&format!("warning: {line}"));
     }
 
@@ -69,6 +143,8 @@ impl Out {
         self.close_step();
         if let Some(bar) = self.0.bar.borrow().as_ref() {
             bar.set_message(what.to_string());
+            *self.0.pending_step.borrow_mut() = Some(what.to_string());
+            return Step { out: self.clone() };
         }
         self.with_bar_hidden(|| {
             let mut w = self.0.stderr.borrow_mut();
@@ -98,6 +174,9 @@ impl Out {
     }
 
     fn close_step(&self) {
+        if let Some(what) = self.0.pending_step.borrow_mut().take() {
+            self.err_line(&format!("{what} ..."));
+        }
         if self.0.open_step.replace(false) {
             self.with_bar_hidden(|| {
                 let _ = writeln!(self.0.stderr.borrow_mut());
@@ -134,7 +213,9 @@ impl Step {
         if let Some(bar) = out.0.bar.borrow().as_ref() {
             bar.inc(1);
         }
-        if out.0.open_step.replace(false) {
+        if let Some(what) = out.0.pending_step.borrow_mut().take() {
+            out.err_line(&format!("{what} ... {outcome}"));
+        } else if out.0.open_step.replace(false) {
             out.with_bar_hidden(|| {
                 let mut w = out.0.stderr.borrow_mut();
                 let _ = writeln!(w, " {outcome}");

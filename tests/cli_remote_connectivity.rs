@@ -26,7 +26,12 @@ fn status_json(img: &Image) -> serde_json::Value {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap()
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (&json["changed"], &json["changes"]),
+        (&serde_json::json!(false), &serde_json::json!([]))
+    );
+    json["result"].clone()
 }
 
 #[test]
@@ -533,14 +538,15 @@ fn status_text_and_json() {
         .output()
         .unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
+    // one object, the status as "result": "enabled" and "url" first, as the appliance's REST payload
     assert!(
-        text.starts_with(r#"{"enabled":true,"url":"https://t.example.com","#),
+        text.contains(r#""result":{"enabled":true,"url":"https://t.example.com","#),
         "{text}"
     );
     let json: serde_json::Value = serde_json::from_str(&text).unwrap();
     let id = img.read(ID_FILE).unwrap();
     assert_eq!(
-        json,
+        json["result"],
         serde_json::json!({
             "enabled": true,
             "url": "https://t.example.com",

@@ -275,7 +275,10 @@ fn dry_run_changes_nothing() {
     let err = stderr(&img, &["vnc", "--dry-run"]);
     assert_eq!(img.snapshot(), before);
     assert!(err.contains("would write"), "{err}");
-    assert!(err.contains("Dry run: nothing was changed"), "{err}");
+    assert!(
+        err.contains("changes planned (listed above); nothing was changed."),
+        "{err}"
+    );
 }
 
 #[test]

@@ -55,7 +55,7 @@ impl Dns {
 pub fn inspect(sys: &System) -> Result<Dns> {
     let resolv = sys.read_string(Path::new(RESOLV_CONF))?;
     let listed = resolv.as_deref().map(resolv_conf_servers).unwrap_or_default();
-    let dangling_link = resolv.is_none() && sys.root.is_link(Path::new(RESOLV_CONF))?;
+    let dangling_link = resolv.is_none() && sys.is_link(Path::new(RESOLV_CONF))?;
     let only_stubs = !listed.is_empty() && listed.iter().all(|s| STUBS.contains(&s.as_str()));
     if !only_stubs && !dangling_link {
         return Ok(Dns {
@@ -123,7 +123,7 @@ fn resolv_conf_servers(text: &str) -> Vec<String> {
 fn dropins(sys: &System, dirs: &[&str], suffix: &str) -> Result<Vec<PathBuf>> {
     let mut by_name: BTreeMap<String, PathBuf> = BTreeMap::new();
     for dir in dirs {
-        for name in sys.root.list_dir(Path::new(dir))? {
+        for name in sys.list_dir(Path::new(dir))? {
             let name = name.to_string_lossy().into_owned();
             if name.ends_with(suffix) && !by_name.contains_key(&name) {
                 by_name.insert(name.clone(), Path::new(dir).join(&name));

@@ -53,7 +53,7 @@ pub struct Status {
 impl Status {
     /// The JSON object: `enabled` and `url` first, as in the appliance's REST
     /// payload, then what else status knows.
-    pub fn to_json(&self) -> String {
+    pub fn to_json(&self) -> serde_json::Value {
         let json = Json {
             enabled: self.enabled,
             url: self.url.as_ref().map(ToString::to_string).unwrap_or_default(),
@@ -64,7 +64,7 @@ impl Status {
             agent_service: self.unit.as_str(),
             agent_state: self.service.word(),
         };
-        serde_json::to_string(&json).expect("plain data serializes")
+        serde_json::to_value(&json).expect("plain data serializes")
     }
 
     /// The report for people, one `label: value` a line.
@@ -209,7 +209,7 @@ fn enable_with(ctx: &Ctx, url: &TenantUrl, opts: &EnableOpts, resolve: &dyn Fn(&
         (props_change, properties::PATH),
     ];
     for (_, path) in checks.iter().filter(|(changes, _)| *changes) {
-        sys.root.check_writable(Path::new(path))?;
+        sys.check_writable(Path::new(path))?;
     }
 
     let mut changed = false;
@@ -265,7 +265,7 @@ pub fn disable(ctx: &Ctx) -> Result<()> {
     };
     let wanted = AgentConfig { enabled: false, url };
     if current.as_ref().map(|(text, _)| text.as_str()) != Some(wanted.render().as_str()) {
-        sys.root.check_writable(Path::new(properties::PATH))?;
+        sys.check_writable(Path::new(properties::PATH))?;
     }
     let changed = write_agent_config(ctx, &wanted)? != Change::Unchanged;
     if changed {
@@ -320,11 +320,7 @@ fn status_with(ctx: &Ctx, resolve: &dyn Fn(&str, u16) -> Resolution) -> Result<S
 
 /// `edge-setup remote-connectivity [enable|disable|status]`.
 pub fn run(ctx: &Ctx, args: &RemoteConnectivityArgs) -> Result<()> {
-    match args
-        .action
-        .as_ref()
-        .unwrap_or(&RemoteConnectivityAction::Status { json: false })
-    {
+    match args.action.as_ref().unwrap_or(&RemoteConnectivityAction::Status) {
         RemoteConnectivityAction::Enable { url, insecure, force } => {
             let (url, insecure) = match url {
                 Some(s) => (parse_url(s)?, *insecure),
@@ -349,14 +345,11 @@ pub fn run(ctx: &Ctx, args: &RemoteConnectivityArgs) -> Result<()> {
             )
         }
         RemoteConnectivityAction::Disable => disable(ctx),
-        RemoteConnectivityAction::Status { json } => {
+        RemoteConnectivityAction::Status => {
             let st = status(ctx)?;
-            if *json {
-                ctx.out.data(&st.to_json());
-            } else {
-                for line in st.lines() {
-                    ctx.out.data(&line);
-                }
+            ctx.out.result(st.to_json());
+            for line in st.lines() {
+                ctx.out.data(&line);
             }
             if let (Some(pending), Some(url)) = (&st.pending_url, &st.url) {
                 ctx.out.note(&format!(
@@ -580,7 +573,7 @@ mod tests {
         .unwrap();
         assert_eq!(st.resolution, Some(Ok(3)));
         assert_eq!(st.service, State::Loaded("failed".into()));
-        let json: serde_json::Value = serde_json::from_str(&st.to_json()).unwrap();
+        let json = st.to_json();
         assert_eq!(json["host_resolves"], true);
         assert_eq!(json["url"], "http://t.example.com");
         assert_eq!(json["agent_state"], "failed");

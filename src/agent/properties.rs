@@ -103,7 +103,7 @@ pub fn read(sys: &System) -> Result<Option<(String, AgentConfig)>> {
     match AgentConfig::parse(&text) {
         Ok(cfg) => Ok(Some((text, cfg))),
         Err(c) => {
-            let path = sys.root.host_path(Path::new(PATH));
+            let path = sys.host_path(Path::new(PATH));
             let at = if c.line > 0 {
                 format!("{}:{}", path.display(), c.line)
             } else {

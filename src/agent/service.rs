@@ -168,7 +168,7 @@ fn image_state(sys: &System, unit: &UnitName) -> Result<State> {
     for dir in UNIT_DIRS {
         for name in &names {
             let path = Path::new(dir).join(name);
-            if sys.root.meta(&path)?.is_none() {
+            if sys.meta(&path)?.is_none() {
                 continue;
             }
             // systemd treats a unit linked to /dev/null, or empty, as masked
@@ -226,7 +226,7 @@ pub fn restart(ctx: &Ctx, unit: &UnitName, state: &State, how: Restart) -> Resul
                         "the configuration is written; see 'journalctl -u {unit}', then run 'sudo systemctl {verb} {unit}'"
                     ))
                 })?;
-            step.done(if ctx.sys.applies_commands() { "done" } else { "planned" });
+            step.done(ctx.sys.done_word());
             Ok(())
         }
     }

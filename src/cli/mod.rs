@@ -31,6 +31,24 @@ pub struct Global {
     /// Never prompt: a missing answer is an error naming the flag or key that gives it.
     #[arg(long, short = 'y', global = true)]
     pub yes: bool,
+    /// Print the result as one JSON object on stdout (schema in the README):
+    /// what changed (or with --dry-run would change), notes, and the error if any.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+impl Command {
+    /// Whether the command changes the system (and so says "Nothing to
+    /// change" when it did not); queries and the interactive menu do not.
+    pub fn mutates(&self) -> bool {
+        match self {
+            Command::DeviceId(a) => !matches!(a.action, None | Some(DeviceIdAction::Show)),
+            Command::Config(a) => matches!(a.action, ConfigAction::Set { .. } | ConfigAction::Unset { .. }),
+            Command::RemoteConnectivity(a) => !matches!(a.action, None | Some(RemoteConnectivityAction::Status)),
+            Command::Vnc(_) | Command::VncUser(_) => true,
+            Command::Setup(a) => a.answers.is_some() || !matches!(a.option, None | Some(SetupOption::Status)),
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -170,11 +188,22 @@ pub struct ConfigArgs {
 #[derive(Debug, Subcommand)]
 pub enum ConfigAction {
     /// Print the value of a key.
-    Get { key: String },
+    Get {
+        /// The key, like vnc.geometry ('edge-setup config list --doc' lists them).
+        key: String,
+    },
     /// Validate and store a value (lists comma-separated).
-    Set { key: String, value: String },
+    Set {
+        /// The key, like vnc.geometry ('edge-setup config list --doc' lists them).
+        key: String,
+        /// The value; the key's parser checks it and says what it expects.
+        value: String,
+    },
     /// Remove a key (it falls back to its default).
-    Unset { key: String },
+    Unset {
+        /// The key, like vnc.geometry.
+        key: String,
+    },
     /// List the keys that are set.
     List {
         /// Also list keys that are not set, with their defaults.
@@ -208,12 +237,9 @@ pub enum RemoteConnectivityAction {
     },
     /// Disable remote connectivity; the tenant URL is kept for a later enable.
     Disable,
-    /// Show whether remote connectivity is enabled, the tenant, DNS and the agent (the default action).
-    Status {
-        /// Print a JSON object ({"enabled": bool, "url": string, ...}).
-        #[arg(long)]
-        json: bool,
-    },
+    /// Show whether remote connectivity is enabled, the tenant, DNS and the agent
+    /// (the default action; with --json as data).
+    Status,
 }
 
 #[derive(Debug, Args)]

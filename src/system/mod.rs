@@ -8,13 +8,21 @@ pub mod os_release;
 pub mod runner;
 pub mod users;
 
-use std::path::Path;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::fs::File;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
+use nix::fcntl::Flock;
+use serde::Serialize;
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
 use crate::output::Out;
-use fs::{Change, FileSpec, Root};
+use fs::{Change, FileKind, FileSpec, Meta, Root};
 use runner::{Cmd, Output, Runner};
 use users::{Source, UserInfo, Users};
 
@@ -29,15 +37,53 @@ pub enum Mode {
 /// Files staged to be put in place together by `System::commit`.
 #[derive(Default)]
 pub struct Batch {
-    staged: Vec<fs::Staged>,
+    staged: Vec<(fs::Staged, Planned)>,
+}
+
+/// One change a run made, or with `--dry-run` would make: what `--json`
+/// reports and what "Nothing to change" is the absence of.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "kebab-case")]
+pub enum Planned {
+    Write { path: String, owner: String, mode: String },
+    Mkdir { path: String, owner: String, mode: String },
+    Remove { path: String },
+    Run { command: String },
+}
+
+impl Planned {
+    /// The plan line `--dry-run` prints: what would happen, never as done.
+    pub fn describe(&self) -> String {
+        match self {
+            Planned::Write { path, owner, mode } => format!("would write {path} ({owner}, mode {mode})"),
+            Planned::Mkdir { path, owner, mode } => format!("would create directory {path} ({owner}, mode {mode})"),
+            Planned::Remove { path } => format!("would remove {path}"),
+            Planned::Run { command } => format!("would run: {command}"),
+        }
+    }
+}
+
+/// What a dry run has written so far, in memory: later steps of the same run
+/// read it back, so a plan sees what its earlier steps would have done (an
+/// answers file's device ID, then the agent that reads it).
+#[derive(Default)]
+struct Overlay {
+    /// Written (`Some`) or removed (`None`).
+    files: BTreeMap<PathBuf, Option<(Vec<u8>, Meta)>>,
+    dirs: BTreeMap<PathBuf, Meta>,
 }
 
 pub struct System {
-    pub root: Root,
-    pub mode: Mode,
-    pub dry_run: bool,
+    root: Root,
+    mode: Mode,
+    dry_run: bool,
     runner: Box<dyn Runner>,
     out: Out,
+    changes: RefCell<Vec<Planned>>,
+    /// Image mode: commands printed for the target (to run there, by hand or at
+    /// its first boot); they change nothing here.
+    target_commands: RefCell<Vec<String>>,
+    overlay: RefCell<Overlay>,
 }
 
 impl System {
@@ -48,6 +94,9 @@ impl System {
             dry_run,
             runner,
             out,
+            changes: RefCell::new(Vec::new()),
+            target_commands: RefCell::new(Vec::new()),
+            overlay: RefCell::new(Overlay::default()),
         }
     }
 
@@ -60,9 +109,28 @@ impl System {
         self.mode == Mode::Image
     }
 
+    /// `--dry-run`: nothing is written and no command that changes anything runs.
+    pub fn dry_run(&self) -> bool {
+        self.dry_run
+    }
+
     /// Whether commands that change the system actually run.
     pub fn applies_commands(&self) -> bool {
         self.mode == Mode::Live && !self.dry_run
+    }
+
+    /// The changes made (or planned) so far, in order.
+    pub fn changes(&self) -> Vec<Planned> {
+        self.changes.borrow().clone()
+    }
+
+    /// Image mode: the commands printed for the target, in order.
+    pub fn target_commands(&self) -> Vec<String> {
+        self.target_commands.borrow().clone()
+    }
+
+    fn record(&self, change: Planned) {
+        self.changes.borrow_mut().push(change);
     }
 
     pub fn users(&self) -> Users<'_> {
@@ -90,13 +158,153 @@ impl System {
         os_release::OsRelease::load(&self.root)
     }
 
+    // ---- reading (a dry run sees what it planned to write) ---------------------
+
+    /// The host path of a target path, for messages and for tools that need a path.
+    pub fn host_path(&self, path: &Path) -> PathBuf {
+        self.root.host_path(path)
+    }
+
+    /// The directory every target path resolves under (`/`, or the image).
+    pub fn root_dir(&self) -> &Path {
+        self.root.dir()
+    }
+
+    /// Whether files owned by `uid` are trusted like root's (root, or the image's owner).
+    pub fn trusts(&self, uid: u32) -> bool {
+        self.root.trusts(uid)
+    }
+
     pub fn read(&self, path: &Path) -> Result<Option<Vec<u8>>> {
+        if let Some(planned) = self.overlay.borrow().files.get(path) {
+            return Ok(planned.as_ref().map(|(bytes, _)| bytes.clone()));
+        }
         self.root.read(path)
     }
 
     pub fn read_string(&self, path: &Path) -> Result<Option<String>> {
-        self.root.read_string(path)
+        match self.read(path)? {
+            None => Ok(None),
+            Some(bytes) => String::from_utf8(bytes)
+                .map(Some)
+                .map_err(|_| Error::failure(format!("{} is not a UTF-8 text file", self.host_path(path).display()))),
+        }
     }
+
+    /// Metadata without following a link at the last component.
+    pub fn meta(&self, path: &Path) -> Result<Option<Meta>> {
+        let overlay = self.overlay.borrow();
+        if let Some(planned) = overlay.files.get(path) {
+            return Ok(planned.as_ref().map(|(_, meta)| *meta));
+        }
+        if let Some(meta) = overlay.dirs.get(path) {
+            return Ok(Some(*meta));
+        }
+        drop(overlay);
+        self.root.meta(path)
+    }
+
+    pub fn kind(&self, path: &Path) -> Result<Option<FileKind>> {
+        match self.overlay.borrow().files.get(path) {
+            Some(Some(_)) => return Ok(Some(FileKind::File)),
+            Some(None) => return Ok(None),
+            None => {}
+        }
+        if self.overlay.borrow().dirs.contains_key(path) {
+            return Ok(Some(FileKind::Dir));
+        }
+        self.root.kind(path)
+    }
+
+    pub fn is_link(&self, path: &Path) -> Result<bool> {
+        Ok(self.kind(path)? == Some(FileKind::Link))
+    }
+
+    /// Names in a directory, sorted; empty when it does not exist.
+    pub fn list_dir(&self, path: &Path) -> Result<Vec<OsString>> {
+        let mut names: std::collections::BTreeSet<OsString> = self.root.list_dir(path)?.into_iter().collect();
+        let overlay = self.overlay.borrow();
+        let children = overlay
+            .files
+            .iter()
+            .map(|(p, f)| (p, f.is_some()))
+            .chain(overlay.dirs.keys().map(|p| (p, true)));
+        for (p, present) in children {
+            if p.parent() == Some(path)
+                && let Some(name) = p.file_name()
+            {
+                if present {
+                    names.insert(name.to_os_string());
+                } else {
+                    names.remove(name);
+                }
+            }
+        }
+        Ok(names.into_iter().collect())
+    }
+
+    /// See `Root::read_user_file`.
+    pub fn read_user_file(&self, path: &Path, owner: u32, max: u64) -> Result<Option<Vec<u8>>> {
+        self.root.read_user_file(path, owner, max)
+    }
+
+    /// See `Root::read_small`.
+    pub fn read_small(&self, path: &Path, max: u64) -> Result<Option<(Vec<u8>, Meta)>> {
+        self.root.read_small(path, max)
+    }
+
+    /// See `Root::check_controlled`.
+    pub fn check_controlled(&self, path: &Path) -> Result<()> {
+        self.root.check_controlled(path)
+    }
+
+    /// See `Root::open_controlled_dir`.
+    pub fn open_controlled_dir(&self, path: &Path) -> Result<Option<fs::ControlledDir>> {
+        self.root.open_controlled_dir(path)
+    }
+
+    /// See `Root::recheck_controlled`.
+    pub fn recheck_controlled(&self, path: &Path, checked: &OwnedFd) -> Result<()> {
+        self.root.recheck_controlled(path, checked)
+    }
+
+    /// See `Root::require_controlled`.
+    pub fn require_controlled(&self, host: &Path, meta: &Meta, what: &str) -> Result<()> {
+        self.root.require_controlled(host, meta, what)
+    }
+
+    /// Entries of a directory opened with `open_controlled_dir`.
+    pub fn controlled_names(&self, dir: &fs::ControlledDir) -> Result<Vec<OsString>> {
+        dir.names(&self.root)
+    }
+
+    pub fn open_controlled_entry(&self, dir: &fs::ControlledDir, name: &std::ffi::OsStr) -> Result<Option<fs::Entry>> {
+        dir.open(&self.root, name)
+    }
+
+    /// See `Root::check_writable` (a dry run checks too: its plan would fail there).
+    pub fn check_writable(&self, path: &Path) -> Result<()> {
+        self.root.check_writable(path)
+    }
+
+    /// Takes an exclusive lock (see `Root::lock`); none with `--dry-run`, which
+    /// writes nothing, not even the lock file.
+    pub fn lock(&self, path: &Path, wait: Duration) -> Result<Option<Flock<File>>> {
+        if self.dry_run {
+            return Ok(None);
+        }
+        self.root.lock(path, wait).map(Some)
+    }
+
+    /// Removes temporary files a killed writer left beside `path` (none with `--dry-run`).
+    pub fn remove_stale_temps(&self, path: &Path) -> Result<Vec<PathBuf>> {
+        if self.dry_run {
+            return Ok(Vec::new());
+        }
+        self.root.remove_stale_temps(path)
+    }
+
+    // ---- host files the user named ------------------------------------------------
 
     /// Reads a file the user named on the command line (an answers file, a
     /// config.dat): a path on this host, not under the root.
@@ -137,30 +345,48 @@ impl System {
         Ok(Zeroizing::new(text.lines().next().unwrap_or_default().to_string()))
     }
 
+    // ---- commands -----------------------------------------------------------------
+
     /// Runs a command that changes the target system and fails on a non-zero
     /// exit. In image mode and with `--dry-run` it is printed instead.
     pub fn run(&self, cmd: Cmd) -> Result<Output> {
         if !self.applies_commands() {
-            let label = if self.dry_run { "would run" } else { "run on the target" };
-            self.out.info(&format!("    {label}: {cmd}"));
+            self.plan_command(&cmd);
             return Ok(Output::ok(""));
         }
-        let out = self.spawn(&cmd)?;
+        let out = self.spawn_change(&cmd)?;
         if !out.success() {
             return Err(command_failed(&cmd, &out));
         }
         Ok(out)
     }
 
-    /// Runs a command whose non-zero exit the caller interprets; printed, not run,
-    /// like `run` when commands do not apply (then `None`).
+    /// Runs a command that changes the system, whose non-zero exit the caller
+    /// interprets; printed, not run, like `run` when commands do not apply (then `None`).
     pub fn run_unchecked(&self, cmd: Cmd) -> Result<Option<Output>> {
         if !self.applies_commands() {
-            let label = if self.dry_run { "would run" } else { "run on the target" };
-            self.out.info(&format!("    {label}: {cmd}"));
+            self.plan_command(&cmd);
             return Ok(None);
         }
-        self.spawn(&cmd).map(Some)
+        self.spawn_change(&cmd).map(Some)
+    }
+
+    fn plan_command(&self, cmd: &Cmd) {
+        let command = cmd.line();
+        if self.is_image() {
+            let label = if self.dry_run { "would run" } else { "run on the target" };
+            self.out.info(&format!("    {label}: {command}"));
+            self.target_commands.borrow_mut().push(command);
+            return;
+        }
+        let planned = Planned::Run { command };
+        self.out.info(&format!("    {}", planned.describe()));
+        self.record(planned);
+    }
+
+    fn spawn_change(&self, cmd: &Cmd) -> Result<Output> {
+        self.record(Planned::Run { command: cmd.line() });
+        self.spawn(cmd)
     }
 
     /// Runs a read-only query on the live system (also with `--dry-run`).
@@ -186,91 +412,119 @@ impl System {
         })
     }
 
-    /// Writes a file atomically (printed with `--dry-run`).
+    // ---- writing ------------------------------------------------------------------
+
+    /// Writes a file atomically (planned, not written, with `--dry-run`).
     pub fn write(&self, path: &Path, contents: &[u8], spec: FileSpec) -> Result<Change> {
         if self.dry_run {
             return self.plan_write(path, contents, spec);
         }
-        self.root.write(path, contents, spec)
+        let change = self.root.write(path, contents, spec)?;
+        if change != Change::Unchanged {
+            self.record(self.write_record(path, spec));
+        }
+        Ok(change)
     }
 
     /// Writes a file in a user's home with that user's file-system identity.
     pub fn write_as(&self, user: &UserInfo, path: &Path, contents: &[u8], mode: u32) -> Result<Change> {
-        let spec = FileSpec {
-            mode,
-            uid: user.uid,
-            gid: user.gid,
-        };
-        if self.dry_run {
-            return fs::as_user(user.uid, user.gid, || self.plan_write(path, contents, spec));
-        }
-        fs::as_user(user.uid, user.gid, || self.root.write(path, contents, spec))
+        let spec = user_spec(user, mode);
+        fs::as_user(user.uid, user.gid, || self.write(path, contents, spec))
     }
 
     /// Creates a directory in a user's home as that user.
     pub fn ensure_dir_as(&self, user: &UserInfo, path: &Path, mode: u32) -> Result<Change> {
-        let spec = FileSpec {
-            mode,
-            uid: user.uid,
-            gid: user.gid,
-        };
+        let spec = user_spec(user, mode);
         fs::as_user(user.uid, user.gid, || self.ensure_dir(path, spec))
     }
 
     pub fn ensure_dir(&self, path: &Path, spec: FileSpec) -> Result<Change> {
-        if self.dry_run {
-            return match self.root.meta(path)? {
+        let change = if self.dry_run {
+            match self.meta(path)? {
                 Some(m) if m.is_dir && m.mode == spec.mode && m.uid == spec.uid && m.gid == spec.gid => {
-                    Ok(Change::Unchanged)
+                    Change::Unchanged
                 }
                 existing => {
-                    self.out.info(&format!(
-                        "    would {} directory {} ({}, mode {:04o})",
-                        if existing.is_some() { "update" } else { "create" },
-                        self.root.host_path(path).display(),
-                        self.owner_name(spec),
-                        spec.mode
-                    ));
-                    Ok(if existing.is_some() {
+                    self.overlay
+                        .borrow_mut()
+                        .dirs
+                        .insert(path.to_path_buf(), meta_of(spec, true));
+                    if existing.is_some() {
                         Change::Updated
                     } else {
                         Change::Created
-                    })
+                    }
                 }
+            }
+        } else {
+            self.root.ensure_dir(path, spec)?
+        };
+        if change != Change::Unchanged {
+            let planned = Planned::Mkdir {
+                path: self.host_path(path).display().to_string(),
+                owner: self.owner_name(spec),
+                mode: format!("{:04o}", spec.mode),
             };
+            if self.dry_run {
+                self.out.info(&format!("    {}", planned.describe()));
+            }
+            self.record(planned);
         }
-        self.root.ensure_dir(path, spec)
+        Ok(change)
     }
 
-    /// Removes a file (printed with `--dry-run`). `false` when it was absent.
+    /// Removes a file (planned with `--dry-run`). `false` when it was absent.
     pub fn remove(&self, path: &Path) -> Result<bool> {
-        if self.dry_run {
-            let exists = self.root.meta(path)?.is_some();
+        let removed = if self.dry_run {
+            let exists = self.meta(path)?.is_some();
             if exists {
-                self.out
-                    .info(&format!("    would remove {}", self.root.host_path(path).display()));
+                self.overlay.borrow_mut().files.insert(path.to_path_buf(), None);
             }
-            return Ok(exists);
+            exists
+        } else {
+            self.root.remove(path)?
+        };
+        if removed {
+            self.record_removal(path);
         }
-        self.root.remove(path)
+        Ok(removed)
     }
 
-    /// Removes an empty directory (printed with `--dry-run`). `false` when absent or not empty.
+    /// Removes an empty directory (planned with `--dry-run`). `false` when absent or not empty.
     pub fn remove_empty_dir(&self, path: &Path) -> Result<bool> {
-        if self.dry_run {
-            let empty = self.root.meta(path)?.is_some_and(|m| m.is_dir) && self.root.list_dir(path)?.is_empty();
+        let removed = if self.dry_run {
+            let empty = self.meta(path)?.is_some_and(|m| m.is_dir) && self.list_dir(path)?.is_empty();
             if empty {
-                self.out
-                    .info(&format!("    would remove {}", self.root.host_path(path).display()));
+                self.overlay.borrow_mut().dirs.remove(path);
             }
-            return Ok(empty);
+            empty
+        } else {
+            self.root.remove_empty_dir(path)?
+        };
+        if removed {
+            self.record_removal(path);
         }
-        self.root.remove_empty_dir(path)
+        Ok(removed)
+    }
+
+    fn record_removal(&self, path: &Path) {
+        let planned = Planned::Remove {
+            path: self.host_path(path).display().to_string(),
+        };
+        if self.dry_run {
+            self.out.info(&format!("    {}", planned.describe()));
+        }
+        self.record(planned);
     }
 
     /// Removes a file in a user's home as that user.
     pub fn remove_as(&self, user: &UserInfo, path: &Path) -> Result<bool> {
         fs::as_user(user.uid, user.gid, || self.remove(path))
+    }
+
+    /// Removes an empty directory in a user's home as that user (`false` when absent or not empty).
+    pub fn remove_empty_dir_as(&self, user: &UserInfo, path: &Path) -> Result<bool> {
+        fs::as_user(user.uid, user.gid, || self.remove_empty_dir(path))
     }
 
     /// Writes a file to a temporary name for `commit` to put in place with the
@@ -283,7 +537,7 @@ impl System {
             None => Change::Unchanged,
             Some(staged) => {
                 let change = staged.change;
-                batch.staged.push(staged);
+                batch.staged.push((staged, self.write_record(path, spec)));
                 change
             }
         })
@@ -298,27 +552,20 @@ impl System {
         contents: &[u8],
         mode: u32,
     ) -> Result<Change> {
-        let spec = FileSpec {
-            mode,
-            uid: user.uid,
-            gid: user.gid,
-        };
+        let spec = user_spec(user, mode);
         fs::as_user(user.uid, user.gid, || self.stage(batch, path, contents, spec))
     }
 
     /// Puts every file of the batch in place as one step: after a crash or a
     /// kill, all of them are old or all new.
     pub fn commit(&self, batch: Batch) -> Result<()> {
-        fs::commit_together(batch.staged)
+        let (staged, planned): (Vec<_>, Vec<_>) = batch.staged.into_iter().unzip();
+        fs::commit_together(staged)?;
+        self.changes.borrow_mut().extend(planned);
+        Ok(())
     }
 
-    /// Removes an empty directory in a user's home as that user (`false` when absent or not empty).
-    pub fn remove_empty_dir_as(&self, user: &UserInfo, path: &Path) -> Result<bool> {
-        if self.dry_run {
-            return Ok(false);
-        }
-        fs::as_user(user.uid, user.gid, || self.root.remove_empty_dir(path))
-    }
+    // ---- how steps are worded ------------------------------------------------------
 
     /// How a step reports a file change ("would be ..." with `--dry-run`).
     pub fn change_word(&self, change: Change) -> &'static str {
@@ -331,29 +578,49 @@ impl System {
         }
     }
 
+    /// How a step that runs commands ends: "done", or "planned" where they are
+    /// only printed (image mode, `--dry-run`).
+    pub fn done_word(&self) -> &'static str {
+        if self.applies_commands() { "done" } else { "planned" }
+    }
+
+    /// `done` when it happened, `would` with `--dry-run`.
+    pub fn word<'a>(&self, done: &'a str, would: &'a str) -> &'a str {
+        if self.dry_run { would } else { done }
+    }
+
     fn plan_write(&self, path: &Path, contents: &[u8], spec: FileSpec) -> Result<Change> {
-        let change = match self.root.meta(path)? {
+        let change = match self.meta(path)? {
             None => Change::Created,
             Some(m)
                 if m.mode == spec.mode
                     && m.uid == spec.uid
                     && m.gid == spec.gid
-                    && self.root.read(path)?.as_deref() == Some(contents) =>
+                    && self.read(path)?.as_deref() == Some(contents) =>
             {
                 Change::Unchanged
             }
             Some(_) => Change::Updated,
         };
         if change != Change::Unchanged {
-            self.out.info(&format!(
-                "    would write {} ({}, mode {:04o}, {} bytes)",
-                self.root.host_path(path).display(),
-                self.owner_name(spec),
-                spec.mode,
-                contents.len()
-            ));
+            let planned = self.write_record(path, spec);
+            self.out
+                .info(&format!("    {} ({} bytes)", planned.describe(), contents.len()));
+            self.record(planned);
+            self.overlay
+                .borrow_mut()
+                .files
+                .insert(path.to_path_buf(), Some((contents.to_vec(), meta_of(spec, false))));
         }
         Ok(change)
+    }
+
+    fn write_record(&self, path: &Path, spec: FileSpec) -> Planned {
+        Planned::Write {
+            path: self.host_path(path).display().to_string(),
+            owner: self.owner_name(spec),
+            mode: format!("{:04o}", spec.mode),
+        }
     }
 
     fn owner_name(&self, spec: FileSpec) -> String {
@@ -370,6 +637,23 @@ impl System {
         };
         let user = if spec.uid == 0 { "root".to_string() } else { user };
         format!("owner {user}:{group}")
+    }
+}
+
+fn user_spec(user: &UserInfo, mode: u32) -> FileSpec {
+    FileSpec {
+        mode,
+        uid: user.uid,
+        gid: user.gid,
+    }
+}
+
+fn meta_of(spec: FileSpec, is_dir: bool) -> Meta {
+    Meta {
+        uid: spec.uid,
+        gid: spec.gid,
+        mode: spec.mode,
+        is_dir,
     }
 }
 

@@ -133,19 +133,16 @@ fn install(ctx: &Ctx, t: &Target, offline: Option<&Path>) -> Result<()> {
     }
     let changed = result?;
     ctx.out.finish_bar();
-    if !changed {
-        ctx.out
-            .info("Nothing to change: the VNC components are installed and prepared.");
-    } else if sys.dry_run {
-        ctx.out
-            .info("Dry run: nothing was changed; the lines above say what would be done.");
-    } else if sys.is_image() {
-        ctx.out.info(&format!(
-            "The VNC components are prepared in {}; run the commands above on the target.",
-            sys.root.dir().display()
-        ));
-    } else {
-        ctx.out.info("The VNC components are installed.");
+    // Without changes, or in a dry run, the closing line is edge-setup's own ("Nothing to change.").
+    if changed && !sys.dry_run() {
+        ctx.out.info(&if sys.is_image() {
+            format!(
+                "The VNC components are prepared in {}; run the commands above on the target.",
+                sys.root_dir().display()
+            )
+        } else {
+            "The VNC components are installed.".to_string()
+        });
     }
     ctx.out.info(
         "Next: each user who needs a VNC desktop runs 'edge-setup vnc-user' (as that user) to set a password and get a display and port.",
@@ -229,7 +226,7 @@ fn install_steps(ctx: &Ctx, t: &Target, plan: &Plan, state: &mut State, recorded
                 step.done(&format!("unchanged ({name} is in /etc/hosts)"));
             } else {
                 let line = desktop::hosts_line(name);
-                let spec = match sys.root.meta(hosts_path)? {
+                let spec = match sys.meta(hosts_path)? {
                     Some(m) => FileSpec {
                         mode: m.mode,
                         uid: m.uid,
@@ -244,7 +241,7 @@ fn install_steps(ctx: &Ctx, t: &Target, plan: &Plan, state: &mut State, recorded
                 wrote = true;
                 step.done(&format!(
                     "{} '{}' to /etc/hosts",
-                    if sys.dry_run { "would add" } else { "added" },
+                    if sys.dry_run() { "would add" } else { "added" },
                     line.replace('\t', " ")
                 ));
             }
@@ -268,7 +265,7 @@ fn install_steps(ctx: &Ctx, t: &Target, plan: &Plan, state: &mut State, recorded
     let rule = tigervnc::sudoers_rule(&plan.exe);
     let spec = FileSpec::root(0o440);
     let current = sys.read(Path::new(SUDOERS_FILE))?;
-    let meta = sys.root.meta(Path::new(SUDOERS_FILE))?;
+    let meta = sys.meta(Path::new(SUDOERS_FILE))?;
     if current.as_deref() == Some(rule.as_bytes()) && meta.is_some_and(|m| (m.mode, m.uid, m.gid) == (0o440, 0, 0)) {
         step.done("unchanged");
     } else {
@@ -282,7 +279,7 @@ fn install_steps(ctx: &Ctx, t: &Target, plan: &Plan, state: &mut State, recorded
         changed = true;
         wrote = true;
         step.done(sys.change_word(change));
-        if sys.is_image() && sys.root.meta(&plan.exe)?.is_none() {
+        if sys.is_image() && sys.meta(&plan.exe)?.is_none() {
             ctx.out.warn(&format!(
                 "the rule allows {} but the image has no edge-setup there: install it at that path in the image",
                 plan.exe.display()
@@ -379,7 +376,7 @@ fn install_steps(ctx: &Ctx, t: &Target, plan: &Plan, state: &mut State, recorded
 /// half-way still lets --uninstall remove what it added. The final step prints the
 /// state file with --dry-run; these saves are skipped then.
 fn record(sys: &System, state: &State) -> Result<()> {
-    if sys.dry_run {
+    if sys.dry_run() {
         return Ok(());
     }
     if state.is_empty() {
@@ -393,7 +390,7 @@ fn record(sys: &System, state: &State) -> Result<()> {
 
 /// How a step reports a command: done live, "would be" with --dry-run, planned in image mode.
 fn applied(sys: &System, done: &str) -> String {
-    if sys.dry_run {
+    if sys.dry_run() {
         format!("would be {done}")
     } else if sys.is_image() {
         "planned: run the commands above on the target".to_string()
@@ -423,24 +420,21 @@ fn write_managed(ctx: &Ctx, path: &str, contents: &[u8], spec: FileSpec) -> Resu
 
 /// Removes the temporary files a killed run left beside `path` (`.NAME.XXXXXX.tmp`).
 fn clean_stale(ctx: &Ctx, path: &Path) -> Result<()> {
-    if ctx.sys.dry_run {
+    if ctx.sys.dry_run() {
         return Ok(());
     }
-    for stale in ctx.sys.root.remove_stale_temps(path)? {
+    for stale in ctx.sys.remove_stale_temps(path)? {
         ctx.out.note(&format!(
             "removed {}, left by an interrupted run",
-            ctx.sys.root.host_path(&stale).display()
+            ctx.sys.host_path(&stale).display()
         ));
     }
     Ok(())
 }
 
 fn run_lock(ctx: &Ctx) -> Result<Option<nix::fcntl::Flock<File>>> {
-    if ctx.sys.dry_run {
-        return Ok(None);
-    }
     let wait = ctx.config()?.lock_wait(&ctx.sys)?;
-    ctx.sys.root.lock(Path::new(RUN_LOCK), wait).map(Some)
+    ctx.sys.lock(Path::new(RUN_LOCK), wait)
 }
 
 /// The edge-setup the sudoers rule names. Live: this very binary, which must be
@@ -450,7 +444,7 @@ fn sudoers_exe(ctx: &Ctx) -> Result<PathBuf> {
     let sys = &ctx.sys;
     if sys.is_image() {
         for candidate in IMAGE_EXE {
-            if sys.root.meta(Path::new(candidate))?.is_some() {
+            if sys.meta(Path::new(candidate))?.is_some() {
                 return Ok(PathBuf::from(candidate));
             }
         }
@@ -460,7 +454,7 @@ fn sudoers_exe(ctx: &Ctx) -> Result<PathBuf> {
         std::env::current_exe().map_err(|e| Error::failure("cannot tell where the edge-setup binary is").why(e))?;
     let hint = "install edge-setup where only root can change it (sudo install -m 0755 edge-setup /usr/local/bin/) and run 'sudo /usr/local/bin/edge-setup vnc'";
     for path in exe.ancestors().filter(|p| p.parent().is_some()) {
-        match sys.root.meta(path)? {
+        match sys.meta(path)? {
             Some(m) if m.uid == 0 && m.mode & 0o022 == 0 => {}
             Some(_) => {
                 return Err(Error::failure(format!(
@@ -506,7 +500,7 @@ fn validate_sudoers(ctx: &Ctx, rule: &str) -> Result<()> {
     let checked = sys.query(
         Cmd::new(Tool::Visudo)
             .args(["-c", "-f"])
-            .arg(sys.root.host_path(candidate).display().to_string()),
+            .arg(sys.host_path(candidate).display().to_string()),
     );
     sys.remove(candidate)?;
     match checked? {
@@ -550,7 +544,7 @@ fn uninstall(ctx: &Ctx, t: &Target, purge: bool) -> Result<()> {
     clean_stale(ctx, Path::new(state::PATH))?;
     let mut state = State::load(sys)?;
     let users = vnc_users(sys)?;
-    let sudoers_present = sys.root.meta(Path::new(SUDOERS_FILE))?.is_some();
+    let sudoers_present = sys.meta(Path::new(SUDOERS_FILE))?.is_some();
     let passwords_to_purge = purge && !users.is_empty();
     if state.is_empty() && !sudoers_present && !passwords_to_purge {
         ctx.out.info(&format!(
@@ -568,7 +562,7 @@ fn uninstall(ctx: &Ctx, t: &Target, purge: bool) -> Result<()> {
     }
     result?;
     ctx.out.finish_bar();
-    ctx.out.info(if sys.dry_run {
+    ctx.out.info(if sys.dry_run() {
         "Dry run: nothing was changed; the lines above say what would be removed."
     } else {
         "The VNC components edge-setup added are removed."
@@ -617,7 +611,7 @@ fn uninstall_steps(ctx: &Ctx, t: &Target, purge: bool, users: &[UserInfo], state
         Some(line) => {
             let hosts_path = Path::new("/etc/hosts");
             let hosts = sys.read_string(hosts_path)?.unwrap_or_default();
-            match (desktop::hosts_remove(&hosts, &line), sys.root.meta(hosts_path)?) {
+            match (desktop::hosts_remove(&hosts, &line), sys.meta(hosts_path)?) {
                 (Some(text), Some(m)) => {
                     let spec = FileSpec {
                         mode: m.mode,
@@ -716,7 +710,7 @@ fn bundle(ctx: &Ctx, dir: &Path) -> Result<()> {
     let desktop = t.desktop(ctx)?;
     let dir = std::path::absolute(dir)
         .map_err(|e| Error::bad_input(format!("cannot use {} for the bundle", dir.display())).why(e))?;
-    match sys.root.meta(&dir)? {
+    match sys.meta(&dir)? {
         Some(m) if m.is_dir => {}
         Some(_) => {
             return Err(Error::bad_input(format!("{} is not a directory", dir.display()))
@@ -732,7 +726,7 @@ fn bundle(ctx: &Ctx, dir: &Path) -> Result<()> {
         }
     }
     let retry = format!("edge-setup vnc bundle {}", dir.display());
-    let host_dir = sys.root.host_path(&dir).display().to_string();
+    let host_dir = sys.host_path(&dir).display().to_string();
     // Commands name target paths, like every command edge-setup runs or prints.
     let cmd_dir = dir.display().to_string();
     let step = ctx.out.step(&format!(
@@ -747,7 +741,7 @@ fn bundle(ctx: &Ctx, dir: &Path) -> Result<()> {
                 .args(desktop.packages.iter().cloned());
             packages::run(ctx, t.manager, download, &retry)?;
             if sys.applies_commands() {
-                let debs = sys.root.list_dir(&dir)?;
+                let debs = sys.list_dir(&dir)?;
                 Some(debs.iter().filter(|n| n.to_string_lossy().ends_with(".deb")).count())
             } else {
                 None

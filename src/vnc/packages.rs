@@ -224,7 +224,7 @@ pub enum Failure {
 /// Whether a program is installed under the root (/usr/sbin, /usr/bin, /sbin, /bin).
 pub fn has_program(sys: &System, name: &str) -> Result<bool> {
     for dir in ["/usr/sbin", "/usr/bin", "/sbin", "/bin"] {
-        if sys.root.meta(&Path::new(dir).join(name))?.is_some() {
+        if sys.meta(&Path::new(dir).join(name))?.is_some() {
             return Ok(true);
         }
     }
@@ -338,12 +338,12 @@ impl OfflineDir {
         let dir = std::path::absolute(dir)
             .map_err(|e| Error::bad_input(format!("cannot use {} for --offline", dir.display())).why(e))?;
         let remake = "prepare it on a machine with the same distribution and a network: edge-setup vnc bundle DIR";
-        match sys.root.meta(&dir)? {
+        match sys.meta(&dir)? {
             Some(m) if m.is_dir => {}
             _ => {
                 return Err(Error::bad_input(format!(
                     "--offline {}: no such directory",
-                    sys.root.host_path(&dir).display()
+                    sys.host_path(&dir).display()
                 ))
                 .hint(remake));
             }
@@ -351,7 +351,7 @@ impl OfflineDir {
         let ext = manager.file_ext();
         let mut files = Vec::new();
         let mut other_kind = false;
-        for name in sys.root.list_dir(&dir)? {
+        for name in sys.list_dir(&dir)? {
             let name = name.to_string_lossy().into_owned();
             match package_of_file(&name, manager) {
                 Some(package) => files.push((package, name)),
@@ -369,7 +369,7 @@ impl OfflineDir {
             };
             return Err(Error::bad_input(format!(
                 "--offline {}: no packages to install",
-                sys.root.host_path(&dir).display()
+                sys.host_path(&dir).display()
             ))
             .why(why)
             .hint(remake));
@@ -381,7 +381,7 @@ impl OfflineDir {
         if !absent.is_empty() {
             return Err(Error::bad_input(format!(
                 "--offline {}: the directory lacks {}",
-                sys.root.host_path(&dir).display(),
+                sys.host_path(&dir).display(),
                 absent.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
             ))
             .hint(format!("make the bundle again with this configuration ({remake})")));

@@ -37,7 +37,7 @@ impl State {
         serde_json::from_str(&text).map_err(|e| {
             Error::failure(format!(
                 "{} is not readable",
-                sys.root.host_path(Path::new(PATH)).display()
+                sys.host_path(Path::new(PATH)).display()
             ))
             .why(e)
             .hint("it lists what 'edge-setup vnc' installed; restore it from a backup, or remove it to start over (then --uninstall no longer knows what to remove)")

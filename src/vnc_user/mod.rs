@@ -231,11 +231,11 @@ fn target_user(ctx: &Ctx, named: Option<&str>) -> Result<UserInfo> {
 }
 
 fn require_home(ctx: &Ctx, user: &UserInfo) -> Result<()> {
-    match ctx.sys.root.meta(&user.home)? {
+    match ctx.sys.meta(&user.home)? {
         Some(m) if m.is_dir => Ok(()),
         _ => Err(Error::failure(format!(
             "the home directory {} of {} does not exist",
-            ctx.sys.root.host_path(&user.home).display(),
+            ctx.sys.host_path(&user.home).display(),
             user.name
         ))
         .hint(format!(
@@ -314,12 +314,12 @@ pub fn load_mappings(sys: &System) -> Result<(Mappings, Vec<String>)> {
         let path = Path::new(path);
         // vncserver.users decides which user each session runs as: only root may
         // change it or the directories that hold it.
-        sys.root.check_controlled(path)?;
+        sys.check_controlled(path)?;
         texts.push(sys.read_string(path)?.unwrap_or_default());
     }
     let (a, t) = (
-        sys.root.host_path(Path::new(MAPPING_FILE)),
-        sys.root.host_path(Path::new(USERS_FILE)),
+        sys.host_path(Path::new(MAPPING_FILE)),
+        sys.host_path(Path::new(USERS_FILE)),
     );
     Mappings::parse(
         &Source {
@@ -345,14 +345,11 @@ fn transact<T>(
     wait: Duration,
     change: impl FnOnce(&mut Mappings, &mut Batch) -> Result<T>,
 ) -> Result<(T, Change, Vec<String>)> {
-    let guard = match sys.dry_run {
-        true => None,
-        false => Some(sys.root.lock(Path::new(MAPPING_LOCK), wait)?),
-    };
+    let guard = sys.lock(Path::new(MAPPING_LOCK), wait)?;
     let (mut m, notes) = load_mappings(sys)?;
     if guard.is_some() {
         for p in [MAPPING_FILE, USERS_FILE] {
-            sys.root.remove_stale_temps(Path::new(p))?;
+            sys.remove_stale_temps(Path::new(p))?;
         }
     }
     let mut batch = Batch::default();
@@ -382,7 +379,7 @@ fn x_servers(sys: &System) -> BTreeMap<u32, u32> {
     if sys.is_image() {
         return found;
     }
-    let root = &sys.root;
+    let root = sys;
     for name in root.list_dir(Path::new("/tmp")).unwrap_or_default() {
         let name = name.to_string_lossy();
         let Some(n) = name
@@ -392,15 +389,8 @@ fn x_servers(sys: &System) -> BTreeMap<u32, u32> {
         else {
             continue;
         };
-        let path = Path::new("/tmp").join(name.as_ref());
-        // "%10d\n", written by the X server
-        if let Ok(Some((text, meta))) = root.read_small(&path, 64)
-            && let Some(pid) = std::str::from_utf8(&text)
-                .ok()
-                .and_then(|t| t.trim().parse::<i32>().ok())
-            && sys.process_alive(pid)
-        {
-            found.entry(n).or_insert(meta.uid);
+        if let Some(owner) = live_lock(sys, &Path::new("/tmp").join(name.as_ref())) {
+            found.entry(n).or_insert(owner);
         }
     }
     let sockets = Path::new("/tmp/.X11-unix");
@@ -423,6 +413,37 @@ fn x_servers(sys: &System) -> BTreeMap<u32, u32> {
         }
     }
     found
+}
+
+/// The owner of an X lock file that is a regular file naming a live process
+/// ("%10d\n", as the X server writes it).
+fn live_lock(sys: &System, path: &Path) -> Option<u32> {
+    let (text, meta) = sys.read_small(path, 64).ok()??;
+    let pid = std::str::from_utf8(&text).ok()?.trim().parse::<i32>().ok()?;
+    sys.process_alive(pid).then_some(meta.uid)
+}
+
+/// Removes `/tmp/.XN-lock` for the display about to start when it names no
+/// live process: Debian's wrapper refuses a display whose lock file exists at
+/// all, and in the sticky /tmp only its owner (or root) can remove it, so one
+/// left by a crash or planted by another user would stop the session.
+fn clear_stale_lock(ctx: &Ctx, display: u32) {
+    let sys = &ctx.sys;
+    let path = PathBuf::from(format!("/tmp/.X{display}-lock"));
+    if sys.is_image() || !matches!(sys.kind(&path), Ok(Some(_))) || live_lock(sys, &path).is_some() {
+        return;
+    }
+    match sys.remove(&path) {
+        Ok(true) => ctx.out.note(&format!(
+            "removed {}: it named no running X server and would have stopped the session on :{display}",
+            path.display()
+        )),
+        Ok(false) => {}
+        Err(e) => ctx.out.warn(&format!(
+            "{} names no running X server, but it could not be removed ({e}); the session on :{display} may not start",
+            path.display()
+        )),
+    }
 }
 
 /// A display number as X names it: digits without a leading zero (`.X0003-lock` is not display 3).
@@ -542,7 +563,7 @@ fn session_config(existing: Option<&str>, settings: &Settings) -> String {
 /// own. The writes check again (the user may race), this says it early.
 fn check_user_paths(ctx: &Ctx, target: &Target) -> Result<()> {
     let user = &target.user;
-    let root = &ctx.sys.root;
+    let root = &ctx.sys;
     let host = |p: &Path| root.host_path(p).display().to_string();
     let link = |p: &Path| {
         Error::failure(format!("{} is a symbolic link", host(p)))
@@ -592,13 +613,13 @@ fn create_dirs(ctx: &Ctx, target: &Target) -> Result<Vec<PathBuf>> {
     let mut created = Vec::new();
     for dir in target.dirs() {
         let found = as_user(user.uid, user.gid, || -> Result<_> {
-            Ok((ctx.sys.root.meta(&dir)?, ctx.sys.root.is_link(&dir)?))
+            Ok((ctx.sys.meta(&dir)?, ctx.sys.is_link(&dir)?))
         });
         let outcome = match found {
             Ok((Some(m), false)) if m.is_dir => continue,
             Ok((Some(_), is_link)) => Err(Error::failure(format!(
                 "{} is {}, not a directory",
-                ctx.sys.root.host_path(&dir).display(),
+                ctx.sys.host_path(&dir).display(),
                 if is_link { "a symbolic link" } else { "a file" }
             ))
             .hint("move it away and run the command again; nothing was changed")),
@@ -641,7 +662,7 @@ struct UserFiles {
 impl UserFiles {
     fn read(ctx: &Ctx, target: &Target) -> Result<UserFiles> {
         let user = &target.user;
-        let read = |path: &Path, max| as_user(user.uid, user.gid, || ctx.sys.root.read_user_file(path, user.uid, max));
+        let read = |path: &Path, max| as_user(user.uid, user.gid, || ctx.sys.read_user_file(path, user.uid, max));
         Ok(UserFiles {
             passwd: read(&target.passwd, PASSWD_MAX)?.map(Zeroizing::new),
             config: read(&target.config, CONFIG_MAX)?,
@@ -660,7 +681,7 @@ struct FileChanges {
 }
 
 fn report_user_files(ctx: &Ctx, target: &Target, changes: &FileChanges) {
-    let host = |p: &Path| ctx.sys.root.host_path(p).display().to_string();
+    let host = |p: &Path| ctx.sys.host_path(p).display().to_string();
     ctx.out
         .step(&format!("Writing the VNC password file {}", host(&target.passwd)))
         .done(ctx.sys.change_word(changes.passwd));
@@ -672,7 +693,7 @@ fn report_user_files(ctx: &Ctx, target: &Target, changes: &FileChanges) {
         for name in ["tigervnc.conf", "vnc.conf"] {
             let path = target.dir.join(name);
             let user = &target.user;
-            if as_user(user.uid, user.gid, || ctx.sys.root.meta(&path))
+            if as_user(user.uid, user.gid, || ctx.sys.meta(&path))
                 .ok()
                 .flatten()
                 .is_some()
@@ -705,9 +726,9 @@ fn enable_here(
     let mut created = Vec::new();
     let done = transact(sys, settings.lock_wait, |m, batch| {
         let chosen = choose_display(m, user, &servers)?;
-        if !sys.dry_run {
+        if !sys.dry_run() {
             for p in [&target.passwd, &target.config] {
-                as_user(user.uid, user.gid, || sys.root.remove_stale_temps(p))?;
+                as_user(user.uid, user.gid, || sys.remove_stale_temps(p))?;
             }
         }
         created = create_dirs(ctx, target)?;
@@ -736,7 +757,7 @@ fn enable_here(
 
 /// How the mapping step ends: a display kept, added, or files repaired.
 fn recorded_word(sys: &System, kept: bool, change: Change) -> &'static str {
-    match (kept, change, sys.dry_run) {
+    match (kept, change, sys.dry_run()) {
         (true, Change::Unchanged, _) => "kept",
         (true, _, false) => "kept (the files were brought into agreement)",
         (true, _, true) => "kept (the files would be brought into agreement)",
@@ -751,7 +772,8 @@ fn recorded_word(sys: &System, kept: bool, change: Change) -> &'static str {
 /// restart a changed password would leave the old one working.
 fn start_session(ctx: &Ctx, target: &Target, display: u32, restart: bool) -> Result<()> {
     let sys = &ctx.sys;
-    let outcome = if sys.applies_commands() { "done" } else { "planned" };
+    clear_stale_lock(ctx, display);
+    let outcome = sys.done_word();
     if target.family == Family::RedHat && selinux_enabled(sys) {
         let step = ctx.out.step("Restoring the SELinux labels of the VNC files");
         // Only the paths edge-setup made, by name and without -R: restorecon
@@ -761,7 +783,7 @@ fn start_session(ctx: &Ctx, target: &Target, display: u32, restart: bool) -> Res
         // restore the default label of one other file named like these.
         let mut cmd = Cmd::new(Tool::Restorecon).arg("-F");
         for path in target.dirs().iter().chain([&target.passwd, &target.config]) {
-            cmd = cmd.arg(sys.root.host_path(path).display().to_string());
+            cmd = cmd.arg(sys.host_path(path).display().to_string());
         }
         sys.run(cmd)?;
         step.done(outcome);
@@ -875,7 +897,7 @@ impl<'a> Previous<'a> {
     fn of(ctx: &Ctx, user: &UserInfo, path: &'a Path, bytes: Option<Zeroizing<Vec<u8>>>) -> Result<Previous<'a>> {
         let content = match bytes {
             Some(bytes) => {
-                let mode = as_user(user.uid, user.gid, || ctx.sys.root.meta(path))?.map_or(0o600, |m| m.mode);
+                let mode = as_user(user.uid, user.gid, || ctx.sys.meta(path))?.map_or(0o600, |m| m.mode);
                 Some((bytes, mode))
             }
             None => None,
@@ -1057,13 +1079,13 @@ fn free_display(ctx: &Ctx, target: &Target, wait: Duration) -> Result<Option<u32
     let unit = target.unit(display);
     let step = ctx.out.step(&format!("Stopping and disabling {unit}"));
     sys.run(Cmd::new(Tool::Systemctl).args(["disable", "--now", &unit]))?;
-    step.done(if sys.applies_commands() { "done" } else { "planned" });
+    step.done(sys.done_word());
     let (freed, _, _) = transact(sys, wait, |m, _| Ok(m.remove(name)))?;
     ctx.out
         .step(&format!(
             "Freeing display :{display} in {MAPPING_FILE} and {USERS_FILE}"
         ))
-        .done(match (freed.is_some(), sys.dry_run) {
+        .done(match (freed.is_some(), sys.dry_run()) {
             (true, false) => "freed",
             (true, true) => "would be freed",
             (false, _) => "already free",
@@ -1074,10 +1096,10 @@ fn free_display(ctx: &Ctx, target: &Target, wait: Duration) -> Result<Option<u32
 fn delete_passwd(ctx: &Ctx, target: &Target) -> Result<()> {
     let step = ctx.out.step(&format!(
         "Deleting the VNC password file {}",
-        ctx.sys.root.host_path(&target.passwd).display()
+        ctx.sys.host_path(&target.passwd).display()
     ));
     let removed = ctx.sys.remove_as(&target.user, &target.passwd)?;
-    step.done(match (removed, ctx.sys.dry_run) {
+    step.done(match (removed, ctx.sys.dry_run()) {
         (true, false) => "deleted",
         (true, true) => "would be deleted",
         (false, _) => "not there",
@@ -1548,6 +1570,10 @@ mod tests {
         let ctx = live.ctx(0, &[], no_prompt(), "secret12\n");
         run(&ctx, &args(Some("root"), true, false, false)).unwrap();
         assert_eq!(live.read(MAPPING_FILE).unwrap(), b"root:1\n");
+        // the stale lock of :1 would stop Debian's wrapper: gone; the others are left
+        assert!(live.read("/tmp/.X1-lock").is_none());
+        assert!(live.err.text().contains("/tmp/.X1-lock: it named no running X server"));
+        assert!(live.read("/tmp/.X2-lock").is_some());
     }
 
     #[test]

@@ -72,7 +72,7 @@ pub fn apply(ctx: &Ctx, state: &State, p: &Prepared) -> Result<()> {
     let mut old = Vec::new();
     for (_, path, bytes, spec) in &targets {
         let before = ctx.sys.read(path)?.map(Zeroizing::new);
-        let mode = ctx.sys.root.meta(path)?.map(|m| m.mode);
+        let mode = ctx.sys.meta(path)?.map(|m| m.mode);
         let same = before.as_deref().map(Vec::as_slice) == Some(*bytes) && mode == Some(spec.mode);
         old.push(Old {
             path: path.to_path_buf(),
@@ -105,8 +105,12 @@ pub fn apply(ctx: &Ctx, state: &State, p: &Prepared) -> Result<()> {
     p.files.record(&mut dat);
     step.done(ctx.sys.change_word(dat.save_merged(&ctx.sys)?));
 
+    // the platform has these files already: no new record, no platform step
+    if old.iter().all(|o| o.same) {
+        return Ok(());
+    }
     record_and_run_steps(ctx, state, installed)?;
-    if ctx.sys.root.meta(Path::new(MANIFEST))?.is_some() {
+    if ctx.sys.meta(Path::new(MANIFEST))?.is_some() {
         ctx.out.info(
             "Certificates updated. To put the previous files back: sudo edge-setup setup certificates --rollback",
         );
@@ -168,7 +172,7 @@ pub fn rollback(ctx: &Ctx, state: &State) -> Result<()> {
     let manifest: Vec<Saved> = serde_json::from_str(&text).map_err(|e| {
         Error::failure(format!(
             "{} is damaged",
-            ctx.sys.root.host_path(Path::new(MANIFEST)).display()
+            ctx.sys.host_path(Path::new(MANIFEST)).display()
         ))
         .why(e)
         .hint(format!("put the files back by hand from {PREVIOUS_DIR}"))
@@ -204,7 +208,7 @@ pub fn rollback(ctx: &Ctx, state: &State) -> Result<()> {
     ctx.sys.remove(Path::new(MANIFEST))?;
     let apama = InstalledFiles::for_domain(&state.tenant_domain, true).apama_licence;
     let has_apama = match &apama {
-        Some(p) => ctx.sys.root.meta(p)?.is_some(),
+        Some(p) => ctx.sys.meta(p)?.is_some(),
         None => false,
     };
     record_and_run_steps(ctx, state, InstalledFiles::for_domain(&state.tenant_domain, has_apama))

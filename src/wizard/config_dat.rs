@@ -98,7 +98,7 @@ impl ConfigDat {
         Self::parse(&text).map(Some).map_err(|(line, why)| {
             Error::bad_input(format!(
                 "{}:{line}: cannot read this line",
-                sys.root.host_path(path).display()
+                sys.host_path(path).display()
             ))
             .why(why)
             .hint("fix the line (key=value, as the post-installer wrote it) and run the command again")

@@ -292,12 +292,7 @@ fn with_input(
                 _ => Err("enter F or C".into()),
             })?;
         if choice.eq_ignore_ascii_case("F") {
-            let default = ctx
-                .sys
-                .root
-                .host_path(Path::new(config_dat::PATH))
-                .display()
-                .to_string();
+            let default = ctx.sys.host_path(Path::new(config_dat::PATH)).display().to_string();
             let q = Question {
                 prompt: "Input file",
                 noninteractive: &noninteractive,

@@ -108,12 +108,9 @@ pub fn read_state(sys: &System) -> Result<Option<State>> {
         return Ok(None);
     };
     serde_json::from_str(&text).map(Some).map_err(|e| {
-        Error::failure(format!(
-            "{} is damaged",
-            sys.root.host_path(Path::new(STATE_PATH)).display()
-        ))
-        .why(e)
-        .hint("run the post-installation again: sudo edge-setup setup post-install")
+        Error::failure(format!("{} is damaged", sys.host_path(Path::new(STATE_PATH)).display()))
+            .why(e)
+            .hint("run the post-installation again: sudo edge-setup setup post-install")
     })
 }
 
@@ -441,27 +438,37 @@ pub fn apply(ctx: &Ctx, p: &Prepared) -> Result<()> {
     // a refusal there leaves the appliance as it was
     configure_agent(ctx, p.url.as_ref())?;
     let installed = InstalledFiles::for_domain(&p.domain, p.files.apama.is_some());
+    // The same post-installation done before: the platform has it, and a tenant
+    // password changed since (option 6) must not be set back to this one.
+    let previous = read_state(&ctx.sys)?
+        .filter(|s| s.tenant_domain == p.domain && s.tenant_username == p.username && s.files == installed);
+    let mut files_changed = false;
     for (what, path, bytes, spec) in p.files.targets(&installed) {
         let step = ctx.out.step(&format!("Installing {what} as {}", path.display()));
-        step.done(ctx.sys.change_word(ctx.sys.write(path, bytes, spec)?));
+        let change = ctx.sys.write(path, bytes, spec)?;
+        files_changed |= change != Change::Unchanged;
+        step.done(ctx.sys.change_word(change));
     }
     if installed.apama_licence.is_none() {
         let stale = InstalledFiles::for_domain(&p.domain, true)
             .apama_licence
             .expect("asked for");
-        if ctx.sys.root.meta(&stale)?.is_some() {
+        if ctx.sys.meta(&stale)?.is_some() {
             let step = ctx
                 .out
                 .step(&format!("Removing the Apama licence {} (none given)", stale.display()));
             ctx.sys.remove(&stale)?;
-            step.done("removed");
+            files_changed = true;
+            step.done(ctx.sys.word("removed", "would be removed"));
         }
     }
 
     let step = ctx.out.step(&format!("Saving the answers to {}", config_dat::PATH));
     let mut dat = ConfigDat::default();
     dat.set(config_dat::TENANT_USERNAME, &p.username);
-    dat.set_password(&p.password);
+    if previous.is_none() {
+        dat.set_password(&p.password);
+    }
     dat.set(config_dat::TENANT_DOMAIN, &p.domain);
     p.files.record(&mut dat);
     if p.files.apama_source.is_none() {
@@ -473,6 +480,13 @@ pub fn apply(ctx: &Ctx, p: &Prepared) -> Result<()> {
     );
     step.done(ctx.sys.change_word(dat.save_merged(&ctx.sys)?));
 
+    if previous.is_some() && !files_changed {
+        ctx.out.info(&format!(
+            "The post-installation for {} was completed before with these files; the platform steps do not run again (option 6 changes the tenant password).",
+            p.domain
+        ));
+        return Ok(());
+    }
     hooks::run(
         ctx,
         "post-install",
@@ -494,8 +508,10 @@ pub fn apply(ctx: &Ctx, p: &Prepared) -> Result<()> {
     };
     step.done(ctx.sys.change_word(write_state(ctx, &state)?));
     ctx.out.info(&format!(
-        "Post-installation complete for {}. Options 3 (certificates), 4 (post-upgrade) and 6 (tenant password) are now available.",
-        p.domain
+        "Post-installation {} for {}. Options 3 (certificates), 4 (post-upgrade) and 6 (tenant password) {} available.",
+        ctx.sys.word("complete", "planned"),
+        p.domain,
+        ctx.sys.word("are now", "would then be")
     ));
     Ok(())
 }

@@ -39,7 +39,7 @@ pub fn run(ctx: &Ctx, force: bool) -> Result<()> {
                 source: Source::ConfigDat(dat),
                 interactive: false,
                 noninteractive: "sudo edge-setup setup network",
-                origin: ctx.sys.root.host_path(dat_path).display().to_string(),
+                origin: ctx.sys.host_path(dat_path).display().to_string(),
             };
             let opts = network::Options {
                 interface: None,

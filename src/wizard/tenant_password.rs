@@ -41,6 +41,16 @@ struct Payload<'a> {
 /// Runs the platform steps, then saves the password: config.dat only ever
 /// holds a password the platform accepted.
 pub fn apply(ctx: &Ctx, state: &State, p: &Prepared) -> Result<()> {
+    let saved = ConfigDat::saved(&ctx.sys)
+        .and_then(|d| d.password())
+        .and_then(|r| r.ok());
+    if saved.as_deref().map(String::as_str) == Some(p.password.as_str()) {
+        ctx.out.info(&format!(
+            "The tenant password of {} is this one already; the platform steps do not run again.",
+            state.tenant_username
+        ));
+        return Ok(());
+    }
     let steps = hooks::run(
         ctx,
         "tenant-password",
