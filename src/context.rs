@@ -40,6 +40,22 @@ impl Ctx {
         }
     }
 
+    /// A context to plan in: the same system as a dry run whose output is
+    /// discarded, no prompts, no stdin; what it reports is only its result.
+    pub fn planning(&self) -> Ctx {
+        let quiet = Out::new(Box::new(std::io::sink()), Box::new(std::io::sink()), false);
+        Ctx {
+            out: quiet.clone(),
+            sys: self.sys.planning(quiet),
+            prompt: Box::new(crate::prompt::NoPrompt(crate::prompt::NoPromptReason::Yes)),
+            stdin: RefCell::new(Box::new(std::io::empty())),
+            env: self.env.clone(),
+            uid: self.uid,
+            euid: self.euid,
+            yes: true,
+        }
+    }
+
     pub fn with_stdin(mut self, stdin: Box<dyn BufRead>) -> Self {
         self.stdin = RefCell::new(stdin);
         self

@@ -227,23 +227,23 @@ fn config_dat_import_good_and_bad() {
     std::fs::remove_file(good).unwrap();
 }
 
+/// Over SSH the live network is refused (unit tests in src/wizard/network.rs);
+/// an image or a dry run has no live link to lose, so neither is refused.
 #[test]
-fn over_ssh_the_network_option_refuses_unless_forced() {
+fn over_ssh_an_image_or_a_dry_run_is_not_refused() {
     let img = appliance();
     let f = answers(ANSWERS);
     let before = img.snapshot();
     img.cmd()
         .env("SSH_CONNECTION", "10.0.0.9 50000 10.0.0.5 22")
-        .args(["setup", "network", "--answers"])
+        .args(["--dry-run", "setup", "--answers"])
         .arg(&f)
         .assert()
-        .code(3)
-        .stderr(predicate::str::contains("local console"))
-        .stderr(predicate::str::contains("--force"));
+        .success();
     assert_eq!(img.snapshot(), before);
     img.cmd()
         .env("SSH_CONNECTION", "10.0.0.9 50000 10.0.0.5 22")
-        .args(["setup", "network", "--force", "--answers"])
+        .args(["setup", "network", "--answers"])
         .arg(&f)
         .assert()
         .success();
@@ -441,4 +441,108 @@ fn setup_status_reports_the_agent_and_device() {
         .success()
         .stdout(predicate::str::contains("remote connectivity: disabled"))
         .stdout(predicate::str::contains("edge-s1"));
+}
+
+/// One bad entry anywhere in an answers file changes nothing, and the error
+/// names the file, the table (with the entry of an array) and the key.
+#[test]
+fn an_answers_file_with_a_bad_vnc_user_applies_nothing() {
+    let img = appliance();
+    let pw = tempfile::tempdir().unwrap();
+    let password = pw.path().join("vnc.pass");
+    std::fs::write(&password, "secret12\n").unwrap();
+    std::fs::set_permissions(&password, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let long = pw.path().join("long.pass");
+    std::fs::write(&long, "fifteen-chars12\n").unwrap();
+    std::fs::set_permissions(&long, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let head = "[device-id]\nid = \"edge-plant7-01\"\n[agent]\nurl = \"mytenant.cumulocity.com\"\n";
+    img.write("/etc/resolv.conf", "nameserver 192.0.2.53\n");
+    let before = img.snapshot();
+    let f = answers(&format!(
+        "{head}[[vnc-user]]\nuser = \"root\"\npassword-file = \"{}\"\n[[vnc-user]]\nuser = \"nobody-here\"\npassword-file = \"{}\"\n",
+        password.display(),
+        password.display()
+    ));
+    img.cmd()
+        .args(["setup", "--answers"])
+        .arg(&f)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(format!(
+            "{} [vnc-user] #2 (user nobody-here): there is no user 'nobody-here'",
+            f.display()
+        )))
+        .stderr(predicate::str::contains("nothing was changed"));
+    assert_eq!(img.snapshot(), before);
+    let f = answers(&format!(
+        "{head}[[vnc-user]]\nuser = \"root\"\npassword-file = \"{}\"\n",
+        long.display()
+    ));
+    img.cmd()
+        .args(["setup", "--answers"])
+        .arg(&f)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(format!(
+            "{} [vnc-user] #1 (user root) 'password-file' {}: the VNC password is refused",
+            f.display(),
+            long.display()
+        )))
+        .stderr(predicate::str::contains("standard input").not());
+    assert_eq!(img.snapshot(), before);
+}
+
+#[test]
+fn an_empty_answers_file_is_an_error() {
+    let img = appliance();
+    let f = answers("# nothing yet\n");
+    img.cmd()
+        .args(["setup", "--answers"])
+        .arg(&f)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("configures nothing"));
+}
+
+/// The plan of a dry run is what the real run does: the file's device ID, not
+/// one derived from the machine, reaches the agent's step.
+#[test]
+fn a_dry_run_plans_on_what_earlier_options_would_write() {
+    let img = appliance();
+    img.write("/etc/resolv.conf", "nameserver 192.0.2.53\n");
+    img.write("/etc/machine-id", "4c4c4544004e3510804bc4c04f4d3232\n");
+    let f = answers("[device-id]\nid = \"edge-plant7-01\"\n[agent]\nurl = \"mytenant.cumulocity.com\"\n");
+    let before = img.snapshot();
+    let out = img
+        .cmd()
+        .args(["--dry-run", "--json", "setup", "--answers"])
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(img.snapshot(), before);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("edge-4c4c") && !stderr.contains("Generating"),
+        "{stderr}"
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["dry_run"], true);
+    let writes: Vec<&str> = json["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["action"] == "write")
+        .map(|c| c["path"].as_str().unwrap())
+        .collect();
+    let id_file = img
+        .path("/usr/edge/properties/edge-agent/device-id")
+        .display()
+        .to_string();
+    assert_eq!(writes.iter().filter(|p| **p == id_file).count(), 1, "{writes:?}");
+    img.cmd().args(["setup", "--answers"]).arg(&f).assert().success();
+    assert_eq!(
+        img.read("/usr/edge/properties/edge-agent/device-id").unwrap(),
+        "edge-plant7-01\n"
+    );
 }

@@ -27,6 +27,7 @@ fn step(root: &Path, option: &str, name: &str, body: &str) {
 fn setup(option: SetupOption) -> SetupArgs {
     SetupArgs {
         answers: None,
+        force: false,
         option: Some(option),
     }
 }

@@ -73,6 +73,9 @@ pub struct SetupArgs {
     /// Run every option this answers file (TOML, see examples/appliance.toml) configures, in menu order.
     #[arg(long, value_name = "FILE")]
     pub answers: Option<PathBuf>,
+    /// With --answers: configure the network even over SSH (as [network] allow-remote = true).
+    #[arg(long, requires = "answers")]
+    pub force: bool,
     #[command(subcommand)]
     pub option: Option<SetupOption>,
 }

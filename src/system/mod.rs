@@ -14,6 +14,7 @@ use std::ffi::OsString;
 use std::fs::File;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::time::Duration;
 
 use nix::fcntl::Flock;
@@ -77,7 +78,7 @@ pub struct System {
     root: Root,
     mode: Mode,
     dry_run: bool,
-    runner: Box<dyn Runner>,
+    runner: Rc<dyn Runner>,
     out: Out,
     changes: RefCell<Vec<Planned>>,
     /// Image mode: commands printed for the target (to run there, by hand or at
@@ -92,7 +93,22 @@ impl System {
             root: root.durable(mode == Mode::Live),
             mode,
             dry_run,
-            runner,
+            runner: Rc::from(runner),
+            out,
+            changes: RefCell::new(Vec::new()),
+            target_commands: RefCell::new(Vec::new()),
+            overlay: RefCell::new(Overlay::default()),
+        }
+    }
+
+    /// The same system in a dry run that reports to `out`: what a plan runs on.
+    /// It writes nothing, runs only read-only queries, and starts with no changes.
+    pub fn planning(&self, out: Out) -> System {
+        System {
+            root: self.root.clone(),
+            mode: self.mode,
+            dry_run: true,
+            runner: self.runner.clone(),
             out,
             changes: RefCell::new(Vec::new()),
             target_commands: RefCell::new(Vec::new()),

@@ -102,12 +102,21 @@ impl Target {
 }
 
 /// The passwords, zeroized when dropped.
-struct Passwords {
+pub struct Passwords {
     full: Zeroizing<String>,
     view_only: Option<Zeroizing<String>>,
 }
 
 impl Passwords {
+    /// Checks both by the rules of `vnc-user` (the refusal says which and why).
+    pub fn new(full: Zeroizing<String>, view_only: Option<Zeroizing<String>>) -> Result<Passwords, String> {
+        password::check(&full).map_err(|rule| format!("the VNC password is refused: {rule}"))?;
+        if let Some(v) = &view_only {
+            check_view_only(&full, v).map_err(|rule| format!("the view-only password is refused: {rule}"))?;
+        }
+        Ok(Passwords { full, view_only })
+    }
+
     fn file(&self) -> Zeroizing<Vec<u8>> {
         password::encode(&self.full, self.view_only.as_deref().map(String::as_str))
     }
@@ -142,13 +151,7 @@ pub fn run(ctx: &Ctx, args: &VncUserArgs) -> Result<()> {
         };
         return system_part(ctx, part);
     }
-    let family = ctx.sys.os_release()?.family()?;
-    let user = target_user(ctx, args.user.as_deref())?;
-    let target = Target::new(ctx, family, user)?;
-    if let Some(note) = &target.version_note {
-        ctx.out.note(note);
-    }
-    let delegated = !ctx.sys.is_image() && !ctx.is_root();
+    let (target, delegated) = target_of(ctx, args.user.as_deref())?;
     if args.remove {
         return if delegated {
             remove_delegated(ctx, &target)
@@ -156,6 +159,29 @@ pub fn run(ctx: &Ctx, args: &VncUserArgs) -> Result<()> {
             remove_here(ctx, &target)
         };
     }
+    enable(ctx, &target, delegated, || read_passwords(ctx, args.password_stdin))
+}
+
+/// `vnc-user --user NAME` with passwords another front end has read and
+/// checked (an answers file's password file), instead of stdin or a prompt.
+pub fn enable_user(ctx: &Ctx, name: &str, passwords: Passwords) -> Result<()> {
+    let (target, delegated) = target_of(ctx, Some(name))?;
+    enable(ctx, &target, delegated, || Ok(passwords))
+}
+
+/// The user's VNC files for the installed TigerVNC, and whether the privileged
+/// part must go through sudo (an ordinary user on a live system).
+fn target_of(ctx: &Ctx, named: Option<&str>) -> Result<(Target, bool)> {
+    let family = ctx.sys.os_release()?.family()?;
+    let user = target_user(ctx, named)?;
+    let target = Target::new(ctx, family, user)?;
+    if let Some(note) = &target.version_note {
+        ctx.out.note(note);
+    }
+    Ok((target, !ctx.sys.is_image() && !ctx.is_root()))
+}
+
+fn enable(ctx: &Ctx, target: &Target, delegated: bool, passwords: impl FnOnce() -> Result<Passwords>) -> Result<()> {
     require_home(ctx, &target.user)?;
     let cfg = ctx.config()?;
     let settings = Settings {
@@ -170,20 +196,20 @@ pub fn run(ctx: &Ctx, args: &VncUserArgs) -> Result<()> {
     if preview.display_of(&target.user.name).is_none() && preview.allocate(|_| false).is_none() {
         return Err(no_free_display(&target.user));
     }
-    check_user_paths(ctx, &target)?;
-    let existing = UserFiles::read(ctx, &target)?;
-    let passwords = read_passwords(ctx, args.password_stdin)?;
+    check_user_paths(ctx, target)?;
+    let existing = UserFiles::read(ctx, target)?;
+    let passwords = passwords()?;
     let display = if delegated {
         enable_delegated(
             ctx,
-            &target,
+            target,
             &settings,
             &existing,
             &passwords,
             preview.display_of(&target.user.name),
         )?
     } else {
-        enable_here(ctx, &target, &settings, &existing, &passwords)?
+        enable_here(ctx, target, &settings, &existing, &passwords)?
     };
     print_summary(ctx, &target.user, display, settings.listen);
     Ok(())

@@ -17,22 +17,9 @@ pub struct Prepared {
 /// Gathers the URL (answers `url`/`insecure`/`force`, or the console) and checks it.
 pub fn prepare(ctx: &Ctx, input: &Input) -> Result<Prepared> {
     ctx.require_root("setup agent")?;
-    let flag = |key: &str| -> Result<bool> {
-        match &input.source {
-            Source::Answers(t) => match t.get(key) {
-                None => Ok(false),
-                Some(toml::Value::Boolean(b)) => Ok(*b),
-                Some(_) => Err(Error::bad_input(format!(
-                    "{}: '{key}' must be true or false",
-                    input.origin
-                ))),
-            },
-            _ => Ok(false),
-        }
-    };
     let mut opts = EnableOpts {
-        insecure: flag("insecure")?,
-        force: flag("force")?,
+        insecure: input.answers_flag("insecure")?,
+        force: input.answers_flag("force")?,
     };
     let text = match &input.source {
         Source::Answers(t) => match t.get("url") {

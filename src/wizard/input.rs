@@ -73,6 +73,21 @@ impl Input<'_> {
         }
     }
 
+    /// A true/false key of the answers table (`false` when absent or from another source).
+    pub fn answers_flag(&self, key: &str) -> Result<bool> {
+        match &self.source {
+            Source::Answers(t) => match t.get(key) {
+                None => Ok(false),
+                Some(toml::Value::Boolean(b)) => Ok(*b),
+                Some(_) => Err(Error::bad_input(format!(
+                    "{}: '{key}' must be true or false",
+                    self.origin
+                ))),
+            },
+            _ => Ok(false),
+        }
+    }
+
     /// A plain value of the config.dat (not validated).
     pub fn config_dat_str(&self, key: &str) -> Option<String> {
         match &self.source {

@@ -96,7 +96,10 @@ impl Entry {
 /// The tables an answers file may have, with their keys, in the order of
 /// examples/appliance.toml (`run_answers` applies `[device-id]` right after `[network]`).
 pub const ANSWER_TABLES: &[(&str, &[&str])] = &[
-    ("network", &["interface", "ip", "netmask", "gateway", "dns", "stack"]),
+    (
+        "network",
+        &["interface", "ip", "netmask", "gateway", "dns", "stack", "allow-remote"],
+    ),
     (
         "post-install",
         &[
@@ -123,7 +126,7 @@ const NONINTERACTIVE: &str =
 
 pub fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
     if let Some(path) = &args.answers {
-        return run_answers(ctx, path);
+        return run_answers(ctx, path, args.force);
     }
     match &args.option {
         Some(SetupOption::Network(a)) => {
@@ -176,7 +179,7 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
                         )));
                     }
                 };
-                vnc::apply_users(ctx, &users)
+                vnc::apply_users(ctx, users)
             }
             None => vnc::user_interactive(ctx),
         },
@@ -379,9 +382,29 @@ fn load_answers(ctx: &Ctx, path: &Path) -> Result<toml::Table> {
     Ok(table)
 }
 
-/// `setup --answers FILE`: validates every configured option, then applies them in order.
-fn run_answers(ctx: &Ctx, path: &Path) -> Result<()> {
+/// `setup --answers FILE`: plans every configured option (a dry run through the
+/// same code, each option seeing what the ones before it would do), and only
+/// when the whole plan holds applies them in order: a refused value, a missing
+/// user or file, anywhere in the file, changes nothing.
+fn run_answers(ctx: &Ctx, path: &Path, force: bool) -> Result<()> {
     let answers = load_answers(ctx, path)?;
+    if answers.is_empty() {
+        return Err(Error::bad_input(format!("{} configures nothing", path.display()))
+            .why("it has no table")
+            .hint("see examples/appliance.toml for every table and key"));
+    }
+    if !ctx.sys.dry_run() {
+        apply_answers(&ctx.planning(), path, &answers, force).map_err(|e| {
+            let next = e.hint.clone().map_or_else(String::new, |h| format!("{h}; "));
+            e.hint(format!(
+                "{next}nothing was changed: every option is checked before any is applied"
+            ))
+        })?;
+    }
+    apply_answers(ctx, path, &answers, force)
+}
+
+fn apply_answers(ctx: &Ctx, path: &Path, answers: &toml::Table, force: bool) -> Result<()> {
     let origin = |t: &str| format!("{} [{t}]", path.display());
     let input_of = |name: &str| {
         answers.get(name).and_then(|v| v.as_table()).map(|t| Input {
@@ -392,7 +415,14 @@ fn run_answers(ctx: &Ctx, path: &Path) -> Result<()> {
         })
     };
     let network_prepared = match input_of("network") {
-        Some(input) => Some(network::prepare(ctx, &input, &network::Options::default())?),
+        Some(input) => Some(network::prepare(
+            ctx,
+            &input,
+            &network::Options {
+                force,
+                ..Default::default()
+            },
+        )?),
         None => None,
     };
     let post_install_prepared = match input_of("post-install") {
@@ -471,7 +501,7 @@ fn run_answers(ctx: &Ctx, path: &Path) -> Result<()> {
     }
     if !vnc_users.is_empty() {
         ctx.out.info("== 10 Enable VNC for users");
-        vnc::apply_users(ctx, &vnc_users)?;
+        vnc::apply_users(ctx, vnc_users)?;
     }
     Ok(())
 }

@@ -19,12 +19,16 @@ pub struct Options<'a> {
 }
 
 /// Refuses over SSH unless forced: the change can cut the session it runs in.
-pub fn refuse_over_ssh(ctx: &Ctx, what: &str, force: bool) -> Result<()> {
-    if ctx.over_ssh() && !force {
+/// Never in an image or a dry run, where no live link is at risk. `how` is the
+/// form that allows it where it was asked for.
+pub fn refuse_over_ssh(ctx: &Ctx, what: &str, force: bool, how: &str) -> Result<()> {
+    if ctx.over_ssh() && !force && !ctx.sys.is_image() && !ctx.sys.dry_run() {
         return Err(
             Error::not_permitted(format!("{what} does not run over a remote (SSH) connection"))
                 .why("it can cut the connection it runs in and leave the appliance half-configured")
-                .hint("run it on the appliance's local console, or add --force if you have another way back in"),
+                .hint(format!(
+                    "run it on the appliance's local console, or, if you have another way back in: {how}"
+                )),
         );
     }
     Ok(())
@@ -38,7 +42,15 @@ pub struct Prepared {
 
 /// Gathers and validates every value; nothing is changed.
 pub fn prepare(ctx: &Ctx, input: &Input, opts: &Options) -> Result<Prepared> {
-    refuse_over_ssh(ctx, "Configuring the network", opts.force)?;
+    let allowed = opts.force || input.answers_flag("allow-remote")?;
+    let how = match &input.source {
+        super::input::Source::Answers(_) => format!(
+            "allow-remote = true in {}, or edge-setup setup --answers FILE --force",
+            input.origin
+        ),
+        _ => "add --force".to_string(),
+    };
+    refuse_over_ssh(ctx, "Configuring the network", allowed, &how)?;
     ctx.require_root("setup network")?;
     let stack = match opts.stack {
         Some(s) => s,
@@ -211,7 +223,7 @@ fn choose_interface(ctx: &Ctx, input: &Input, opts: &Options) -> Result<String> 
 
 /// `setup network --rollback`: the files as they were before the last change.
 pub fn rollback(ctx: &Ctx, force: bool) -> Result<()> {
-    refuse_over_ssh(ctx, "Rolling back the network", force)?;
+    refuse_over_ssh(ctx, "Rolling back the network", force, "add --force")?;
     ctx.require_root("setup network --rollback")?;
     let step = ctx.out.step("Restoring the network files of before the last change");
     let rb = network::rollback(&ctx.sys)?;
@@ -244,4 +256,58 @@ pub fn rollback(ctx: &Ctx, force: bool) -> Result<()> {
         "planned"
     });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::system::Mode;
+    use crate::system::runner::FakeRunner;
+    use crate::wizard::input::Source;
+
+    const SSH: [(&str, &str); 1] = [("SSH_CONNECTION", "10.0.0.9 50000 10.0.0.5 22")];
+
+    fn ctx(mode: Mode, dry_run: bool) -> (tempfile::TempDir, Ctx) {
+        let dir = tempfile::tempdir().unwrap();
+        let (ctx, _) = crate::context::test_ctx(dir.path(), mode, dry_run, Box::new(FakeRunner::new()));
+        (dir, ctx.with_env(SSH))
+    }
+
+    #[test]
+    fn over_ssh_a_live_network_change_is_refused_with_the_form_that_allows_it() {
+        let (_d, live) = ctx(Mode::Live, false);
+        let table: toml::Table = "ip = \"10.0.0.5\"".parse().unwrap();
+        let input = Input {
+            source: Source::Answers(&table),
+            interactive: false,
+            noninteractive: "the answers file",
+            origin: "/root/a.toml [network]".to_string(),
+        };
+        let err = prepare(&live, &input, &Options::default()).err().expect("refused");
+        assert_eq!(err.kind, crate::error::Kind::NotPermitted);
+        let hint = err.hint.unwrap();
+        assert!(
+            hint.contains("allow-remote = true in /root/a.toml [network], or edge-setup setup --answers FILE --force"),
+            "{hint}"
+        );
+        let err = refuse_over_ssh(&live, "Configuring the network", false, "add --force").unwrap_err();
+        assert!(err.hint.unwrap().ends_with("add --force"));
+        refuse_over_ssh(&live, "Configuring the network", true, "add --force").unwrap();
+        let allowed: toml::Table = "allow-remote = true".parse().unwrap();
+        let input = Input {
+            source: Source::Answers(&allowed),
+            ..input
+        };
+        // allowed: it goes on to the next check (root, as these tests may not be)
+        let passed = prepare(&live, &input, &Options::default()).err();
+        assert!(passed.as_ref().is_none_or(|e| !e.what.contains("SSH")), "{passed:?}");
+    }
+
+    #[test]
+    fn over_ssh_an_image_or_a_dry_run_is_not_refused() {
+        for (mode, dry_run) in [(Mode::Image, false), (Mode::Live, true)] {
+            let (_d, ctx) = ctx(mode, dry_run);
+            refuse_over_ssh(&ctx, "Configuring the network", false, "add --force").unwrap();
+        }
+    }
 }

@@ -26,7 +26,7 @@ struct Payload<'a> {
 }
 
 pub fn run(ctx: &Ctx, force: bool) -> Result<()> {
-    refuse_over_ssh(ctx, "The post-upgrade", force)?;
+    refuse_over_ssh(ctx, "The post-upgrade", force, "add --force")?;
     ctx.require_root("setup post-upgrade")?;
     let state = post_install::require_state(ctx, "The post-upgrade")?;
     let dat_path = Path::new(config_dat::PATH);

@@ -1,7 +1,8 @@
 //! edge-setup's own entries: install the VNC components, enable VNC for a user.
 
-use std::io::Cursor;
 use std::path::PathBuf;
+
+use zeroize::Zeroizing;
 
 use crate::cli::{VncArgs, VncUserArgs};
 use crate::config::{self, KeyValue, Listen};
@@ -16,10 +17,10 @@ pub struct Install {
     listen: Option<Listen>,
 }
 
-/// One `[[vnc-user]]` entry: a user and a private file holding their password(s).
+/// One `[[vnc-user]]` entry: a user and their password(s), read from a private file.
 pub struct User {
     name: String,
-    password_file: PathBuf,
+    passwords: vnc_user::Passwords,
 }
 
 fn string(t: &toml::Table, key: &str, origin: &str) -> Result<Option<String>> {
@@ -79,40 +80,50 @@ pub fn prepare_users(ctx: &Ctx, value: &toml::Value, origin: &str) -> Result<Vec
         }
     };
     let mut users = Vec::new();
-    for t in tables {
-        let name = string(t, "user", origin)?
-            .ok_or_else(|| Error::bad_input(format!("{origin}: a [[vnc-user]] entry has no 'user'")))?;
-        let password_file = string(t, "password-file", origin)?.map(PathBuf::from).ok_or_else(|| {
-            Error::bad_input(format!(
-                "{origin}: the [[vnc-user]] entry for {name} has no 'password-file'"
-            ))
-            .hint("name a file (mode 0600) with the password on line 1 and an optional view-only password on line 2")
-        })?;
-        ctx.sys.read_host_private(&password_file)?;
-        if users.iter().any(|u: &User| u.name == name) {
-            return Err(Error::bad_input(format!("{origin}: user {name} appears twice")));
+    for (i, t) in tables.into_iter().enumerate() {
+        // "FILE [[vnc-user]] #2", then the user once the entry names one
+        let entry = format!("{origin} #{}", i + 1);
+        let name =
+            string(t, "user", &entry)?.ok_or_else(|| Error::bad_input(format!("{entry}: the entry has no 'user'")))?;
+        let entry = format!("{entry} (user {name})");
+        if ctx.sys.users().by_name(&name)?.is_none() {
+            return Err(Error::bad_input(format!("{entry}: there is no user '{name}'"))
+                .hint("create the user first (useradd -m NAME), or correct the name"));
         }
-        users.push(User { name, password_file });
+        let path = string(t, "password-file", &entry)?.map(PathBuf::from).ok_or_else(|| {
+            Error::bad_input(format!("{entry}: 'password-file' is missing")).hint(
+                "name a file (mode 0600) with the password on line 1 and an optional view-only password on line 2",
+            )
+        })?;
+        let key = format!("{entry} 'password-file' {}", path.display());
+        let bytes = ctx
+            .sys
+            .read_host_private(&path)
+            .map_err(|e| Error::bad_input(format!("{key}: {}", e.what)))?;
+        let text = std::str::from_utf8(&bytes).map_err(|_| Error::bad_input(format!("{key}: not a text file")))?;
+        let mut lines = text.lines();
+        let full = Zeroizing::new(lines.next().unwrap_or_default().to_string());
+        let view_only = lines
+            .next()
+            .filter(|v| !v.is_empty())
+            .map(|v| Zeroizing::new(v.to_string()));
+        let passwords = vnc_user::Passwords::new(full, view_only).map_err(|why| {
+            Error::bad_input(format!("{key}: {why}"))
+                .hint("put 6 to 8 printable ASCII characters on line 1 (and an optional different view-only password on line 2)")
+        })?;
+        if users.iter().any(|u: &User| u.name == name) {
+            return Err(Error::bad_input(format!("{entry}: user {name} appears twice")));
+        }
+        users.push(User { name, passwords });
     }
     Ok(users)
 }
 
-/// Enables each user as `vnc-user --user NAME --password-stdin` would, the
-/// password file standing in for standard input.
-pub fn apply_users(ctx: &Ctx, users: &[User]) -> Result<()> {
+/// Enables each user as `vnc-user --user NAME` would, with the passwords the
+/// entry's file gave.
+pub fn apply_users(ctx: &Ctx, users: Vec<User>) -> Result<()> {
     for u in users {
-        let bytes = ctx.sys.read_host_private(&u.password_file)?;
-        let previous = ctx.stdin.replace(Box::new(Cursor::new(bytes)));
-        let args = VncUserArgs {
-            user: Some(u.name.clone()),
-            password_stdin: true,
-            remove: false,
-            system_part: false,
-            restart: false,
-        };
-        let result = vnc_user::run(ctx, &args);
-        ctx.stdin.replace(previous);
-        result?;
+        vnc_user::enable_user(ctx, &u.name, u.passwords)?;
     }
     Ok(())
 }
