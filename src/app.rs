@@ -101,7 +101,12 @@ pub fn run(process: Process) -> i32 {
             .with_yes(cli.global.yes),
         Err(e) => return fail(&out, json, None, &e),
     };
-    let result = dispatch(&ctx, &cli.command);
+    let result = dispatch(&ctx, &cli.command).map_err(|mut e| {
+        if let Some(dir) = &cli.global.root {
+            e.hint = e.hint.map(|h| for_image(&h, dir));
+        }
+        e
+    });
     out.finish_bar();
     match result {
         Err(e) => fail(&out, json, Some(&ctx.sys), &e),
@@ -116,6 +121,31 @@ pub fn run(process: Process) -> i32 {
             exit::SUCCESS
         }
     }
+}
+
+/// A hint written for a running system, for an image: the commands it names
+/// take `--root DIR` and no `sudo` (the image's files are the builder's to change).
+fn for_image(hint: &str, dir: &Path) -> String {
+    const COMMANDS: [&str; 6] = ["remote-connectivity", "vnc-user", "device-id", "config", "setup", "vnc"];
+    let hint = hint.replace("sudo edge-setup ", "edge-setup ");
+    let mut out = String::new();
+    let mut rest = hint.as_str();
+    while let Some(at) = rest.find("edge-setup ") {
+        let (before, from) = rest.split_at(at + "edge-setup ".len());
+        out.push_str(before);
+        // `vnc bundle` runs on another machine, one with a network, not on the image
+        let names_command = !from.starts_with("vnc bundle")
+            && COMMANDS.iter().any(|c| {
+                from.strip_prefix(c)
+                    .is_some_and(|after| !after.starts_with(|ch: char| ch.is_ascii_alphanumeric() || ch == '-'))
+            });
+        if names_command {
+            out.push_str(&format!("--root {} ", dir.display()));
+        }
+        rest = from;
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The last line of a command that changes things: whether it did.
@@ -154,5 +184,28 @@ fn dispatch(ctx: &Ctx, command: &Command) -> Result<()> {
         Command::RemoteConnectivity(args) => crate::agent::run(ctx, args),
         Command::Vnc(args) => vnc::run(ctx, args),
         Command::VncUser(args) => vnc_user::run(ctx, args),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_hints_name_the_root_and_no_sudo() {
+        let dir = Path::new("/srv/img");
+        assert_eq!(
+            for_image(
+                "run 'sudo edge-setup vnc-user --user NAME' or 'edge-setup config set c8y.url <value>'",
+                dir
+            ),
+            "run 'edge-setup --root /srv/img vnc-user --user NAME' or 'edge-setup --root /srv/img config set c8y.url <value>'"
+        );
+        // not a command: left alone
+        assert_eq!(
+            for_image("edge-setup writes it; see edge-setup.toml", dir),
+            "edge-setup writes it; see edge-setup.toml"
+        );
+        assert_eq!(for_image("sudo edge-setup vnc", dir), "edge-setup --root /srv/img vnc");
     }
 }

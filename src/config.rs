@@ -592,22 +592,13 @@ impl Config {
 
     pub fn unset_raw(&mut self, def: &KeyDef) -> bool {
         let (table, key) = def.name.split_once('.').expect("key names have a table");
-        let removed = self
-            .doc
+        // An emptied table stays: the comments above it (the file's header among
+        // them, when it is the first) are the operator's and stay with it.
+        self.doc
             .get_mut(table)
             .and_then(Item::as_table_like_mut)
             .and_then(|t| t.remove(key))
-            .is_some();
-        if removed
-            && self
-                .doc
-                .get(table)
-                .and_then(Item::as_table_like)
-                .is_some_and(|t| t.is_empty())
-        {
-            self.doc.remove(table);
-        }
-        removed
+            .is_some()
     }
 
     /// Writes the file atomically (root, 0644).

@@ -267,4 +267,47 @@ mod tests {
         );
         assert_eq!(o.text(), "edge-1234\n");
     }
+
+    /// With the progress bar a step is written whole when it ends: a line left
+    /// open would be torn by the bar's redraws.
+    #[test]
+    fn with_the_progress_bar_steps_are_whole_lines() {
+        let (o, e) = (Capture::default(), Capture::default());
+        let out = Out::new(Box::new(o.clone()), Box::new(e.clone()), true);
+        out.progress(2);
+        let s = out.step("Writing the device ID");
+        assert_eq!(e.text(), "", "nothing half-written while the bar may redraw");
+        s.done("done");
+        let s = out.step("Restarting the agent");
+        out.info("would run: systemctl restart edge-agent");
+        s.done("planned");
+        out.finish_bar();
+        assert_eq!(
+            e.text(),
+            "Writing the device ID ... done\nRestarting the agent ...\nwould run: systemctl restart edge-agent\n  ... planned\n"
+        );
+    }
+
+    #[test]
+    fn json_keeps_data_notes_and_the_result_for_one_object() {
+        let (o, e) = (Capture::default(), Capture::default());
+        let out = Out::with_json(Box::new(o.clone()), Box::new(e.clone()), false, true);
+        out.data("VNC is enabled for admin");
+        out.note("assuming version 1.12");
+        out.warn("no firewall found");
+        out.print_json(None, None);
+        let v: serde_json::Value = serde_json::from_str(&o.text()).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "changed": false,
+                "dry_run": false,
+                "changes": [],
+                "notes": ["assuming version 1.12"],
+                "warnings": ["no firewall found"],
+                "output": ["VNC is enabled for admin"],
+            })
+        );
+        assert!(e.text().contains("note: assuming version 1.12"));
+    }
 }

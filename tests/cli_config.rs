@@ -82,7 +82,11 @@ fn each_key_refuses_bad_values_with_what_it_expects_and_changes_nothing() {
             .assert()
             .code(2)
             .stderr(predicate::str::contains(expect))
-            .stderr(predicate::str::contains(format!("edge-setup config set {key}")));
+            // in an image the fix names the image
+            .stderr(predicate::str::contains(format!(
+                "edge-setup --root {} config set {key}",
+                img.root().display()
+            )));
         assert_eq!(img.snapshot(), before, "{key}={value} changed a file");
     }
 }
@@ -144,7 +148,10 @@ fn a_bad_stored_value_names_path_line_and_fix() {
             "edge-setup.toml:3: vnc.listen = \"wan\" is not valid",
         ))
         .stderr(predicate::str::contains("'localhost' or 'lan'"))
-        .stderr(predicate::str::contains("edge-setup config set vnc.listen <value>"));
+        .stderr(predicate::str::contains(format!(
+            "edge-setup --root {} config set vnc.listen <value>",
+            img.root().display()
+        )));
     // setting the key is the fix
     img.cmd()
         .args(["config", "set", "vnc.listen", "lan"])
@@ -270,4 +277,23 @@ fn concurrent_sets_of_different_keys_all_land() {
             );
         }
     }
+}
+
+#[test]
+fn unset_keeps_the_comments_of_the_file_and_its_tables() {
+    let img = Image::debian();
+    let text = "# Appliance settings, kept by the operations team.\n\n# The tenant of plant 7.\n[c8y]\nurl = \"https://t.example.com\"\n\n# Sessions.\n[vnc]\ngeometry = \"1024x768\"\n";
+    img.write("/etc/edge-setup/edge-setup.toml", text);
+    img.cmd().args(["config", "unset", "c8y.url"]).assert().success();
+    let after = img.read("/etc/edge-setup/edge-setup.toml").unwrap();
+    for comment in [
+        "# Appliance settings, kept by the operations team.",
+        "# The tenant of plant 7.",
+        "# Sessions.",
+    ] {
+        assert!(after.contains(comment), "{comment:?} lost:\n{after}");
+    }
+    assert!(!after.contains("url ="), "{after}");
+    assert!(after.contains("geometry = \"1024x768\""), "{after}");
+    img.cmd().args(["config", "get", "c8y.url"]).assert().failure();
 }

@@ -14,8 +14,16 @@ fn missing_id_fails_and_names_the_commands_that_set_one() {
         .code(1)
         .stdout("")
         .stderr(predicate::str::contains("no Edge device ID is set"))
-        .stderr(predicate::str::contains("sudo edge-setup device-id generate"))
-        .stderr(predicate::str::contains("sudo edge-setup device-id set <ID>"));
+        // an image's own commands: --root, no sudo
+        .stderr(predicate::str::contains(format!(
+            "edge-setup --root {} device-id generate",
+            img.root().display()
+        )))
+        .stderr(predicate::str::contains(format!(
+            "edge-setup --root {} device-id set <ID>",
+            img.root().display()
+        )))
+        .stderr(predicate::str::contains("sudo").not());
 }
 
 #[test]

@@ -187,7 +187,7 @@ fn every_rule_is_refused_with_the_file_and_the_reason_and_nothing_changes() {
         ),
         (
             vec![("licence", Some(f("missing.licence")))],
-            vec![format!("cannot read {}", f("missing.licence")), "No such file".into()],
+            vec![format!("{} does not exist", f("missing.licence"))],
         ),
         (
             vec![("domain", Some("edge".into()))],
@@ -269,9 +269,10 @@ fn options_3_4_and_6_refuse_until_option_2_succeeded() {
             .assert()
             .code(1)
             .stderr(predicate::str::contains("needs a completed post-installation"))
-            .stderr(predicate::str::contains(
-                "run option 2 first: sudo edge-setup setup post-install",
-            ));
+            .stderr(predicate::str::contains(format!(
+                "run option 2 first: edge-setup --root {} setup post-install",
+                img.root().display()
+            )));
     }
     img.cmd()
         .args(["setup", "--answers"])

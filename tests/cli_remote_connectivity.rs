@@ -227,7 +227,10 @@ fn without_a_name_server_enable_refuses_unless_forced() {
                 "remote connectivity needs DNS, but no name server is configured",
             ))
             .stderr(predicate::str::contains("/etc/resolv.conf names no name server"))
-            .stderr(predicate::str::contains("sudo edge-setup setup network"))
+            .stderr(predicate::str::contains(format!(
+                "edge-setup --root {} setup network",
+                img.root().display()
+            )))
             .stderr(predicate::str::contains("--force"));
         assert_eq!(img.snapshot(), before, "{resolv:?}");
         img.cmd()

@@ -359,7 +359,10 @@ fn without_a_terminal_the_menu_names_the_noninteractive_form() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("needs a terminal"))
-        .stderr(predicate::str::contains("edge-setup setup --answers FILE"));
+        .stderr(predicate::str::contains(format!(
+            "edge-setup --root {} setup --answers FILE",
+            img.root().display()
+        )));
     img.cmd()
         .args(["setup", "network"])
         .assert()
@@ -545,4 +548,20 @@ fn a_dry_run_plans_on_what_earlier_options_would_write() {
         img.read("/usr/edge/properties/edge-agent/device-id").unwrap(),
         "edge-plant7-01\n"
     );
+}
+
+/// A file named on the command line that does not exist is bad input (2), like any wrong argument.
+#[test]
+fn a_missing_answers_or_config_dat_file_is_bad_input() {
+    let img = appliance();
+    for args in [
+        vec!["setup", "--answers", "/nonexistent/answers.toml"],
+        vec!["setup", "network", "--config-dat", "/nonexistent/config.dat"],
+    ] {
+        img.cmd()
+            .args(&args)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("/nonexistent/").and(predicate::str::contains("does not exist")));
+    }
 }

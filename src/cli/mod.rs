@@ -9,7 +9,8 @@ use clap::{Args, Parser, Subcommand};
     name = "edge-setup",
     version,
     about = "Set up a Cumulocity IoT Edge appliance: VNC, device identity, agent and network.",
-    after_help = "Exit codes: 0 success, 1 failure, 2 bad input or usage, 3 not permitted."
+    after_help = "Exit codes: 0 success, 1 failure, 2 bad input or usage, 3 not permitted.",
+    max_term_width = 80
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -312,5 +313,43 @@ mod tests {
         let a = Cli::try_parse_from(["edge-setup", "--root", "/img", "device-id"]).unwrap();
         let b = Cli::try_parse_from(["edge-setup", "device-id", "--root", "/img"]).unwrap();
         assert_eq!(a.global.root, b.global.root);
+    }
+
+    /// Every command, with the path of names that reaches it.
+    fn all(cmd: &clap::Command, path: &str, out: &mut Vec<(String, clap::Command)>) {
+        let path = format!("{path} {}", cmd.get_name()).trim().to_string();
+        out.push((path.clone(), cmd.clone()));
+        for sub in cmd.get_subcommands() {
+            all(sub, &path, out);
+        }
+    }
+
+    #[test]
+    fn every_help_fits_80_columns_and_every_argument_is_described() {
+        let mut cmds = Vec::new();
+        let mut root = Cli::command();
+        root.build();
+        all(&root, "", &mut cmds);
+        assert!(cmds.len() > 20, "{}", cmds.len());
+        for (path, mut cmd) in cmds {
+            if cmd.is_hide_set() || path.ends_with(" help") {
+                continue;
+            }
+            assert!(cmd.get_about().is_some(), "{path} has no description");
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id == "help" || id == "version" || arg.is_hide_set() {
+                    continue;
+                }
+                assert!(arg.get_help().is_some(), "{path}: argument {id} has no description");
+            }
+            let help = cmd.render_help().to_string();
+            for line in help.lines() {
+                assert!(
+                    line.chars().count() <= 80,
+                    "{path} --help has a line over 80 columns:\n{line}"
+                );
+            }
+        }
     }
 }

@@ -590,7 +590,7 @@ impl Root {
             .suffix(TEMP_SUFFIX)
             .permissions(std::fs::Permissions::from_mode(0o600))
             .tempfile_in(&dir_path)
-            .map_err(|e| Error::io("create a temporary file for", &host, e))?;
+            .map_err(|e| Error::io("create a temporary file for", &host, without_path(e)))?;
         set_owner_mode(tmp.as_file(), spec).map_err(|e| Error::io("set the owner and mode of", &host, e))?;
         tmp.as_file_mut()
             .write_all(contents)
@@ -926,7 +926,7 @@ impl Staged {
             ..
         } = self;
         tmp.persist(dir_path.join(&name))
-            .map_err(|e| Error::io("replace", &host, e.error))?;
+            .map_err(|e| Error::io("replace", &host, without_path(e.error)))?;
         if durable {
             nix::unistd::fsync(&dir).map_err(|e| Error::io("sync the directory of", &host, e.into()))?;
         }
@@ -1091,6 +1091,16 @@ fn not_writable(dir: &Path, e: Errno) -> Error {
     Error::new(Kind::NotPermitted, format!("cannot write in {}", dir.display()))
         .why(std::io::Error::from(e))
         .hint(hint)
+}
+
+/// The OS error alone: tempfile's errors name the directory as edge-setup
+/// opened it (`/proc/self/fd/N`), which means nothing to the user; the
+/// message names the user's path instead.
+fn without_path(e: std::io::Error) -> std::io::Error {
+    match e.raw_os_error() {
+        Some(code) => std::io::Error::from_raw_os_error(code),
+        None => std::io::Error::from(e.kind()),
+    }
 }
 
 fn is_link(st: &FileStat) -> bool {
@@ -1546,6 +1556,17 @@ mod tests {
         );
         drop(held);
         root.lock(target, Duration::from_millis(300)).unwrap();
+    }
+
+    #[test]
+    fn errors_never_name_the_descriptor_paths_edge_setup_opens() {
+        let e = tempfile::Builder::new()
+            .tempfile_in("/proc/self/fd/999999")
+            .unwrap_err();
+        assert!(e.to_string().contains("/proc/self/fd"), "{e}");
+        let e = Error::io("create a temporary file for", Path::new("/etc/x"), without_path(e));
+        assert!(!e.to_string().contains("/proc/self/fd"), "{e}");
+        assert!(e.to_string().contains("/etc/x"), "{e}");
     }
 
     #[test]

@@ -325,22 +325,20 @@ impl System {
     /// Reads a file the user named on the command line (an answers file, a
     /// config.dat): a path on this host, not under the root.
     pub fn read_host_file(&self, path: &Path) -> Result<String> {
-        std::fs::read_to_string(path).map_err(|e| {
-            Error::io("read", path, e).hint(format!("check the path {} and run the command again", path.display()))
-        })
+        std::fs::read_to_string(path).map_err(|e| named_file_error(path, e))
     }
 
     /// Reads a file the user named (a certificate, a licence) as bytes: a host path.
     pub fn read_host_bytes(&self, path: &Path) -> Result<Zeroizing<Vec<u8>>> {
         std::fs::read(path)
             .map(Zeroizing::new)
-            .map_err(|e| Error::io("read", path, e))
+            .map_err(|e| named_file_error(path, e))
     }
 
     /// Reads a file of secrets the user named; refuses one that group or others may read.
     pub fn read_host_private(&self, path: &Path) -> Result<Zeroizing<Vec<u8>>> {
         use std::os::unix::fs::MetadataExt;
-        let meta = std::fs::metadata(path).map_err(|e| Error::io("read", path, e))?;
+        let meta = std::fs::metadata(path).map_err(|e| named_file_error(path, e))?;
         if meta.mode() & 0o077 != 0 {
             return Err(Error::bad_input(format!(
                 "{} may be read by group or others (mode {:04o}); make it private: chmod 600 {}",
@@ -654,6 +652,16 @@ impl System {
         let user = if spec.uid == 0 { "root".to_string() } else { user };
         format!("owner {user}:{group}")
     }
+}
+
+/// A file the user named that cannot be read: a missing one is bad input (2),
+/// like any other wrong argument.
+fn named_file_error(path: &Path, e: std::io::Error) -> Error {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        return Error::bad_input(format!("{} does not exist", path.display()))
+            .hint(format!("check the path {} and run the command again", path.display()));
+    }
+    Error::io("read", path, e).hint(format!("check the path {} and run the command again", path.display()))
 }
 
 fn user_spec(user: &UserInfo, mode: u32) -> FileSpec {
