@@ -640,6 +640,7 @@ pub fn run(ctx: &Ctx, args: &ConfigArgs) -> Result<()> {
             let cfg = ctx.config()?;
             match cfg.show(&ctx.sys, def.name)? {
                 Some(v) => {
+                    ctx.out.result(serde_json::json!({ "key": def.name, "value": v }));
                     ctx.out.data(&v);
                     Ok(())
                 }
@@ -681,13 +682,22 @@ pub fn run(ctx: &Ctx, args: &ConfigArgs) -> Result<()> {
                     removed
                 }
             };
-            step.done(if changed { "removed" } else { "was not set" });
+            step.done(if changed {
+                ctx.sys.word("removed", "would be removed")
+            } else {
+                "was not set"
+            });
             Ok(())
         }
         ConfigAction::List { all, doc } => {
             let cfg = ctx.config()?;
+            let mut listed = serde_json::Map::new();
             for def in KEYS {
                 if *doc {
+                    listed.insert(
+                        def.name.to_string(),
+                        serde_json::json!({"doc": def.doc, "example": def.example, "default": def.default}),
+                    );
                     ctx.out.data(&format!(
                         "{}\n    {}\n    example: edge-setup config set {} {}",
                         def.name, def.doc, def.name, def.example
@@ -704,8 +714,10 @@ pub fn run(ctx: &Ctx, args: &ConfigArgs) -> Result<()> {
                 if set || *all {
                     let value = cfg.show(&ctx.sys, def.name)?.unwrap_or_default();
                     ctx.out.data(&format!("{}={value}", def.name));
+                    listed.insert(def.name.to_string(), serde_json::json!(value));
                 }
             }
+            ctx.out.result(serde_json::json!({ "keys": listed }));
             Ok(())
         }
     }

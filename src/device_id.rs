@@ -194,6 +194,7 @@ pub fn run(ctx: &Ctx, args: &DeviceIdArgs) -> Result<()> {
     match args.action.as_ref().unwrap_or(&DeviceIdAction::Show) {
         DeviceIdAction::Show => {
             let id = read(&ctx.sys)?.ok_or_else(missing)?;
+            ctx.out.result(serde_json::json!({ "device_id": id.as_str() }));
             ctx.out.data(id.as_str());
             ctx.out.note(REGISTRATION_STEPS);
             Ok(())
@@ -202,6 +203,7 @@ pub fn run(ctx: &Ctx, args: &DeviceIdArgs) -> Result<()> {
             let id = parse_arg(id)?;
             ctx.require_root("device-id set")?;
             store(ctx, &id)?;
+            ctx.out.result(serde_json::json!({ "device_id": id.as_str() }));
             ctx.out.data(id.as_str());
             Ok(())
         }
@@ -213,11 +215,13 @@ pub fn run(ctx: &Ctx, args: &DeviceIdArgs) -> Result<()> {
                 ctx.out.info(&format!(
                     "Keeping the device ID that is already set ({existing}); use 'edge-setup device-id generate --force' to replace it."
                 ));
+                ctx.out.result(serde_json::json!({ "device_id": existing.as_str() }));
                 ctx.out.data(existing.as_str());
                 return Ok(());
             }
             let id = derive(&ctx.sys)?;
             store(ctx, &id)?;
+            ctx.out.result(serde_json::json!({ "device_id": id.as_str() }));
             ctx.out.data(id.as_str());
             ctx.out.note(REGISTRATION_STEPS);
             Ok(())

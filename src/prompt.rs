@@ -87,17 +87,25 @@ fn prompt_error(e: dialoguer::Error) -> Error {
 }
 
 impl Prompter for Terminal {
+    /// Asked again after a refused answer with the reason, and with the default
+    /// shown every time (dialoguer's own validation re-asks without it).
     fn text(&self, q: Question, default: Option<&str>, validate: Validator) -> Result<String> {
-        let mut input = dialoguer::Input::<String>::new()
-            .with_prompt(q.prompt)
-            .validate_with(|s: &String| validate(s.trim()));
-        if let Some(d) = default {
-            input = input.default(d.to_string());
+        let term = dialoguer::console::Term::stderr();
+        loop {
+            let mut input = dialoguer::Input::<String>::new()
+                .with_prompt(q.prompt)
+                .allow_empty(true);
+            if let Some(d) = default {
+                input = input.default(d.to_string());
+            }
+            let answer = input.interact_text().map_err(prompt_error)?.trim().to_string();
+            match validate(&answer) {
+                Ok(()) => return Ok(answer),
+                Err(why) => {
+                    let _ = term.write_line(&format!("  {why}"));
+                }
+            }
         }
-        input
-            .interact_text()
-            .map(|s| s.trim().to_string())
-            .map_err(prompt_error)
     }
 
     fn secret(&self, q: Question, confirm: bool, validate: Validator) -> Result<Zeroizing<String>> {

@@ -165,6 +165,32 @@ fn option_7_stores_the_cloud_url_and_8_exits_with_0() {
     assert!(img.read("/usr/edge/properties/edge-agent/device-id").is_some());
 }
 
+/// As in the old menu, a blank answer at option 7 disables remote management;
+/// the current URL is shown, not taken by Enter.
+#[test]
+fn option_7_with_a_blank_answer_disables() {
+    let img = Image::debian();
+    img.write("/etc/resolv.conf", "nameserver 192.0.2.53\n");
+    img.cmd()
+        .args(["remote-connectivity", "enable", "--url", "t.example.com"])
+        .assert()
+        .success();
+    let (tmux, exit_file) = menu_session(&img);
+    tmux.wait_for("Enter your choice", 1);
+    tmux.send(&["7", "Enter"]);
+    tmux.wait_for("now https://t.example.com)", 1);
+    tmux.send(&["Enter"]);
+    tmux.wait_for("Enter your choice", 2);
+    tmux.send(&["8", "Enter"]);
+    assert_eq!(wait_for_file(&exit_file), "0\n");
+    let props = img
+        .read("/usr/edge/properties/edge-agent/remote-connectivity.properties")
+        .unwrap();
+    assert!(props.contains("enabled=false"), "{props}");
+    // the URL is kept for a later enable
+    assert!(props.contains("url=https://t.example.com"), "{props}");
+}
+
 #[test]
 fn the_menu_offers_options_2_to_6_and_option_6_needs_option_2() {
     let img = Image::debian();

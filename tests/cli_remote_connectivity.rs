@@ -559,6 +559,7 @@ fn status_text_and_json() {
             "host_resolves": null,
             "agent_service": "edge-agent.service",
             "agent_state": "not-installed",
+            "problems": [],
         })
     );
 }
@@ -656,4 +657,51 @@ fn dry_run_changes_nothing_and_prints_the_plan() {
             "would run: systemctl restart edge-agent.service",
         ));
     assert_eq!(img.snapshot(), before);
+}
+
+/// A monitor reading `--json` gets the status with the damaged files named,
+/// not nothing: the object is printed, with the error, and the exit code is 1.
+#[test]
+fn status_json_names_damaged_files_instead_of_printing_nothing() {
+    let img = image();
+    enable(&img, "t.example.com").success();
+    let props = "/usr/edge/properties/edge-agent/remote-connectivity.properties";
+    img.write(props, "enabled=maybe\n");
+    img.write(ID_FILE, "not a valid id!\n");
+    for args in [vec!["remote-connectivity", "status"], vec!["setup", "status"]] {
+        let out = img.cmd().arg("--json").args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", String::from_utf8_lossy(&out.stdout)));
+        let files: Vec<&str> = json["result"]["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["file"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            files,
+            vec![
+                img.path(props).display().to_string(),
+                img.path(ID_FILE).display().to_string()
+            ],
+            "{json}"
+        );
+        assert_eq!(json["error"]["exit"], 1);
+        assert!(
+            json["error"]["what"]
+                .as_str()
+                .unwrap()
+                .contains("2 files could not be read"),
+            "{json}"
+        );
+    }
+    // the configuration still reads: the URL is reported
+    let out = img
+        .cmd()
+        .args(["--json", "remote-connectivity", "status"])
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["result"]["url"], "https://t.example.com");
 }

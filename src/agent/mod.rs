@@ -48,6 +48,31 @@ pub struct Status {
     pub resolution: Option<Resolution>,
     pub unit: UnitName,
     pub service: State,
+    /// Files that could not be read (damaged), with what is wrong: status goes on without them.
+    pub problems: Vec<Problem>,
+}
+
+/// A damaged file `status` read past.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    pub file: String,
+    pub problem: String,
+    /// What to do about it, when the reader said.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}
+
+impl Problem {
+    fn of(sys: &crate::system::System, file: &str, e: &Error) -> Problem {
+        Problem {
+            file: sys.host_path(std::path::Path::new(file)).display().to_string(),
+            problem: match &e.why {
+                Some(why) => format!("{}: {why}", e.what),
+                None => e.what.clone(),
+            },
+            next: e.hint.clone(),
+        }
+    }
 }
 
 impl Status {
@@ -63,6 +88,7 @@ impl Status {
             host_resolves: self.resolution.as_ref().map(Result::is_ok),
             agent_service: self.unit.as_str(),
             agent_state: self.service.word(),
+            problems: &self.problems,
         };
         serde_json::to_value(&json).expect("plain data serializes")
     }
@@ -100,6 +126,13 @@ impl Status {
             format!("tenant host:         {host}"),
             format!("agent service:       {}: {}", self.unit, self.service.describe()),
         ]
+        .into_iter()
+        .chain(
+            self.problems
+                .iter()
+                .map(|p| format!("damaged:             {}: {}", p.file, p.problem)),
+        )
+        .collect()
     }
 }
 
@@ -115,6 +148,8 @@ struct Json<'a> {
     host_resolves: Option<bool>,
     agent_service: &'a str,
     agent_state: String,
+    /// Damaged files, each with what is wrong.
+    problems: &'a [Problem],
 }
 
 /// Parses a tenant URL given by the user (http is accepted here; `enable` decides).
@@ -237,7 +272,9 @@ fn enable_with(ctx: &Ctx, url: &TenantUrl, opts: &EnableOpts, resolve: &dyn Fn(&
         let state = service::state(sys, &unit)?;
         service::restart(ctx, &unit, &state, Restart::Always)?;
         ctx.out.info(&format!(
-            "Remote connectivity is enabled: the Edge agent connects to {url}."
+            "Remote connectivity {}: the Edge agent {} to {url}.",
+            sys.word("is enabled", "would be enabled"),
+            sys.word("connects", "would connect")
         ));
     } else {
         ctx.out.info(&format!(
@@ -279,13 +316,33 @@ pub fn disable(ctx: &Ctx) -> Result<()> {
         None => String::new(),
     };
     if changed {
-        ctx.out.info(&format!("Remote connectivity is disabled.{kept}"));
+        ctx.out.info(&format!(
+            "Remote connectivity {}.{kept}",
+            sys.word("is disabled", "would be disabled")
+        ));
     } else {
         ctx.out.info(&format!(
             "Remote connectivity was already disabled: nothing changed, so {unit} was not restarted.{kept}"
         ));
     }
     Ok(())
+}
+
+/// The error of a status that read past damaged files: the first one named.
+pub fn damaged(problems: &[Problem], first: &Problem) -> Error {
+    Error::failure(format!(
+        "{} file{} could not be read: {}",
+        problems.len(),
+        if problems.len() == 1 { "" } else { "s" },
+        first.file
+    ))
+    .why(&first.problem)
+    .hint(
+        first
+            .next
+            .clone()
+            .unwrap_or_else(|| "fix or remove the damaged file and run the command again".to_string()),
+    )
 }
 
 /// What is configured and how the agent's service is doing.
@@ -295,9 +352,29 @@ pub fn status(ctx: &Ctx) -> Result<Status> {
 
 fn status_with(ctx: &Ctx, resolve: &dyn Fn(&str, u16) -> Resolution) -> Result<Status> {
     let sys = &ctx.sys;
-    let cfg = ctx.config()?;
-    let agent = properties::read(sys)?.map(|(_, c)| c);
-    let c8y_url = cfg.tenant_url(sys)?;
+    let mut problems = Vec::new();
+    // A damaged file is reported (and named) in the status, not instead of it.
+    let mut readable = |file: &str, e: Error| problems.push(Problem::of(sys, file, &e));
+    let cfg = match ctx.config() {
+        Ok(cfg) => Some(cfg),
+        Err(e) => {
+            readable(config::PATH, e);
+            None
+        }
+    };
+    let agent = properties::read(sys)
+        .unwrap_or_else(|e| {
+            readable(properties::PATH, e);
+            None
+        })
+        .map(|(_, c)| c);
+    let c8y_url = match cfg.as_ref().map(|c| c.tenant_url(sys)).transpose() {
+        Ok(url) => url.flatten(),
+        Err(e) => {
+            readable(config::PATH, e);
+            None
+        }
+    };
     let enabled = agent.as_ref().is_some_and(|c| c.enabled);
     let url = agent.and_then(|c| c.url).or_else(|| c8y_url.clone());
     let pending_url = c8y_url.filter(|u| Some(u) != url.as_ref());
@@ -305,16 +382,30 @@ fn status_with(ctx: &Ctx, resolve: &dyn Fn(&str, u16) -> Resolution) -> Result<S
         Some(u) if !sys.is_image() => Some(resolve(&u.host, port_of(u))),
         _ => None,
     };
-    let unit = agent_unit(ctx, &cfg)?;
+    let unit = match &cfg {
+        Some(cfg) => agent_unit(ctx, cfg)?,
+        // the configuration is damaged: its key's default
+        None => <UnitName as config::KeyValue>::parse(
+            config::key(AGENT_SERVICE)?
+                .default
+                .expect("agent.service has a default"),
+        )
+        .expect("the default parses"),
+    };
+    let device_id = device_id::read(sys).unwrap_or_else(|e| {
+        readable(device_id::PATH, e);
+        None
+    });
     Ok(Status {
         enabled,
         url,
         pending_url,
-        device_id: device_id::read(sys)?,
+        device_id,
         dns: dns::inspect(sys)?,
         resolution,
         service: service::state(sys, &unit)?,
         unit,
+        problems,
     })
 }
 
@@ -350,6 +441,9 @@ pub fn run(ctx: &Ctx, args: &RemoteConnectivityArgs) -> Result<()> {
             ctx.out.result(st.to_json());
             for line in st.lines() {
                 ctx.out.data(&line);
+            }
+            if let Some(first) = st.problems.first() {
+                return Err(damaged(&st.problems, first));
             }
             if let (Some(pending), Some(url)) = (&st.pending_url, &st.url) {
                 ctx.out.note(&format!(

@@ -593,7 +593,11 @@ fn uninstall_steps(ctx: &Ctx, t: &Target, purge: bool, users: &[UserInfo], state
     let step = ctx.out.step(&format!("Removing the sudoers rule {SUDOERS_FILE}"));
     let removed = sys.remove(Path::new(SUDOERS_FILE))?;
     state.files.remove(SUDOERS_FILE);
-    step.done(if removed { "removed" } else { "absent" });
+    step.done(if removed {
+        sys.word("removed", "would be removed")
+    } else {
+        "absent"
+    });
 
     let step = ctx.out.step("Removing the desktop session files");
     let mut count = 0;
@@ -619,7 +623,7 @@ fn uninstall_steps(ctx: &Ctx, t: &Target, purge: bool, users: &[UserInfo], state
                         gid: m.gid,
                     };
                     sys.write(hosts_path, text.as_bytes(), spec)?;
-                    step.done("removed");
+                    step.done(sys.word("removed", "would be removed"));
                 }
                 _ => step.done("already gone"),
             }

@@ -1178,6 +1178,19 @@ fn print_summary(ctx: &Ctx, user: &UserInfo, display: u32, listen: Listen) {
     }
     let port = tigervnc::port(display);
     let host = endpoint_host(ctx, listen);
+    ctx.out.result(serde_json::json!({
+        "user": user.name,
+        "display": display,
+        "port": port,
+        "endpoint": {"protocol": "VNC", "host": host, "port": port},
+    }));
+    if ctx.sys.dry_run() {
+        ctx.out.data(&format!(
+            "VNC would be enabled for {}: display :{display}, port {port} (dry run: nothing was changed).",
+            user.name
+        ));
+        return;
+    }
     let reach = match listen {
         Listen::Localhost => {
             "the session listens on this appliance only (vnc.listen = localhost); \
@@ -1199,6 +1212,15 @@ fn print_summary(ctx: &Ctx, user: &UserInfo, display: u32, listen: Listen) {
 }
 
 fn print_removed(ctx: &Ctx, user: &UserInfo, display: Option<u32>) {
+    ctx.out
+        .result(serde_json::json!({"user": user.name, "freed_display": display}));
+    if ctx.sys.dry_run() {
+        ctx.out.data(&format!(
+            "VNC access for {} would be removed (dry run: nothing was changed).",
+            user.name
+        ));
+        return;
+    }
     match display {
         Some(d) => ctx.out.data(&format!(
             "VNC access for {} is removed; display :{d} (port {}) is free. \

@@ -31,12 +31,17 @@ pub fn prepare(ctx: &Ctx, input: &Input) -> Result<Prepared> {
             }
         },
         _ => {
-            let current = ctx.config()?.tenant_url(&ctx.sys)?.map(|u| u.to_string());
+            // As the old menu: a blank answer disables, so the current URL is
+            // shown, not offered as the default Enter would take.
+            let prompt = match ctx.config()?.tenant_url(&ctx.sys)? {
+                Some(u) => format!("Enter cloud URL (leave blank to disable remote management; now {u})"),
+                None => "Enter cloud URL (leave blank to disable remote management)".to_string(),
+            };
             let q = Question {
-                prompt: "Enter cloud URL (leave blank to disable remote management)",
+                prompt: &prompt,
                 noninteractive: "edge-setup setup agent --answers FILE with an [agent] table, or edge-setup remote-connectivity enable --url URL",
             };
-            let answer = ctx.prompt.text(q, Some(current.as_deref().unwrap_or("")), &|s| {
+            let answer = ctx.prompt.text(q, None, &|s| {
                 if s.is_empty() {
                     Ok(())
                 } else {

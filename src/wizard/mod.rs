@@ -554,22 +554,56 @@ fn menu(ctx: &Ctx) -> Result<()> {
 
 /// The appliance at a glance: remote connectivity, device ID, DNS, agent, VNC users.
 fn status(ctx: &Ctx) -> Result<()> {
-    for line in crate::agent::status(ctx)?.lines() {
+    let mut st = crate::agent::status(ctx)?;
+    for line in st.lines() {
         ctx.out.data(&line);
     }
-    let (mappings, _) = crate::vnc_user::load_mappings(&ctx.sys)?;
-    let users: Vec<String> = mappings
-        .appliance
-        .entries()
-        .map(|(user, display, _)| format!("{user} on :{display} (port {})", crate::tigervnc::port(display)))
+    let users: Vec<(String, u32)> = match crate::vnc_user::load_mappings(&ctx.sys) {
+        Ok((mappings, _)) => mappings
+            .appliance
+            .entries()
+            .map(|(user, display, _)| (user.to_string(), display))
+            .collect(),
+        Err(e) => {
+            st.problems.push(crate::agent::Problem {
+                file: ctx
+                    .sys
+                    .host_path(Path::new(crate::tigervnc::MAPPING_FILE))
+                    .display()
+                    .to_string(),
+                problem: match &e.why {
+                    Some(why) => format!("{}: {why}", e.what),
+                    None => e.what.clone(),
+                },
+                next: e.hint.clone(),
+            });
+            ctx.out.data(&format!("damaged:             {e}"));
+            Vec::new()
+        }
+    };
+    let listed: Vec<String> = users
+        .iter()
+        .map(|(user, display)| format!("{user} on :{display} (port {})", crate::tigervnc::port(*display)))
         .collect();
     ctx.out.data(&format!(
         "VNC users:           {}",
-        if users.is_empty() {
+        if listed.is_empty() {
             "none (sudo edge-setup vnc-user --user NAME)".to_string()
         } else {
-            users.join(", ")
+            listed.join(", ")
         }
     ));
-    Ok(())
+    let mut json = serde_json::json!({ "remote_connectivity": st.to_json() });
+    json["vnc_users"] = users
+        .iter()
+        .map(|(user, display)| {
+            serde_json::json!({"user": user, "display": display, "port": crate::tigervnc::port(*display)})
+        })
+        .collect();
+    json["problems"] = serde_json::json!(st.problems);
+    ctx.out.result(json);
+    match st.problems.first() {
+        Some(first) => Err(crate::agent::damaged(&st.problems, first)),
+        None => Ok(()),
+    }
 }

@@ -172,8 +172,11 @@ pub fn apply(ctx: &Ctx, prepared: &Prepared) -> Result<()> {
     step.done(ctx.sys.change_word(dat.save_merged(&ctx.sys)?));
     ctx.out.finish_bar();
     if changed {
-        ctx.out
-            .info("Network configured. To undo it: sudo edge-setup setup network --rollback");
+        ctx.out.info(if ctx.sys.dry_run() {
+            "The network would be configured as above."
+        } else {
+            "Network configured. To undo it: sudo edge-setup setup network --rollback"
+        });
     } else {
         ctx.out
             .info("The network is already configured this way; nothing changed.");

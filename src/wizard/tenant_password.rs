@@ -68,11 +68,17 @@ pub fn apply(ctx: &Ctx, state: &State, p: &Prepared) -> Result<()> {
     step.done(ctx.sys.change_word(dat.save_merged(&ctx.sys)?));
     if steps == 0 {
         ctx.out.note(
-            "edge-setup saved the new password; the platform's own password changes through its platform steps, and none are installed.",
+            &format!(
+                "edge-setup {} the new password; the platform's own password changes through its platform steps, and none are installed.",
+                ctx.sys.word("saved", "would save")
+            ),
         );
     } else {
-        ctx.out
-            .info(&format!("The tenant password of {} is updated.", state.tenant_username));
+        ctx.out.info(&format!(
+            "The tenant password of {} {}.",
+            state.tenant_username,
+            ctx.sys.word("is updated", "would be updated")
+        ));
     }
     Ok(())
 }
