@@ -831,11 +831,28 @@ fn start_session(ctx: &Ctx, target: &Target, display: u32, restart: bool) -> Res
         step.done(outcome);
     } else {
         let step = ctx.out.step(&format!("Enabling and starting {unit}"));
+        if enabled_and_active(sys, &unit) {
+            step.done("unchanged (enabled and running)");
+            return Ok(());
+        }
         sys.run(Cmd::new(Tool::Systemctl).args(["enable", "--now", &unit]))
             .map_err(hint)?;
         step.done(outcome);
     }
     Ok(())
+}
+
+/// Whether the unit is enabled and running already (live only): then there is
+/// nothing to start, and a second run changes nothing.
+fn enabled_and_active(sys: &System, unit: &str) -> bool {
+    let query = Cmd::new(Tool::Systemctl)
+        .args(["show", "--property=UnitFileState,ActiveState"])
+        .arg(unit);
+    let Ok(Some(out)) = sys.query(query) else {
+        return false;
+    };
+    let has = |line: &str| out.stdout.lines().any(|l| l.trim() == line);
+    out.success() && has("UnitFileState=enabled") && has("ActiveState=active")
 }
 
 /// Whether SELinux is on (live), or may be (image mode, where the command is printed).
@@ -1284,6 +1301,15 @@ mod tests {
                 .with_ids(uid, uid)
         }
 
+        /// The commands run, without the read-only `systemctl show` queries.
+        fn commands(&self) -> Vec<String> {
+            self.fake
+                .lines()
+                .into_iter()
+                .filter(|l| !l.starts_with("systemctl show "))
+                .collect()
+        }
+
         fn path(&self, target: &str) -> PathBuf {
             self.dir.path().join(target.trim_start_matches('/'))
         }
@@ -1332,11 +1358,33 @@ mod tests {
             "dbd83cfd727a14583b33820a27ba4dd0"
         );
         assert_eq!(
-            live.fake.lines(),
+            live.commands(),
             vec!["systemctl enable --now tigervncserver@:1.service"]
         );
         assert_eq!(live.read(MAPPING_FILE).unwrap(), b"root:1\n");
         assert!(live.out.text().contains("display :1, port 5901"), "{}", live.out.text());
+    }
+
+    /// A session that is enabled and running already is left alone: the second
+    /// run with the same input runs nothing and records no change.
+    #[test]
+    fn a_running_session_is_not_started_again() {
+        let live = Live::new(DEBIAN);
+        live.fake.respond(
+            "systemctl show --property=UnitFileState,ActiveState tigervncserver@:1.service",
+            Output::ok("UnitFileState=enabled\nActiveState=active\n"),
+        );
+        let ctx = live.ctx(0, &[], no_prompt(), "secret12\n");
+        run(&ctx, &args(Some("root"), true, false, false)).unwrap();
+        assert!(live.commands().is_empty(), "{:?}", live.fake.lines());
+        assert!(
+            live.err
+                .text()
+                .contains("Enabling and starting tigervncserver@:1.service ... unchanged (enabled and running)")
+        );
+        let ctx = live.ctx(0, &[], no_prompt(), "secret12\n");
+        run(&ctx, &args(Some("root"), true, false, false)).unwrap();
+        assert_eq!(ctx.sys.changes(), vec![], "the second run changed something");
     }
 
     #[test]
@@ -1364,7 +1412,7 @@ mod tests {
         );
         let ctx = live.ctx(0, &[], no_prompt(), "secret12\n");
         let err = run(&ctx, &args(Some("root"), true, false, false)).unwrap_err();
-        let lines = live.fake.lines();
+        let lines = live.commands();
         assert_eq!(lines[0], "rpm -q --qf '%{VERSION}' tigervnc-server");
         assert_eq!(lines[1], "selinuxenabled");
         let home = live.path("/root/.vnc").display().to_string();
@@ -1402,16 +1450,13 @@ mod tests {
         run(&ctx, &args(None, false, false, true)).unwrap();
         assert_eq!(live.out.text(), "display=1\n");
         assert_eq!(
-            live.fake.lines(),
+            live.commands(),
             vec!["systemctl enable --now tigervncserver@:1.service"]
         );
         assert_eq!(live.read(MAPPING_FILE).unwrap(), b"root:1\n");
 
         run(&ctx, &args(None, false, true, true)).unwrap();
-        assert_eq!(
-            live.fake.lines()[1],
-            "systemctl disable --now tigervncserver@:1.service"
-        );
+        assert_eq!(live.commands()[1], "systemctl disable --now tigervncserver@:1.service");
         assert_eq!(live.read(MAPPING_FILE).unwrap(), b"");
         // the password file is the user's to delete
         assert!(live.read("/root/.vnc/passwd").is_some());
@@ -1508,10 +1553,10 @@ mod tests {
             ),
             ("n3wpass1\n", vec![format!("systemctl enable --now {unit}")]),
         ] {
-            let before = live.fake.lines().len();
+            let before = live.commands().len();
             let ctx = live.ctx(0, &[], no_prompt(), stdin);
             run(&ctx, &args(Some("root"), true, false, false)).unwrap();
-            assert_eq!(live.fake.lines()[before..], expected[..], "{stdin:?}");
+            assert_eq!(live.commands()[before..], expected[..], "{stdin:?}");
         }
         assert!(live.err.text().contains("Restarting tigervncserver@:1.service"));
     }
