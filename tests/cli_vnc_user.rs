@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{Image, ROCKY_9, is_root};
+use common::{Image, ROCKY_9};
 use edge_setup::vnc_user::mapping::{Mappings, Source};
 use predicates::prelude::*;
 
@@ -18,16 +18,6 @@ const LOCK: &str = "/opt/c8y/utilities/.vnc-display-mapping.lock";
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Skips (with the reason) when not root.
-macro_rules! need_root {
-    () => {
-        if !is_root() {
-            eprintln!("skipped: needs root to create files owned by the image's users");
-            return;
-        }
-    };
 }
 
 /// An image with the users' homes, owned by them.
@@ -107,8 +97,8 @@ fn mappings(img: &Image) -> Mappings {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn enables_a_user_with_every_file_in_place() {
-    need_root!();
     let img = debian();
     enable(&img, "admin", "password\n")
         .success()
@@ -139,8 +129,8 @@ fn enables_a_user_with_every_file_in_place() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn an_image_in_a_private_directory_works() {
-    need_root!();
     // like `mktemp -d`: the image's users could not pass this directory on the host
     let private = tempfile::tempdir().unwrap();
     std::fs::set_permissions(private.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
@@ -150,8 +140,8 @@ fn an_image_in_a_private_directory_works() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn a_rerun_changes_the_password_and_keeps_the_display() {
-    need_root!();
     let img = debian();
     enable(&img, "operator", "12345678\n").success();
     enable(&img, "admin", "12345678\n").success();
@@ -168,8 +158,8 @@ fn a_rerun_changes_the_password_and_keeps_the_display() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn comments_blank_lines_and_other_settings_are_kept() {
-    need_root!();
     let img = debian();
     img.write(MAPPING, "# users of this appliance\n\noperator:4\n");
     img.write(USERS, "# TigerVNC User assignment\n#\n# :2=andrew\n:4=operator\n");
@@ -203,8 +193,8 @@ fn comments_blank_lines_and_other_settings_are_kept() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn settings_come_from_the_configuration() {
-    need_root!();
     let img = debian();
     img.cmd()
         .args(["config", "set", "vnc.listen", "lan"])
@@ -226,8 +216,8 @@ fn settings_come_from_the_configuration() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn remove_takes_the_access_away() {
-    need_root!();
     let img = debian();
     enable(&img, "admin", "secret12\n").success();
     enable(&img, "operator", "secret12\n").success();
@@ -255,8 +245,8 @@ fn remove_takes_the_access_away() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn rhel_uses_its_unit_and_restores_selinux_labels() {
-    need_root!();
     let img = image_with_homes(Image::with_os_release(ROCKY_9));
     enable(&img, "admin", "secret12\n")
         .success()
@@ -268,8 +258,8 @@ fn rhel_uses_its_unit_and_restores_selinux_labels() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn tigervnc_1_14_reads_the_xdg_directory() {
-    need_root!();
     let img = debian();
     img.write(
         "/var/lib/dpkg/status",
@@ -292,8 +282,8 @@ fn tigervnc_1_14_reads_the_xdg_directory() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn password_rules_refuse_and_change_nothing() {
-    need_root!();
     let img = debian();
     enable(&img, "operator", "secret12\n").success();
     let cases = [
@@ -316,8 +306,8 @@ fn password_rules_refuse_and_change_nothing() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn without_a_terminal_the_error_names_password_stdin() {
-    need_root!();
     let img = debian();
     let before = img.snapshot();
     img.cmd()
@@ -330,8 +320,8 @@ fn without_a_terminal_the_error_names_password_stdin() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn bad_users_are_refused_and_change_nothing() {
-    need_root!();
     let img = debian();
     let before = img.snapshot();
     enable(&img, "ghost", "secret12\n")
@@ -370,8 +360,8 @@ fn bad_users_are_refused_and_change_nothing() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn an_unparseable_mapping_line_is_named_and_nothing_changes() {
-    need_root!();
     let img = debian();
     img.write(MAPPING, "# ok\nadmin:1\nthis is not a mapping\n");
     let before = img.snapshot();
@@ -401,8 +391,8 @@ fn an_unparseable_mapping_line_is_named_and_nothing_changes() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn a_symlinked_mapping_file_is_refused_and_nothing_changes() {
-    need_root!();
     for file in [MAPPING, USERS] {
         let img = debian();
         img.write("/etc/shadow", "root:secret:::::::\n");
@@ -418,8 +408,8 @@ fn a_symlinked_mapping_file_is_refused_and_nothing_changes() {
 
 /// An image runs no X server: lock files left in its /tmp say nothing.
 #[test]
+#[ignore = "needs root"]
 fn an_images_tmp_holds_no_displays() {
-    need_root!();
     let img = debian();
     img.write("/tmp/.X1-lock", &format!("{:>10}\n", std::process::id()));
     enable(&img, "admin", "secret12\n")
@@ -428,8 +418,8 @@ fn an_images_tmp_holds_no_displays() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn exhausted_displays_are_a_clear_error() {
-    need_root!();
     let img = debian();
     let a: String = (1..=99).map(|n| format!("x{n}:{n}\n")).collect();
     let t: String = (1..=99).map(|n| format!(":{n}=x{n}\n")).collect();
@@ -459,8 +449,8 @@ fn plant_link(img: &Image, target: &str, link: &str, uid: u32) {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn links_planted_in_the_home_redirect_nothing() {
-    need_root!();
     let shadow = "root:$y$secret:19000:0:99999:7:::\n";
     let traps: [(&str, &str, Option<&str>); 4] = [
         ("/etc/shadow", "/home/admin/.vnc/passwd", None),
@@ -497,8 +487,8 @@ fn links_planted_in_the_home_redirect_nothing() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn a_full_disk_leaves_every_file_as_it_was() {
-    need_root!();
     let mnt = tempfile::tempdir().unwrap();
     let status = Command::new("mount")
         .args(["-t", "tmpfs", "-o", "size=512k", "tmpfs"])
@@ -535,8 +525,8 @@ fn a_full_disk_leaves_every_file_as_it_was() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn dry_run_changes_nothing() {
-    need_root!();
     let img = debian();
     let before = img.snapshot();
     img.cmd()
@@ -553,8 +543,8 @@ fn dry_run_changes_nothing() {
 
 /// 64 users at once: distinct displays, both files in agreement.
 #[test]
+#[ignore = "needs root"]
 fn concurrent_users_get_distinct_displays() {
-    need_root!();
     const N: u32 = 64;
     let img = image_with_users(N);
     let bin = assert_cmd::cargo::cargo_bin("edge-setup");
@@ -588,8 +578,8 @@ fn concurrent_users_get_distinct_displays() {
 /// Killed with SIGKILL at random moments: after each kill, both files parse,
 /// have unique displays and agree (checked under the same lock edge-setup takes).
 #[test]
+#[ignore = "needs root"]
 fn kill_9_at_any_moment_leaves_the_old_or_the_new_files() {
-    need_root!();
     let img = image_with_users(12);
     let bin = assert_cmd::cargo::cargo_bin("edge-setup");
     let mut seed: u64 = std::time::SystemTime::now()
@@ -654,8 +644,8 @@ fn kill_9_at_any_moment_leaves_the_old_or_the_new_files() {
 /// The real prompts on a terminal (tmux): hidden input, a mismatch and a short
 /// password asked again, the view-only question.
 #[test]
+#[ignore = "needs root"]
 fn on_a_terminal_the_prompts_ask_again() {
-    need_root!();
     if Command::new("tmux").arg("-V").output().is_err() {
         eprintln!("skipped: tmux is not installed; install it with scripts/install-deps");
         return;
@@ -745,8 +735,8 @@ fn lock_is_free(img: &Image) -> bool {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn a_fifo_or_a_huge_file_in_a_home_is_refused_at_once() {
-    need_root!();
     for name in ["config", "passwd"] {
         let img = debian();
         std::fs::create_dir_all(img.path("/home/admin/.vnc")).unwrap();
@@ -788,8 +778,8 @@ fn a_fifo_or_a_huge_file_in_a_home_is_refused_at_once() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn a_hard_linked_session_config_is_refused() {
-    need_root!();
     let img = debian();
     img.write("/etc/vnc-secret", "root's secret\n");
     std::fs::create_dir_all(img.path("/home/admin/.vnc")).unwrap();
@@ -807,8 +797,8 @@ fn a_hard_linked_session_config_is_refused() {
 /// Another process holds the mapping lock: vnc-user waits vnc.lock-wait (10 s by
 /// default), then fails naming the lock file and the holder.
 #[test]
+#[ignore = "needs root"]
 fn a_held_lock_fails_within_the_wait_naming_the_lock_and_its_holder() {
-    need_root!();
     for (wait, config) in [(10, ""), (1, "[vnc]\nlock-wait = 1\n")] {
         let img = debian();
         if !config.is_empty() {
@@ -845,8 +835,8 @@ fn a_held_lock_fails_within_the_wait_naming_the_lock_and_its_holder() {
 /// A run whose output nobody reads (a full pipe) blocks only itself: it holds no
 /// lock while it writes, so another user's run goes on.
 #[test]
+#[ignore = "needs root"]
 fn a_full_output_pipe_does_not_block_another_users_run() {
-    need_root!();
     let img = debian();
     with_tigervnc(&img);
     enable(&img, "admin", "secret12\n").success();
@@ -886,8 +876,8 @@ fn a_full_output_pipe_does_not_block_another_users_run() {
 /// vncserver.users decides which user each session runs as: no one but root may
 /// change it or the directories that hold it.
 #[test]
+#[ignore = "needs root"]
 fn mapping_files_or_directories_others_may_change_are_refused() {
-    need_root!();
     let img = debian();
     img.write(USERS, "");
     let before = img.snapshot();

@@ -24,11 +24,12 @@ struct Live {
 impl Live {
     /// A live-mode system rooted in a temporary directory, with this test binary
     /// present (root-owned) at its own path, as the sudoers check expects.
-    fn new(os_release: &str) -> Option<Live> {
-        if !nix::unistd::geteuid().is_root() {
-            eprintln!("skipped: live-mode tests need root (file owners and the sudoers binary check)");
-            return None;
-        }
+    /// Needs root (file owners, the sudoers binary check): its tests are `#[ignore = "needs root"]`.
+    fn new(os_release: &str) -> Live {
+        assert!(
+            nix::unistd::geteuid().is_root(),
+            "live-mode tests need root (file owners and the sudoers binary check): run them as root"
+        );
         let live = Live {
             dir: tempfile::tempdir().unwrap(),
             fake: Rc::new(FakeRunner::new()),
@@ -38,7 +39,7 @@ impl Live {
         live.write("/etc/hosts", "127.0.0.1\tlocalhost\n");
         let exe = std::env::current_exe().unwrap();
         live.write(exe.to_str().unwrap(), "binary");
-        Some(live)
+        live
     }
 
     fn write(&self, target: &str, contents: &str) {
@@ -114,8 +115,9 @@ fn uninstall(purge: bool) -> VncArgs {
 const APT_INSTALL: &str = "DEBIAN_FRONTEND=noninteractive apt-get install";
 
 #[test]
+#[ignore = "needs root"]
 fn not_root_is_refused_before_anything_runs_or_changes() {
-    let Some(live) = Live::new(DEBIAN) else { return };
+    let live = Live::new(DEBIAN);
     let err = run(&live.ctx(1000, &[]), &install()).unwrap_err();
     assert_eq!(err.exit_code(), 3, "{err}");
     assert!(err.to_string().contains("sudo edge-setup vnc"), "{err}");
@@ -125,8 +127,9 @@ fn not_root_is_refused_before_anything_runs_or_changes() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn unknown_distribution_is_refused_by_its_id() {
-    let Some(live) = Live::new("ID=arch\n") else { return };
+    let live = Live::new("ID=arch\n");
     let err = live.run(install(), &[]).unwrap_err();
     assert_eq!(err.kind, Kind::BadInput);
     assert!(err.what.contains("ID=arch"), "{err}");
@@ -135,8 +138,9 @@ fn unknown_distribution_is_refused_by_its_id() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn installs_missing_packages_in_one_transaction_then_prepares_the_rest() {
-    let Some(live) = Live::new(DEBIAN) else { return };
+    let live = Live::new(DEBIAN);
     live.write(
         "/var/lib/dpkg/status",
         "Package: sudo\nStatus: install ok installed\n\nPackage: xterm\nStatus: install ok installed\n",
@@ -164,8 +168,9 @@ fn installs_missing_packages_in_one_transaction_then_prepares_the_rest() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn a_prepared_system_runs_no_install() {
-    let Some(live) = Live::new(DEBIAN) else { return };
+    let live = Live::new(DEBIAN);
     live.all_installed();
     live.run(install(), &[]).unwrap();
     live.run(install(), &[]).unwrap();
@@ -176,8 +181,9 @@ fn a_prepared_system_runs_no_install() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn a_locked_package_manager_is_waited_for_visibly() {
-    let Some(live) = Live::new(DEBIAN) else { return };
+    let live = Live::new(DEBIAN);
     let attempts = Rc::new(Cell::new(0));
     let seen = attempts.clone();
     live.fake.respond_with(move |c| {
@@ -204,8 +210,9 @@ fn a_locked_package_manager_is_waited_for_visibly() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn a_lock_held_past_the_timeout_is_a_clear_error_and_nothing_else_happens() {
-    let Some(live) = Live::new(DEBIAN) else { return };
+    let live = Live::new(DEBIAN);
     live.fake.respond(
         "apt-get update",
         Output::failed(
@@ -227,8 +234,9 @@ fn a_lock_held_past_the_timeout_is_a_clear_error_and_nothing_else_happens() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn a_failed_install_reports_the_package_managers_error_line_and_how_to_retry() {
-    let Some(live) = Live::new(DEBIAN) else { return };
+    let live = Live::new(DEBIAN);
     live.fake.respond(
         APT_INSTALL,
         Output::failed(
@@ -249,8 +257,9 @@ fn a_failed_install_reports_the_package_managers_error_line_and_how_to_retry() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn unreachable_repositories_say_what_the_appliance_needs() {
-    let Some(live) = Live::new(DEBIAN) else { return };
+    let live = Live::new(DEBIAN);
     live.fake.respond(
         "apt-get update",
         Output {
@@ -277,8 +286,9 @@ fn unreachable_repositories_say_what_the_appliance_needs() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn a_sudoers_rule_visudo_refuses_is_not_installed() {
-    let Some(live) = Live::new(DEBIAN) else { return };
+    let live = Live::new(DEBIAN);
     live.all_installed();
     live.fake.respond(
         "visudo",
@@ -297,6 +307,7 @@ fn a_sudoers_rule_visudo_refuses_is_not_installed() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn firewall_variants_for_lan() {
     let cases: &[(&str, &[&str])] = &[
         (
@@ -312,7 +323,7 @@ fn firewall_variants_for_lan() {
         ("/usr/sbin/nft", &["nft -f /etc/nftables.d/edge-setup-vnc.nft"]),
     ];
     for (program, expected) in cases {
-        let Some(live) = Live::new(DEBIAN) else { return };
+        let live = Live::new(DEBIAN);
         live.all_installed();
         live.write("/etc/edge-setup/edge-setup.toml", "[vnc]\nlisten = \"lan\"\n");
         live.write(tigervnc::MAPPING_FILE, "admin:1\noperator:5\n");
@@ -342,8 +353,9 @@ fn firewall_variants_for_lan() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn the_firewall_covers_displays_of_either_mapping_file() {
-    let Some(live) = Live::new(DEBIAN) else { return };
+    let live = Live::new(DEBIAN);
     live.all_installed();
     live.write("/etc/edge-setup/edge-setup.toml", "[vnc]\nlisten = \"lan\"\n");
     live.write(tigervnc::MAPPING_FILE, "admin:1\n");
@@ -358,8 +370,9 @@ fn the_firewall_covers_displays_of_either_mapping_file() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn a_mapping_file_that_does_not_parse_stops_a_lan_install_before_any_change() {
-    let Some(live) = Live::new(DEBIAN) else { return };
+    let live = Live::new(DEBIAN);
     live.write("/etc/edge-setup/edge-setup.toml", "[vnc]\nlisten = \"lan\"\n");
     live.write(tigervnc::MAPPING_FILE, "admin:1\nadmin 2\n");
     live.write("/usr/sbin/ufw", "");
@@ -376,8 +389,9 @@ fn a_mapping_file_that_does_not_parse_stops_a_lan_install_before_any_change() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn purge_refuses_a_mapping_file_that_does_not_parse_before_removing_anything() {
-    let Some(live) = Live::new(DEBIAN) else { return };
+    let live = Live::new(DEBIAN);
     live.all_installed();
     live.run(install(), &[]).unwrap();
     live.write(tigervnc::USERS_FILE, ":1=admin\n:x=operator\n");
@@ -389,8 +403,9 @@ fn purge_refuses_a_mapping_file_that_does_not_parse_before_removing_anything() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn a_stopped_firewalld_falls_back_and_no_firewall_is_a_warning() {
-    let Some(live) = Live::new(DEBIAN) else { return };
+    let live = Live::new(DEBIAN);
     live.all_installed();
     live.write("/etc/edge-setup/edge-setup.toml", "[vnc]\nlisten = \"lan\"\n");
     live.write("/usr/bin/firewall-cmd", "");
@@ -406,8 +421,9 @@ fn a_stopped_firewalld_falls_back_and_no_firewall_is_a_warning() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn localhost_opens_nothing_and_closes_what_lan_opened() {
-    let Some(live) = Live::new(DEBIAN) else { return };
+    let live = Live::new(DEBIAN);
     live.all_installed();
     live.write("/usr/sbin/ufw", "");
     live.write("/etc/edge-setup/edge-setup.toml", "[vnc]\nlisten = \"lan\"\n");
@@ -419,8 +435,9 @@ fn localhost_opens_nothing_and_closes_what_lan_opened() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn uninstall_removes_the_firewalld_service_and_ports_it_added() {
-    let Some(live) = Live::new(DEBIAN) else { return };
+    let live = Live::new(DEBIAN);
     live.all_installed();
     live.write("/usr/bin/firewall-cmd", "");
     live.write("/etc/edge-setup/edge-setup.toml", "[vnc]\nlisten = \"lan\"\n");
@@ -441,8 +458,9 @@ fn uninstall_removes_the_firewalld_service_and_ports_it_added() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn selinux_enforcing_restores_contexts_and_warns() {
-    let Some(live) = Live::new(DEBIAN) else { return };
+    let live = Live::new(DEBIAN);
     live.all_installed();
     live.write("/usr/sbin/getenforce", "");
     live.fake.respond("getenforce", Output::ok("Enforcing\n"));
@@ -461,8 +479,9 @@ fn selinux_enforcing_restores_contexts_and_warns() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn uninstall_removes_exactly_the_packages_edge_setup_installed() {
-    let Some(live) = Live::new(DEBIAN) else { return };
+    let live = Live::new(DEBIAN);
     live.write(
         "/var/lib/dpkg/status",
         "Package: sudo\nStatus: install ok installed\n\nPackage: xterm\nStatus: install ok installed\n",
@@ -489,8 +508,9 @@ fn uninstall_removes_exactly_the_packages_edge_setup_installed() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn a_failed_removal_keeps_what_is_left_to_remove() {
-    let Some(live) = Live::new(DEBIAN) else { return };
+    let live = Live::new(DEBIAN);
     live.run(install(), &[]).unwrap();
     live.all_installed();
     live.fake.respond(
@@ -508,8 +528,9 @@ fn a_failed_removal_keeps_what_is_left_to_remove() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn offline_install_makes_the_bundle_apts_only_source_for_the_missing_packages() {
-    let Some(live) = Live::new(DEBIAN) else { return };
+    let live = Live::new(DEBIAN);
     live.all_installed();
     let status = std::fs::read_to_string(live.path("/var/lib/dpkg/status")).unwrap();
     live.write(
@@ -540,8 +561,9 @@ fn offline_install_makes_the_bundle_apts_only_source_for_the_missing_packages() 
 }
 
 #[test]
+#[ignore = "needs root"]
 fn stale_temporary_files_of_a_killed_run_are_cleaned() {
-    let Some(live) = Live::new(DEBIAN) else { return };
+    let live = Live::new(DEBIAN);
     live.all_installed();
     live.write("/usr/share/xsessions/.edge-setup.desktop.Ab12Cd.tmp", "half");
     live.write("/usr/share/xsessions/.other.desktop.Ab12Cd.tmp", "not ours");
@@ -552,8 +574,9 @@ fn stale_temporary_files_of_a_killed_run_are_cleaned() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn a_binary_users_can_replace_is_refused_for_the_sudoers_rule() {
-    let Some(live) = Live::new(DEBIAN) else { return };
+    let live = Live::new(DEBIAN);
     live.all_installed();
     let exe = std::env::current_exe().unwrap();
     let dir = live.path(exe.parent().unwrap().to_str().unwrap());
@@ -566,8 +589,9 @@ fn a_binary_users_can_replace_is_refused_for_the_sudoers_rule() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn bundle_resolves_one_consistent_set_as_for_an_empty_system() {
-    let Some(live) = Live::new(DEBIAN) else { return };
+    let live = Live::new(DEBIAN);
     let dir = live.path("/srv/b");
     live.fake.respond_with(move |c| {
         c.line().starts_with("sh -c").then(|| {
@@ -602,8 +626,9 @@ fn bundle_resolves_one_consistent_set_as_for_an_empty_system() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn a_failed_install_records_what_the_package_manager_did_install() {
-    let Some(live) = Live::new(DEBIAN) else { return };
+    let live = Live::new(DEBIAN);
     live.write("/var/lib/dpkg/status", "");
     let status = live.path("/var/lib/dpkg/status");
     live.fake.respond_with(move |c| {

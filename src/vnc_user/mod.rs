@@ -1479,31 +1479,29 @@ mod tests {
     }
 
     /// An ordinary user: `nobody` from the host's user database, its home in the temporary root.
-    fn as_nobody(live: &Live) -> Option<UserInfo> {
+    /// Needs root and the `nobody` user: its tests are `#[ignore = "needs root"]`.
+    fn as_nobody(live: &Live) -> UserInfo {
+        assert!(nix::unistd::geteuid().is_root(), "this test needs root: run it as root");
         let user = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(65534))
             .ok()
-            .flatten()?;
-        if !nix::unistd::geteuid().is_root() {
-            return None;
-        }
+            .flatten()
+            .expect("this test needs the user 'nobody' (uid 65534) on this host");
         let home = live.path(&user.dir.to_string_lossy());
         std::fs::create_dir_all(&home).unwrap();
         std::os::unix::fs::chown(&home, Some(65534), Some(user.gid.as_raw())).unwrap();
-        Some(UserInfo {
+        UserInfo {
             name: user.name,
             uid: 65534,
             gid: user.gid.as_raw(),
             home: user.dir,
-        })
+        }
     }
 
     #[test]
+    #[ignore = "needs root"]
     fn an_ordinary_user_writes_own_files_and_runs_the_privileged_part_through_sudo() {
         let live = Live::new(DEBIAN);
-        let Some(nobody) = as_nobody(&live) else {
-            eprintln!("skipped: needs root and a 'nobody' user (uid 65534) on this host");
-            return;
-        };
+        let nobody = as_nobody(&live);
         live.fake.respond(
             "sudo -n -l ",
             Output::ok("/usr/local/bin/edge-setup vnc-user --system-part\n"),
@@ -1562,12 +1560,10 @@ mod tests {
     }
 
     #[test]
+    #[ignore = "needs root"]
     fn an_ordinary_users_new_password_asks_the_privileged_part_to_restart() {
         let live = Live::new(DEBIAN);
-        let Some(nobody) = as_nobody(&live) else {
-            eprintln!("skipped: needs root and a 'nobody' user (uid 65534) on this host");
-            return;
-        };
+        let nobody = as_nobody(&live);
         live.write(MAPPING_FILE, "nobody:7\n");
         live.write(USERS_FILE, ":7=nobody\n");
         live.fake.respond(
@@ -1590,12 +1586,10 @@ mod tests {
     }
 
     #[test]
+    #[ignore = "needs root"]
     fn an_ordinary_user_without_the_sudo_rule_is_told_how_to_get_it_and_nothing_changes() {
         let live = Live::new(DEBIAN);
-        let Some(nobody) = as_nobody(&live) else {
-            eprintln!("skipped: needs root and a 'nobody' user (uid 65534) on this host");
-            return;
-        };
+        let nobody = as_nobody(&live);
         live.fake
             .respond("sudo -n -l ", Output::failed(1, "sudo: a password is required\n"));
         let ctx = live.ctx(65534, &[], no_prompt(), "secret12\n");
@@ -1615,12 +1609,10 @@ mod tests {
     }
 
     #[test]
+    #[ignore = "needs root"]
     fn a_failed_privileged_part_puts_the_users_files_back() {
         let live = Live::new(DEBIAN);
-        let Some(nobody) = as_nobody(&live) else {
-            eprintln!("skipped: needs root and a 'nobody' user (uid 65534) on this host");
-            return;
-        };
+        let nobody = as_nobody(&live);
         let vnc = live.path(&nobody.home.join(".vnc").to_string_lossy());
         std::fs::create_dir_all(&vnc).unwrap();
         std::os::unix::fs::chown(&vnc, Some(65534), Some(nobody.gid)).unwrap();
