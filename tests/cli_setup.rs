@@ -452,12 +452,14 @@ fn setup_status_reports_the_agent_and_device() {
 fn an_answers_file_with_a_bad_vnc_user_applies_nothing() {
     let img = appliance();
     let pw = tempfile::tempdir().unwrap();
-    let password = pw.path().join("vnc.pass");
-    std::fs::write(&password, "secret12\n").unwrap();
-    std::fs::set_permissions(&password, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    let long = pw.path().join("long.pass");
-    std::fs::write(&long, "fifteen-chars12\n").unwrap();
-    std::fs::set_permissions(&long, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let private = |name: &str, text: &str| {
+        let path = pw.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+        path
+    };
+    let password = private("vnc.pass", "secret12\n");
+    let long = private("long.pass", "fifteen-chars12\n");
     let head = "[device-id]\nid = \"edge-plant7-01\"\n[agent]\nurl = \"mytenant.cumulocity.com\"\n";
     img.write("/etc/resolv.conf", "nameserver 192.0.2.53\n");
     let before = img.snapshot();

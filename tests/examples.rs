@@ -72,24 +72,6 @@ fn the_example_is_accepted_by_setup() {
     );
 }
 
-/// Every file under the image with its modification time.
-fn mtimes(img: &Image) -> Vec<(std::path::PathBuf, std::time::SystemTime)> {
-    let mut out = Vec::new();
-    let mut stack = vec![img.root().to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let e = e.unwrap();
-            let m = std::fs::symlink_metadata(e.path()).unwrap();
-            if m.is_dir() {
-                stack.push(e.path());
-            }
-            out.push((e.path(), m.modified().unwrap()));
-        }
-    }
-    out.sort();
-    out
-}
-
 fn json_of(out: &std::process::Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
@@ -116,13 +98,13 @@ fn the_example_twice_changes_nothing_the_second_time() {
     let first = json_of(&first);
     assert_eq!(first["changed"], true);
     assert!(first["changes"].as_array().unwrap().len() > 10, "{first}");
-    let before = (img.snapshot(), mtimes(&img));
+    let before = (img.snapshot(), img.mtimes());
     let second = run();
     assert!(second.status.success(), "{}", String::from_utf8_lossy(&second.stderr));
     let second = json_of(&second);
     assert_eq!(second["changes"], serde_json::json!([]), "{second}");
     assert_eq!(second["changed"], false);
-    assert!(before == (img.snapshot(), mtimes(&img)), "the second run touched files");
+    assert!(before == (img.snapshot(), img.mtimes()), "the second run touched files");
     img.cmd()
         .args(["setup", "--answers"])
         .arg(&answers)

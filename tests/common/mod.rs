@@ -74,33 +74,48 @@ impl Image {
         c
     }
 
-    /// Every file under the image with its content, to prove nothing changed.
-    pub fn snapshot(&self) -> Vec<(PathBuf, Vec<u8>, u32)> {
+    /// Every path under the image with its metadata (links not followed), sorted.
+    fn walk(&self) -> Vec<(PathBuf, std::fs::Metadata)> {
         let mut out = Vec::new();
         let mut stack = vec![self.root().to_path_buf()];
         while let Some(d) = stack.pop() {
             for e in std::fs::read_dir(&d).unwrap() {
-                let e = e.unwrap();
-                let m = std::fs::symlink_metadata(e.path()).unwrap();
+                let path = e.unwrap().path();
+                let m = std::fs::symlink_metadata(&path).unwrap();
                 if m.is_dir() {
-                    stack.push(e.path());
-                    out.push((e.path(), Vec::new(), m.mode()));
-                } else if m.file_type().is_symlink() {
-                    out.push((
-                        e.path(),
-                        std::fs::read_link(e.path())
-                            .unwrap()
-                            .into_os_string()
-                            .into_encoded_bytes(),
-                        m.mode(),
-                    ));
-                } else {
-                    out.push((e.path(), std::fs::read(e.path()).unwrap(), m.mode()));
+                    stack.push(path.clone());
                 }
+                out.push((path, m));
             }
         }
-        out.sort();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
         out
+    }
+
+    /// Every file under the image with its content, to prove nothing changed.
+    pub fn snapshot(&self) -> Vec<(PathBuf, Vec<u8>, u32)> {
+        self.walk()
+            .into_iter()
+            .map(|(path, m)| {
+                let content = if m.is_dir() {
+                    Vec::new()
+                } else if m.file_type().is_symlink() {
+                    std::fs::read_link(&path).unwrap().into_os_string().into_encoded_bytes()
+                } else {
+                    std::fs::read(&path).unwrap()
+                };
+                (path, content, m.mode())
+            })
+            .collect()
+    }
+
+    /// Every path under the image with its modification time: a run that
+    /// rewrites a file with the same bytes still shows here.
+    pub fn mtimes(&self) -> Vec<(PathBuf, std::time::SystemTime)> {
+        self.walk()
+            .into_iter()
+            .map(|(path, m)| (path, m.modified().unwrap()))
+            .collect()
     }
 }
 
