@@ -1,0 +1,239 @@
+//! The display mappings: read, allocate and commit under the lock (and only that), X servers on this host, freeing a display.
+
+use super::*;
+
+/// Reads and parses both mapping files; a symbolic link at either is refused
+/// before anything is written.
+pub fn load_mappings(sys: &System) -> Result<(Mappings, Vec<String>)> {
+    let mut texts = Vec::new();
+    for path in [MAPPING_FILE, USERS_FILE] {
+        let path = Path::new(path);
+        // vncserver.users decides which user each session runs as: only root may
+        // change it or the directories that hold it.
+        sys.check_controlled(path)?;
+        texts.push(sys.read_string(path)?.unwrap_or_default());
+    }
+    let (a, t) = (
+        sys.host_path(Path::new(MAPPING_FILE)),
+        sys.host_path(Path::new(USERS_FILE)),
+    );
+    Mappings::parse(
+        &Source {
+            path: &a,
+            text: &texts[0],
+        },
+        &Source {
+            path: &t,
+            text: &texts[1],
+        },
+    )
+}
+
+/// Changes the display mappings: under the exclusive lock (none with
+/// `--dry-run`, which writes nothing, not even the lock file), loads both files,
+/// lets `change` edit them and stage more files into the same batch, and puts
+/// everything in place together. Nothing here prints or waits on another
+/// program, so a caller whose output nobody reads cannot hold the lock for
+/// others. Returns what `change` returned, how the mapping files changed, and
+/// the notes of parsing them, for the caller to print after the lock is gone.
+pub(super) fn transact<T>(
+    sys: &System,
+    wait: Duration,
+    change: impl FnOnce(&mut Mappings, &mut Batch) -> Result<T>,
+) -> Result<(T, Change, Vec<String>)> {
+    let guard = sys.lock(Path::new(MAPPING_LOCK), wait)?;
+    let (mut m, notes) = load_mappings(sys)?;
+    if guard.is_some() {
+        for p in [MAPPING_FILE, USERS_FILE] {
+            sys.remove_stale_temps(Path::new(p))?;
+        }
+    }
+    let mut batch = Batch::default();
+    let out = change(&mut m, &mut batch)?;
+    let changed = stage_mappings(sys, &mut batch, &m)?;
+    sys.commit(batch)?;
+    drop(guard);
+    Ok((out, changed, notes))
+}
+
+/// Stages both mapping files (root, 0644) into the batch.
+pub(super) fn stage_mappings(sys: &System, batch: &mut Batch, m: &Mappings) -> Result<Change> {
+    let spec = FileSpec::root(0o644);
+    let a = sys.stage(batch, Path::new(MAPPING_FILE), m.appliance.render().as_bytes(), spec)?;
+    let t = sys.stage(batch, Path::new(USERS_FILE), m.tigervnc.render().as_bytes(), spec)?;
+    Ok(if a == Change::Unchanged { t } else { a })
+}
+
+/// X servers running on this host: display -> owner uid. A display counts when
+/// its `/tmp/.XN-lock` is a regular file naming a live process (the X server's
+/// own rule), or `/tmp/.X11-unix/XN` is a socket in a root-owned 1777 directory.
+/// Anything else any user could plant in /tmp (a stale or fake lock file, a
+/// link, a directory of their own) is no information, never an error. An image
+/// runs nothing.
+pub(super) fn x_servers(sys: &System) -> BTreeMap<u32, u32> {
+    let mut found = BTreeMap::new();
+    if sys.is_image() {
+        return found;
+    }
+    let root = sys;
+    for name in root.list_dir(Path::new("/tmp")).unwrap_or_default() {
+        let name = name.to_string_lossy();
+        let Some(n) = name
+            .strip_prefix(".X")
+            .and_then(|s| s.strip_suffix("-lock"))
+            .and_then(display_number)
+        else {
+            continue;
+        };
+        if let Some(owner) = live_lock(sys, &Path::new("/tmp").join(name.as_ref())) {
+            found.entry(n).or_insert(owner);
+        }
+    }
+    let sockets = Path::new("/tmp/.X11-unix");
+    let sound = matches!(root.kind(sockets), Ok(Some(FileKind::Dir)))
+        && root
+            .meta(sockets)
+            .ok()
+            .flatten()
+            .is_some_and(|m| root.trusts(m.uid) && m.mode == 0o1777);
+    if sound {
+        for name in root.list_dir(sockets).unwrap_or_default() {
+            let name = name.to_string_lossy();
+            let Some(n) = name.strip_prefix('X').and_then(display_number) else {
+                continue;
+            };
+            let path = sockets.join(name.as_ref());
+            if let (Ok(Some(FileKind::Socket)), Ok(Some(meta))) = (root.kind(&path), root.meta(&path)) {
+                found.entry(n).or_insert(meta.uid);
+            }
+        }
+    }
+    found
+}
+
+/// The owner of an X lock file that is a regular file naming a live process
+/// ("%10d\n", as the X server writes it).
+pub(super) fn live_lock(sys: &System, path: &Path) -> Option<u32> {
+    let (text, meta) = sys.read_small(path, 64).ok()??;
+    let pid = std::str::from_utf8(&text).ok()?.trim().parse::<i32>().ok()?;
+    sys.process_alive(pid).then_some(meta.uid)
+}
+
+/// Removes `/tmp/.XN-lock` for the display about to start when it names no
+/// live process: Debian's wrapper refuses a display whose lock file exists at
+/// all, and in the sticky /tmp only its owner (or root) can remove it, so one
+/// left by a crash or planted by another user would stop the session.
+pub(super) fn clear_stale_lock(ctx: &Ctx, display: u32) {
+    let sys = &ctx.sys;
+    let path = PathBuf::from(format!("/tmp/.X{display}-lock"));
+    if sys.is_image() || !matches!(sys.kind(&path), Ok(Some(_))) || live_lock(sys, &path).is_some() {
+        return;
+    }
+    match sys.remove(&path) {
+        Ok(true) => ctx.out.note(&format!(
+            "removed {}: it named no running X server and would have stopped the session on :{display}",
+            path.display()
+        )),
+        Ok(false) => {}
+        Err(e) => ctx.out.warn(&format!(
+            "{} names no running X server, but it could not be removed ({e}); the session on :{display} may not start",
+            path.display()
+        )),
+    }
+}
+
+/// A display number as X names it: digits without a leading zero (`.X0003-lock` is not display 3).
+pub(super) fn display_number(s: &str) -> Option<u32> {
+    let canonical = s == "0" || (!s.starts_with('0') && !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()));
+    canonical.then(|| s.parse().ok()).flatten()
+}
+
+/// The user's display: the one recorded, else the lowest free one that no
+/// other X server (`servers`) holds. Also returns the displays skipped for
+/// being held, for the caller to say after the lock is released.
+pub(super) fn choose_display(m: &mut Mappings, user: &UserInfo, servers: &BTreeMap<u32, u32>) -> Result<Chosen> {
+    if let Some(d) = m.display_of(&user.name) {
+        return Ok(Chosen {
+            display: d,
+            kept: true,
+            skipped: Vec::new(),
+        });
+    }
+    let foreign = |n: u32| servers.get(&n).is_some_and(|owner| *owner != user.uid);
+    let display = m.allocate(foreign).ok_or_else(|| no_free_display(user))?;
+    let used = m.used();
+    let skipped = (1..display).filter(|n| !used.contains(n) && foreign(*n)).collect();
+    m.assign(&user.name, display);
+    Ok(Chosen {
+        display,
+        kept: false,
+        skipped,
+    })
+}
+
+pub(super) struct Chosen {
+    pub(super) display: u32,
+    /// The display was recorded already.
+    pub(super) kept: bool,
+    pub(super) skipped: Vec<u32>,
+}
+
+pub(super) fn note_skipped(ctx: &Ctx, skipped: &[u32]) {
+    for n in skipped {
+        ctx.out.note(&format!(
+            "display :{n} is held by another X server (/tmp/.X{n}-lock or /tmp/.X11-unix/X{n}); skipping it"
+        ));
+    }
+}
+
+pub(super) fn no_free_display(user: &UserInfo) -> Error {
+    Error::failure(format!(
+        "no free VNC display for {}: all {} displays are taken",
+        user.name,
+        tigervnc::MAX_DISPLAY
+    ))
+    .why(format!(
+        "{MAPPING_FILE} lists every display from 1 to {}, or another X server holds the rest",
+        tigervnc::MAX_DISPLAY
+    ))
+    .hint("free one for a user who no longer needs VNC: sudo edge-setup vnc-user --remove --user NAME; nothing was changed")
+}
+
+/// How the mapping step ends: a display kept, added, or files repaired.
+pub(super) fn recorded_word(sys: &System, kept: bool, change: Change) -> &'static str {
+    match (kept, change, sys.dry_run()) {
+        (true, Change::Unchanged, _) => "kept",
+        (true, _, false) => "kept (the files were brought into agreement)",
+        (true, _, true) => "kept (the files would be brought into agreement)",
+        (false, _, false) => "added",
+        (false, _, true) => "would be added",
+    }
+}
+
+/// Stops and disables the user's session, then frees the display under the lock.
+/// The display stays recorded until the session is stopped, so it cannot be
+/// handed to someone else whose new session the stop would end.
+pub(super) fn free_display(ctx: &Ctx, target: &Target, wait: Duration) -> Result<Option<u32>> {
+    let sys = &ctx.sys;
+    let name = &target.user.name;
+    let (m, _) = load_mappings(sys)?;
+    let Some(display) = m.display_of(name) else {
+        ctx.out.note(&format!("{name} has no VNC display"));
+        return Ok(None);
+    };
+    let unit = target.unit(display);
+    let step = ctx.out.step(&format!("Stopping and disabling {unit}"));
+    sys.run(Cmd::new(Tool::Systemctl).args(["disable", "--now", &unit]))?;
+    step.done(sys.done_word());
+    let (freed, _, _) = transact(sys, wait, |m, _| Ok(m.remove(name)))?;
+    ctx.out
+        .step(&format!(
+            "Freeing display :{display} in {MAPPING_FILE} and {USERS_FILE}"
+        ))
+        .done(match (freed.is_some(), sys.dry_run()) {
+            (true, false) => "freed",
+            (true, true) => "would be freed",
+            (false, _) => "already free",
+        });
+    Ok(Some(display))
+}

@@ -1,0 +1,159 @@
+//! The privileged part an ordinary user runs through sudo, and how the user's process calls it.
+
+use super::*;
+
+/// What the privileged part answers the user's process, one JSON line on stdout.
+#[derive(Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(super) struct Reply {
+    pub(super) display: u32,
+}
+
+/// The command line of the privileged part, exactly as the sudoers rule allows it.
+pub(super) fn system_part_cmd(part: Part) -> Result<Cmd> {
+    let exe =
+        std::env::current_exe().map_err(|e| Error::failure("cannot tell where the edge-setup binary is").why(e))?;
+    let cmd = Cmd::new(Tool::Sudo).args(["-n", &exe.display().to_string(), "vnc-user", SYSTEM_PART_ARG]);
+    Ok(match part {
+        Part::Enable { restart: false } => cmd,
+        Part::Enable { restart: true } => cmd.arg("--restart"),
+        Part::Remove => cmd.arg("--remove"),
+    })
+}
+
+/// Asks sudo, without running anything, whether the user may run the
+/// privileged part; a refusal says how to get the right.
+pub(super) fn check_sudo(ctx: &Ctx, target: &Target, part: Part) -> Result<()> {
+    let mut cmd = system_part_cmd(part)?;
+    cmd.args.insert(1, "-l".to_string());
+    let denied = |why: String| {
+        let name = &target.user.name;
+        let group_exists = ctx.sys.users().group(VNC_GROUP).ok().flatten().is_some();
+        let first = if group_exists {
+            format!(
+                "ask an administrator to add you to the {VNC_GROUP} group: sudo usermod -aG {VNC_GROUP} {name} (then log in again)"
+            )
+        } else {
+            format!(
+                "VNC is not set up here yet: an administrator runs 'sudo edge-setup vnc', then adds you: sudo usermod -aG {VNC_GROUP} {name}"
+            )
+        };
+        Error::not_permitted(format!(
+            "{name} may not run the privileged part of 'edge-setup vnc-user'"
+        ))
+        .why(why)
+        .hint(format!(
+            "{first}; or an administrator runs it for you: sudo edge-setup vnc-user --user {name}"
+        ))
+    };
+    match ctx.sys.run_unchecked(cmd) {
+        Ok(None) => Ok(()),
+        Ok(Some(out)) if out.success() => Ok(()),
+        Ok(Some(out)) => Err(denied(
+            out.stderr
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("sudo refused")
+                .to_string(),
+        )),
+        Err(e) => Err(denied(e.why.unwrap_or(e.what))),
+    }
+}
+
+/// Runs the privileged part through sudo and relays what it printed; the
+/// display it reports (`None` when commands are only printed).
+pub(super) fn run_system_part(ctx: &Ctx, target: &Target, part: Part) -> Result<Option<u32>> {
+    let Some(out) = ctx.sys.run_unchecked(system_part_cmd(part)?)? else {
+        return Ok(None);
+    };
+    for line in out.stderr.lines().filter(|l| !l.trim().is_empty()) {
+        ctx.out.info(line);
+    }
+    if !out.success() {
+        let kind = match out.status {
+            Some(exit::BAD_INPUT) => Kind::BadInput,
+            Some(exit::NOT_PERMITTED) => Kind::NotPermitted,
+            _ => Kind::Failure,
+        };
+        let status = out
+            .status
+            .map_or("a signal".to_string(), |s| format!("exit status {s}"));
+        return Err(Error::new(
+            kind,
+            format!(
+                "the privileged part of 'edge-setup vnc-user' for {} failed ({status})",
+                target.user.name
+            ),
+        )
+        .hint("see its message above; your own VNC files were put back as they were"));
+    }
+    Ok(out
+        .stdout
+        .lines()
+        .find_map(|l| serde_json::from_str::<Reply>(l).ok())
+        .map(|r| r.display))
+}
+
+/// `vnc-user --system-part [--restart | --remove]`: the privileged part, as root under
+/// sudo, for the user sudo names in SUDO_UID and no one else.
+pub(super) fn system_part(ctx: &Ctx, part: Part) -> Result<()> {
+    if ctx.sys.is_image() {
+        return Err(Error::bad_input(format!("{SYSTEM_PART_ARG} does not take --root"))
+            .hint("in an image, run: edge-setup --root IMAGE vnc-user --user NAME"));
+    }
+    if !ctx.is_root() {
+        return Err(
+            Error::not_permitted(format!("{SYSTEM_PART_ARG} must run as root, through sudo"))
+                .hint("run 'edge-setup vnc-user' without it; it runs this part through sudo itself"),
+        );
+    }
+    let uid = ctx.sudo_uid().ok_or_else(|| {
+        Error::not_permitted(format!(
+            "{SYSTEM_PART_ARG} acts for the user who ran sudo, and SUDO_UID is not set"
+        ))
+        .hint("run 'edge-setup vnc-user' as that user, or: sudo edge-setup vnc-user --user NAME")
+    })?;
+    let user = ctx
+        .sys
+        .users()
+        .by_uid(uid)?
+        .ok_or_else(|| Error::failure(format!("there is no user with uid {uid} (from SUDO_UID)")))?;
+    let family = ctx.sys.os_release()?.family()?;
+    let target = Target::new(ctx, family, user)?;
+    let wait = ctx.config()?.lock_wait(&ctx.sys)?;
+    let restart = match part {
+        Part::Remove => {
+            free_display(ctx, &target, wait)?;
+            return Ok(());
+        }
+        Part::Enable { restart } => restart,
+    };
+    check_name(&target.user.name)?;
+    // restorecon runs as root on these directories: they must be the user's own.
+    check_user_paths(ctx, &target)?;
+    if UserFiles::read(ctx, &target)?.passwd.is_none() {
+        return Err(Error::failure(format!(
+            "{} has no VNC password file ({})",
+            target.user.name,
+            target.passwd.display()
+        ))
+        .hint("run 'edge-setup vnc-user' as that user (without sudo): it sets the password first"));
+    }
+    let sys = &ctx.sys;
+    let servers = x_servers(sys);
+    let (chosen, change, notes) = transact(sys, wait, |m, _| choose_display(m, &target.user, &servers))?;
+    for note in notes {
+        ctx.out.note(&note);
+    }
+    note_skipped(ctx, &chosen.skipped);
+    let display = chosen.display;
+    ctx.out
+        .step(&format!(
+            "Recording display :{display} for {} in {MAPPING_FILE} and {USERS_FILE}",
+            target.user.name
+        ))
+        .done(recorded_word(sys, chosen.kept, change));
+    start_session(ctx, &target, display, restart)?;
+    ctx.out
+        .data(&serde_json::to_string(&Reply { display }).expect("the reply serialises"));
+    Ok(())
+}

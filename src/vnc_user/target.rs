@@ -1,0 +1,114 @@
+//! Whose VNC files, and where: the user to act for and their directory for the installed TigerVNC.
+
+use super::*;
+
+/// Where a user's VNC files are, for the installed TigerVNC.
+pub(super) struct Target {
+    pub(super) user: UserInfo,
+    pub(super) family: Family,
+    /// `~/.vnc` (TigerVNC < 1.14) or `~/.config/tigervnc`.
+    pub(super) dir: PathBuf,
+    pub(super) passwd: PathBuf,
+    pub(super) config: PathBuf,
+    /// Said when the TigerVNC version had to be assumed.
+    pub(super) version_note: Option<String>,
+}
+
+impl Target {
+    pub(super) fn new(ctx: &Ctx, family: Family, user: UserInfo) -> Result<Target> {
+        let (version, version_note) = match tigervnc::installed_version(&ctx.sys, family)? {
+            Some(v) => (v, None),
+            None => (
+                Version::DEBIAN_12,
+                Some(format!(
+                    "TigerVNC is not installed{}; assuming version {}.{} (Debian 12), which reads ~/.vnc",
+                    if ctx.sys.is_image() { " in this image" } else { "" },
+                    Version::DEBIAN_12.0,
+                    Version::DEBIAN_12.1
+                )),
+            ),
+        };
+        let dir = version.user_dir(&user.home);
+        Ok(Target {
+            passwd: dir.join("passwd"),
+            config: dir.join("config"),
+            dir,
+            user,
+            family,
+            version_note,
+        })
+    }
+
+    /// The directories to create, outermost first: `~/.config` too for 1.14.
+    pub(super) fn dirs(&self) -> Vec<PathBuf> {
+        let mut dirs = vec![self.dir.clone()];
+        if let Some(parent) = self.dir.parent().filter(|p| *p != self.user.home) {
+            dirs.insert(0, parent.to_path_buf());
+        }
+        dirs
+    }
+
+    pub(super) fn unit(&self, display: u32) -> String {
+        tigervnc::unit(self.family, display)
+    }
+}
+
+/// The user to act for. Without root only oneself; root names the user or
+/// acts for the one who ran sudo; image mode needs the name.
+pub(super) fn target_user(ctx: &Ctx, named: Option<&str>) -> Result<UserInfo> {
+    let users = ctx.sys.users();
+    if ctx.sys.is_image() {
+        let name = named.ok_or_else(|| {
+            Error::bad_input("which user? --user NAME is needed with --root")
+                .hint("for example: edge-setup --root IMAGE vnc-user --user admin --password-stdin")
+        })?;
+        return users.require(name);
+    }
+    if ctx.is_root() {
+        if let Some(name) = named {
+            return users.require(name);
+        }
+        if let Some(uid) = ctx.sudo_uid() {
+            return users
+                .by_uid(uid)?
+                .ok_or_else(|| Error::failure(format!("there is no user with uid {uid} (from SUDO_UID)")));
+        }
+        return Err(
+            Error::bad_input("which user? Running as root, vnc-user needs --user NAME").hint(
+                "run it as the user (edge-setup vnc-user), or name the user: sudo edge-setup vnc-user --user NAME",
+            ),
+        );
+    }
+    let me = users
+        .by_uid(ctx.uid)?
+        .ok_or_else(|| Error::failure(format!("there is no user with uid {} on this system", ctx.uid)))?;
+    if let Some(name) = named
+        && name != me.name
+    {
+        return Err(
+            Error::not_permitted(format!("{} cannot enable VNC for another user ({name})", me.name)).hint(format!(
+                "run it as {name}, or ask an administrator: sudo edge-setup vnc-user --user {name}"
+            )),
+        );
+    }
+    Ok(me)
+}
+
+pub(super) fn require_home(ctx: &Ctx, user: &UserInfo) -> Result<()> {
+    match ctx.sys.meta(&user.home)? {
+        Some(m) if m.is_dir => Ok(()),
+        _ => Err(Error::failure(format!(
+            "the home directory {} of {} does not exist",
+            ctx.sys.host_path(&user.home).display(),
+            user.name
+        ))
+        .hint(format!(
+            "create it (sudo mkhomedir_helper {}) and run the command again",
+            user.name
+        ))),
+    }
+}
+
+pub(super) fn check_name(name: &str) -> Result<()> {
+    mapping::check_user_name(name).map_err(|why| Error::bad_input(format!("cannot enable VNC for '{name}'")).why(why))
+}
