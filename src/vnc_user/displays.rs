@@ -131,7 +131,8 @@ pub(super) fn clear_stale_lock(ctx: &Ctx, display: u32) {
     }
     match sys.remove(&path) {
         Ok(true) => ctx.out.note(&format!(
-            "removed {}: it named no running X server and would have stopped the session on :{display}",
+            "{} {}: it named no running X server and would have stopped the session on :{display}",
+            sys.word("removed", "would remove"),
             path.display()
         )),
         Ok(false) => {}
