@@ -157,6 +157,21 @@ impl System {
         Users::new(&self.root, source)
     }
 
+    /// The edge-setup binary this process runs (the privileged part and the
+    /// sudoers rule name it by this path).
+    pub fn current_exe(&self) -> Result<PathBuf> {
+        std::env::current_exe().map_err(|e| Error::failure("cannot tell where the edge-setup binary is").why(e))
+    }
+
+    /// The running system's host name; `None` in an image (its /etc/hostname
+    /// says) or when it is not UTF-8.
+    pub fn hostname(&self) -> Option<String> {
+        if self.is_image() {
+            return None;
+        }
+        nix::unistd::gethostname().ok()?.into_string().ok()
+    }
+
     /// Whether a process with `pid` runs on this host; never in an image.
     pub fn process_alive(&self, pid: i32) -> bool {
         use nix::errno::Errno;

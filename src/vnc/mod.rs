@@ -450,8 +450,7 @@ fn sudoers_exe(ctx: &Ctx) -> Result<PathBuf> {
         }
         return Ok(PathBuf::from(IMAGE_EXE[0]));
     }
-    let exe =
-        std::env::current_exe().map_err(|e| Error::failure("cannot tell where the edge-setup binary is").why(e))?;
+    let exe = sys.current_exe()?;
     let hint = "install edge-setup where only root can change it (sudo install -m 0755 edge-setup /usr/local/bin/) and run 'sudo /usr/local/bin/edge-setup vnc'";
     for path in exe.ancestors().filter(|p| p.parent().is_some()) {
         match sys.meta(path)? {
@@ -482,13 +481,9 @@ fn host_name(ctx: &Ctx) -> Result<Option<String>> {
             .read_string(Path::new("/etc/hostname"))?
             .and_then(|t| t.lines().next().map(|l| l.trim().to_string())))
     };
-    let name = if ctx.sys.is_image() {
-        from_file()?
-    } else {
-        match nix::unistd::gethostname().ok().and_then(|n| n.into_string().ok()) {
-            Some(n) => Some(n),
-            None => from_file()?,
-        }
+    let name = match ctx.sys.hostname() {
+        Some(n) => Some(n),
+        None => from_file()?,
     };
     Ok(name.filter(|n| desktop::valid_hostname(n)))
 }

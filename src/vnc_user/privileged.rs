@@ -9,9 +9,8 @@ pub(super) struct Reply {
 }
 
 /// The command line of the privileged part, exactly as the sudoers rule allows it.
-pub(super) fn system_part_cmd(part: Part) -> Result<Cmd> {
-    let exe =
-        std::env::current_exe().map_err(|e| Error::failure("cannot tell where the edge-setup binary is").why(e))?;
+pub(super) fn system_part_cmd(sys: &System, part: Part) -> Result<Cmd> {
+    let exe = sys.current_exe()?;
     let cmd = Cmd::new(Tool::Sudo).args(["-n", &exe.display().to_string(), "vnc-user", SYSTEM_PART_ARG]);
     Ok(match part {
         Part::Enable { restart: false } => cmd,
@@ -23,7 +22,7 @@ pub(super) fn system_part_cmd(part: Part) -> Result<Cmd> {
 /// Asks sudo, without running anything, whether the user may run the
 /// privileged part; a refusal says how to get the right.
 pub(super) fn check_sudo(ctx: &Ctx, target: &Target, part: Part) -> Result<()> {
-    let mut cmd = system_part_cmd(part)?;
+    let mut cmd = system_part_cmd(&ctx.sys, part)?;
     cmd.args.insert(1, "-l".to_string());
     let denied = |why: String| {
         let name = &target.user.name;
@@ -62,7 +61,7 @@ pub(super) fn check_sudo(ctx: &Ctx, target: &Target, part: Part) -> Result<()> {
 /// Runs the privileged part through sudo and relays what it printed; the
 /// display it reports (`None` when commands are only printed).
 pub(super) fn run_system_part(ctx: &Ctx, target: &Target, part: Part) -> Result<Option<u32>> {
-    let Some(out) = ctx.sys.run_unchecked(system_part_cmd(part)?)? else {
+    let Some(out) = ctx.sys.run_unchecked(system_part_cmd(&ctx.sys, part)?)? else {
         return Ok(None);
     };
     for line in out.stderr.lines().filter(|l| !l.trim().is_empty()) {
