@@ -111,7 +111,7 @@ pub fn run(process: Process) -> i32 {
     match result {
         Err(e) => fail(&out, json, Some(&ctx.sys), &e),
         Ok(()) if json => {
-            out.print_json(Some(&ctx.sys), None);
+            out.print_json(json_of(Some(&ctx.sys)), None);
             exit::SUCCESS
         }
         Ok(()) => {
@@ -148,6 +148,21 @@ fn for_image(hint: &str, dir: &Path) -> String {
     out
 }
 
+/// What the system recorded, as the first fields of the `--json` object.
+fn json_of(sys: Option<&System>) -> serde_json::Value {
+    let changes = sys.map(System::changes).unwrap_or_default();
+    let mut run = serde_json::json!({
+        "changed": !changes.is_empty(),
+        "dry_run": sys.is_some_and(System::dry_run),
+        "changes": changes,
+    });
+    let target_commands = sys.map(System::target_commands).unwrap_or_default();
+    if !target_commands.is_empty() {
+        run["target_commands"] = serde_json::json!(target_commands);
+    }
+    run
+}
+
 /// The last line of a command that changes things: whether it did.
 fn summarize(out: &Out, changes: &[crate::system::Planned], dry_run: bool) {
     match (changes.len(), dry_run) {
@@ -163,7 +178,7 @@ fn summarize(out: &Out, changes: &[crate::system::Planned], dry_run: bool) {
 fn fail(out: &Out, json: bool, sys: Option<&System>, e: &crate::error::Error) -> i32 {
     out.error(e);
     if json {
-        out.print_json(sys, Some(e));
+        out.print_json(json_of(sys), Some(e));
     }
     e.exit_code()
 }

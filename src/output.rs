@@ -67,22 +67,14 @@ impl Out {
         self.0.kept.borrow_mut().result = Some(value);
     }
 
-    /// Prints the `--json` object on stdout: `changed` and `changes` as the
-    /// system recorded them, the result, notes and warnings, and the error.
-    pub fn print_json(&self, sys: Option<&crate::system::System>, error: Option<&crate::error::Error>) {
+    /// Prints the `--json` object on stdout: `run` (what the system recorded:
+    /// `changed`, `dry_run`, `changes`, `target_commands`), then the notes and
+    /// warnings, the result, and the error.
+    pub fn print_json(&self, run: serde_json::Value, error: Option<&crate::error::Error>) {
         let kept = self.0.kept.borrow();
-        let changes = sys.map(|s| s.changes()).unwrap_or_default();
-        let mut obj = serde_json::json!({
-            "changed": !changes.is_empty(),
-            "dry_run": sys.is_some_and(|s| s.dry_run()),
-            "changes": changes,
-            "notes": kept.notes,
-            "warnings": kept.warnings,
-        });
-        let target_commands = sys.map(|s| s.target_commands()).unwrap_or_default();
-        if !target_commands.is_empty() {
-            obj["target_commands"] = serde_json::json!(target_commands);
-        }
+        let mut obj = run;
+        obj["notes"] = serde_json::json!(kept.notes);
+        obj["warnings"] = serde_json::json!(kept.warnings);
         // the data lines are the human form of a result; without one they are the message
         match &kept.result {
             Some(result) => obj["result"] = result.clone(),
@@ -295,7 +287,10 @@ mod tests {
         out.data("VNC is enabled for admin");
         out.note("assuming version 1.12");
         out.warn("no firewall found");
-        out.print_json(None, None);
+        out.print_json(
+            serde_json::json!({"changed": false, "dry_run": false, "changes": []}),
+            None,
+        );
         let v: serde_json::Value = serde_json::from_str(&o.text()).unwrap();
         assert_eq!(
             v,
