@@ -15,7 +15,7 @@ use crate::prompt::{NoPrompt, NoPromptReason, Prompter, Terminal};
 use crate::system::fs::Root;
 use crate::system::runner::{HostRunner, Runner};
 use crate::system::{Mode, System};
-use crate::{config, device_id, vnc, vnc_user, wizard};
+use crate::{commands, vnc, vnc_user, wizard};
 
 /// The calling process, swappable in tests.
 pub struct Process {
@@ -193,8 +193,8 @@ fn build_system(cli: &Cli, runner: Box<dyn Runner>, out: Out) -> Result<System> 
 
 fn dispatch(ctx: &Ctx, command: &Command) -> Result<()> {
     match command {
-        Command::DeviceId(args) => device_id::run(ctx, args),
-        Command::Config(args) => config::run(ctx, args),
+        Command::DeviceId(args) => commands::device_id::run(ctx, args),
+        Command::Config(args) => commands::config::run(ctx, args),
         Command::Setup(args) => wizard::run(ctx, args),
         Command::RemoteConnectivity(args) => crate::agent::run(ctx, args),
         Command::Vnc(args) => vnc::run(ctx, args),

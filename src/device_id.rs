@@ -1,72 +1,22 @@
 //! The Edge device ID: the name the appliance registers under in Cumulocity.
 
-use std::fmt;
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-use crate::cli::{DeviceIdAction, DeviceIdArgs};
-use crate::context::Ctx;
 use crate::error::{Error, Result};
 use crate::system::System;
 use crate::system::fs::{Change, FileSpec};
+pub use crate::values::DeviceId;
 
 /// Where the appliance keeps its device ID (read by the Edge agent).
 pub const PATH: &str = "/usr/edge/properties/edge-agent/device-id";
 const DMI_SERIAL: &str = "/sys/class/dmi/id/product_serial";
 const MACHINE_ID: &str = "/etc/machine-id";
-pub const MAX_LEN: usize = 64;
 
 /// The registration steps the user follows in Cumulocity.
 pub const REGISTRATION_STEPS: &str = "Register it in Cumulocity: Device Management > Registration > Register device > \
 General device registration, enter the ID, then Accept once the device shows \"Pending acceptance\".";
-
-/// A validated device ID: 1 to 64 characters of ASCII letters, digits and `-_.:`,
-/// starting with a letter or digit.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeviceId(String);
-
-impl DeviceId {
-    pub fn parse(s: &str) -> Result<Self, String> {
-        if s.is_empty() {
-            return Err("a device ID cannot be empty".into());
-        }
-        if let Some(c) = s.chars().find(|c| c.is_control()) {
-            return Err(format!("a device ID cannot contain control characters (found {:?})", c));
-        }
-        if s.chars().any(char::is_whitespace) {
-            return Err("a device ID cannot contain spaces or other white space".into());
-        }
-        if s.contains('/') {
-            return Err("a device ID cannot contain '/'".into());
-        }
-        let len = s.chars().count();
-        if len > MAX_LEN {
-            return Err(format!(
-                "a device ID has at most {MAX_LEN} characters (this one has {len})"
-            ));
-        }
-        if let Some(c) = s.chars().find(|c| !(c.is_ascii_alphanumeric() || "-_.:".contains(*c))) {
-            return Err(format!(
-                "a device ID may only contain ASCII letters, digits and '-', '_', '.', ':' (found {c:?})"
-            ));
-        }
-        if !s.starts_with(|c: char| c.is_ascii_alphanumeric()) {
-            return Err("a device ID must start with a letter or a digit".into());
-        }
-        Ok(DeviceId(s.to_string()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for DeviceId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
 
 /// The ID on the appliance, `None` when none is set. A file that holds an
 /// invalid ID is an error naming the file and the rule.
@@ -136,7 +86,7 @@ pub fn derive(sys: &System) -> Result<DeviceId> {
         .chain_update(machine_id.to_ascii_lowercase().as_bytes())
         .finalize();
     let hex: String = digest[..10].iter().map(|b| format!("{b:02x}")).collect();
-    Ok(DeviceId(format!("edge-{hex}")))
+    Ok(DeviceId::parse(&format!("edge-{hex}")).expect("edge- and hex digits are a valid device ID"))
 }
 
 /// Serials firmware vendors leave in place of a real one.
@@ -189,51 +139,11 @@ fn from_serial(raw: &str) -> Option<DeviceId> {
     DeviceId::parse(&cleaned).ok()
 }
 
-/// `edge-setup device-id [show|set|generate]`.
-pub fn run(ctx: &Ctx, args: &DeviceIdArgs) -> Result<()> {
-    match args.action.as_ref().unwrap_or(&DeviceIdAction::Show) {
-        DeviceIdAction::Show => {
-            let id = read(&ctx.sys)?.ok_or_else(missing)?;
-            ctx.out.result(serde_json::json!({ "device_id": id.as_str() }));
-            ctx.out.data(id.as_str());
-            ctx.out.note(REGISTRATION_STEPS);
-            Ok(())
-        }
-        DeviceIdAction::Set { id } => {
-            let id = parse_arg(id)?;
-            ctx.require_root("device-id set")?;
-            store(ctx, &id)?;
-            ctx.out.result(serde_json::json!({ "device_id": id.as_str() }));
-            ctx.out.data(id.as_str());
-            Ok(())
-        }
-        DeviceIdAction::Generate { force } => {
-            ctx.require_root("device-id generate")?;
-            if let Some(existing) = read(&ctx.sys)?
-                && !force
-            {
-                ctx.out.info(&format!(
-                    "Keeping the device ID that is already set ({existing}); use 'edge-setup device-id generate --force' to replace it."
-                ));
-                ctx.out.result(serde_json::json!({ "device_id": existing.as_str() }));
-                ctx.out.data(existing.as_str());
-                return Ok(());
-            }
-            let id = derive(&ctx.sys)?;
-            store(ctx, &id)?;
-            ctx.out.result(serde_json::json!({ "device_id": id.as_str() }));
-            ctx.out.data(id.as_str());
-            ctx.out.note(REGISTRATION_STEPS);
-            Ok(())
-        }
-    }
-}
-
 /// Writes the ID as a step of the run.
-pub fn store(ctx: &Ctx, id: &DeviceId) -> Result<Change> {
-    let step = ctx.out.step(&format!("Writing the device ID {id} to {PATH}"));
-    let change = write(&ctx.sys, id)?;
-    step.done(ctx.sys.change_word(change));
+pub fn store(sys: &System, id: &DeviceId) -> Result<Change> {
+    let step = sys.out().step(&format!("Writing the device ID {id} to {PATH}"));
+    let change = write(sys, id)?;
+    step.done(sys.change_word(change));
     Ok(change)
 }
 

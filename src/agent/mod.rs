@@ -249,7 +249,7 @@ fn enable_with(ctx: &Ctx, url: &TenantUrl, opts: &EnableOpts, resolve: &dyn Fn(&
 
     let mut changed = false;
     if let Some(id) = &new_id {
-        changed |= device_id::store(ctx, id)? != Change::Unchanged;
+        changed |= device_id::store(&ctx.sys, id)? != Change::Unchanged;
     }
     let step = ctx.out.step(&format!("Setting c8y.url = {url}"));
     let change = if toml_changes {

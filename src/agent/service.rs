@@ -1,93 +1,16 @@
 //! The Edge agent's systemd service: its name (key `agent.service`), whether it
 //! is installed, and restarting it after its configuration changed.
 
-use std::fmt;
 use std::path::Path;
 
-use crate::config::KeyValue;
 use crate::context::Ctx;
 use crate::error::Result;
 use crate::system::System;
 use crate::system::runner::{Cmd, Tool};
+pub use crate::values::UnitName;
 
 /// Where unit files live in an image, most important first.
 const UNIT_DIRS: &[&str] = &["/etc/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system"];
-const OTHER_SUFFIXES: &[&str] = &[
-    ".socket",
-    ".device",
-    ".mount",
-    ".automount",
-    ".swap",
-    ".target",
-    ".path",
-    ".timer",
-    ".slice",
-    ".scope",
-];
-
-/// A systemd service name: ASCII letters, digits and `:-_.\@`, starting with a
-/// letter or digit (so it can never read as an option), `.service` added when
-/// no suffix is given; not a bare template.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UnitName(String);
-
-impl UnitName {
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for UnitName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl KeyValue for UnitName {
-    fn parse(s: &str) -> Result<Self, String> {
-        let s = s.trim();
-        if s.is_empty() {
-            return Err("a unit name cannot be empty".into());
-        }
-        if let Some(c) = s
-            .chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || ":-_.\\@".contains(*c)))
-        {
-            return Err(format!(
-                "a unit name may only contain ASCII letters, digits and ':', '-', '_', '.', '\\', '@' (found {c:?})"
-            ));
-        }
-        if !s.starts_with(|c: char| c.is_ascii_alphanumeric()) {
-            return Err("a unit name must start with a letter or a digit".into());
-        }
-        if let Some(sfx) = OTHER_SUFFIXES.iter().find(|sfx| s.ends_with(*sfx)) {
-            return Err(format!(
-                "the agent runs as a service: give a .service unit, not a {} unit",
-                &sfx[1..]
-            ));
-        }
-        let name = if s.ends_with(".service") {
-            s.to_string()
-        } else {
-            format!("{s}.service")
-        };
-        if name.len() > 255 {
-            return Err("a unit name has at most 255 characters".into());
-        }
-        if name.ends_with("@.service") {
-            return Err(format!(
-                "'{name}' is a template: give an instance, like {}NAME.service",
-                name.trim_end_matches(".service")
-            ));
-        }
-        Ok(UnitName(name))
-    }
-
-    fn render(&self) -> String {
-        self.0.clone()
-    }
-}
-
 /// What is known about the agent's service.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum State {
@@ -235,6 +158,7 @@ pub fn restart(ctx: &Ctx, unit: &UnitName, state: &State, how: Restart) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::values::KeyValue;
 
     #[test]
     fn unit_names() {

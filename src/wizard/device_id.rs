@@ -37,7 +37,7 @@ pub fn from_table(ctx: &Ctx, t: Option<&toml::Table>, origin: &str) -> Result<()
     ctx.require_root("setup device-id")?;
     match plan(t, origin)? {
         Some(Plan::Set(id)) => {
-            crate::device_id::store(ctx, &id)?;
+            crate::device_id::store(&ctx.sys, &id)?;
         }
         Some(Plan::Generate) => {
             if let Some(existing) = crate::device_id::read(&ctx.sys)? {
@@ -46,7 +46,7 @@ pub fn from_table(ctx: &Ctx, t: Option<&toml::Table>, origin: &str) -> Result<()
                 ));
             } else {
                 let id = crate::device_id::derive(&ctx.sys)?;
-                crate::device_id::store(ctx, &id)?;
+                crate::device_id::store(&ctx.sys, &id)?;
             }
         }
         None => ctx.out.info("The [device-id] table asks for nothing."),
@@ -84,7 +84,7 @@ pub fn interactive(ctx: &Ctx) -> Result<()> {
     } else {
         DeviceId::parse(&answer).expect("validated at the prompt")
     };
-    crate::device_id::store(ctx, &id)?;
+    crate::device_id::store(&ctx.sys, &id)?;
     ctx.out.note(crate::device_id::REGISTRATION_STEPS);
     Ok(())
 }

@@ -1,0 +1,100 @@
+//! `edge-setup config get | set | unset | list`.
+
+use std::path::Path;
+
+use crate::cli::{ConfigAction, ConfigArgs};
+use crate::config::{KEYS, Storage, key, validate_value};
+use crate::context::Ctx;
+use crate::device_id::{self, DeviceId};
+use crate::error::{Error, Result};
+
+/// `edge-setup config get|set|unset|list`.
+pub fn run(ctx: &Ctx, args: &ConfigArgs) -> Result<()> {
+    match &args.action {
+        ConfigAction::Get { key: name } => {
+            let def = key(name)?;
+            let cfg = ctx.config()?;
+            match cfg.show(&ctx.sys, def.name)? {
+                Some(v) => {
+                    ctx.out.result(serde_json::json!({ "key": def.name, "value": v }));
+                    ctx.out.data(&v);
+                    Ok(())
+                }
+                None => Err(Error::missing_key(def.name)),
+            }
+        }
+        ConfigAction::Set { key: name, value } => {
+            let def = key(name)?;
+            let normalized = validate_value(def, value)?;
+            match def.storage {
+                Storage::DeviceIdFile => {
+                    ctx.require_root("config set device.id")?;
+                    let id = DeviceId::parse(&normalized).expect("validated above");
+                    device_id::store(&ctx.sys, &id)?;
+                }
+                Storage::Toml => {
+                    let mut cfg = ctx.config_for_update()?;
+                    cfg.set_raw(def, &normalized);
+                    let step = ctx.out.step(&format!("Setting {} = {normalized}", def.name));
+                    step.done(ctx.sys.change_word(cfg.save(&ctx.sys)?));
+                }
+            }
+            Ok(())
+        }
+        ConfigAction::Unset { key: name } => {
+            let def = key(name)?;
+            let step = ctx.out.step(&format!("Unsetting {}", def.name));
+            let changed = match def.storage {
+                Storage::DeviceIdFile => {
+                    ctx.require_root("config unset device.id")?;
+                    ctx.sys.remove(Path::new(device_id::PATH))?
+                }
+                Storage::Toml => {
+                    let mut cfg = ctx.config_for_update()?;
+                    let removed = cfg.unset_raw(def);
+                    if removed {
+                        cfg.save(&ctx.sys)?;
+                    }
+                    removed
+                }
+            };
+            step.done(if changed {
+                ctx.sys.word("removed", "would be removed")
+            } else {
+                "was not set"
+            });
+            Ok(())
+        }
+        ConfigAction::List { all, doc } => {
+            let cfg = ctx.config()?;
+            let mut listed = serde_json::Map::new();
+            for def in KEYS {
+                if *doc {
+                    listed.insert(
+                        def.name.to_string(),
+                        serde_json::json!({"doc": def.doc, "example": def.example, "default": def.default}),
+                    );
+                    ctx.out.data(&format!(
+                        "{}\n    {}\n    example: edge-setup config set {} {}",
+                        def.name, def.doc, def.name, def.example
+                    ));
+                    if let Some(d) = def.default.filter(|d| !d.is_empty()) {
+                        ctx.out.data(&format!("    default: {d}"));
+                    }
+                    continue;
+                }
+                let set = match def.storage {
+                    Storage::Toml => cfg.is_set(def.name),
+                    Storage::DeviceIdFile => device_id::read(&ctx.sys)?.is_some(),
+                };
+                if set || *all {
+                    let value = cfg.show(&ctx.sys, def.name)?.unwrap_or_default();
+                    ctx.out.data(&format!("{}={value}", def.name));
+                    listed.insert(def.name.to_string(), serde_json::json!(value));
+                }
+            }
+            ctx.out.result(serde_json::json!({ "keys": listed }));
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! Commands whose domain modules take only the system: here the clap
+//! arguments become calls, and the results become what the user reads.
+
+pub mod config;
+pub mod device_id;
