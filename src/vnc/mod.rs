@@ -150,14 +150,49 @@ fn install(ctx: &Ctx, t: &Target, offline: Option<&Path>) -> Result<()> {
     Ok(())
 }
 
-/// The steps of an install; `true` when anything changed (or would, or was planned).
-fn install_steps(ctx: &Ctx, t: &Target, plan: &Plan, state: &mut State, recorded: &State) -> Result<bool> {
-    let sys = &ctx.sys;
-    let mut changed = false;
-    // Whether a file was written, whose SELinux context may need restoring.
-    let mut wrote = false;
+/// What a step of the install did.
+#[derive(Clone, Copy)]
+struct Done {
+    /// Anything changed (or, planned, would).
+    changed: bool,
+    /// A file was written, whose SELinux context may need restoring.
+    wrote: bool,
+}
 
-    // 1. Packages, in one transaction, only those missing.
+impl Done {
+    const NOTHING: Done = Done {
+        changed: false,
+        wrote: false,
+    };
+    const CHANGED: Done = Done {
+        changed: true,
+        wrote: false,
+    };
+    const WROTE: Done = Done {
+        changed: true,
+        wrote: true,
+    };
+}
+
+/// The steps of an install, in order; `true` when anything changed (or would, or was planned).
+fn install_steps(ctx: &Ctx, t: &Target, plan: &Plan, state: &mut State, recorded: &State) -> Result<bool> {
+    let mut done = vec![
+        install_packages(ctx, t, plan, state)?,
+        write_session(ctx, plan, state)?,
+        resolve_host_name(ctx, plan, state)?,
+        create_group(ctx, state)?,
+        install_sudoers_rule(ctx, plan, state)?,
+        configure_firewall(ctx, plan, state)?,
+    ];
+    let wrote = done.iter().any(|d| d.wrote);
+    check_selinux(ctx, state, wrote)?;
+    done.push(record_added(ctx, state, recorded)?);
+    Ok(done.iter().any(|d| d.changed))
+}
+
+/// 1. Packages, in one transaction, only those missing.
+fn install_packages(ctx: &Ctx, t: &Target, plan: &Plan, state: &mut State) -> Result<Done> {
+    let sys = &ctx.sys;
     if plan.missing.is_empty() {
         ctx.out
             .step("Checking the VNC packages")
@@ -190,11 +225,15 @@ fn install_steps(ctx: &Ctx, t: &Target, plan: &Plan, state: &mut State, recorded
                 .extend(plan.missing.iter().filter(|p| now.contains(p)).cloned());
             return Err(e);
         }
-        changed = true;
         step.done(&applied(sys, "installed"));
+        return Ok(Done::CHANGED);
     }
+    Ok(Done::NOTHING)
+}
 
-    // 2. The desktop session.
+/// 2. The desktop session.
+fn write_session(ctx: &Ctx, plan: &Plan, state: &mut State) -> Result<Done> {
+    let sys = &ctx.sys;
     let step = ctx
         .out
         .step("Writing the desktop session (fluxbox: right-click for xterm and Firefox)");
@@ -211,11 +250,17 @@ fn install_steps(ctx: &Ctx, t: &Target, plan: &Plan, state: &mut State, recorded
         )?);
     }
     let change = combined(&changes);
-    changed |= change != Change::Unchanged;
-    wrote |= change != Change::Unchanged;
     step.done(&format!("{} files {}", changes.len(), sys.change_word(change)));
+    Ok(if change == Change::Unchanged {
+        Done::NOTHING
+    } else {
+        Done::WROTE
+    })
+}
 
-    // 3. The host name must resolve, or Debian's TigerVNC refuses to start a session.
+/// 3. The host name must resolve, or Debian's TigerVNC refuses to start a session.
+fn resolve_host_name(ctx: &Ctx, plan: &Plan, state: &mut State) -> Result<Done> {
+    let sys = &ctx.sys;
     let step = ctx.out.step("Making the host name resolve");
     match &plan.hostname {
         None => step.done("skipped: no valid host name in /etc/hostname"),
@@ -237,18 +282,21 @@ fn install_steps(ctx: &Ctx, t: &Target, plan: &Plan, state: &mut State, recorded
                 state.hosts_line = Some(line.clone());
                 record(sys, state)?;
                 write_managed(ctx, "/etc/hosts", desktop::hosts_append(&hosts, &line).as_bytes(), spec)?;
-                changed = true;
-                wrote = true;
                 step.done(&format!(
                     "{} '{}' to /etc/hosts",
                     if sys.dry_run() { "would add" } else { "added" },
                     line.replace('\t', " ")
                 ));
+                return Ok(Done::WROTE);
             }
         }
     }
+    Ok(Done::NOTHING)
+}
 
-    // 4. The group whose members may run their part of vnc-user through sudo.
+/// 4. The group whose members may run their part of vnc-user through sudo.
+fn create_group(ctx: &Ctx, state: &mut State) -> Result<Done> {
+    let sys = &ctx.sys;
     let step = ctx.out.step(&format!("Creating the group {VNC_GROUP}"));
     if sys.users().group(VNC_GROUP)?.is_some() {
         step.done("unchanged (it exists)");
@@ -256,11 +304,15 @@ fn install_steps(ctx: &Ctx, t: &Target, plan: &Plan, state: &mut State, recorded
         state.group_created = true;
         record(sys, state)?;
         sys.run(Cmd::new(Tool::Groupadd).args(["--system", VNC_GROUP]))?;
-        changed = true;
         step.done(&applied(sys, "created"));
+        return Ok(Done::CHANGED);
     }
+    Ok(Done::NOTHING)
+}
 
-    // 5. The sudoers rule, checked by visudo before it is put in place.
+/// 5. The sudoers rule, checked by visudo before it is put in place.
+fn install_sudoers_rule(ctx: &Ctx, plan: &Plan, state: &mut State) -> Result<Done> {
+    let sys = &ctx.sys;
     let step = ctx.out.step(&format!("Installing the sudoers rule {SUDOERS_FILE}"));
     let rule = tigervnc::sudoers_rule(&plan.exe);
     let spec = FileSpec::root(0o440);
@@ -276,8 +328,6 @@ fn install_steps(ctx: &Ctx, t: &Target, plan: &Plan, state: &mut State, recorded
             record(sys, state)?;
         }
         let change = write_managed(ctx, SUDOERS_FILE, rule.as_bytes(), spec)?;
-        changed = true;
-        wrote = true;
         step.done(sys.change_word(change));
         if sys.is_image() && sys.meta(&plan.exe)?.is_none() {
             ctx.out.warn(&format!(
@@ -285,9 +335,14 @@ fn install_steps(ctx: &Ctx, t: &Target, plan: &Plan, state: &mut State, recorded
                 plan.exe.display()
             ));
         }
+        return Ok(Done::WROTE);
     }
+    Ok(Done::NOTHING)
+}
 
-    // 6. The firewall, only for vnc.listen = lan.
+/// 6. The firewall, only for vnc.listen = lan.
+fn configure_firewall(ctx: &Ctx, plan: &Plan, state: &mut State) -> Result<Done> {
+    let sys = &ctx.sys;
     let step = ctx.out.step("Configuring the firewall");
     let (wanted, none_found) = match plan.listen {
         Listen::Localhost => (None, false),
@@ -318,12 +373,13 @@ fn install_steps(ctx: &Ctx, t: &Target, plan: &Plan, state: &mut State, recorded
             }
             record(sys, state)?;
         }
+        let mut done = Done::CHANGED;
         let outcome = match wanted {
             Some(rule) => {
                 state.firewall = Some(rule);
                 if rule.backend == Backend::Nftables {
                     state.files.insert(firewall::NFT_FILE.to_string());
-                    wrote = true;
+                    done = Done::WROTE;
                 }
                 record(sys, state)?;
                 rule.apply(sys)?;
@@ -331,11 +387,15 @@ fn install_steps(ctx: &Ctx, t: &Target, plan: &Plan, state: &mut State, recorded
             }
             None => applied(sys, "closed again (vnc.listen = localhost)"),
         };
-        changed = true;
         step.done(&outcome);
+        return Ok(done);
     }
+    Ok(Done::NOTHING)
+}
 
-    // 7. SELinux.
+/// 7. SELinux: labels restored where files were written, and a warning when enforcing.
+fn check_selinux(ctx: &Ctx, state: &State, wrote: bool) -> Result<()> {
+    let sys = &ctx.sys;
     let step = ctx.out.step("Checking SELinux");
     match selinux_mode(sys)? {
         None => step.done("not present"),
@@ -354,22 +414,26 @@ fn install_steps(ctx: &Ctx, t: &Target, plan: &Plan, state: &mut State, recorded
         }
     }
 
-    // 8. What was added, for --uninstall.
+    Ok(())
+}
+
+/// 8. What was added, for --uninstall.
+fn record_added(ctx: &Ctx, state: &State, recorded: &State) -> Result<Done> {
+    let sys = &ctx.sys;
     let step = ctx
         .out
         .step(&format!("Recording what edge-setup added in {}", state::PATH));
     state.save(sys)?;
     if *state == *recorded {
         step.done("unchanged");
-    } else {
-        changed = true;
-        step.done(if recorded.is_empty() {
-            sys.change_word(Change::Created)
-        } else {
-            sys.change_word(Change::Updated)
-        });
+        return Ok(Done::NOTHING);
     }
-    Ok(changed)
+    step.done(if recorded.is_empty() {
+        sys.change_word(Change::Created)
+    } else {
+        sys.change_word(Change::Updated)
+    });
+    Ok(Done::CHANGED)
 }
 
 /// Saves the state before the change it records (write-ahead), so that a run killed
