@@ -196,7 +196,7 @@ fn dispatch(ctx: &Ctx, command: &Command) -> Result<()> {
         Command::DeviceId(args) => commands::device_id::run(ctx, args),
         Command::Config(args) => commands::config::run(ctx, args),
         Command::Setup(args) => wizard::run(ctx, args),
-        Command::RemoteConnectivity(args) => crate::agent::run(ctx, args),
+        Command::RemoteConnectivity(args) => commands::remote_connectivity::run(ctx, args),
         Command::Vnc(args) => vnc::run(ctx, args),
         Command::VncUser(args) => vnc_user::run(ctx, args),
     }

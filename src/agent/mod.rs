@@ -15,7 +15,6 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::cli::{RemoteConnectivityAction, RemoteConnectivityArgs};
 use crate::config::{self, AGENT_SERVICE, C8Y_INSECURE, C8Y_URL, Config, TenantUrl};
 use crate::context::Ctx;
 use crate::device_id::{self, DeviceId};
@@ -407,52 +406,6 @@ fn status_with(ctx: &Ctx, resolve: &dyn Fn(&str, u16) -> Resolution) -> Result<S
         unit,
         problems,
     })
-}
-
-/// `edge-setup remote-connectivity [enable|disable|status]`.
-pub fn run(ctx: &Ctx, args: &RemoteConnectivityArgs) -> Result<()> {
-    match args.action.as_ref().unwrap_or(&RemoteConnectivityAction::Status) {
-        RemoteConnectivityAction::Enable { url, insecure, force } => {
-            let (url, insecure) = match url {
-                Some(s) => (parse_url(s)?, *insecure),
-                None => {
-                    // c8y.url is http only when --insecure recorded it (c8y.insecure)
-                    let url = ctx.config()?.tenant_url(&ctx.sys)?.ok_or_else(|| {
-                        Error::missing_key(C8Y_URL).hint(
-                            "or give it here: sudo edge-setup remote-connectivity enable --url https://<tenant host>",
-                        )
-                    })?;
-                    let insecure = *insecure || url.is_insecure();
-                    (url, insecure)
-                }
-            };
-            enable(
-                ctx,
-                &url,
-                &EnableOpts {
-                    insecure,
-                    force: *force,
-                },
-            )
-        }
-        RemoteConnectivityAction::Disable => disable(ctx),
-        RemoteConnectivityAction::Status => {
-            let st = status(ctx)?;
-            ctx.out.result(st.to_json());
-            for line in st.lines() {
-                ctx.out.data(&line);
-            }
-            if let Some(first) = st.problems.first() {
-                return Err(damaged(&st.problems, first));
-            }
-            if let (Some(pending), Some(url)) = (&st.pending_url, &st.url) {
-                ctx.out.note(&format!(
-                    "c8y.url is {pending}, but the agent is configured for {url}: 'sudo edge-setup remote-connectivity enable' applies it"
-                ));
-            }
-            Ok(())
-        }
-    }
 }
 
 fn agent_unit(ctx: &Ctx, cfg: &Config) -> Result<UnitName> {

@@ -3,3 +3,4 @@
 
 pub mod config;
 pub mod device_id;
+pub mod remote_connectivity;
