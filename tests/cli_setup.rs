@@ -567,3 +567,27 @@ fn a_missing_answers_or_config_dat_file_is_bad_input() {
             .stderr(predicate::str::contains("/nonexistent/").and(predicate::str::contains("does not exist")));
     }
 }
+
+/// Options run in menu order; the agent (7) registers with the ID the file's
+/// [device-id] (11) gives, which then finds it in place.
+#[test]
+fn answers_run_in_menu_order_and_the_agent_registers_the_files_device_id() {
+    let img = appliance();
+    img.write("/etc/resolv.conf", "nameserver 192.0.2.53\n");
+    img.write("/etc/machine-id", "4c4c4544004e3510804bc4c04f4d3232\n");
+    let f = answers("[device-id]\nid = \"edge-plant7-01\"\n[agent]\nurl = \"mytenant.cumulocity.com\"\n");
+    let out = img.cmd().args(["setup", "--answers"]).arg(&f).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let (agent, id) = (err.find("== 7 ").unwrap(), err.find("== 11 ").unwrap());
+    assert!(agent < id, "{err}");
+    assert!(err[agent..id].contains("Writing the device ID edge-plant7-01"), "{err}");
+    assert!(
+        err[id..].contains("edge-plant7-01 to /usr/edge/properties/edge-agent/device-id ... unchanged"),
+        "{err}"
+    );
+    assert_eq!(
+        img.read("/usr/edge/properties/edge-agent/device-id").unwrap(),
+        "edge-plant7-01\n"
+    );
+}

@@ -25,12 +25,15 @@ use properties::AgentConfig;
 use service::{Restart, State, UnitName};
 
 /// Choices of `enable` beyond the URL.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EnableOpts {
     /// Accept an http:// URL (with a warning).
     pub insecure: bool,
     /// Enable even without a configured name server.
     pub force: bool,
+    /// The ID to write when none is set (an answers file's `[device-id]`),
+    /// instead of one derived from the machine.
+    pub device_id: Option<DeviceId>,
 }
 
 /// What `status` reports.
@@ -187,9 +190,10 @@ fn enable_with(ctx: &Ctx, url: &TenantUrl, opts: &EnableOpts, resolve: &dyn Fn(&
     let cfg = ctx.config()?;
     let current = properties::read(sys)?;
     let unit = agent_unit(ctx, &cfg)?;
-    let new_id = match device_id::read(sys)? {
-        Some(_) => None,
-        None => Some(device_id::derive(sys)?),
+    let new_id = match (device_id::read(sys)?, &opts.device_id) {
+        (Some(_), _) => None,
+        (None, Some(given)) => Some(given.clone()),
+        (None, None) => Some(device_id::derive(sys)?),
     };
 
     let dns = dns::inspect(sys)?;
@@ -608,7 +612,7 @@ mod tests {
             &url("http://t.example.com"),
             &EnableOpts {
                 insecure: true,
-                force: false,
+                ..Default::default()
             },
             &|_, _| Ok(1),
         )

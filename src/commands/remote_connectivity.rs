@@ -29,6 +29,7 @@ pub fn run(ctx: &Ctx, args: &RemoteConnectivityArgs) -> Result<()> {
                 &agent::EnableOpts {
                     insecure,
                     force: *force,
+                    device_id: None,
                 },
             )
         }

@@ -14,12 +14,21 @@ pub struct Prepared {
     opts: EnableOpts,
 }
 
+impl Prepared {
+    /// The device ID an answers file gives, for the agent to register with when none is set.
+    pub fn with_device_id(mut self, id: Option<crate::config::DeviceId>) -> Self {
+        self.opts.device_id = id;
+        self
+    }
+}
+
 /// Gathers the URL (answers `url`/`insecure`/`force`, or the console) and checks it.
 pub fn prepare(ctx: &Ctx, input: &Input) -> Result<Prepared> {
     ctx.require_root("setup agent")?;
     let mut opts = EnableOpts {
         insecure: input.answers_flag("insecure")?,
         force: input.answers_flag("force")?,
+        device_id: None,
     };
     let text = match &input.source {
         Source::Answers(t) => match t.get("url") {

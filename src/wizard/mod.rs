@@ -94,7 +94,7 @@ impl Entry {
 }
 
 /// The tables an answers file may have, with their keys, in the order of
-/// examples/appliance.toml (`run_answers` applies `[device-id]` right after `[network]`).
+/// examples/appliance.toml; `run_answers` applies them in menu order.
 pub const ANSWER_TABLES: &[(&str, &[&str])] = &[
     (
         "network",
@@ -425,8 +425,18 @@ fn apply_answers(ctx: &Ctx, path: &Path, answers: &toml::Table, force: bool) -> 
         )?),
         None => None,
     };
+    // [device-id] runs in its menu place, last; an ID it sets is the one options
+    // 2 and 7 register the agent with, when none is set yet.
+    let device_table = answers.get("device-id").and_then(|v| v.as_table());
+    let given_id = match device_table {
+        Some(t) => match device_id::plan(t, &origin("device-id"))? {
+            Some(device_id::Plan::Set(id)) => Some(id),
+            _ => None,
+        },
+        None => None,
+    };
     let post_install_prepared = match input_of("post-install") {
-        Some(input) => Some(post_install::prepare(ctx, &input)?),
+        Some(input) => Some(post_install::prepare(ctx, &input)?.with_device_id(given_id.clone())),
         None => None,
     };
     // Options 3 and 6 need option 2: done before, or in this same file.
@@ -449,12 +459,8 @@ fn apply_answers(ctx: &Ctx, path: &Path, answers: &toml::Table, force: bool) -> 
         Some(input) => Some(tenant_password::prepare(ctx, &input)?),
         None => None,
     };
-    let device_table = answers.get("device-id").and_then(|v| v.as_table());
-    if let Some(t) = device_table {
-        device_id::plan(t, &origin("device-id"))?;
-    }
     let agent_prepared = match input_of("agent") {
-        Some(input) => Some(agent::prepare(ctx, &input)?),
+        Some(input) => Some(agent::prepare(ctx, &input)?.with_device_id(given_id)),
         None => None,
     };
     let vnc_install = match answers.get("vnc").and_then(|v| v.as_table()) {
@@ -468,11 +474,6 @@ fn apply_answers(ctx: &Ctx, path: &Path, answers: &toml::Table, force: bool) -> 
     if let Some(p) = &network_prepared {
         ctx.out.info("== 1 Configure network");
         network::apply(ctx, p)?;
-    }
-    // before options 2 and 7, so the agent registers under the ID the file gives
-    if device_table.is_some() {
-        ctx.out.info("== Device ID");
-        device_id::from_table(ctx, device_table, &origin("device-id"))?;
     }
     if let Some(p) = &post_install_prepared {
         ctx.out.info("== 2 Run post-installation");
@@ -502,6 +503,10 @@ fn apply_answers(ctx: &Ctx, path: &Path, answers: &toml::Table, force: bool) -> 
     if !vnc_users.is_empty() {
         ctx.out.info("== 10 Enable VNC for users");
         vnc::apply_users(ctx, vnc_users)?;
+    }
+    if device_table.is_some() {
+        ctx.out.info("== 11 Show/set the device ID");
+        device_id::from_table(ctx, device_table, &origin("device-id"))?;
     }
     Ok(())
 }

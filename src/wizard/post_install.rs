@@ -14,7 +14,7 @@ use zeroize::Zeroizing;
 use super::config_dat::{self, ConfigDat};
 use super::input::{Field, Input};
 use crate::certs::{self, FileKind};
-use crate::config::{self, KeyValue, TenantUrl};
+use crate::config::{self, DeviceId, KeyValue, TenantUrl};
 use crate::context::Ctx;
 use crate::error::{Error, Result};
 use crate::hooks;
@@ -305,9 +305,16 @@ impl Files {
 
 /// The agent part of option 2 (and 4): option 7's logic with the cloud URL;
 /// `None` turns remote management off.
-pub fn configure_agent(ctx: &Ctx, url: Option<&TenantUrl>) -> Result<()> {
+pub fn configure_agent(ctx: &Ctx, url: Option<&TenantUrl>, device_id: Option<&DeviceId>) -> Result<()> {
     match url {
-        Some(url) => crate::agent::enable(ctx, url, &crate::agent::EnableOpts::default()),
+        Some(url) => crate::agent::enable(
+            ctx,
+            url,
+            &crate::agent::EnableOpts {
+                device_id: device_id.cloned(),
+                ..Default::default()
+            },
+        ),
         None => crate::agent::disable(ctx),
     }
 }
@@ -319,9 +326,17 @@ pub struct Prepared {
     domain: String,
     files: Files,
     url: Option<TenantUrl>,
+    /// The ID the agent registers with when none is set (the answers file's `[device-id]`).
+    device_id: Option<DeviceId>,
 }
 
 impl Prepared {
+    /// The device ID an answers file gives, for the agent this option enables.
+    pub fn with_device_id(mut self, id: Option<DeviceId>) -> Self {
+        self.device_id = id;
+        self
+    }
+
     /// The state the post-installation will record, for options validated in
     /// the same answers file before it has run.
     pub fn state(&self) -> State {
@@ -418,6 +433,7 @@ pub fn prepare(ctx: &Ctx, input: &Input) -> Result<Prepared> {
         domain,
         files,
         url,
+        device_id: None,
     })
 }
 
@@ -436,7 +452,7 @@ struct Payload<'a> {
 pub fn apply(ctx: &Ctx, p: &Prepared) -> Result<()> {
     // first: the agent checks DNS and its files before it writes anything, so
     // a refusal there leaves the appliance as it was
-    configure_agent(ctx, p.url.as_ref())?;
+    configure_agent(ctx, p.url.as_ref(), p.device_id.as_ref())?;
     let installed = InstalledFiles::for_domain(&p.domain, p.files.apama.is_some());
     // The same post-installation done before: the platform has it, and a tenant
     // password changed since (option 6) must not be set back to this one.

@@ -60,7 +60,7 @@ pub fn run(ctx: &Ctx, force: bool) -> Result<()> {
             config_dat::PATH
         )),
     }
-    configure_agent(ctx, url.as_ref())?;
+    configure_agent(ctx, url.as_ref(), None)?;
     hooks::run(
         ctx,
         "post-upgrade",
