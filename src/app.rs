@@ -116,7 +116,7 @@ pub fn run(process: Process) -> i32 {
         }
         Ok(()) => {
             if cli.command.mutates() {
-                summarize(&out, &ctx.sys.changes(), ctx.sys.dry_run());
+                summarize(&out, ctx.sys.change_count(), ctx.sys.dry_run());
             }
             exit::SUCCESS
         }
@@ -164,8 +164,8 @@ fn json_of(sys: Option<&System>) -> serde_json::Value {
 }
 
 /// The last line of a command that changes things: whether it did.
-fn summarize(out: &Out, changes: &[crate::system::Planned], dry_run: bool) {
-    match (changes.len(), dry_run) {
+fn summarize(out: &Out, changes: usize, dry_run: bool) {
+    match (changes, dry_run) {
         (0, _) => out.info("Nothing to change."),
         (n, true) => out.info(&format!(
             "Dry run: {n} change{} planned (listed above); nothing was changed.",

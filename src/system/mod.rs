@@ -46,10 +46,35 @@ pub struct Batch {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "action", rename_all = "kebab-case")]
 pub enum Planned {
-    Write { path: String, owner: String, mode: String },
-    Mkdir { path: String, owner: String, mode: String },
+    Write { path: String, owner: Owner, mode: String },
+    Mkdir { path: String, owner: Owner, mode: String },
     Remove { path: String },
     Run { command: String },
+}
+
+/// The owner of a file a change writes: `owner NAME:GROUP` once named. Names
+/// are looked up only where they are shown (a dry run's plan, `--json`): a
+/// plain run records the ids and never reads the user database for them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    uid: u32,
+    gid: u32,
+    name: Option<String>,
+}
+
+impl std::fmt::Display for Owner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.name {
+            Some(name) => f.write_str(name),
+            None => write!(f, "owner {}:{}", self.uid, self.gid),
+        }
+    }
+}
+
+impl Serialize for Owner {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 impl Planned {
@@ -81,6 +106,8 @@ pub struct System {
     runner: Rc<dyn Runner>,
     out: Out,
     changes: RefCell<Vec<Planned>>,
+    /// Owner names already looked up, for the change records.
+    owners: RefCell<BTreeMap<(u32, u32), String>>,
     /// Image mode: commands printed for the target (to run there, by hand or at
     /// its first boot); they change nothing here.
     target_commands: RefCell<Vec<String>>,
@@ -96,6 +123,7 @@ impl System {
             runner: Rc::from(runner),
             out,
             changes: RefCell::new(Vec::new()),
+            owners: RefCell::new(BTreeMap::new()),
             target_commands: RefCell::new(Vec::new()),
             overlay: RefCell::new(Overlay::default()),
         }
@@ -111,6 +139,7 @@ impl System {
             runner: self.runner.clone(),
             out,
             changes: RefCell::new(Vec::new()),
+            owners: RefCell::new(BTreeMap::new()),
             target_commands: RefCell::new(Vec::new()),
             overlay: RefCell::new(Overlay::default()),
         }
@@ -135,9 +164,20 @@ impl System {
         self.mode == Mode::Live && !self.dry_run
     }
 
-    /// The changes made (or planned) so far, in order.
+    /// The changes made (or planned) so far, in order, owners named.
     pub fn changes(&self) -> Vec<Planned> {
-        self.changes.borrow().clone()
+        let mut changes = self.changes.borrow().clone();
+        for change in &mut changes {
+            if let Planned::Write { owner, .. } | Planned::Mkdir { owner, .. } = change {
+                self.name_owner(owner);
+            }
+        }
+        changes
+    }
+
+    /// How many changes were made (or planned) so far.
+    pub fn change_count(&self) -> usize {
+        self.changes.borrow().len()
     }
 
     /// Image mode: the commands printed for the target, in order.
@@ -491,7 +531,7 @@ impl System {
         if change != Change::Unchanged {
             let planned = Planned::Mkdir {
                 path: self.host_path(path).display().to_string(),
-                owner: self.owner_name(spec),
+                owner: self.owner(spec),
                 mode: format!("{:04o}", spec.mode),
             };
             if self.dry_run {
@@ -647,12 +687,46 @@ impl System {
     fn write_record(&self, path: &Path, spec: FileSpec) -> Planned {
         Planned::Write {
             path: self.host_path(path).display().to_string(),
-            owner: self.owner_name(spec),
+            owner: self.owner(spec),
             mode: format!("{:04o}", spec.mode),
         }
     }
 
-    fn owner_name(&self, spec: FileSpec) -> String {
+    /// The owner of a change; named at once only in a dry run, which prints it.
+    fn owner(&self, spec: FileSpec) -> Owner {
+        let mut owner = Owner {
+            uid: spec.uid,
+            gid: spec.gid,
+            name: None,
+        };
+        if self.dry_run {
+            self.name_owner(&mut owner);
+        }
+        owner
+    }
+
+    fn name_owner(&self, owner: &mut Owner) {
+        if owner.name.is_some() {
+            return;
+        }
+        let key = (owner.uid, owner.gid);
+        let cached = self.owners.borrow().get(&key).cloned();
+        let name = cached.unwrap_or_else(|| {
+            let name = self.look_up_owner(FileSpec {
+                mode: 0,
+                uid: owner.uid,
+                gid: owner.gid,
+            });
+            self.owners.borrow_mut().insert(key, name.clone());
+            name
+        });
+        owner.name = Some(name);
+    }
+
+    fn look_up_owner(&self, spec: FileSpec) -> String {
+        if spec.uid == 0 && spec.gid == 0 {
+            return "owner root:root".to_string();
+        }
         let users = self.users();
         let user = users
             .by_uid(spec.uid)
