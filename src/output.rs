@@ -57,10 +57,6 @@ impl Out {
         }))
     }
 
-    pub fn json(&self) -> bool {
-        self.0.json
-    }
-
     /// The command's result as data for `--json` (`"result"`); the human form
     /// is what the command prints with `data`.
     pub fn result(&self, value: serde_json::Value) {

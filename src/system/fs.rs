@@ -866,10 +866,6 @@ pub enum Entry {
 }
 
 impl ControlledDir {
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// The names in the directory, sorted.
     pub fn names(&self, root: &Root) -> Result<Vec<OsString>> {
         root.list_fd(&self.fd, &self.path)

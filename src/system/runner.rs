@@ -34,6 +34,8 @@ macro_rules! tools {
         }
 
         impl Tool {
+            /// Every tool, for the test that checks the table.
+            #[cfg(test)]
             pub const ALL: &'static [Tool] = &[$(Tool::$variant,)+];
 
             /// The name a person types (and the one shown in printed commands).
