@@ -46,7 +46,9 @@ impl Command {
             Command::DeviceId(a) => !matches!(a.action, None | Some(DeviceIdAction::Show)),
             Command::Config(a) => matches!(a.action, ConfigAction::Set { .. } | ConfigAction::Unset { .. }),
             Command::RemoteConnectivity(a) => !matches!(a.action, None | Some(RemoteConnectivityAction::Status)),
-            Command::Vnc(_) | Command::VncUser(_) => true,
+            Command::Vnc(_) => true,
+            // the privileged part answers the user's run, which says it
+            Command::VncUser(a) => !a.system_part,
             Command::Setup(a) => a.answers.is_some() || !matches!(a.option, None | Some(SetupOption::Status)),
         }
     }

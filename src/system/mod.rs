@@ -423,7 +423,8 @@ impl System {
             self.plan_command(&cmd);
             return Ok(Output::ok(""));
         }
-        let out = self.spawn_change(&cmd)?;
+        self.record(Planned::Run { command: cmd.line() });
+        let out = self.spawn(&cmd)?;
         if !out.success() {
             return Err(command_failed(&cmd, &out));
         }
@@ -433,11 +434,22 @@ impl System {
     /// Runs a command that changes the system, whose non-zero exit the caller
     /// interprets; printed, not run, like `run` when commands do not apply (then `None`).
     pub fn run_unchecked(&self, cmd: Cmd) -> Result<Option<Output>> {
+        self.run_reporting(cmd, |_| true)
+    }
+
+    /// Like `run_unchecked`, for a command that says itself whether it changed
+    /// anything (edge-setup's own privileged part): recorded as a change only
+    /// when `changed` finds it did.
+    pub fn run_reporting(&self, cmd: Cmd, changed: impl FnOnce(&Output) -> bool) -> Result<Option<Output>> {
         if !self.applies_commands() {
             self.plan_command(&cmd);
             return Ok(None);
         }
-        self.spawn_change(&cmd).map(Some)
+        let out = self.spawn(&cmd)?;
+        if changed(&out) {
+            self.record(Planned::Run { command: cmd.line() });
+        }
+        Ok(Some(out))
     }
 
     fn plan_command(&self, cmd: &Cmd) {
@@ -451,11 +463,6 @@ impl System {
         let planned = Planned::Run { command };
         self.out.info(&format!("    {}", planned.describe()));
         self.record(planned);
-    }
-
-    fn spawn_change(&self, cmd: &Cmd) -> Result<Output> {
-        self.record(Planned::Run { command: cmd.line() });
-        self.spawn(cmd)
     }
 
     /// Runs a read-only query on the live system (also with `--dry-run`).

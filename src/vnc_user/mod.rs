@@ -469,7 +469,7 @@ mod tests {
         std::fs::create_dir_all(live.path("/root/.vnc")).unwrap();
         std::fs::write(live.path("/root/.vnc/passwd"), password::encode("secret12", None)).unwrap();
         run(&ctx, &args(None, false, false, true)).unwrap();
-        assert_eq!(live.out.text(), "{\"display\":1}\n");
+        assert_eq!(live.out.text(), "{\"display\":1,\"changed\":true}\n");
         assert_eq!(
             live.commands(),
             vec!["systemctl enable --now tigervncserver@:1.service"]
@@ -531,7 +531,7 @@ mod tests {
             "sudo -n ",
             Output {
                 status: Some(0),
-                stdout: "{\"display\":7}\n".into(),
+                stdout: "{\"display\":7,\"changed\":true}\n".into(),
                 stderr: "Recording display :7 for nobody ... added\n".into(),
             },
         );
@@ -591,11 +591,25 @@ mod tests {
             "sudo -n -l ",
             Output::ok("/usr/local/bin/edge-setup vnc-user --system-part --restart\n"),
         );
-        live.fake.respond("sudo -n ", Output::ok("{\"display\":7}\n"));
+        // the privileged part changes something exactly when it restarts the session here
+        live.fake.respond_with(|c| {
+            let line = c.line();
+            (line.starts_with("sudo -n ") && !line.starts_with("sudo -n -l ")).then(|| {
+                let changed = line.ends_with(" --restart");
+                Ok(Output::ok(&format!("{{\"display\":7,\"changed\":{changed}}}\n")))
+            })
+        });
         for (stdin, restart) in [("password\n", true), ("password\n", false), ("n3wpass1\n", true)] {
             let before = live.fake.lines().len();
             let ctx = live.ctx(65534, &[], no_prompt(), stdin);
             run(&ctx, &args(None, true, false, false)).unwrap();
+            // the same password again: nothing written, nothing changed as root either
+            assert_eq!(
+                ctx.sys.change_count() == 0,
+                !restart,
+                "{stdin:?}: {:?}",
+                ctx.sys.changes()
+            );
             let lines = &live.fake.lines()[before..];
             assert_eq!(lines.len(), 2, "{lines:?}");
             for line in lines {

@@ -1,11 +1,31 @@
 //! The privileged part an ordinary user runs through sudo, and how the user's process calls it.
 
 use super::*;
+use crate::system::runner::Output;
 
 /// What the privileged part answers the user's process, one JSON line on stdout.
 #[derive(Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(super) struct Reply {
-    pub(super) display: u32,
+    /// The user's display (none after `--remove`).
+    pub(super) display: Option<u32>,
+    /// Whether it changed anything, so the user's run says "Nothing to change" when it did not.
+    pub(super) changed: bool,
+}
+
+impl Reply {
+    fn of(out: &Output) -> Option<Reply> {
+        out.stdout.lines().find_map(|l| serde_json::from_str(l).ok())
+    }
+
+    /// Prints the reply (as root, the privileged part's last line).
+    fn send(ctx: &Ctx, display: Option<u32>) {
+        let reply = Reply {
+            display,
+            changed: ctx.sys.change_count() > 0,
+        };
+        ctx.out
+            .data(&serde_json::to_string(&reply).expect("the reply serialises"));
+    }
 }
 
 /// The command line of the privileged part, exactly as the sudoers rule allows it.
@@ -44,7 +64,8 @@ pub(super) fn check_sudo(ctx: &Ctx, target: &Target, part: Part) -> Result<()> {
             "{first}; or an administrator runs it for you: sudo edge-setup vnc-user --user {name}"
         ))
     };
-    match ctx.sys.run_unchecked(cmd) {
+    // a question, not a change: asked in a dry run too
+    match ctx.sys.query(cmd) {
         Ok(None) => Ok(()),
         Ok(Some(out)) if out.success() => Ok(()),
         Ok(Some(out)) => Err(denied(
@@ -61,7 +82,12 @@ pub(super) fn check_sudo(ctx: &Ctx, target: &Target, part: Part) -> Result<()> {
 /// Runs the privileged part through sudo and relays what it printed; the
 /// display it reports (`None` when commands are only printed).
 pub(super) fn run_system_part(ctx: &Ctx, target: &Target, part: Part) -> Result<Option<u32>> {
-    let Some(out) = ctx.sys.run_unchecked(system_part_cmd(&ctx.sys, part)?)? else {
+    // a change only when the privileged part says it made one (or says nothing)
+    let cmd = system_part_cmd(&ctx.sys, part)?;
+    let Some(out) = ctx
+        .sys
+        .run_reporting(cmd, |out| Reply::of(out).is_none_or(|r| r.changed))?
+    else {
         return Ok(None);
     };
     for line in out.stderr.lines().filter(|l| !l.trim().is_empty()) {
@@ -85,11 +111,7 @@ pub(super) fn run_system_part(ctx: &Ctx, target: &Target, part: Part) -> Result<
         )
         .hint("see its message above; your own VNC files were put back as they were"));
     }
-    Ok(out
-        .stdout
-        .lines()
-        .find_map(|l| serde_json::from_str::<Reply>(l).ok())
-        .map(|r| r.display))
+    Ok(Reply::of(&out).and_then(|r| r.display))
 }
 
 /// `vnc-user --system-part [--restart | --remove]`: the privileged part, as root under
@@ -122,6 +144,7 @@ pub(super) fn system_part(ctx: &Ctx, part: Part) -> Result<()> {
     let restart = match part {
         Part::Remove => {
             free_display(ctx, &target, wait)?;
+            Reply::send(ctx, None);
             return Ok(());
         }
         Part::Enable { restart } => restart,
@@ -152,7 +175,6 @@ pub(super) fn system_part(ctx: &Ctx, part: Part) -> Result<()> {
         ))
         .done(recorded_word(sys, chosen.kept, change));
     start_session(ctx, &target, display, restart)?;
-    ctx.out
-        .data(&serde_json::to_string(&Reply { display }).expect("the reply serialises"));
+    Reply::send(ctx, Some(display));
     Ok(())
 }

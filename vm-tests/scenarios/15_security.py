@@ -98,7 +98,7 @@ def path_not_trusted(machine):
         path = path_seen(machine, evil)
         assert path == "PATH=/usr/sbin:/usr/bin:/sbin:/bin", f"the rule's secure_path did not apply: {path}"
         out = machine.succeed(run, timeout=300)
-        assert '{"display":1}' in out and "Restarting tigervncserver@:1.service" in out, out
+        assert '"display":1' in out and "Restarting tigervncserver@:1.service" in out, out
         no_pwned(machine)
         machine.wait_for_unit("tigervncserver@:1.service", timeout=180)
         machine.wait_for_open_port(5901, timeout=120)
@@ -113,7 +113,7 @@ def path_not_trusted(machine):
         path = path_seen(machine, evil)
         assert path.startswith("PATH=/tmp/evil:"), f"the caller's PATH does not reach edge-setup: {path}"
         out = machine.succeed(run, timeout=300)
-        assert '{"display":1}' in out and "Restarting tigervncserver@:1.service" in out, out
+        assert '"display":1' in out and "Restarting tigervncserver@:1.service" in out, out
         no_pwned(machine)
         machine.wait_for_unit("tigervncserver@:1.service", timeout=180)
         machine.wait_for_open_port(5901, timeout=120)
