@@ -487,12 +487,7 @@ impl Root {
 
     /// Reads a UTF-8 text file; `None` when it does not exist.
     pub fn read_string(&self, target: &Path) -> Result<Option<String>> {
-        match self.read(target)? {
-            None => Ok(None),
-            Some(bytes) => String::from_utf8(bytes)
-                .map(Some)
-                .map_err(|_| Error::failure(format!("{} is not a UTF-8 text file", self.host_path(target).display()))),
-        }
+        self.read(target)?.map(|b| text(b, &self.host_path(target))).transpose()
     }
 
     /// Creates the directory `target` (and missing parents, with the same spec)
@@ -1112,6 +1107,11 @@ fn without_path(e: std::io::Error) -> std::io::Error {
 
 fn is_link(st: &FileStat) -> bool {
     (st.st_mode & SFlag::S_IFMT.bits()) == SFlag::S_IFLNK.bits()
+}
+
+/// The bytes of a file as text, or an error naming it.
+pub fn text(bytes: Vec<u8>, host: &Path) -> Result<String> {
+    String::from_utf8(bytes).map_err(|_| Error::failure(format!("{} is not a UTF-8 text file", host.display())))
 }
 
 /// What root reads at most from any file (dpkg's status file is a few MiB).

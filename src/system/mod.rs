@@ -94,7 +94,7 @@ impl Planned {
 /// answers file's device ID, then the agent that reads it).
 #[derive(Default)]
 struct Overlay {
-    /// Written (`Some`) or removed (`None`).
+    /// Written (`Some`) or removed (`None`, files and directories alike).
     files: BTreeMap<PathBuf, Option<(Vec<u8>, Meta)>>,
     dirs: BTreeMap<PathBuf, Meta>,
 }
@@ -116,27 +116,21 @@ pub struct System {
 
 impl System {
     pub fn new(root: Root, mode: Mode, dry_run: bool, runner: Box<dyn Runner>, out: Out) -> Self {
-        System {
-            root: root.durable(mode == Mode::Live),
-            mode,
-            dry_run,
-            runner: Rc::from(runner),
-            out,
-            changes: RefCell::new(Vec::new()),
-            owners: RefCell::new(BTreeMap::new()),
-            target_commands: RefCell::new(Vec::new()),
-            overlay: RefCell::new(Overlay::default()),
-        }
+        Self::fresh(root.durable(mode == Mode::Live), mode, dry_run, Rc::from(runner), out)
     }
 
     /// The same system in a dry run that reports to `out`: what a plan runs on.
     /// It writes nothing, runs only read-only queries, and starts with no changes.
     pub fn planning(&self, out: Out) -> System {
+        Self::fresh(self.root.clone(), self.mode, true, self.runner.clone(), out)
+    }
+
+    fn fresh(root: Root, mode: Mode, dry_run: bool, runner: Rc<dyn Runner>, out: Out) -> System {
         System {
-            root: self.root.clone(),
-            mode: self.mode,
-            dry_run: true,
-            runner: self.runner.clone(),
+            root,
+            mode,
+            dry_run,
+            runner,
             out,
             changes: RefCell::new(Vec::new()),
             owners: RefCell::new(BTreeMap::new()),
@@ -254,12 +248,7 @@ impl System {
     }
 
     pub fn read_string(&self, path: &Path) -> Result<Option<String>> {
-        match self.read(path)? {
-            None => Ok(None),
-            Some(bytes) => String::from_utf8(bytes)
-                .map(Some)
-                .map_err(|_| Error::failure(format!("{} is not a UTF-8 text file", self.host_path(path).display()))),
-        }
+        self.read(path)?.map(|b| fs::text(b, &self.host_path(path))).transpose()
     }
 
     /// Metadata without following a link at the last component.
@@ -521,10 +510,9 @@ impl System {
                     Change::Unchanged
                 }
                 existing => {
-                    self.overlay
-                        .borrow_mut()
-                        .dirs
-                        .insert(path.to_path_buf(), meta_of(spec, true));
+                    let mut overlay = self.overlay.borrow_mut();
+                    overlay.files.remove(path);
+                    overlay.dirs.insert(path.to_path_buf(), meta_of(spec, true));
                     if existing.is_some() {
                         Change::Updated
                     } else {
@@ -571,7 +559,10 @@ impl System {
         let removed = if self.dry_run {
             let empty = self.meta(path)?.is_some_and(|m| m.is_dir) && self.list_dir(path)?.is_empty();
             if empty {
-                self.overlay.borrow_mut().dirs.remove(path);
+                let mut overlay = self.overlay.borrow_mut();
+                overlay.dirs.remove(path);
+                // gone for later reads, like a removed file
+                overlay.files.insert(path.to_path_buf(), None);
             }
             empty
         } else {
@@ -832,6 +823,27 @@ mod tests {
             Some("exit status 100: E: Unable to locate package nope")
         );
         assert_eq!(fake.lines(), vec!["apt-get install nope"]);
+    }
+
+    /// A dry run sees what it planned: a removed directory is gone for later
+    /// steps, one planned again is back; the disk is as it was.
+    #[test]
+    fn a_dry_run_reads_back_its_planned_directories() {
+        let fake = Rc::new(FakeRunner::new());
+        let (dir, sys, _) = sys(Mode::Image, true, fake);
+        std::fs::create_dir_all(dir.path().join("srv/empty")).unwrap();
+        let empty = Path::new("/srv/empty");
+        assert!(sys.remove_empty_dir(empty).unwrap());
+        assert_eq!(sys.meta(empty).unwrap(), None);
+        assert!(sys.list_dir(Path::new("/srv")).unwrap().is_empty());
+        sys.ensure_dir(empty, FileSpec::root(0o700)).unwrap();
+        assert!(sys.meta(empty).unwrap().is_some_and(|m| m.is_dir && m.mode == 0o700));
+        assert_eq!(
+            sys.list_dir(Path::new("/srv")).unwrap(),
+            vec![std::ffi::OsString::from("empty")]
+        );
+        assert!(dir.path().join("srv/empty").is_dir());
+        assert_eq!(sys.change_count(), 2);
     }
 
     #[test]
