@@ -335,7 +335,7 @@ fn answers_files_with_unknown_tables_or_keys_are_refused() {
     let img = appliance();
     for (text, expect) in [
         ("[netwrk]\nip = \"1.2.3.4\"\n", "unknown table [netwrk]"),
-        ("[network]\nipaddr = \"1.2.3.4\"\n", "unknown key 'ipaddr'"),
+        ("[network]\nipaddr = \"1.2.3.4\"\n", "unknown key 'ipaddr' in [network]"),
         ("[network\n", "not valid TOML"),
     ] {
         let f = answers(text);
@@ -474,7 +474,7 @@ fn an_answers_file_with_a_bad_vnc_user_applies_nothing() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains(format!(
-            "{} [vnc-user] #2 (user nobody-here): there is no user 'nobody-here'",
+            "{} [[vnc-user]] #2 (user nobody-here): there is no user 'nobody-here'",
             f.display()
         )))
         .stderr(predicate::str::contains("nothing was changed"));
@@ -489,7 +489,7 @@ fn an_answers_file_with_a_bad_vnc_user_applies_nothing() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains(format!(
-            "{} [vnc-user] #1 (user root) 'password-file' {}: the VNC password is refused",
+            "{} [[vnc-user]] #1 (user root) 'password-file' {}: the VNC password is refused",
             f.display(),
             long.display()
         )))

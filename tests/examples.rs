@@ -3,36 +3,114 @@
 mod common;
 
 use common::Image;
-use edge_setup::wizard::ANSWER_TABLES;
+use edge_setup::wizard::OPTIONS;
+use edge_setup::wizard::answers::{self, Answers};
 
 const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/appliance.toml");
 
+/// Every table and key of the schema: each struct is written out in full (no
+/// `..Default`), so a key added to the schema fails to compile here until it is
+/// added, and then fails the test until the example shows it.
+fn every_key() -> toml::Table {
+    let s = || Some(String::new());
+    let p = || Some(std::path::PathBuf::from("/p"));
+    let all = Answers {
+        network: Some(answers::Network {
+            interface: s(),
+            ip: s(),
+            netmask: s(),
+            gateway: s(),
+            dns: s(),
+            stack: s(),
+            allow_remote: false,
+        }),
+        post_install: Some(answers::PostInstall {
+            username: s(),
+            password_file: p(),
+            domain: s(),
+            certificate: p(),
+            key: p(),
+            licence: p(),
+            apama_licence: p(),
+            cloud_url: s(),
+        }),
+        certificates: Some(answers::Certificates {
+            certificate: p(),
+            key: p(),
+            licence: p(),
+            apama_licence: p(),
+        }),
+        tenant_password: Some(answers::TenantPassword { password_file: p() }),
+        device_id: Some(answers::DeviceId {
+            id: s(),
+            generate: false,
+        }),
+        agent: Some(answers::Agent {
+            url: s(),
+            insecure: false,
+            force: false,
+        }),
+        vnc: Some(answers::Vnc {
+            install: false,
+            offline: p(),
+            listen: s(),
+        }),
+        vnc_user: vec![answers::VncUser {
+            user: String::new(),
+            password_file: "/p".into(),
+        }],
+    };
+    toml::Table::try_from(&all).unwrap()
+}
+
+fn first_table(v: &toml::Value) -> &toml::Table {
+    match v {
+        toml::Value::Table(t) => t,
+        toml::Value::Array(a) => a[0].as_table().unwrap(),
+        other => panic!("not a table: {other}"),
+    }
+}
+
 #[test]
-fn the_example_shows_every_table_and_key_the_code_reads() {
+fn the_example_shows_every_table_and_key_of_the_schema() {
     let text = std::fs::read_to_string(EXAMPLE).unwrap();
-    let doc: toml::Table = text.parse().unwrap();
-    for (table, keys) in ANSWER_TABLES {
-        let t = match doc.get(*table) {
-            Some(toml::Value::Table(t)) => t,
-            Some(toml::Value::Array(a)) => a[0].as_table().unwrap(),
-            _ => panic!("[{table}] missing from the example"),
-        };
-        for key in *keys {
-            assert!(t.contains_key(*key), "[{table}] {key} missing from the example");
-        }
-        for key in t.keys() {
-            assert!(
-                keys.contains(&key.as_str()),
-                "[{table}] {key} in the example is not read by the code"
-            );
-        }
-    }
-    for table in doc.keys() {
-        assert!(
-            ANSWER_TABLES.iter().any(|(t, _)| t == table),
-            "[{table}] in the example is not read by the code"
+    let example: toml::Table = text.parse().unwrap();
+    toml::from_str::<Answers>(&text).expect("the example fits the schema");
+    let schema = every_key();
+    for (table, value) in &schema {
+        let shown = first_table(
+            example
+                .get(table)
+                .unwrap_or_else(|| panic!("[{table}] missing from the example")),
         );
+        for key in first_table(value).keys() {
+            assert!(shown.contains_key(key), "[{table}] {key} missing from the example");
+        }
     }
+    assert_eq!(example.len(), schema.len());
+}
+
+#[test]
+fn every_table_of_the_schema_is_an_option_of_the_menu_and_a_setup_subcommand() {
+    let tables: Vec<String> = every_key().keys().cloned().collect();
+    let registered: Vec<&str> = OPTIONS.iter().filter_map(|o| o.table).collect();
+    let mut sorted = registered.clone();
+    sorted.sort();
+    assert_eq!(tables, sorted, "the answers tables and the options' tables differ");
+    let setup = <edge_setup::cli::Cli as clap::CommandFactory>::command();
+    let setup = setup.find_subcommand("setup").unwrap();
+    let mut subcommands: Vec<&str> = setup.get_subcommands().map(|c| c.get_name()).collect();
+    let mut commands: Vec<&str> = OPTIONS.iter().filter_map(|o| o.command).collect();
+    subcommands.sort();
+    commands.sort();
+    assert_eq!(subcommands, commands, "the setup subcommands and the options differ");
+    for o in &OPTIONS {
+        if let Some(t) = o.table {
+            assert_eq!(o.command, Some(t), "option {}'s table and subcommand differ", o.number);
+        }
+    }
+    let numbers: Vec<u32> = OPTIONS.iter().map(|o| o.number).collect();
+    assert_eq!(numbers, (1..=12).collect::<Vec<_>>());
 }
 
 /// An image with what the example needs, and the example with its files made real.

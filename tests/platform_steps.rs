@@ -10,7 +10,7 @@ use std::path::Path;
 
 use common::live_ctx;
 use common::pki::{DOMAIN, NEW_PASSWORD, PASSWORD, Pki};
-use edge_setup::cli::{OptionInput, SetupArgs, SetupOption};
+use edge_setup::cli::{OptionInput, SetupArgs, SetupCommand};
 
 /// Installs a step that appends its name to `log` in the root, then runs `body`.
 fn step(root: &Path, option: &str, name: &str, body: &str) {
@@ -24,7 +24,7 @@ fn step(root: &Path, option: &str, name: &str, body: &str) {
     std::fs::set_permissions(dir.join(name), std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
-fn setup(option: SetupOption) -> SetupArgs {
+fn setup(option: SetupCommand) -> SetupArgs {
     SetupArgs {
         answers: None,
         force: false,
@@ -58,7 +58,7 @@ fn steps_run_in_order_with_the_secret_only_on_stdin() {
     );
     let (ctx, err) = live_ctx(root);
     let file = pki.answers(&pki.post_install(&[]));
-    edge_setup::wizard::run(&ctx, &setup(SetupOption::PostInstall(answers(&file)))).unwrap();
+    edge_setup::wizard::run(&ctx, &setup(SetupCommand::PostInstall(answers(&file)))).unwrap();
 
     assert_eq!(read(root, "log"), "10-first\n20-dump\n");
     let argv = read(root, "argv");
@@ -105,14 +105,14 @@ fn a_failing_step_halts_the_option_and_success_is_not_recorded() {
     step(root, "post-install", "30-never", "");
     let (ctx, _) = live_ctx(root);
     let file = pki.answers(&pki.post_install(&[]));
-    let e = edge_setup::wizard::run(&ctx, &setup(SetupOption::PostInstall(answers(&file)))).unwrap_err();
+    let e = edge_setup::wizard::run(&ctx, &setup(SetupCommand::PostInstall(answers(&file)))).unwrap_err();
     assert_eq!(e.what, "the platform step post-install.d/20-fails failed");
     assert_eq!(e.why.as_deref(), Some("exit status 3: tenant database unreachable"));
     assert_eq!(read(root, "log"), "10-ok\n20-fails\n");
     assert!(!root.join("var/lib/edge-setup/post-install.json").exists());
 
     // Option 6 still refuses: option 2 did not succeed.
-    let e = edge_setup::wizard::run(&ctx, &setup(SetupOption::TenantPassword(answers(&file)))).unwrap_err();
+    let e = edge_setup::wizard::run(&ctx, &setup(SetupCommand::TenantPassword(answers(&file)))).unwrap_err();
     assert!(e.what.contains("needs a completed post-installation"), "{e}");
 }
 
@@ -124,7 +124,7 @@ fn tenant_password_steps_get_the_new_password_and_a_failure_keeps_the_old_one_sa
     let pki = Pki::new();
     let (ctx, _) = live_ctx(root);
     let file = pki.answers(&pki.post_install(&[]));
-    edge_setup::wizard::run(&ctx, &setup(SetupOption::PostInstall(answers(&file)))).unwrap();
+    edge_setup::wizard::run(&ctx, &setup(SetupCommand::PostInstall(answers(&file)))).unwrap();
     let dat = "opt/c8y/utilities/post-installer/config.dat";
     let saved = read(root, dat);
 
@@ -133,13 +133,13 @@ fn tenant_password_steps_get_the_new_password_and_a_failure_keeps_the_old_one_sa
         pki.file("new-password")
     ));
     step(root, "tenant-password", "10-refuse", "cat > /dev/null\nexit 1");
-    let e = edge_setup::wizard::run(&ctx, &setup(SetupOption::TenantPassword(answers(&new)))).unwrap_err();
+    let e = edge_setup::wizard::run(&ctx, &setup(SetupCommand::TenantPassword(answers(&new)))).unwrap_err();
     assert!(e.what.contains("tenant-password.d/10-refuse failed"), "{e}");
     assert_eq!(read(root, dat), saved, "config.dat keeps the password the platform has");
 
     std::fs::remove_file(root.join("etc/edge-setup/hooks/tenant-password.d/10-refuse")).unwrap();
     step(root, "tenant-password", "10-change", "cat > \"$root/stdin\"");
-    edge_setup::wizard::run(&ctx, &setup(SetupOption::TenantPassword(answers(&new)))).unwrap();
+    edge_setup::wizard::run(&ctx, &setup(SetupCommand::TenantPassword(answers(&new)))).unwrap();
     let json: serde_json::Value = serde_json::from_str(&read(root, "stdin")).unwrap();
     assert_eq!(json["option"], "tenant-password");
     assert_eq!(json["tenant_password"], NEW_PASSWORD);
@@ -159,7 +159,7 @@ fn a_step_others_may_write_is_refused_before_any_step_runs() {
     std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o777)).unwrap();
     let (ctx, _) = live_ctx(root);
     let file = pki.answers(&pki.post_install(&[]));
-    let e = edge_setup::wizard::run(&ctx, &setup(SetupOption::PostInstall(answers(&file)))).unwrap_err();
+    let e = edge_setup::wizard::run(&ctx, &setup(SetupCommand::PostInstall(answers(&file)))).unwrap_err();
     assert!(e.what.contains("group or others may change it"), "{e}");
     assert_eq!(read(root, "log"), "", "no step ran");
 }

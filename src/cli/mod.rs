@@ -49,7 +49,7 @@ impl Command {
             Command::Vnc(_) => true,
             // the privileged part answers the user's run, which says it
             Command::VncUser(a) => !a.system_part,
-            Command::Setup(a) => a.answers.is_some() || !matches!(a.option, None | Some(SetupOption::Status)),
+            Command::Setup(a) => a.answers.is_some() || !matches!(a.option, None | Some(SetupCommand::Status)),
         }
     }
 }
@@ -80,7 +80,7 @@ pub struct SetupArgs {
     #[arg(long, requires = "answers")]
     pub force: bool,
     #[command(subcommand)]
-    pub option: Option<SetupOption>,
+    pub option: Option<SetupCommand>,
 }
 
 /// Where an option takes its values from, when not from the console.
@@ -95,7 +95,7 @@ pub struct OptionInput {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum SetupOption {
+pub enum SetupCommand {
     /// 1 Configure network: a static IPv4 address, gateway and DNS server.
     Network(NetworkArgs),
     /// 7 Configure Edge Agent: the cloud URL (blank disables remote management).

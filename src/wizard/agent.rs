@@ -26,14 +26,13 @@ impl Prepared {
 pub fn prepare(ctx: &Ctx, input: &Input) -> Result<Prepared> {
     ctx.require_root("setup agent")?;
     let mut opts = EnableOpts {
-        insecure: input.answers_flag("insecure")?,
-        force: input.answers_flag("force")?,
+        insecure: input.answers_flag("insecure"),
+        force: input.answers_flag("force"),
         device_id: None,
     };
     let text = match &input.source {
-        Source::Answers(t) => match t.get("url") {
-            Some(toml::Value::String(s)) => s.clone(),
-            Some(_) => return Err(Error::bad_input(format!("{}: 'url' must be a string", input.origin))),
+        Source::Answers(t) => match t.get("url").and_then(toml::Value::as_str) {
+            Some(s) => s.to_string(),
             None => {
                 return Err(Error::bad_input(format!("{} has no 'url'", input.origin))
                     .hint("set url = \"https://TENANT\" (or url = \"\" to disable remote management)"));

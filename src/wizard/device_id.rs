@@ -1,6 +1,7 @@
-//! Entry 11, Show/set the device ID, and the `[device-id]` table of an answers
+//! Option 11, Show/set the device ID, and the `[device-id]` table of an answers
 //! file; the work is `crate::device_id`'s.
 
+use super::answers::DeviceId as Answers;
 use crate::context::Ctx;
 use crate::device_id::DeviceId;
 use crate::error::{Error, Result};
@@ -13,29 +14,29 @@ pub enum Plan {
 }
 
 /// Checks a `[device-id]` table (`id`, or `generate = true`) without changing anything.
-pub fn plan(t: &toml::Table, origin: &str) -> Result<Option<Plan>> {
-    if let Some(v) = t.get("id") {
-        let s = v.as_str().unwrap_or_default();
+pub fn plan(t: &Answers, origin: &str) -> Result<Option<Plan>> {
+    if let Some(s) = &t.id {
         return DeviceId::parse(s)
             .map(|id| Some(Plan::Set(id)))
             .map_err(|rule| Error::bad_input(format!("{origin}: 'id' is not valid")).why(rule));
     }
-    match t.get("generate") {
-        Some(toml::Value::Boolean(true)) => Ok(Some(Plan::Generate)),
-        Some(toml::Value::Boolean(false)) | None => Ok(None),
-        Some(_) => Err(Error::bad_input(format!("{origin}: 'generate' must be true or false"))),
-    }
+    Ok(t.generate.then_some(Plan::Generate))
 }
 
-/// Applies a `[device-id]` table: `setup device-id --answers FILE`, and that step of `setup --answers`.
-pub fn from_table(ctx: &Ctx, t: Option<&toml::Table>, origin: &str) -> Result<()> {
+/// `setup device-id --answers FILE`: checks the file's `[device-id]` table and applies it.
+pub fn from_table(ctx: &Ctx, t: Option<&Answers>, origin: &str) -> Result<()> {
     let Some(t) = t else {
         return Err(
             Error::bad_input(format!("{origin} has no [device-id] table")).hint("add one: see examples/appliance.toml")
         );
     };
+    apply(ctx, plan(t, &format!("{origin} [device-id]"))?)
+}
+
+/// Sets (or generates, when none is set) the ID a table asked for.
+pub fn apply(ctx: &Ctx, plan: Option<Plan>) -> Result<()> {
     ctx.require_root("setup device-id")?;
-    match plan(t, origin)? {
+    match plan {
         Some(Plan::Set(id)) => {
             crate::device_id::store(&ctx.sys, &id)?;
         }

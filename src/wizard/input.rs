@@ -73,18 +73,12 @@ impl Input<'_> {
         }
     }
 
-    /// A true/false key of the answers table (`false` when absent or from another source).
-    pub fn answers_flag(&self, key: &str) -> Result<bool> {
+    /// A true/false key of the answers table (`false` when absent or from
+    /// another source; the schema checked its type).
+    pub fn answers_flag(&self, key: &str) -> bool {
         match &self.source {
-            Source::Answers(t) => match t.get(key) {
-                None => Ok(false),
-                Some(toml::Value::Boolean(b)) => Ok(*b),
-                Some(_) => Err(Error::bad_input(format!(
-                    "{}: '{key}' must be true or false",
-                    self.origin
-                ))),
-            },
-            _ => Ok(false),
+            Source::Answers(t) => t.get(key).and_then(toml::Value::as_bool).unwrap_or(false),
+            _ => false,
         }
     }
 

@@ -2,6 +2,7 @@
 //! command, and answers files that run every configured option for fleets.
 
 pub mod agent;
+pub mod answers;
 pub mod certificates;
 pub mod config_dat;
 pub mod device_id;
@@ -17,108 +18,115 @@ use std::path::Path;
 
 use zeroize::Zeroizing;
 
-use crate::cli::{OptionInput, SetupArgs, SetupOption};
+use crate::cli::{self, OptionInput, SetupArgs};
 use crate::context::Ctx;
 use crate::error::{Error, Result};
 use crate::prompt::Question;
+use answers::Answers;
 use config_dat::ConfigDat;
 use input::{Input, Source};
 
-/// The menu's entries in order: the old script's numbers, then edge-setup's own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Entry {
-    Network,
-    PostInstall,
-    Certificates,
-    PostUpgrade,
-    ExpandDisk,
-    TenantPassword,
-    Agent,
-    Exit,
-    Vnc,
-    VncUser,
-    DeviceId,
-    Status,
+/// One option of the wizard. [`OPTIONS`] is the one list of them: the menu
+/// shows it, `setup --answers` applies its tables in its order under its
+/// numbers and labels, and tests hold the answers schema and the `setup`
+/// subcommands to it.
+pub struct SetupOption {
+    /// The old post-installer's number (edge-setup's own from 9).
+    pub number: u32,
+    pub label: &'static str,
+    /// Its `setup` subcommand, when it has one.
+    pub command: Option<&'static str>,
+    /// Its table in an answers file (the same name as its subcommand).
+    pub table: Option<&'static str>,
+    /// What choosing it in the menu does; `None` leaves the menu.
+    pub menu: Option<fn(&Ctx) -> Result<()>>,
 }
 
-impl Entry {
-    /// Every entry, in the order shown (by number).
-    pub const MENU: [Entry; 12] = [
-        Entry::Network,
-        Entry::PostInstall,
-        Entry::Certificates,
-        Entry::PostUpgrade,
-        Entry::ExpandDisk,
-        Entry::TenantPassword,
-        Entry::Agent,
-        Entry::Exit,
-        Entry::Vnc,
-        Entry::VncUser,
-        Entry::DeviceId,
-        Entry::Status,
-    ];
-
-    pub fn number(self) -> u32 {
-        match self {
-            Entry::Network => 1,
-            Entry::PostInstall => 2,
-            Entry::Certificates => 3,
-            Entry::PostUpgrade => 4,
-            Entry::ExpandDisk => 5,
-            Entry::TenantPassword => 6,
-            Entry::Agent => 7,
-            Entry::Exit => 8,
-            Entry::Vnc => 9,
-            Entry::VncUser => 10,
-            Entry::DeviceId => 11,
-            Entry::Status => 12,
-        }
-    }
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Entry::Network => "Configure network",
-            Entry::PostInstall => "Run post-installation",
-            Entry::Certificates => "Update license and SSL certificates",
-            Entry::PostUpgrade => "Run post-upgrade",
-            Entry::ExpandDisk => "Expand data disk size",
-            Entry::TenantPassword => "Update tenant password",
-            Entry::Agent => "Configure Edge Agent",
-            Entry::Exit => "Exit",
-            Entry::Vnc => "Install VNC components",
-            Entry::VncUser => "Enable VNC for a user",
-            Entry::DeviceId => "Show/set the device ID",
-            Entry::Status => "Status",
-        }
-    }
-}
-
-/// The tables an answers file may have, with their keys, in the order of
-/// examples/appliance.toml; `run_answers` applies them in menu order.
-pub const ANSWER_TABLES: &[(&str, &[&str])] = &[
-    (
-        "network",
-        &["interface", "ip", "netmask", "gateway", "dns", "stack", "allow-remote"],
-    ),
-    (
-        "post-install",
-        &[
-            "username",
-            "password-file",
-            "domain",
-            "certificate",
-            "key",
-            "licence",
-            "apama-licence",
-            "cloud-url",
-        ],
-    ),
-    ("certificates", &["certificate", "key", "licence", "apama-licence"]),
-    ("tenant-password", &["password-file"]),
-    ("device-id", &["id", "generate"]),
-    ("agent", &["url", "insecure", "force"]),
-    ("vnc", &["install", "offline", "listen"]),
-    ("vnc-user", &["user", "password-file"]),
+pub const OPTIONS: [SetupOption; 12] = [
+    SetupOption {
+        number: 1,
+        label: "Configure network",
+        command: Some("network"),
+        table: Some("network"),
+        menu: Some(|ctx| network_option(ctx, &OptionInput::default(), &network::Options::default())),
+    },
+    SetupOption {
+        number: 2,
+        label: "Run post-installation",
+        command: Some("post-install"),
+        table: Some("post-install"),
+        menu: Some(|ctx| post_install_option(ctx, &OptionInput::default())),
+    },
+    SetupOption {
+        number: 3,
+        label: "Update license and SSL certificates",
+        command: Some("certificates"),
+        table: Some("certificates"),
+        menu: Some(|ctx| certificates_option(ctx, &OptionInput::default())),
+    },
+    SetupOption {
+        number: 4,
+        label: "Run post-upgrade",
+        command: Some("post-upgrade"),
+        table: None,
+        menu: Some(|ctx| post_upgrade::run(ctx, false)),
+    },
+    SetupOption {
+        number: 5,
+        label: "Expand data disk size",
+        command: Some("expand-disk"),
+        table: None,
+        menu: Some(expand_disk::run),
+    },
+    SetupOption {
+        number: 6,
+        label: "Update tenant password",
+        command: Some("tenant-password"),
+        table: Some("tenant-password"),
+        menu: Some(|ctx| tenant_password_option(ctx, &OptionInput::default())),
+    },
+    SetupOption {
+        number: 7,
+        label: "Configure Edge Agent",
+        command: Some("agent"),
+        table: Some("agent"),
+        menu: Some(|ctx| agent_option(ctx, &OptionInput::default())),
+    },
+    SetupOption {
+        number: 8,
+        label: "Exit",
+        command: None,
+        table: None,
+        menu: None,
+    },
+    SetupOption {
+        number: 9,
+        label: "Install VNC components",
+        command: Some("vnc"),
+        table: Some("vnc"),
+        menu: Some(vnc::install_interactive),
+    },
+    SetupOption {
+        number: 10,
+        label: "Enable VNC for a user",
+        command: Some("vnc-user"),
+        table: Some("vnc-user"),
+        menu: Some(vnc::user_interactive),
+    },
+    SetupOption {
+        number: 11,
+        label: "Show/set the device ID",
+        command: Some("device-id"),
+        table: Some("device-id"),
+        menu: Some(device_id::interactive),
+    },
+    SetupOption {
+        number: 12,
+        label: "Status",
+        command: Some("status"),
+        table: None,
+        menu: Some(status),
+    },
 ];
 
 const NONINTERACTIVE: &str =
@@ -129,7 +137,7 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
         return run_answers(ctx, path, args.force);
     }
     match &args.option {
-        Some(SetupOption::Network(a)) => {
+        Some(cli::SetupCommand::Network(a)) => {
             if a.rollback {
                 return network::rollback(ctx, a.force);
             }
@@ -144,20 +152,19 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
             };
             network_option(ctx, &a.input, &opts)
         }
-        Some(SetupOption::Agent(a)) => {
+        Some(cli::SetupCommand::Agent(a)) => {
             let given = OptionInput {
                 config_dat: None,
                 answers: a.answers.clone(),
             };
             agent_option(ctx, &given)
         }
-        Some(SetupOption::Status) => status(ctx),
-        Some(SetupOption::Vnc(a)) => match &a.answers {
+        Some(cli::SetupCommand::Status) => status(ctx),
+        Some(cli::SetupCommand::Vnc(a)) => match &a.answers {
             Some(path) => {
-                let answers = load_answers(ctx, path)?;
                 let origin = format!("{} [vnc]", path.display());
-                let table = answers.get("vnc").and_then(|v| v.as_table());
-                match table.map(|t| vnc::prepare_install(t, &origin)).transpose()?.flatten() {
+                let table = Answers::load(ctx, path)?.vnc.unwrap_or_default();
+                match vnc::prepare_install(&table, &origin)? {
                     Some(install) => vnc::apply_install(ctx, &install),
                     None => Err(Error::bad_input(format!(
                         "{origin}: the table does not set install = true"
@@ -166,41 +173,34 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
             }
             None => vnc::install_interactive(ctx),
         },
-        Some(SetupOption::VncUser(a)) => match &a.answers {
+        Some(cli::SetupCommand::VncUser(a)) => match &a.answers {
             Some(path) => {
-                let answers = load_answers(ctx, path)?;
-                let origin = format!("{} [[vnc-user]]", path.display());
-                let users = match answers.get("vnc-user") {
-                    Some(v) => vnc::prepare_users(ctx, v, &origin)?,
-                    None => {
-                        return Err(Error::bad_input(format!(
-                            "{} has no [[vnc-user]] entries",
-                            path.display()
-                        )));
-                    }
-                };
+                let entries = Answers::load(ctx, path)?.vnc_user;
+                if entries.is_empty() {
+                    return Err(Error::bad_input(format!(
+                        "{} has no [[vnc-user]] entries",
+                        path.display()
+                    )));
+                }
+                let users = vnc::prepare_users(ctx, &entries, &format!("{} [[vnc-user]]", path.display()))?;
                 vnc::apply_users(ctx, users)
             }
             None => vnc::user_interactive(ctx),
         },
-        Some(SetupOption::PostInstall(input)) => post_install_option(ctx, input),
-        Some(SetupOption::Certificates(a)) if a.rollback => {
+        Some(cli::SetupCommand::PostInstall(input)) => post_install_option(ctx, input),
+        Some(cli::SetupCommand::Certificates(a)) if a.rollback => {
             ctx.require_root("setup certificates --rollback")?;
             let state = post_install::require_state(ctx, "Rolling back the certificates")?;
             certificates::rollback(ctx, &state)
         }
-        Some(SetupOption::Certificates(a)) => certificates_option(ctx, &a.input),
-        Some(SetupOption::PostUpgrade(a)) => post_upgrade::run(ctx, a.force),
-        Some(SetupOption::ExpandDisk) => expand_disk::run(ctx),
-        Some(SetupOption::TenantPassword(input)) => tenant_password_option(ctx, input),
-        Some(SetupOption::DeviceId(a)) => match &a.answers {
+        Some(cli::SetupCommand::Certificates(a)) => certificates_option(ctx, &a.input),
+        Some(cli::SetupCommand::PostUpgrade(a)) => post_upgrade::run(ctx, a.force),
+        Some(cli::SetupCommand::ExpandDisk) => expand_disk::run(ctx),
+        Some(cli::SetupCommand::TenantPassword(input)) => tenant_password_option(ctx, input),
+        Some(cli::SetupCommand::DeviceId(a)) => match &a.answers {
             Some(path) => {
-                let table = load_answers(ctx, path)?;
-                device_id::from_table(
-                    ctx,
-                    table.get("device-id").and_then(|v| v.as_table()),
-                    &path.display().to_string(),
-                )
+                let table = Answers::load(ctx, path)?.device_id;
+                device_id::from_table(ctx, table.as_ref(), &path.display().to_string())
             }
             None => device_id::interactive(ctx),
         },
@@ -272,11 +272,9 @@ fn with_input(
         return f(&input);
     }
     if let Some(path) = &given.answers {
-        let answers = load_answers(ctx, path)?;
-        let empty = toml::Table::new();
-        let t = answers.get(table).and_then(|v| v.as_table()).unwrap_or(&empty);
+        let t = Answers::load(ctx, path)?.table(table).unwrap_or_default();
         let input = Input {
-            source: Source::Answers(t),
+            source: Source::Answers(&t),
             interactive: false,
             noninteractive: &noninteractive,
             origin: format!("{} [{table}]", path.display()),
@@ -335,179 +333,165 @@ fn read_config_dat(ctx: &Ctx, path: &Path) -> Result<ConfigDat> {
     })
 }
 
-/// Reads an answers file: TOML, one table per option, no unknown tables.
-fn load_answers(ctx: &Ctx, path: &Path) -> Result<toml::Table> {
-    let text = Zeroizing::new(ctx.sys.read_host_file(path)?);
-    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-        let (line, col) = e
-            .span()
-            .map(|s| crate::config::line_col(&text, s.start))
-            .unwrap_or((1, 1));
-        Error::bad_input(format!(
-            "{}:{line}:{col}: the answers file is not valid TOML",
-            path.display()
-        ))
-        .why(e.message())
-    })?;
-    for (name, value) in &table {
-        let Some((_, keys)) = ANSWER_TABLES.iter().find(|(t, _)| t == name) else {
-            let names: Vec<&str> = ANSWER_TABLES.iter().map(|(t, _)| *t).collect();
-            return Err(Error::bad_input(format!("{}: unknown table [{name}]", path.display()))
-                .why(format!("an answers file has the tables {}", names.join(", ")))
-                .hint("see examples/appliance.toml for every table and key"));
-        };
-        // [[vnc-user]] is an array of tables, one per user
-        let tables: Vec<&toml::Table> = match value {
-            toml::Value::Table(t) => vec![t],
-            toml::Value::Array(a) if a.iter().all(toml::Value::is_table) => {
-                a.iter().filter_map(toml::Value::as_table).collect()
-            }
-            _ => {
-                return Err(Error::bad_input(format!(
-                    "{}: '{name}' must be a table ([{name}])",
-                    path.display()
-                )));
-            }
-        };
-        for t in tables {
-            if let Some(k) = t.keys().find(|k| !keys.contains(&k.as_str())) {
-                return Err(
-                    Error::bad_input(format!("{}: unknown key '{k}' in [{name}]", path.display()))
-                        .why(format!("[{name}] has the keys {}", keys.join(", ")))
-                        .hint("see examples/appliance.toml"),
-                );
-            }
-        }
-    }
-    Ok(table)
-}
-
 /// `setup --answers FILE`: plans every configured option (a dry run through the
 /// same code, each option seeing what the ones before it would do), and only
 /// when the whole plan holds applies them in order: a refused value, a missing
 /// user or file, anywhere in the file, changes nothing.
 fn run_answers(ctx: &Ctx, path: &Path, force: bool) -> Result<()> {
-    let answers = load_answers(ctx, path)?;
+    let answers = Answers::load(ctx, path)?;
     if answers.is_empty() {
         return Err(Error::bad_input(format!("{} configures nothing", path.display()))
             .why("it has no table")
             .hint("see examples/appliance.toml for every table and key"));
     }
     if !ctx.sys.dry_run() {
-        apply_answers(&ctx.planning(), path, &answers, force).map_err(|e| {
+        let planning = ctx.planning();
+        let plan = plan_answers(&planning, path, &answers, force).and_then(|p| apply_answers(&planning, p));
+        plan.map_err(|e| {
             let next = e.hint.clone().map_or_else(String::new, |h| format!("{h}; "));
             e.hint(format!(
                 "{next}nothing was changed: every option is checked before any is applied"
             ))
         })?;
     }
-    apply_answers(ctx, path, &answers, force)
+    let plan = plan_answers(ctx, path, &answers, force)?;
+    apply_answers(ctx, plan)
 }
 
-fn apply_answers(ctx: &Ctx, path: &Path, answers: &toml::Table, force: bool) -> Result<()> {
+/// An option of an answers file, checked and ready to apply.
+enum Planned {
+    Network(network::Prepared),
+    PostInstall(Box<post_install::Prepared>),
+    Certificates(certificates::Prepared, post_install::State),
+    TenantPassword(tenant_password::Prepared, post_install::State),
+    Agent(agent::Prepared),
+    Vnc(vnc::Install),
+    VncUsers(Vec<vnc::User>),
+    DeviceId(Option<device_id::Plan>),
+}
+
+impl Planned {
+    fn table(&self) -> &'static str {
+        match self {
+            Planned::Network(_) => "network",
+            Planned::PostInstall(_) => "post-install",
+            Planned::Certificates(..) => "certificates",
+            Planned::TenantPassword(..) => "tenant-password",
+            Planned::Agent(_) => "agent",
+            Planned::Vnc(_) => "vnc",
+            Planned::VncUsers(_) => "vnc-user",
+            Planned::DeviceId(_) => "device-id",
+        }
+    }
+}
+
+/// Checks every table of the file against the system (and against each other:
+/// options 3 and 6 need option 2, done before or in the same file).
+fn plan_answers(ctx: &Ctx, path: &Path, answers: &Answers, force: bool) -> Result<Vec<Planned>> {
     let origin = |t: &str| format!("{} [{t}]", path.display());
+    let tables: Vec<(&str, toml::Table)> = OPTIONS
+        .iter()
+        .filter_map(|o| o.table)
+        .filter_map(|name| answers.table(name).map(|t| (name, t)))
+        .collect();
     let input_of = |name: &str| {
-        answers.get(name).and_then(|v| v.as_table()).map(|t| Input {
+        tables.iter().find(|(t, _)| *t == name).map(|(_, t)| Input {
             source: Source::Answers(t),
             interactive: false,
             noninteractive: "the answers file",
             origin: origin(name),
         })
     };
-    let network_prepared = match input_of("network") {
-        Some(input) => Some(network::prepare(
-            ctx,
-            &input,
-            &network::Options {
-                force,
-                ..Default::default()
-            },
-        )?),
-        None => None,
-    };
+    let mut plan = Vec::new();
+    if let Some(input) = input_of("network") {
+        let opts = network::Options {
+            force,
+            ..Default::default()
+        };
+        plan.push(Planned::Network(network::prepare(ctx, &input, &opts)?));
+    }
     // [device-id] runs in its menu place, last; an ID it sets is the one options
     // 2 and 7 register the agent with, when none is set yet.
-    let device_table = answers.get("device-id").and_then(|v| v.as_table());
-    let given_id = match device_table {
-        Some(t) => match device_id::plan(t, &origin("device-id"))? {
-            Some(device_id::Plan::Set(id)) => Some(id),
-            _ => None,
-        },
+    let device_plan = match &answers.device_id {
+        Some(t) => Some(device_id::plan(t, &origin("device-id"))?),
         None => None,
     };
-    let post_install_prepared = match input_of("post-install") {
-        Some(input) => Some(post_install::prepare(ctx, &input)?.with_device_id(given_id.clone())),
-        None => None,
-    };
-    // Options 3 and 6 need option 2: done before, or in this same file.
-    let needs_state = ["certificates", "tenant-password"]
-        .iter()
-        .any(|t| answers.contains_key(*t));
-    let state = match (&post_install_prepared, needs_state) {
-        (Some(p), _) => Some(p.state()),
-        (None, true) => Some(post_install::require_state(
-            ctx,
-            "The [certificates] and [tenant-password] tables",
-        )?),
-        (None, false) => None,
-    };
-    let certificates_prepared = match (input_of("certificates"), &state) {
-        (Some(input), Some(state)) => Some(certificates::prepare(ctx, &input, state)?),
+    let given_id = match &device_plan {
+        Some(Some(device_id::Plan::Set(id))) => Some(id.clone()),
         _ => None,
     };
-    let password_prepared = match input_of("tenant-password") {
-        Some(input) => Some(tenant_password::prepare(ctx, &input)?),
-        None => None,
+    let mut state = None;
+    if let Some(input) = input_of("post-install") {
+        let prepared = post_install::prepare(ctx, &input)?.with_device_id(given_id.clone());
+        state = Some(prepared.state());
+        plan.push(Planned::PostInstall(Box::new(prepared)));
+    }
+    let state = || match &state {
+        Some(s) => Ok(s.clone()),
+        None => post_install::require_state(ctx, "The [certificates] and [tenant-password] tables"),
     };
-    let agent_prepared = match input_of("agent") {
-        Some(input) => Some(agent::prepare(ctx, &input)?.with_device_id(given_id)),
-        None => None,
-    };
-    let vnc_install = match answers.get("vnc").and_then(|v| v.as_table()) {
-        Some(t) => vnc::prepare_install(t, &origin("vnc"))?,
-        None => None,
-    };
-    let vnc_users = match answers.get("vnc-user") {
-        Some(v) => vnc::prepare_users(ctx, v, &origin("vnc-user"))?,
-        None => Vec::new(),
-    };
-    if let Some(p) = &network_prepared {
-        ctx.out.info("== 1 Configure network");
-        network::apply(ctx, p)?;
+    if let Some(input) = input_of("certificates") {
+        let state = state()?;
+        plan.push(Planned::Certificates(
+            certificates::prepare(ctx, &input, &state)?,
+            state,
+        ));
     }
-    if let Some(p) = &post_install_prepared {
-        ctx.out.info("== 2 Run post-installation");
-        post_install::apply(ctx, p)?;
+    if let Some(input) = input_of("tenant-password") {
+        let state = state()?;
+        plan.push(Planned::TenantPassword(tenant_password::prepare(ctx, &input)?, state));
     }
-    // After option 2 ran, the recorded state is the one to use.
-    let state = match &post_install_prepared {
-        Some(_) => post_install::read_state(&ctx.sys)?.or(state),
-        None => state,
-    };
-    if let (Some(p), Some(state)) = (&certificates_prepared, &state) {
-        ctx.out.info("== 3 Update license and SSL certificates");
-        certificates::apply(ctx, state, p)?;
+    if let Some(input) = input_of("agent") {
+        plan.push(Planned::Agent(agent::prepare(ctx, &input)?.with_device_id(given_id)));
     }
-    if let (Some(p), Some(state)) = (&password_prepared, &state) {
-        ctx.out.info("== 6 Update tenant password");
-        tenant_password::apply(ctx, state, p)?;
+    if let Some(t) = &answers.vnc
+        && let Some(install) = vnc::prepare_install(t, &origin("vnc"))?
+    {
+        plan.push(Planned::Vnc(install));
     }
-    if let Some(p) = &agent_prepared {
-        ctx.out.info("== 7 Configure Edge Agent");
-        agent::apply(ctx, p)?;
+    if !answers.vnc_user.is_empty() {
+        plan.push(Planned::VncUsers(vnc::prepare_users(
+            ctx,
+            &answers.vnc_user,
+            &format!("{} [[vnc-user]]", path.display()),
+        )?));
     }
-    if let Some(install) = &vnc_install {
-        ctx.out.info("== 9 Install VNC components");
-        vnc::apply_install(ctx, install)?;
+    if let Some(p) = device_plan {
+        plan.push(Planned::DeviceId(p));
     }
-    if !vnc_users.is_empty() {
-        ctx.out.info("== 10 Enable VNC for users");
-        vnc::apply_users(ctx, vnc_users)?;
+    Ok(plan)
+}
+
+/// Applies a plan in menu order, each option under its number and label.
+fn apply_answers(ctx: &Ctx, mut plan: Vec<Planned>) -> Result<()> {
+    // Options 3 and 6 use the state option 2 records, once it ran.
+    let mut post_installed = false;
+    for option in &OPTIONS {
+        let Some(i) = plan.iter().position(|p| Some(p.table()) == option.table) else {
+            continue;
+        };
+        ctx.out.info(&format!("== {} {}", option.number, option.label));
+        let state = |planned: &post_install::State| -> Result<post_install::State> {
+            Ok(match post_installed {
+                true => post_install::read_state(&ctx.sys)?.unwrap_or_else(|| planned.clone()),
+                false => planned.clone(),
+            })
+        };
+        match plan.remove(i) {
+            Planned::Network(p) => network::apply(ctx, &p)?,
+            Planned::PostInstall(p) => {
+                post_install::apply(ctx, &p)?;
+                post_installed = true;
+            }
+            Planned::Certificates(p, s) => certificates::apply(ctx, &state(&s)?, &p)?,
+            Planned::TenantPassword(p, s) => tenant_password::apply(ctx, &state(&s)?, &p)?,
+            Planned::Agent(p) => agent::apply(ctx, &p)?,
+            Planned::Vnc(install) => vnc::apply_install(ctx, &install)?,
+            Planned::VncUsers(users) => vnc::apply_users(ctx, users)?,
+            Planned::DeviceId(p) => device_id::apply(ctx, p)?,
+        }
     }
-    if device_table.is_some() {
-        ctx.out.info("== 11 Show/set the device ID");
-        device_id::from_table(ctx, device_table, &origin("device-id"))?;
-    }
+    debug_assert!(plan.is_empty(), "every planned table is an option of the registry");
     Ok(())
 }
 
@@ -525,33 +509,22 @@ fn menu(ctx: &Ctx) -> Result<()> {
     loop {
         ctx.out.info("");
         ctx.out.info("edge-setup: appliance setup");
-        for e in Entry::MENU {
-            ctx.out.info(&format!("  {:>2}  {}", e.number(), e.label()));
+        for o in &OPTIONS {
+            ctx.out.info(&format!("  {:>2}  {}", o.number, o.label));
         }
-        let numbers: Vec<u32> = Entry::MENU.iter().map(|e| e.number()).collect();
+        let numbers: Vec<u32> = OPTIONS.iter().map(|o| o.number).collect();
         let Some(n) = ctx.prompt.menu("Enter your choice", &numbers)? else {
             return Ok(());
         };
-        let entry = Entry::MENU
-            .into_iter()
-            .find(|e| e.number() == n)
+        let option = OPTIONS
+            .iter()
+            .find(|o| o.number == n)
             .expect("the prompt only accepts menu numbers");
-        let result = match entry {
-            Entry::Exit => return Ok(()),
-            Entry::Network => network_option(ctx, &OptionInput::default(), &network::Options::default()),
-            Entry::Agent => agent_option(ctx, &OptionInput::default()),
-            Entry::PostInstall => post_install_option(ctx, &OptionInput::default()),
-            Entry::Certificates => certificates_option(ctx, &OptionInput::default()),
-            Entry::PostUpgrade => post_upgrade::run(ctx, false),
-            Entry::ExpandDisk => expand_disk::run(ctx),
-            Entry::TenantPassword => tenant_password_option(ctx, &OptionInput::default()),
-            Entry::Vnc => vnc::install_interactive(ctx),
-            Entry::VncUser => vnc::user_interactive(ctx),
-            Entry::DeviceId => device_id::interactive(ctx),
-            Entry::Status => status(ctx),
+        let Some(run) = option.menu else {
+            return Ok(());
         };
-        match result {
-            Ok(()) => ctx.out.info(&format!("{}: done.", entry.label())),
+        match run(ctx) {
+            Ok(()) => ctx.out.info(&format!("{}: done.", option.label)),
             Err(e) => ctx.out.error(&e),
         }
     }

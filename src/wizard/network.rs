@@ -42,7 +42,7 @@ pub struct Prepared {
 
 /// Gathers and validates every value; nothing is changed.
 pub fn prepare(ctx: &Ctx, input: &Input, opts: &Options) -> Result<Prepared> {
-    let allowed = opts.force || input.answers_flag("allow-remote")?;
+    let allowed = opts.force || input.answers_flag("allow-remote");
     let how = match &input.source {
         super::input::Source::Answers(_) => format!(
             "allow-remote = true in {}, or edge-setup setup --answers FILE --force",

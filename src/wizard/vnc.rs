@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use zeroize::Zeroizing;
 
+use super::answers;
 use crate::cli::{VncArgs, VncUserArgs};
 use crate::config::{self, KeyValue, Listen};
 use crate::context::Ctx;
@@ -23,26 +24,17 @@ pub struct User {
     passwords: vnc_user::Passwords,
 }
 
-fn string(t: &toml::Table, key: &str, origin: &str) -> Result<Option<String>> {
-    match t.get(key) {
-        None => Ok(None),
-        Some(toml::Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(Error::bad_input(format!("{origin}: '{key}' must be a string"))),
+/// Checks a `[vnc]` table; `None` when it does not ask for the install.
+pub fn prepare_install(t: &answers::Vnc, origin: &str) -> Result<Option<Install>> {
+    if !t.install {
+        return Ok(None);
     }
-}
-
-pub fn prepare_install(t: &toml::Table, origin: &str) -> Result<Option<Install>> {
-    match t.get("install") {
-        Some(toml::Value::Boolean(true)) => {}
-        Some(toml::Value::Boolean(false)) | None => return Ok(None),
-        Some(_) => return Err(Error::bad_input(format!("{origin}: 'install' must be true or false"))),
-    }
-    let offline = string(t, "offline", origin)?
-        .filter(|s| !s.is_empty())
-        .map(PathBuf::from);
-    let listen = string(t, "listen", origin)?
+    let offline = t.offline.clone().filter(|p| !p.as_os_str().is_empty());
+    let listen = t
+        .listen
+        .as_deref()
         .map(|s| {
-            Listen::parse(&s).map_err(|rule| Error::bad_input(format!("{origin}: 'listen' is not valid")).why(rule))
+            Listen::parse(s).map_err(|rule| Error::bad_input(format!("{origin}: 'listen' is not valid")).why(rule))
         })
         .transpose()?;
     Ok(Some(Install { offline, listen }))
@@ -69,36 +61,21 @@ pub fn apply_install(ctx: &Ctx, install: &Install) -> Result<()> {
 }
 
 /// The `[[vnc-user]]` entries, each checked (the password file must be private).
-pub fn prepare_users(ctx: &Ctx, value: &toml::Value, origin: &str) -> Result<Vec<User>> {
-    let tables: Vec<&toml::Table> = match value {
-        toml::Value::Array(a) => a.iter().filter_map(toml::Value::as_table).collect(),
-        toml::Value::Table(t) => vec![t],
-        _ => {
-            return Err(Error::bad_input(format!(
-                "{origin}: write each user as a [[vnc-user]] table"
-            )));
-        }
-    };
+pub fn prepare_users(ctx: &Ctx, entries: &[answers::VncUser], origin: &str) -> Result<Vec<User>> {
     let mut users = Vec::new();
-    for (i, t) in tables.into_iter().enumerate() {
-        // "FILE [[vnc-user]] #2", then the user once the entry names one
-        let entry = format!("{origin} #{}", i + 1);
-        let name =
-            string(t, "user", &entry)?.ok_or_else(|| Error::bad_input(format!("{entry}: the entry has no 'user'")))?;
-        let entry = format!("{entry} (user {name})");
+    for (i, e) in entries.iter().enumerate() {
+        // "FILE [[vnc-user]] #2 (user NAME)"
+        let name = e.user.clone();
+        let entry = format!("{origin} #{} (user {name})", i + 1);
         if ctx.sys.users().by_name(&name)?.is_none() {
             return Err(Error::bad_input(format!("{entry}: there is no user '{name}'"))
                 .hint("create the user first (useradd -m NAME), or correct the name"));
         }
-        let path = string(t, "password-file", &entry)?.map(PathBuf::from).ok_or_else(|| {
-            Error::bad_input(format!("{entry}: 'password-file' is missing")).hint(
-                "name a file (mode 0600) with the password on line 1 and an optional view-only password on line 2",
-            )
-        })?;
+        let path = &e.password_file;
         let key = format!("{entry} 'password-file' {}", path.display());
         let bytes = ctx
             .sys
-            .read_host_private(&path)
+            .read_host_private(path)
             .map_err(|e| Error::bad_input(format!("{key}: {}", e.what)))?;
         let text = std::str::from_utf8(&bytes).map_err(|_| Error::bad_input(format!("{key}: not a text file")))?;
         let mut lines = text.lines();

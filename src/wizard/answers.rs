@@ -1,0 +1,235 @@
+//! The answers file's schema: one typed table per option, each refusing keys it
+//! does not know, so a misspelt key or a value of the wrong type is an error
+//! naming its line, table and key before any option is planned.
+//! examples/appliance.toml shows every key (a test keeps the two in sync).
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::context::Ctx;
+use crate::error::{Error, Result};
+
+/// A whole answers file; a table left out leaves its option alone.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Answers {
+    pub network: Option<Network>,
+    pub post_install: Option<PostInstall>,
+    pub certificates: Option<Certificates>,
+    pub tenant_password: Option<TenantPassword>,
+    pub device_id: Option<DeviceId>,
+    pub agent: Option<Agent>,
+    pub vnc: Option<Vnc>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vnc_user: Vec<VncUser>,
+}
+
+/// `[network]`, option 1. Values are checked when the option is planned, where
+/// they meet the same rules as config.dat and the console.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Network {
+    pub interface: Option<String>,
+    pub ip: Option<String>,
+    pub netmask: Option<String>,
+    pub gateway: Option<String>,
+    pub dns: Option<String>,
+    pub stack: Option<String>,
+    #[serde(default)]
+    pub allow_remote: bool,
+}
+
+/// `[post-install]`, option 2; secrets only as the path of a private file.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PostInstall {
+    pub username: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub domain: Option<String>,
+    pub certificate: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    pub licence: Option<PathBuf>,
+    pub apama_licence: Option<PathBuf>,
+    pub cloud_url: Option<String>,
+}
+
+/// `[certificates]`, option 3.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Certificates {
+    pub certificate: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    pub licence: Option<PathBuf>,
+    pub apama_licence: Option<PathBuf>,
+}
+
+/// `[tenant-password]`, option 6.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct TenantPassword {
+    pub password_file: Option<PathBuf>,
+}
+
+/// `[device-id]`, option 11: an `id`, or `generate = true`.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DeviceId {
+    pub id: Option<String>,
+    #[serde(default)]
+    pub generate: bool,
+}
+
+/// `[agent]`, option 7: `url = ""` disables remote management.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Agent {
+    pub url: Option<String>,
+    #[serde(default)]
+    pub insecure: bool,
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// `[vnc]`, option 9.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Vnc {
+    #[serde(default)]
+    pub install: bool,
+    pub offline: Option<PathBuf>,
+    pub listen: Option<String>,
+}
+
+/// One `[[vnc-user]]` entry, option 10.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct VncUser {
+    pub user: String,
+    pub password_file: PathBuf,
+}
+
+impl Answers {
+    /// Reads and checks an answers file; nothing is planned yet.
+    pub fn load(ctx: &Ctx, path: &Path) -> Result<Answers> {
+        let text = Zeroizing::new(ctx.sys.read_host_file(path)?);
+        Answers::parse(&text, path)
+    }
+
+    fn parse(text: &str, path: &Path) -> Result<Answers> {
+        toml::from_str(text).map_err(|e: toml::de::Error| {
+            let start = e.span().map_or(0, |s| s.start);
+            let (line, col) = crate::config::line_col(text, start);
+            let at = format!("{}:{line}:{col}", path.display());
+            let message = e.message().to_string();
+            let spelt = e
+                .span()
+                .and_then(|s| text.get(s))
+                .map(|s| s.trim_matches(|c| c == '"' || c == '\''))
+                .unwrap_or_default();
+            let what = match (message.starts_with("unknown field"), enclosing_table(text, start)) {
+                (true, None | Some((_, true))) => format!("{at}: unknown table [{spelt}]"),
+                (true, Some((t, false))) => format!("{at}: unknown key '{spelt}' in {t}"),
+                (false, Some((t, _))) if message.contains("invalid type") || message.contains("missing field") => {
+                    format!("{at}: {t} is not valid")
+                }
+                _ => format!("{at}: the answers file is not valid TOML"),
+            };
+            Error::bad_input(what)
+                .why(message.replace("field", "key"))
+                .hint("see examples/appliance.toml for every table and key; nothing was changed")
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.network.is_none()
+            && self.post_install.is_none()
+            && self.certificates.is_none()
+            && self.tenant_password.is_none()
+            && self.device_id.is_none()
+            && self.agent.is_none()
+            && self.vnc.is_none()
+            && self.vnc_user.is_empty()
+    }
+
+    /// The checked values of one table by key, for the lookups options share
+    /// with config.dat and the console.
+    pub fn table(&self, name: &str) -> Option<toml::Table> {
+        let all = toml::Table::try_from(self).expect("the answers serialize as they were read");
+        all.get(name).and_then(|v| v.as_table()).cloned()
+    }
+}
+
+/// The table a position of the file is in, as written (`[network]`,
+/// `[[vnc-user]] #2`), and whether the position is on that table's header line;
+/// `None` before the first header.
+fn enclosing_table(text: &str, offset: usize) -> Option<(String, bool)> {
+    let line_end = text.get(offset..)?.find('\n').map_or(text.len(), |i| offset + i);
+    let upto = &text[..line_end];
+    let header = upto
+        .lines()
+        .map(str::trim)
+        .rfind(|l| l.starts_with('['))?
+        .split('#')
+        .next()?
+        .trim()
+        .to_string();
+    let on_header = upto.lines().last().is_some_and(|l| l.trim_start().starts_with('['));
+    if header.starts_with("[[") {
+        let n = upto.lines().filter(|l| l.trim().starts_with(&header)).count();
+        return Some((format!("{header} #{n}"), on_header));
+    }
+    Some((header, on_header))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(text: &str) -> Error {
+        Answers::parse(text, Path::new("/root/a.toml")).unwrap_err()
+    }
+
+    #[test]
+    fn unknown_tables_and_keys_are_named_with_their_line() {
+        let e = error("[netwrk]\nip = \"1.2.3.4\"\n");
+        assert_eq!(e.what, "/root/a.toml:1:2: unknown table [netwrk]");
+        assert!(e.why.unwrap().contains("expected one of"));
+        let e = error("# plant 7\n[network]\nipaddr = \"1.2.3.4\"\n");
+        assert_eq!(e.what, "/root/a.toml:3:1: unknown key 'ipaddr' in [network]");
+        let e = error(
+            "[[vnc-user]]\nuser = \"a\"\npassword-file = \"/p\"\n[[vnc-user]]\nuser = \"b\"\npasword-file = \"/p\"\n",
+        );
+        assert_eq!(
+            e.what,
+            "/root/a.toml:6:1: unknown key 'pasword-file' in [[vnc-user]] #2"
+        );
+    }
+
+    #[test]
+    fn values_of_the_wrong_type_and_missing_keys_are_named() {
+        let e = error("[vnc]\ninstall = \"yes\"\n");
+        assert_eq!(e.what, "/root/a.toml:2:11: [vnc] is not valid");
+        assert!(
+            e.why
+                .unwrap()
+                .contains("invalid type: string \"yes\", expected a boolean")
+        );
+        let e = error("[[vnc-user]]\nuser = \"a\"\n");
+        assert!(e.what.contains("[[vnc-user]] #1 is not valid"), "{}", e.what);
+        assert!(e.why.unwrap().contains("missing key `password-file`"));
+        assert!(error("[network\n").what.ends_with("the answers file is not valid TOML"));
+    }
+
+    #[test]
+    fn a_table_reads_back_only_the_keys_given() {
+        let a = Answers::parse("[agent]\nurl = \"https://t.example.com\"\n", Path::new("a")).unwrap();
+        let t = a.table("agent").unwrap();
+        assert_eq!(t.get("url").and_then(|v| v.as_str()), Some("https://t.example.com"));
+        assert_eq!(t.get("insecure").and_then(|v| v.as_bool()), Some(false));
+        assert!(a.table("network").is_none());
+        assert!(!a.is_empty());
+        assert!(Answers::parse("", Path::new("a")).unwrap().is_empty());
+    }
+}
