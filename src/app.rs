@@ -15,7 +15,7 @@ use crate::prompt::{NoPrompt, NoPromptReason, Prompter, Terminal};
 use crate::system::fs::Root;
 use crate::system::runner::{HostRunner, Runner};
 use crate::system::{Mode, System};
-use crate::{commands, vnc, vnc_user, wizard};
+use crate::{commands, wizard};
 
 /// The calling process, swappable in tests.
 pub struct Process {
@@ -197,8 +197,8 @@ fn dispatch(ctx: &Ctx, command: &Command) -> Result<()> {
         Command::Config(args) => commands::config::run(ctx, args),
         Command::Setup(args) => wizard::run(ctx, args),
         Command::RemoteConnectivity(args) => commands::remote_connectivity::run(ctx, args),
-        Command::Vnc(args) => vnc::run(ctx, args),
-        Command::VncUser(args) => vnc_user::run(ctx, args),
+        Command::Vnc(args) => commands::vnc::run(ctx, args),
+        Command::VncUser(args) => commands::vnc_user::run(ctx, args),
     }
 }
 

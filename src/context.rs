@@ -18,14 +18,12 @@ pub struct Ctx {
     pub prompt: Box<dyn Prompter>,
     pub stdin: RefCell<Box<dyn BufRead>>,
     pub env: HashMap<String, String>,
-    pub uid: u32,
-    pub euid: u32,
     pub yes: bool,
 }
 
 impl Ctx {
     /// A context over `sys` (reporting to its output) that asks through `prompt`:
-    /// empty stdin and environment, uid and euid 0, no `--yes`; the `with_*`
+    /// empty stdin and environment, no `--yes`; the `with_*`
     /// methods set the rest.
     pub fn new(sys: System, prompt: Box<dyn Prompter>) -> Self {
         Ctx {
@@ -34,8 +32,6 @@ impl Ctx {
             prompt,
             stdin: RefCell::new(Box::new(std::io::empty())),
             env: HashMap::new(),
-            uid: 0,
-            euid: 0,
             yes: false,
         }
     }
@@ -50,8 +46,6 @@ impl Ctx {
             prompt: Box::new(crate::prompt::NoPrompt(crate::prompt::NoPromptReason::Yes)),
             stdin: RefCell::new(Box::new(std::io::empty())),
             env: self.env.clone(),
-            uid: self.uid,
-            euid: self.euid,
             yes: true,
         }
     }
@@ -61,15 +55,17 @@ impl Ctx {
         self
     }
 
+    /// The caller's environment (its SUDO_UID goes to the system).
     pub fn with_env<K: Into<String>, V: Into<String>>(mut self, env: impl IntoIterator<Item = (K, V)>) -> Self {
         self.env = env.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+        let sudo_uid = self.env.get("SUDO_UID").and_then(|v| v.parse().ok());
+        self.sys = self.sys.with_sudo_uid(sudo_uid);
         self
     }
 
     /// The real and effective uid of the calling process.
     pub fn with_ids(mut self, uid: u32, euid: u32) -> Self {
-        self.uid = uid;
-        self.euid = euid;
+        self.sys = self.sys.with_ids(uid, euid);
         self
     }
 
@@ -77,29 +73,6 @@ impl Ctx {
     pub fn with_yes(mut self, yes: bool) -> Self {
         self.yes = yes;
         self
-    }
-
-    pub fn is_root(&self) -> bool {
-        self.euid == 0
-    }
-
-    /// Commands that change the live system need root; in image mode the
-    /// image's file permissions decide.
-    pub fn require_root(&self, command: &str) -> Result<()> {
-        if self.is_root() || self.sys.is_image() {
-            return Ok(());
-        }
-        Err(Error::not_permitted(format!("'edge-setup {command}' must run as root"))
-            .why("it installs packages and writes system files")
-            .hint(format!("run it with sudo: sudo edge-setup {command}")))
-    }
-
-    /// The uid of the user who ran sudo, when running under sudo.
-    pub fn sudo_uid(&self) -> Option<u32> {
-        if !self.is_root() {
-            return None;
-        }
-        self.env.get("SUDO_UID").and_then(|v| v.parse().ok())
     }
 
     /// Whether this runs in an SSH session.
@@ -168,27 +141,4 @@ impl Ctx {
         let text = std::str::from_utf8(&line).map_err(|_| Error::bad_input("standard input is not UTF-8 text"))?;
         Ok(Some(zeroize::Zeroizing::new(text.to_string())))
     }
-}
-
-/// A context over a temporary root for unit tests: no prompts, stderr captured.
-#[cfg(test)]
-pub fn test_ctx(
-    root: &std::path::Path,
-    mode: crate::system::Mode,
-    dry_run: bool,
-    runner: Box<dyn crate::system::runner::Runner>,
-) -> (Ctx, crate::output::Capture) {
-    let err = crate::output::Capture::default();
-    let out = Out::new(
-        Box::new(crate::output::Capture::default()),
-        Box::new(err.clone()),
-        false,
-    );
-    let root = crate::system::fs::Root::new(root).expect("the test root exists");
-    let ctx = Ctx::new(
-        System::new(root, mode, dry_run, runner, out),
-        Box::new(crate::prompt::NoPrompt(crate::prompt::NoPromptReason::NoTerminal)),
-    )
-    .with_yes(true);
-    (ctx, err)
 }

@@ -6,7 +6,6 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::context::Ctx;
 use crate::error::{Error, Result};
 use crate::system::System;
 use crate::system::command_failed;
@@ -209,8 +208,7 @@ pub struct Report {
 }
 
 /// Grows the partition (when there is one) and the file system of `dev`.
-pub fn grow(ctx: &Ctx, dev: &Device) -> Result<Report> {
-    let sys = &ctx.sys;
+pub fn grow(sys: &System, dev: &Device) -> Result<Report> {
     let grower = Grower::for_fstype(&dev.fstype, &dev.mount)?;
     if dev.partition.is_some() {
         require_tool(
@@ -222,7 +220,7 @@ pub fn grow(ctx: &Ctx, dev: &Device) -> Result<Report> {
     require_tool(sys, grower.tool(), grower.package())?;
     let before = fs_size(sys, &dev.mount)?;
     if let Some((disk, number)) = &dev.partition {
-        let step = ctx.out.step(&format!("Growing partition {number} of /dev/{disk}"));
+        let step = sys.out().step(&format!("Growing partition {number} of /dev/{disk}"));
         let cmd = Cmd::new(Tool::Growpart)
             .arg(format!("/dev/{disk}"))
             .arg(number.to_string());
@@ -236,8 +234,8 @@ pub fn grow(ctx: &Ctx, dev: &Device) -> Result<Report> {
             Some(out) => return Err(command_failed(&cmd, &out)),
         }
     }
-    let step = ctx
-        .out
+    let step = sys
+        .out()
         .step(&format!("Growing the {} file system on {}", dev.fstype, dev.path()));
     let cmd = match grower {
         Grower::Resize2fs => Cmd::new(Tool::Resize2fs).arg(dev.path()),
@@ -269,11 +267,10 @@ pub fn human(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::output::Capture;
     use crate::system::Mode;
-    use crate::system::runner::{FakeRunner, Output};
+    use crate::system::runner::Output;
+    use crate::testkit::{FakeRunner, Fixture};
     use std::cell::Cell;
-    use std::rc::Rc;
 
     const MOUNTINFO_TEXT: &str = "\
 22 27 0:21 / /proc rw,relatime - proc proc rw
@@ -322,10 +319,6 @@ mod tests {
         }
     }
 
-    fn ctx(dir: &Path, fake: Rc<FakeRunner>, dry_run: bool) -> (Ctx, Capture) {
-        crate::context::test_ctx(dir, Mode::Live, dry_run, Box::new(fake))
-    }
-
     #[test]
     fn mountinfo_is_read_with_escapes_and_the_last_mount_wins() {
         assert_eq!(
@@ -346,26 +339,26 @@ mod tests {
 
     #[test]
     fn devices_partitions_and_refusals() {
-        let dir = tempfile::tempdir().unwrap();
-        fake_sys(dir.path());
-        let (ctx, _) = ctx(dir.path(), Rc::new(FakeRunner::new()), false);
-        let d = find(&ctx.sys, Path::new("/")).unwrap();
+        let f = Fixture::empty();
+        fake_sys(f.root());
+        let sys = f.live();
+        let d = find(&sys, Path::new("/")).unwrap();
         assert_eq!(d.name, "vda2");
         assert_eq!(d.partition, Some(("vda".into(), 2)));
-        let d = find(&ctx.sys, Path::new("/data disk")).unwrap();
+        let d = find(&sys, Path::new("/data disk")).unwrap();
         assert_eq!((d.name.as_str(), d.fstype.as_str()), ("vdb1", "xfs"));
         assert_eq!(d.partition, Some(("vdb".into(), 1)));
-        let d = find(&ctx.sys, Path::new("/whole")).unwrap();
+        let d = find(&sys, Path::new("/whole")).unwrap();
         assert_eq!((d.name.as_str(), d.partition.clone()), ("sda", None));
-        let e = find(&ctx.sys, Path::new("/srv")).unwrap_err();
+        let e = find(&sys, Path::new("/srv")).unwrap_err();
         assert!(e.what.contains("is btrfs"), "{e}");
         assert_eq!(
             e.hint.as_deref(),
             Some("grow it with: btrfs filesystem resize max /srv")
         );
-        let e = find(&ctx.sys, Path::new("/lvm")).unwrap_err();
+        let e = find(&sys, Path::new("/lvm")).unwrap_err();
         assert!(e.what.contains("device-mapper"), "{e}");
-        let e = find(&ctx.sys, Path::new("/nope")).unwrap_err();
+        let e = find(&sys, Path::new("/nope")).unwrap_err();
         assert!(e.what.contains("nothing is mounted at /nope"), "{e}");
     }
 
@@ -383,15 +376,15 @@ mod tests {
 
     #[test]
     fn ext4_on_a_partition_grows_partition_then_file_system() {
-        let dir = tempfile::tempdir().unwrap();
-        fake_sys(dir.path());
-        let fake = Rc::new(FakeRunner::new());
-        df(&fake, 10 << 30, 20 << 30);
-        let (ctx, err) = ctx(dir.path(), fake.clone(), false);
-        let dev = find(&ctx.sys, Path::new("/")).unwrap();
-        let r = grow(&ctx, &dev).unwrap();
+        let f = Fixture::empty();
+        fake_sys(f.root());
+        df(&f.fake, 10 << 30, 20 << 30);
+        let sys = f.system(Mode::Live, false);
+        let err = &f.err;
+        let dev = find(&sys, Path::new("/")).unwrap();
+        let r = grow(&sys, &dev).unwrap();
         assert_eq!(
-            fake.lines(),
+            f.fake.lines(),
             vec![
                 "df -B1 --output=size /",
                 "growpart /dev/vda 2",
@@ -409,11 +402,10 @@ mod tests {
 
     #[test]
     fn xfs_grows_by_mount_point_and_nochange_is_not_an_error() {
-        let dir = tempfile::tempdir().unwrap();
-        fake_sys(dir.path());
-        let fake = Rc::new(FakeRunner::new());
-        df(&fake, 5 << 30, 5 << 30);
-        fake.respond(
+        let f = Fixture::empty();
+        fake_sys(f.root());
+        df(&f.fake, 5 << 30, 5 << 30);
+        f.fake.respond(
             "growpart",
             Output {
                 status: Some(1),
@@ -421,46 +413,50 @@ mod tests {
                 stderr: String::new(),
             },
         );
-        let (ctx, err) = ctx(dir.path(), fake.clone(), false);
-        let dev = find(&ctx.sys, Path::new("/data disk")).unwrap();
-        let r = grow(&ctx, &dev).unwrap();
-        assert_eq!(fake.lines()[1..3], ["growpart /dev/vdb 1", "xfs_growfs '/data disk'"]);
+        let sys = f.system(Mode::Live, false);
+        let err = &f.err;
+        let dev = find(&sys, Path::new("/data disk")).unwrap();
+        let r = grow(&sys, &dev).unwrap();
+        assert_eq!(f.fake.lines()[1..3], ["growpart /dev/vdb 1", "xfs_growfs '/data disk'"]);
         assert_eq!(r.size_before, r.size_after);
         assert!(err.text().contains("it already fills the disk"), "{}", err.text());
     }
 
     #[test]
     fn growpart_failures_and_missing_tools_are_errors() {
-        let dir = tempfile::tempdir().unwrap();
-        fake_sys(dir.path());
-        let fake = Rc::new(FakeRunner::new());
-        fake.respond("growpart", Output::failed(2, "FAILED: disk is busy\n"));
-        let (ctx, _) = ctx(dir.path(), fake.clone(), false);
-        let dev = find(&ctx.sys, Path::new("/")).unwrap();
-        let e = grow(&ctx, &dev).unwrap_err();
+        let f = Fixture::empty();
+        fake_sys(f.root());
+        f.fake.respond("growpart", Output::failed(2, "FAILED: disk is busy\n"));
+        let sys = f.system(Mode::Live, false);
+        let dev = find(&sys, Path::new("/")).unwrap();
+        let e = grow(&sys, &dev).unwrap_err();
         assert_eq!(e.what, "`growpart /dev/vda 2` failed");
-        assert!(!fake.lines().iter().any(|l| l.starts_with("resize2fs")));
-        std::fs::remove_file(dir.path().join("usr/sbin/growpart")).unwrap();
-        let e = grow(&ctx, &dev).unwrap_err();
+        assert!(!f.fake.lines().iter().any(|l| l.starts_with("resize2fs")));
+        std::fs::remove_file(f.root().join("usr/sbin/growpart")).unwrap();
+        let e = grow(&sys, &dev).unwrap_err();
         assert_eq!(e.what, "growpart is not installed");
         assert!(e.hint.unwrap().contains("cloud-guest-utils"));
         // a whole-disk file system needs no growpart
-        let dev = find(&ctx.sys, Path::new("/whole")).unwrap();
-        grow(&ctx, &dev).unwrap();
-        assert!(fake.lines().last().unwrap().starts_with("df"));
-        assert!(fake.lines().contains(&"resize2fs /dev/sda".to_string()));
+        let dev = find(&sys, Path::new("/whole")).unwrap();
+        grow(&sys, &dev).unwrap();
+        assert!(f.fake.lines().last().unwrap().starts_with("df"));
+        assert!(f.fake.lines().contains(&"resize2fs /dev/sda".to_string()));
     }
 
     #[test]
     fn dry_run_prints_the_commands() {
-        let dir = tempfile::tempdir().unwrap();
-        fake_sys(dir.path());
-        let fake = Rc::new(FakeRunner::new());
-        df(&fake, 1 << 30, 1 << 30);
-        let (ctx, err) = ctx(dir.path(), fake.clone(), true);
-        let dev = find(&ctx.sys, Path::new("/")).unwrap();
-        grow(&ctx, &dev).unwrap();
-        assert!(fake.lines().iter().all(|l| l.starts_with("df")), "{:?}", fake.lines());
+        let f = Fixture::empty();
+        fake_sys(f.root());
+        df(&f.fake, 1 << 30, 1 << 30);
+        let sys = f.system(Mode::Live, true);
+        let err = &f.err;
+        let dev = find(&sys, Path::new("/")).unwrap();
+        grow(&sys, &dev).unwrap();
+        assert!(
+            f.fake.lines().iter().all(|l| l.starts_with("df")),
+            "{:?}",
+            f.fake.lines()
+        );
         assert!(err.text().contains("would run: growpart /dev/vda 2"), "{}", err.text());
     }
 

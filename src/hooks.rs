@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use zeroize::Zeroizing;
 
-use crate::context::Ctx;
 use crate::error::{Error, Result};
+use crate::system::System;
 use crate::system::command_failed;
 use crate::system::fs::Entry;
 use crate::system::runner::Cmd;
@@ -39,8 +39,7 @@ pub fn dir_of(option: &str) -> PathBuf {
 /// run anything. Each step is opened here, and just before it runs it is
 /// checked again to be that same file, still root's alone; from then on
 /// nobody but root can swap it, so what was checked is what runs.
-pub fn list(ctx: &Ctx, option: &str) -> Result<Vec<Hook>> {
-    let sys = &ctx.sys;
+pub fn list(sys: &System, option: &str) -> Result<Vec<Hook>> {
     let root = sys;
     let dir = dir_of(option);
     let Some(meta) = root.meta(&dir)? else {
@@ -64,7 +63,7 @@ pub fn list(ctx: &Ctx, option: &str) -> Result<Vec<Hook>> {
         }
         let host = root.host_path(&path);
         let skip = || {
-            ctx.out
+            sys.out()
                 .note(&format!("skipping {}: not an executable file", host.display()))
         };
         match root.open_controlled_entry(&opened, std::ffi::OsStr::new(&name))? {
@@ -97,10 +96,10 @@ struct Envelope<'a, T: Serialize> {
 /// Runs the steps of `option` with `values` (flattened into one object with
 /// `"option"`) on stdin; returns how many there are. No step installed is a
 /// message, not an error.
-pub fn run<T: Serialize>(ctx: &Ctx, option: &str, values: &T) -> Result<usize> {
-    let hooks = list(ctx, option)?;
+pub fn run<T: Serialize>(sys: &System, option: &str, values: &T) -> Result<usize> {
+    let hooks = list(sys, option)?;
     if hooks.is_empty() {
-        ctx.out.info(&format!(
+        sys.out().info(&format!(
             "No platform steps are installed for this option (none in {}/).",
             dir_of(option).display()
         ));
@@ -111,19 +110,19 @@ pub fn run<T: Serialize>(ctx: &Ctx, option: &str, values: &T) -> Result<usize> {
     serde_json::to_writer(&mut *json, &Envelope { option, values }).expect("the values serialise");
     json.push(b'\n');
     for hook in &hooks {
-        let step = ctx.out.step(&format!("Platform step {option}.d/{}", hook.name));
-        let program = if ctx.sys.is_image() {
+        let step = sys.out().step(&format!("Platform step {option}.d/{}", hook.name));
+        let program = if sys.is_image() {
             hook.path.clone()
         } else {
-            ctx.sys.recheck_controlled(&hook.path, &hook.fd)?;
-            ctx.sys.host_path(&hook.path)
+            sys.recheck_controlled(&hook.path, &hook.fd)?;
+            sys.host_path(&hook.path)
         };
         let cmd = Cmd::checked(program).stdin(json.clone());
-        match ctx.sys.run_unchecked(cmd.clone())? {
+        match sys.run_unchecked(cmd.clone())? {
             None => step.done("planned"),
             Some(out) if out.success() => {
                 for line in out.stdout.lines().filter(|l| !l.trim().is_empty()) {
-                    ctx.out.info(&format!("    {line}"));
+                    sys.out().info(&format!("    {line}"));
                 }
                 step.done("done");
             }
@@ -142,15 +141,10 @@ pub fn run<T: Serialize>(ctx: &Ctx, option: &str, values: &T) -> Result<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::output::Capture;
     use crate::system::Mode;
-    use crate::system::runner::{FakeRunner, Output};
+    use crate::system::runner::Output;
+    use crate::testkit::Fixture;
     use std::os::unix::fs::PermissionsExt;
-    use std::rc::Rc;
-
-    fn ctx(dir: &Path, mode: Mode, fake: Rc<FakeRunner>) -> (Ctx, Capture) {
-        crate::context::test_ctx(dir, mode, false, Box::new(fake))
-    }
 
     fn hook(dir: &Path, name: &str, mode: u32) {
         let d = dir.join("etc/edge-setup/hooks/tenant-password.d");
@@ -167,18 +161,18 @@ mod tests {
 
     #[test]
     fn steps_run_in_name_order_with_the_json_on_stdin_and_skip_what_is_not_executable() {
-        let dir = tempfile::tempdir().unwrap();
-        hook(dir.path(), "20-second", 0o755);
-        hook(dir.path(), "10-first", 0o700);
-        hook(dir.path(), "README", 0o644);
-        hook(dir.path(), ".hidden", 0o755);
-        let fake = Rc::new(FakeRunner::new());
-        let (ctx, err) = ctx(dir.path(), Mode::Live, fake.clone());
+        let f = Fixture::empty();
+        hook(f.root(), "20-second", 0o755);
+        hook(f.root(), "10-first", 0o700);
+        hook(f.root(), "README", 0o644);
+        hook(f.root(), ".hidden", 0o755);
+        let ctx = f.system(Mode::Live, false);
+        let err = &f.err;
         run(&ctx, "tenant-password", &Values { tenant_password: "pw" }).unwrap();
-        let calls = fake.calls();
-        let d = dir.path().join("etc/edge-setup/hooks/tenant-password.d");
+        let calls = f.fake.calls();
+        let d = f.root().join("etc/edge-setup/hooks/tenant-password.d");
         assert_eq!(
-            fake.lines(),
+            f.fake.lines(),
             vec![
                 d.join("10-first").display().to_string(),
                 d.join("20-second").display().to_string()
@@ -199,48 +193,46 @@ mod tests {
 
     #[test]
     fn the_first_failure_halts() {
-        let dir = tempfile::tempdir().unwrap();
-        hook(dir.path(), "10-a", 0o755);
-        hook(dir.path(), "20-b", 0o755);
-        hook(dir.path(), "30-c", 0o755);
-        let fake = Rc::new(FakeRunner::new());
-        fake.respond_with(|c| {
+        let f = Fixture::empty();
+        hook(f.root(), "10-a", 0o755);
+        hook(f.root(), "20-b", 0o755);
+        hook(f.root(), "30-c", 0o755);
+        f.fake.respond_with(|c| {
             c.program
                 .name()
                 .ends_with("20-b")
                 .then(|| Ok(Output::failed(4, "cannot reach the database\n")))
         });
-        let (ctx, _) = ctx(dir.path(), Mode::Live, fake.clone());
+        let ctx = f.system(Mode::Live, false);
         let e = run(&ctx, "tenant-password", &Values { tenant_password: "pw" }).unwrap_err();
         assert_eq!(e.what, "the platform step tenant-password.d/20-b failed");
         assert_eq!(e.why.as_deref(), Some("exit status 4: cannot reach the database"));
-        assert_eq!(fake.calls().len(), 2);
+        assert_eq!(f.fake.calls().len(), 2);
     }
 
     #[test]
     fn steps_others_may_change_are_refused_and_none_installed_is_a_message() {
-        let dir = tempfile::tempdir().unwrap();
-        let fake = Rc::new(FakeRunner::new());
-        let (c, err) = ctx(dir.path(), Mode::Live, fake.clone());
+        let f = Fixture::empty();
+        let c = f.system(Mode::Live, false);
+        let err = &f.err;
         run(&c, "tenant-password", &Values { tenant_password: "pw" }).unwrap();
         assert!(err.text().contains("No platform steps are installed"), "{}", err.text());
-        hook(dir.path(), "10-a", 0o775);
+        hook(f.root(), "10-a", 0o775);
         let e = run(&c, "tenant-password", &Values { tenant_password: "pw" }).unwrap_err();
         assert!(e.what.contains("group or others may change it"), "{e}");
         assert_eq!(e.hint.as_deref().map(|h| h.starts_with("chmod go-w")), Some(true));
-        assert!(fake.calls().is_empty());
+        assert!(f.fake.calls().is_empty());
     }
 
     /// A directory above the steps that someone else may change would let them
     /// swap `<option>.d` between the check and the run: refused, up to the root.
     #[test]
     fn an_ancestor_others_may_change_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        hook(dir.path(), "10-a", 0o755);
-        let fake = Rc::new(FakeRunner::new());
-        let (c, _) = ctx(dir.path(), Mode::Live, fake.clone());
+        let f = Fixture::empty();
+        hook(f.root(), "10-a", 0o755);
+        let c = f.system(Mode::Live, false);
         let values = Values { tenant_password: "pw" };
-        let ancestor = dir.path().join("etc/edge-setup");
+        let ancestor = f.root().join("etc/edge-setup");
         std::fs::set_permissions(&ancestor, std::fs::Permissions::from_mode(0o775)).unwrap();
         let e = run(&c, "tenant-password", &values).unwrap_err();
         assert_eq!(
@@ -252,26 +244,26 @@ mod tests {
         );
         std::fs::set_permissions(&ancestor, std::fs::Permissions::from_mode(0o755)).unwrap();
         if nix::unistd::geteuid().is_root() {
-            let hooks = dir.path().join("etc/edge-setup/hooks");
+            let hooks = f.root().join("etc/edge-setup/hooks");
             std::os::unix::fs::chown(&hooks, Some(4242), None).unwrap();
             let e = run(&c, "tenant-password", &values).unwrap_err();
             assert!(e.what.contains("it is owned by uid 4242, not by root"), "{e}");
             assert!(e.what.contains(&hooks.display().to_string()), "{e}");
             std::os::unix::fs::chown(&hooks, Some(0), None).unwrap();
         }
-        assert!(fake.calls().is_empty());
+        assert!(f.fake.calls().is_empty());
         run(&c, "tenant-password", &values).unwrap();
-        assert_eq!(fake.calls().len(), 1);
+        assert_eq!(f.fake.calls().len(), 1);
     }
 
     #[test]
     fn image_mode_lists_the_steps_on_the_target() {
-        let dir = tempfile::tempdir().unwrap();
-        hook(dir.path(), "10-a", 0o755);
-        let fake = Rc::new(FakeRunner::new());
-        let (c, err) = ctx(dir.path(), Mode::Image, fake.clone());
+        let f = Fixture::empty();
+        hook(f.root(), "10-a", 0o755);
+        let c = f.system(Mode::Image, false);
+        let err = &f.err;
         run(&c, "tenant-password", &Values { tenant_password: "pw" }).unwrap();
-        assert!(fake.calls().is_empty());
+        assert!(f.fake.calls().is_empty());
         let text = err.text();
         assert!(
             text.contains("run on the target: /etc/edge-setup/hooks/tenant-password.d/10-a"),

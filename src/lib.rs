@@ -19,6 +19,8 @@ pub mod network;
 pub mod output;
 pub mod prompt;
 pub mod system;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
 pub mod tigervnc;
 pub mod values;
 pub mod vnc;

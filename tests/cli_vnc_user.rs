@@ -40,16 +40,9 @@ fn debian() -> Image {
 
 /// Like `debian()`, in a directory of the caller's choosing.
 fn debian_in(parent: &Path) -> Image {
-    let img = Image {
-        dir: tempfile::tempdir_in(parent).unwrap(),
-    };
-    std::fs::set_permissions(img.root(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    img.write("/etc/os-release", common::DEBIAN_12);
-    img.write(
-        "/etc/passwd",
-        "root:x:0:0:root:/root:/bin/bash\nadmin:x:1000:1000:Admin:/home/admin:/bin/bash\noperator:x:1001:1001::/home/operator:/bin/bash\n",
-    );
-    image_with_homes(img)
+    let dir = tempfile::tempdir_in(parent).unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    image_with_homes(Image(common::Fixture::over(dir).with_system_files(common::DEBIAN_12)))
 }
 
 /// An image with `n` users u1..un (uid 2001..) and their homes.

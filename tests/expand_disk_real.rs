@@ -121,7 +121,7 @@ fn a_grown_disk_grows_partition_and_xfs_and_a_second_run_has_nothing_to_grow() {
     assert_eq!(dev.fstype, "xfs");
 
     disk.grow_disk(800 << 20);
-    let report = disk::grow(&ctx, &dev).unwrap();
+    let report = disk::grow(&ctx.sys, &dev).unwrap();
     let (before, after) = (report.size_before.unwrap(), report.size_after.unwrap());
     assert!(after > before + (300 << 20), "{before} -> {after}\n{}", err.text());
     assert!(
@@ -131,7 +131,7 @@ fn a_grown_disk_grows_partition_and_xfs_and_a_second_run_has_nothing_to_grow() {
         err.text()
     );
 
-    let again = disk::grow(&ctx, &dev).unwrap();
+    let again = disk::grow(&ctx.sys, &dev).unwrap();
     assert_eq!(again.size_before, again.size_after);
     assert!(err.text().contains("it already fills the disk"), "{}", err.text());
 }

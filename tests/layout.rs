@@ -1,5 +1,6 @@
 //! The module layout holds: no import circles between the top-level modules of
-//! src/ (test code aside), and the value types of configuration keys are a leaf.
+//! src/ (test code aside), domain modules use no front end, and the value types
+//! of configuration keys are a leaf.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -26,7 +27,8 @@ fn graph() -> BTreeMap<String, BTreeSet<String>> {
         let rel = file.strip_prefix(SRC).unwrap();
         let top = rel.components().next().unwrap().as_os_str().to_string_lossy();
         let top = top.trim_end_matches(".rs").to_string();
-        if top == "main" || top == "lib" {
+        // test modules in their own files (`mod tests;`) are not the layout either
+        if top == "main" || top == "lib" || rel.ends_with("tests.rs") {
             continue;
         }
         let text = std::fs::read_to_string(&file).unwrap();
@@ -97,6 +99,20 @@ fn the_value_types_are_a_leaf() {
     // config, the agent and the device ID take their value types from there
     for module in ["config", "agent", "device_id"] {
         assert!(graph[module].contains("values"), "{module}: {:?}", graph[module]);
+    }
+}
+
+/// Domain modules take the system only: the front ends (the clap types, the
+/// context with its prompt and stdin) stay in `commands`, `wizard` and `app`.
+#[test]
+fn domain_modules_use_no_front_end() {
+    let graph = graph();
+    let front = ["app", "cli", "commands", "context", "prompt", "wizard", "testkit"];
+    let domain: Vec<&String> = graph.keys().filter(|m| !front.contains(&m.as_str())).collect();
+    assert!(domain.len() >= 12, "{domain:?}");
+    for module in domain {
+        let used: Vec<&String> = graph[module].iter().filter(|d| front.contains(&d.as_str())).collect();
+        assert!(used.is_empty(), "{module} uses the front end {used:?}");
     }
 }
 

@@ -16,9 +16,9 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::config::{self, AGENT_SERVICE, C8Y_INSECURE, C8Y_URL, Config, TenantUrl};
-use crate::context::Ctx;
 use crate::device_id::{self, DeviceId};
 use crate::error::{Error, Result};
+use crate::system::System;
 use crate::system::fs::Change;
 use dns::{Dns, Resolution};
 use properties::AgentConfig;
@@ -171,11 +171,16 @@ pub fn parse_url(s: &str) -> Result<TenantUrl> {
 /// Stores `url` as c8y.url, enables remote connectivity in the agent's
 /// configuration (generating a device ID when none is set) and restarts the
 /// agent when something changed. Everything is checked before the first write.
-pub fn enable(ctx: &Ctx, url: &TenantUrl, opts: &EnableOpts) -> Result<()> {
-    enable_with(ctx, url, opts, &dns::resolve)
+pub fn enable(sys: &System, url: &TenantUrl, opts: &EnableOpts) -> Result<()> {
+    enable_with(sys, url, opts, &dns::resolve)
 }
 
-fn enable_with(ctx: &Ctx, url: &TenantUrl, opts: &EnableOpts, resolve: &dyn Fn(&str, u16) -> Resolution) -> Result<()> {
+fn enable_with(
+    sys: &System,
+    url: &TenantUrl,
+    opts: &EnableOpts,
+    resolve: &dyn Fn(&str, u16) -> Resolution,
+) -> Result<()> {
     if url.is_insecure() && !opts.insecure {
         let port = url.port.map(|p| format!(":{p}")).unwrap_or_default();
         return Err(Error::bad_input(format!("refusing the unencrypted URL {url}"))
@@ -185,11 +190,10 @@ fn enable_with(ctx: &Ctx, url: &TenantUrl, opts: &EnableOpts, resolve: &dyn Fn(&
                 url.host
             )));
     }
-    ctx.require_root("remote-connectivity enable")?;
-    let sys = &ctx.sys;
-    let cfg = ctx.config()?;
+    sys.require_root("remote-connectivity enable")?;
+    let cfg = Config::load(sys)?;
     let current = properties::read(sys)?;
-    let unit = agent_unit(ctx, &cfg)?;
+    let unit = agent_unit(sys, &cfg)?;
     let new_id = match (device_id::read(sys)?, &opts.device_id) {
         (Some(_), _) => None,
         (None, Some(given)) => Some(given.clone()),
@@ -197,31 +201,31 @@ fn enable_with(ctx: &Ctx, url: &TenantUrl, opts: &EnableOpts, resolve: &dyn Fn(&
     };
 
     let dns = dns::inspect(sys)?;
-    let step = ctx.out.step("Checking DNS");
+    let step = sys.out().step("Checking DNS");
     if dns.configured() {
         step.done(&dns.describe());
     } else if opts.force {
         step.done("no name server");
-        ctx.out.warn(
+        sys.out().warn(
             "no name server is configured; the agent cannot reach the tenant until DNS works (enabled anyway: --force)",
         );
     } else {
         return Err(no_dns(&dns));
     }
     if url.is_insecure() {
-        ctx.out.warn(&format!(
+        sys.out().warn(&format!(
             "{url} is not encrypted: the agent's traffic to the tenant can be read and changed on the way (accepted: --insecure)"
         ));
     } else if opts.insecure {
-        ctx.out.note("--insecure has no effect on an https URL");
+        sys.out().note("--insecure has no effect on an https URL");
     }
     if !sys.is_image() {
-        let step = ctx.out.step(&format!("Resolving {}", url.host));
+        let step = sys.out().step(&format!("Resolving {}", url.host));
         match resolve(&url.host, port_of(url)) {
             Ok(n) => step.done(&format!("{n} address{}", if n == 1 { "" } else { "es" })),
             Err(why) => {
                 step.done("failed");
-                ctx.out.warn(&format!(
+                sys.out().warn(&format!(
                     "{} does not resolve ({why}); the agent cannot reach the tenant until it does: check the URL and the DNS servers",
                     url.host
                 ));
@@ -252,12 +256,12 @@ fn enable_with(ctx: &Ctx, url: &TenantUrl, opts: &EnableOpts, resolve: &dyn Fn(&
 
     let mut changed = false;
     if let Some(id) = &new_id {
-        changed |= device_id::store(&ctx.sys, id)? != Change::Unchanged;
+        changed |= device_id::store(sys, id)? != Change::Unchanged;
     }
-    let step = ctx.out.step(&format!("Setting c8y.url = {url}"));
+    let step = sys.out().step(&format!("Setting c8y.url = {url}"));
     let change = if toml_changes {
         // Loaded again under the lock, once nothing can refuse the run any more.
-        let mut cfg = ctx.config_for_update()?;
+        let mut cfg = Config::load_for_update(sys)?;
         cfg.set_raw(config::key(C8Y_URL)?, &url.to_string());
         if url.is_insecure() {
             cfg.set_raw(config::key(C8Y_INSECURE)?, "true");
@@ -269,36 +273,35 @@ fn enable_with(ctx: &Ctx, url: &TenantUrl, opts: &EnableOpts, resolve: &dyn Fn(&
         Change::Unchanged
     };
     step.done(sys.change_word(change));
-    changed |= write_agent_config(ctx, &wanted)? != Change::Unchanged;
+    changed |= write_agent_config(sys, &wanted)? != Change::Unchanged;
 
     if changed {
         let state = service::state(sys, &unit)?;
-        service::restart(ctx, &unit, &state, Restart::Always)?;
-        ctx.out.info(&format!(
+        service::restart(sys, &unit, &state, Restart::Always)?;
+        sys.out().info(&format!(
             "Remote connectivity {}: the Edge agent {} to {url}.",
             sys.word("is enabled", "would be enabled"),
             sys.word("connects", "would connect")
         ));
     } else {
-        ctx.out.info(&format!(
+        sys.out().info(&format!(
             "Remote connectivity was already enabled for {url}: nothing changed, so {unit} was not restarted."
         ));
     }
     if let Some(id) = &new_id {
-        ctx.out.info(&format!("The Edge device ID is {id} (new)."));
-        ctx.out.note(device_id::REGISTRATION_STEPS);
+        sys.out().info(&format!("The Edge device ID is {id} (new)."));
+        sys.out().note(device_id::REGISTRATION_STEPS);
     }
     Ok(())
 }
 
 /// Disables remote connectivity in the agent's configuration, keeping the
 /// tenant URL for a later `enable`, and restarts a running agent when something changed.
-pub fn disable(ctx: &Ctx) -> Result<()> {
-    ctx.require_root("remote-connectivity disable")?;
-    let sys = &ctx.sys;
-    let cfg = ctx.config()?;
+pub fn disable(sys: &System) -> Result<()> {
+    sys.require_root("remote-connectivity disable")?;
+    let cfg = Config::load(sys)?;
     let current = properties::read(sys)?;
-    let unit = agent_unit(ctx, &cfg)?;
+    let unit = agent_unit(sys, &cfg)?;
     let url = match current.as_ref().and_then(|(_, c)| c.url.clone()) {
         Some(u) => Some(u),
         None => cfg.tenant_url(sys)?,
@@ -307,10 +310,10 @@ pub fn disable(ctx: &Ctx) -> Result<()> {
     if current.as_ref().map(|(text, _)| text.as_str()) != Some(wanted.render().as_str()) {
         sys.check_writable(Path::new(properties::PATH))?;
     }
-    let changed = write_agent_config(ctx, &wanted)? != Change::Unchanged;
+    let changed = write_agent_config(sys, &wanted)? != Change::Unchanged;
     if changed {
         let state = service::state(sys, &unit)?;
-        service::restart(ctx, &unit, &state, Restart::IfRunning)?;
+        service::restart(sys, &unit, &state, Restart::IfRunning)?;
     }
     let kept = match &wanted.url {
         Some(u) => {
@@ -319,12 +322,12 @@ pub fn disable(ctx: &Ctx) -> Result<()> {
         None => String::new(),
     };
     if changed {
-        ctx.out.info(&format!(
+        sys.out().info(&format!(
             "Remote connectivity {}.{kept}",
             sys.word("is disabled", "would be disabled")
         ));
     } else {
-        ctx.out.info(&format!(
+        sys.out().info(&format!(
             "Remote connectivity was already disabled: nothing changed, so {unit} was not restarted.{kept}"
         ));
     }
@@ -349,16 +352,15 @@ pub fn damaged(problems: &[Problem], first: &Problem) -> Error {
 }
 
 /// What is configured and how the agent's service is doing.
-pub fn status(ctx: &Ctx) -> Result<Status> {
-    status_with(ctx, &dns::resolve)
+pub fn status(sys: &System) -> Result<Status> {
+    status_with(sys, &dns::resolve)
 }
 
-fn status_with(ctx: &Ctx, resolve: &dyn Fn(&str, u16) -> Resolution) -> Result<Status> {
-    let sys = &ctx.sys;
+fn status_with(sys: &System, resolve: &dyn Fn(&str, u16) -> Resolution) -> Result<Status> {
     let mut problems = Vec::new();
     // A damaged file is reported (and named) in the status, not instead of it.
     let mut readable = |file: &str, e: Error| problems.push(Problem::of(sys, file, &e));
-    let cfg = match ctx.config() {
+    let cfg = match Config::load(sys) {
         Ok(cfg) => Some(cfg),
         Err(e) => {
             readable(config::PATH, e);
@@ -386,7 +388,7 @@ fn status_with(ctx: &Ctx, resolve: &dyn Fn(&str, u16) -> Resolution) -> Result<S
         _ => None,
     };
     let unit = match &cfg {
-        Some(cfg) => agent_unit(ctx, cfg)?,
+        Some(cfg) => agent_unit(sys, cfg)?,
         // the configuration is damaged: its key's default
         None => <UnitName as config::KeyValue>::parse(
             config::key(AGENT_SERVICE)?
@@ -412,9 +414,9 @@ fn status_with(ctx: &Ctx, resolve: &dyn Fn(&str, u16) -> Resolution) -> Result<S
     })
 }
 
-fn agent_unit(ctx: &Ctx, cfg: &Config) -> Result<UnitName> {
+fn agent_unit(sys: &System, cfg: &Config) -> Result<UnitName> {
     Ok(cfg
-        .get::<UnitName>(&ctx.sys, AGENT_SERVICE)?
+        .get::<UnitName>(sys, AGENT_SERVICE)?
         .expect("agent.service has a default"))
 }
 
@@ -422,12 +424,12 @@ fn port_of(url: &TenantUrl) -> u16 {
     url.port.unwrap_or(if url.is_insecure() { 80 } else { 443 })
 }
 
-fn write_agent_config(ctx: &Ctx, wanted: &AgentConfig) -> Result<Change> {
-    let step = ctx
-        .out
+fn write_agent_config(sys: &System, wanted: &AgentConfig) -> Result<Change> {
+    let step = sys
+        .out()
         .step(&format!("Writing the Edge agent configuration {}", properties::PATH));
-    let change = properties::write(&ctx.sys, wanted)?;
-    step.done(ctx.sys.change_word(change));
+    let change = properties::write(sys, wanted)?;
+    step.done(sys.change_word(change));
     Ok(change)
 }
 
@@ -445,48 +447,35 @@ fn no_dns(dns: &Dns) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::rc::Rc;
 
     use crate::error::Kind;
-    use crate::output::{Capture, Out};
-    use crate::prompt::{NoPrompt, NoPromptReason};
-    use crate::system::fs::Root;
-    use crate::system::runner::{FakeRunner, Output};
-    use crate::system::{Mode, System};
+    use crate::system::runner::Output;
+    use crate::testkit::Fixture;
 
     struct Live {
-        dir: tempfile::TempDir,
-        ctx: Ctx,
-        fake: Rc<FakeRunner>,
-        err: Capture,
+        f: Fixture,
+        sys: System,
+    }
+
+    impl std::ops::Deref for Live {
+        type Target = Fixture;
+        fn deref(&self) -> &Fixture {
+            &self.f
+        }
     }
 
     impl Live {
         /// A live-mode run against a temporary root with DNS and a device ID.
         fn new(euid: u32) -> Live {
-            let dir = tempfile::tempdir().unwrap();
-            std::fs::create_dir_all(dir.path().join("etc")).unwrap();
-            std::fs::write(dir.path().join("etc/resolv.conf"), "nameserver 10.0.0.1\n").unwrap();
-            std::fs::create_dir_all(dir.path().join("usr/edge/properties/edge-agent")).unwrap();
-            std::fs::write(dir.path().join("usr/edge/properties/edge-agent/device-id"), "edge-7\n").unwrap();
-            let fake = Rc::new(FakeRunner::new());
-            let err = Capture::default();
-            let out = Out::new(Box::new(Capture::default()), Box::new(err.clone()), false);
-            let sys = System::new(
-                Root::new(dir.path()).unwrap(),
-                Mode::Live,
-                false,
-                Box::new(fake.clone()),
-                out,
-            );
-            let ctx = Ctx::new(sys, Box::new(NoPrompt(NoPromptReason::Yes)))
-                .with_ids(euid, euid)
-                .with_yes(true);
-            Live { dir, ctx, fake, err }
+            let f = Fixture::empty();
+            f.write("/etc/resolv.conf", "nameserver 10.0.0.1\n");
+            f.write("/usr/edge/properties/edge-agent/device-id", "edge-7\n");
+            let sys = f.live().with_ids(euid, euid);
+            Live { f, sys }
         }
 
         fn agent_file(&self) -> Option<String> {
-            std::fs::read_to_string(self.dir.path().join(properties::PATH.trim_start_matches('/'))).ok()
+            self.read(properties::PATH)
         }
 
         fn systemd_says(&self, show: &str) {
@@ -505,7 +494,7 @@ mod tests {
         let t = Live::new(0);
         t.systemd_says(LOADED);
         let unresolvable = |_: &str, _: u16| -> Resolution { Err("Name or service not known".into()) };
-        enable_with(&t.ctx, &url("t.example.com"), &EnableOpts::default(), &unresolvable).unwrap();
+        enable_with(&t.sys, &url("t.example.com"), &EnableOpts::default(), &unresolvable).unwrap();
         assert_eq!(
             t.fake.lines(),
             vec![
@@ -529,7 +518,7 @@ mod tests {
             assert_eq!(port, 443);
             Ok(2)
         };
-        enable_with(&t.ctx, &url("t.example.com"), &EnableOpts::default(), &resolvable).unwrap();
+        enable_with(&t.sys, &url("t.example.com"), &EnableOpts::default(), &resolvable).unwrap();
         assert_eq!(t.fake.calls().len(), 2, "{:?}", t.fake.lines());
         assert!(t.err.text().contains("Resolving t.example.com ... 2 addresses"));
         assert!(
@@ -543,11 +532,11 @@ mod tests {
     fn disable_restarts_only_a_running_agent_and_a_missing_unit_is_a_note() {
         let t = Live::new(0);
         t.systemd_says(LOADED);
-        enable_with(&t.ctx, &url("t.example.com:8443"), &EnableOpts::default(), &|_, _| {
+        enable_with(&t.sys, &url("t.example.com:8443"), &EnableOpts::default(), &|_, _| {
             Ok(1)
         })
         .unwrap();
-        disable(&t.ctx).unwrap();
+        disable(&t.sys).unwrap();
         assert_eq!(
             t.fake.lines().last().unwrap(),
             "systemctl try-restart edge-agent.service"
@@ -560,7 +549,7 @@ mod tests {
 
         let t = Live::new(0);
         t.systemd_says("LoadState=not-found\nActiveState=inactive\n");
-        disable(&t.ctx).unwrap();
+        disable(&t.sys).unwrap();
         assert_eq!(t.fake.lines().len(), 1, "only the query: {:?}", t.fake.lines());
         assert!(
             t.err
@@ -577,7 +566,7 @@ mod tests {
             "systemctl restart",
             Output::failed(1, "Job for edge-agent.service failed.\n"),
         );
-        let err = enable_with(&t.ctx, &url("t.example.com"), &EnableOpts::default(), &|_, _| Ok(1)).unwrap_err();
+        let err = enable_with(&t.sys, &url("t.example.com"), &EnableOpts::default(), &|_, _| Ok(1)).unwrap_err();
         assert_eq!(err.kind, Kind::Failure);
         assert!(err.why.unwrap().contains("Job for edge-agent.service failed"));
         assert!(err.hint.unwrap().contains("journalctl -u edge-agent.service"));
@@ -593,7 +582,7 @@ mod tests {
                 "System has not been booted with systemd as init system (PID 1). Can't operate.\n",
             ),
         );
-        enable_with(&t.ctx, &url("t.example.com"), &EnableOpts::default(), &|_, _| Ok(1)).unwrap();
+        enable_with(&t.sys, &url("t.example.com"), &EnableOpts::default(), &|_, _| Ok(1)).unwrap();
         assert_eq!(t.fake.lines().len(), 1);
         assert!(
             t.err
@@ -608,7 +597,7 @@ mod tests {
         let t = Live::new(0);
         t.systemd_says("LoadState=loaded\nActiveState=failed\n");
         enable_with(
-            &t.ctx,
+            &t.sys,
             &url("http://t.example.com"),
             &EnableOpts {
                 insecure: true,
@@ -617,7 +606,7 @@ mod tests {
             &|_, _| Ok(1),
         )
         .unwrap();
-        let st = status_with(&t.ctx, &|host, port| {
+        let st = status_with(&t.sys, &|host, port| {
             assert_eq!((host, port), ("t.example.com", 80));
             Ok(3)
         })
@@ -643,10 +632,10 @@ mod tests {
     #[test]
     fn live_mode_needs_root_and_changes_nothing_without_it() {
         let t = Live::new(1000);
-        let err = enable_with(&t.ctx, &url("t.example.com"), &EnableOpts::default(), &|_, _| Ok(1)).unwrap_err();
+        let err = enable_with(&t.sys, &url("t.example.com"), &EnableOpts::default(), &|_, _| Ok(1)).unwrap_err();
         assert_eq!(err.kind, Kind::NotPermitted);
         assert!(err.hint.unwrap().contains("sudo edge-setup remote-connectivity enable"));
-        assert_eq!(disable(&t.ctx).unwrap_err().kind, Kind::NotPermitted);
+        assert_eq!(disable(&t.sys).unwrap_err().kind, Kind::NotPermitted);
         assert!(t.agent_file().is_none());
         assert!(t.fake.calls().is_empty());
     }

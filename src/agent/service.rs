@@ -3,7 +3,6 @@
 
 use std::path::Path;
 
-use crate::context::Ctx;
 use crate::error::Result;
 use crate::system::System;
 use crate::system::runner::{Cmd, Tool};
@@ -116,40 +115,40 @@ pub enum Restart {
 
 /// Restarts the agent's service when there is one; a missing, masked or
 /// unknown service is a note, not a failure.
-pub fn restart(ctx: &Ctx, unit: &UnitName, state: &State, how: Restart) -> Result<()> {
+pub fn restart(sys: &System, unit: &UnitName, state: &State, how: Restart) -> Result<()> {
     let verb = match how {
         Restart::Always => "restart",
         Restart::IfRunning => "try-restart",
     };
     match state {
         State::NotInstalled => {
-            ctx.out.note(&format!(
+            sys.out().note(&format!(
                 "the Edge agent's service {unit} is not installed, so nothing was restarted; the agent reads the configuration when it starts (another unit name: edge-setup config set agent.service NAME)"
             ));
             Ok(())
         }
         State::Masked => {
-            ctx.out.note(&format!(
+            sys.out().note(&format!(
                 "the Edge agent's service {unit} is masked, so it was not restarted; unmask it with 'sudo systemctl unmask {unit}'"
             ));
             Ok(())
         }
         State::Unknown(why) => {
-            ctx.out.note(&format!(
+            sys.out().note(&format!(
                 "cannot tell whether {unit} is installed ({why}); if it is, restart it: sudo systemctl {verb} {unit}"
             ));
             Ok(())
         }
         State::Installed | State::Loaded(_) => {
-            let step = ctx.out.step(&format!("Restarting {unit}"));
-            ctx.sys
+            let step = sys.out().step(&format!("Restarting {unit}"));
+            sys
                 .run(Cmd::new(Tool::Systemctl).arg(verb).arg(unit.as_str()))
                 .map_err(|e| {
                     e.hint(format!(
                         "the configuration is written; see 'journalctl -u {unit}', then run 'sudo systemctl {verb} {unit}'"
                     ))
                 })?;
-            step.done(ctx.sys.done_word());
+            step.done(sys.done_word());
             Ok(())
         }
     }

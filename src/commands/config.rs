@@ -28,7 +28,7 @@ pub fn run(ctx: &Ctx, args: &ConfigArgs) -> Result<()> {
             let normalized = validate_value(def, value)?;
             match def.storage {
                 Storage::DeviceIdFile => {
-                    ctx.require_root("config set device.id")?;
+                    ctx.sys.require_root("config set device.id")?;
                     let id = DeviceId::parse(&normalized).expect("validated above");
                     device_id::store(&ctx.sys, &id)?;
                 }
@@ -46,7 +46,7 @@ pub fn run(ctx: &Ctx, args: &ConfigArgs) -> Result<()> {
             let step = ctx.out.step(&format!("Unsetting {}", def.name));
             let changed = match def.storage {
                 Storage::DeviceIdFile => {
-                    ctx.require_root("config unset device.id")?;
+                    ctx.sys.require_root("config unset device.id")?;
                     ctx.sys.remove(Path::new(device_id::PATH))?
                 }
                 Storage::Toml => {

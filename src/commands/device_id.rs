@@ -17,14 +17,14 @@ pub fn run(ctx: &Ctx, args: &DeviceIdArgs) -> Result<()> {
         }
         DeviceIdAction::Set { id } => {
             let id = parse_arg(id)?;
-            ctx.require_root("device-id set")?;
+            ctx.sys.require_root("device-id set")?;
             store(&ctx.sys, &id)?;
             ctx.out.result(serde_json::json!({ "device_id": id.as_str() }));
             ctx.out.data(id.as_str());
             Ok(())
         }
         DeviceIdAction::Generate { force } => {
-            ctx.require_root("device-id generate")?;
+            ctx.sys.require_root("device-id generate")?;
             if let Some(existing) = read(&ctx.sys)?
                 && !force
             {

@@ -4,3 +4,5 @@
 pub mod config;
 pub mod device_id;
 pub mod remote_connectivity;
+pub mod vnc;
+pub mod vnc_user;

@@ -24,7 +24,7 @@ pub fn run(ctx: &Ctx, args: &RemoteConnectivityArgs) -> Result<()> {
                 }
             };
             agent::enable(
-                ctx,
+                &ctx.sys,
                 &url,
                 &agent::EnableOpts {
                     insecure,
@@ -33,9 +33,9 @@ pub fn run(ctx: &Ctx, args: &RemoteConnectivityArgs) -> Result<()> {
                 },
             )
         }
-        RemoteConnectivityAction::Disable => agent::disable(ctx),
+        RemoteConnectivityAction::Disable => agent::disable(&ctx.sys),
         RemoteConnectivityAction::Status => {
-            let st = agent::status(ctx)?;
+            let st = agent::status(&ctx.sys)?;
             ctx.out.result(st.to_json());
             for line in st.lines() {
                 ctx.out.data(&line);

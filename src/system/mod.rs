@@ -112,6 +112,10 @@ pub struct System {
     /// its first boot); they change nothing here.
     target_commands: RefCell<Vec<String>>,
     overlay: RefCell<Overlay>,
+    /// The real and effective uid of the calling process.
+    ids: (u32, u32),
+    /// SUDO_UID of the calling process, when it has one.
+    sudo_uid: Option<u32>,
 }
 
 impl System {
@@ -122,7 +126,56 @@ impl System {
     /// The same system in a dry run that reports to `out`: what a plan runs on.
     /// It writes nothing, runs only read-only queries, and starts with no changes.
     pub fn planning(&self, out: Out) -> System {
-        Self::fresh(self.root.clone(), self.mode, true, self.runner.clone(), out)
+        let mut planning = Self::fresh(self.root.clone(), self.mode, true, self.runner.clone(), out);
+        planning.ids = self.ids;
+        planning.sudo_uid = self.sudo_uid;
+        planning
+    }
+
+    /// The SUDO_UID the calling process was given (trusted only as root).
+    pub fn with_sudo_uid(mut self, uid: Option<u32>) -> Self {
+        self.sudo_uid = uid;
+        self
+    }
+
+    /// The uid of the user who ran sudo, when running as root under sudo.
+    pub fn sudo_uid(&self) -> Option<u32> {
+        self.sudo_uid.filter(|_| self.is_root())
+    }
+
+    /// The real and effective uid of the calling process (root's by default).
+    pub fn with_ids(mut self, uid: u32, euid: u32) -> Self {
+        self.ids = (uid, euid);
+        self
+    }
+
+    /// The real uid of the calling process.
+    pub fn uid(&self) -> u32 {
+        self.ids.0
+    }
+
+    pub fn euid(&self) -> u32 {
+        self.ids.1
+    }
+
+    /// The effective gid of this process, for files it creates as itself.
+    pub fn egid(&self) -> u32 {
+        nix::unistd::getegid().as_raw()
+    }
+
+    pub fn is_root(&self) -> bool {
+        self.ids.1 == 0
+    }
+
+    /// Commands that change the live system need root; in image mode the
+    /// image's file permissions decide.
+    pub fn require_root(&self, command: &str) -> Result<()> {
+        if self.is_root() || self.is_image() {
+            return Ok(());
+        }
+        Err(Error::not_permitted(format!("'edge-setup {command}' must run as root"))
+            .why("it installs packages and writes system files")
+            .hint(format!("run it with sudo: sudo edge-setup {command}")))
     }
 
     fn fresh(root: Root, mode: Mode, dry_run: bool, runner: Rc<dyn Runner>, out: Out) -> System {
@@ -136,6 +189,8 @@ impl System {
             owners: RefCell::new(BTreeMap::new()),
             target_commands: RefCell::new(Vec::new()),
             overlay: RefCell::new(Overlay::default()),
+            ids: (0, 0),
+            sudo_uid: None,
         }
     }
 
@@ -788,50 +843,43 @@ pub fn command_failed(cmd: &Cmd, out: &Output) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::output::Capture;
-    use runner::{FakeRunner, Tool};
-    use std::rc::Rc;
-
-    fn sys(mode: Mode, dry_run: bool, fake: Rc<FakeRunner>) -> (tempfile::TempDir, System, Capture) {
-        let dir = tempfile::tempdir().unwrap();
-        let err = Capture::default();
-        let out = Out::new(Box::new(Capture::default()), Box::new(err.clone()), false);
-        let sys = System::new(Root::new(dir.path()).unwrap(), mode, dry_run, Box::new(fake), out);
-        (dir, sys, err)
-    }
+    use crate::testkit::Fixture;
+    use runner::Tool;
 
     #[test]
     fn image_mode_prints_commands_instead_of_running_them() {
-        let fake = Rc::new(FakeRunner::new());
-        let (_d, sys, err) = sys(Mode::Image, false, fake.clone());
+        let f = Fixture::empty();
+        let sys = f.system(Mode::Image, false);
+        let err = &f.err;
         sys.run(Cmd::new(Tool::Systemctl).args(["restart", "edge-agent"]))
             .unwrap();
-        assert!(fake.calls().is_empty());
+        assert!(f.fake.calls().is_empty());
         assert!(err.text().contains("run on the target: systemctl restart edge-agent"));
         assert_eq!(sys.query(Cmd::new(Tool::DpkgQuery)).unwrap(), None);
     }
 
     #[test]
     fn live_mode_runs_and_reports_failures_with_stderr() {
-        let fake = Rc::new(FakeRunner::new());
-        fake.respond("apt-get", Output::failed(100, "E: Unable to locate package nope\n"));
-        let (_d, sys, _) = sys(Mode::Live, false, fake.clone());
+        let f = Fixture::empty();
+        f.fake
+            .respond("apt-get", Output::failed(100, "E: Unable to locate package nope\n"));
+        let sys = f.system(Mode::Live, false);
         let err = sys.run(Cmd::new(Tool::AptGet).args(["install", "nope"])).unwrap_err();
         assert_eq!(err.what, "`apt-get install nope` failed");
         assert_eq!(
             err.why.as_deref(),
             Some("exit status 100: E: Unable to locate package nope")
         );
-        assert_eq!(fake.lines(), vec!["apt-get install nope"]);
+        assert_eq!(f.fake.lines(), vec!["apt-get install nope"]);
     }
 
     /// A dry run sees what it planned: a removed directory is gone for later
     /// steps, one planned again is back; the disk is as it was.
     #[test]
     fn a_dry_run_reads_back_its_planned_directories() {
-        let fake = Rc::new(FakeRunner::new());
-        let (dir, sys, _) = sys(Mode::Image, true, fake);
-        std::fs::create_dir_all(dir.path().join("srv/empty")).unwrap();
+        let f = Fixture::empty();
+        let sys = f.system(Mode::Image, true);
+        std::fs::create_dir_all(f.root().join("srv/empty")).unwrap();
         let empty = Path::new("/srv/empty");
         assert!(sys.remove_empty_dir(empty).unwrap());
         assert_eq!(sys.meta(empty).unwrap(), None);
@@ -842,19 +890,20 @@ mod tests {
             sys.list_dir(Path::new("/srv")).unwrap(),
             vec![std::ffi::OsString::from("empty")]
         );
-        assert!(dir.path().join("srv/empty").is_dir());
+        assert!(f.root().join("srv/empty").is_dir());
         assert_eq!(sys.change_count(), 2);
     }
 
     #[test]
     fn dry_run_writes_nothing_and_says_what_it_would_write() {
-        let fake = Rc::new(FakeRunner::new());
-        let (dir, sys, err) = sys(Mode::Image, true, fake);
+        let f = Fixture::empty();
+        let sys = f.system(Mode::Image, true);
+        let err = &f.err;
         let change = sys
             .write(Path::new("/etc/x.conf"), b"a", FileSpec::root(0o644))
             .unwrap();
         assert_eq!(change, Change::Created);
-        assert!(!dir.path().join("etc/x.conf").exists());
+        assert!(!f.root().join("etc/x.conf").exists());
         assert!(err.text().contains("would write"), "{}", err.text());
         assert!(err.text().contains("mode 0644"));
     }

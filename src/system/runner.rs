@@ -4,7 +4,6 @@
 //! its absolute path with a clean environment, so neither PATH nor any other
 //! variable of the caller (sudo may pass them through) chooses what root runs.
 
-use std::cell::RefCell;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -331,55 +330,6 @@ fn run_with_stdin(expr: duct::Expression, bytes: &[u8]) -> std::io::Result<std::
     })
 }
 
-type Responder = Box<dyn Fn(&Cmd) -> Option<std::io::Result<Output>>>;
-
-/// A fake for tests: records every command and answers from rules, first match
-/// wins; an unmatched command succeeds with empty output.
-#[derive(Default)]
-pub struct FakeRunner {
-    calls: RefCell<Vec<Cmd>>,
-    rules: RefCell<Vec<Responder>>,
-}
-
-impl FakeRunner {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Answers commands whose line starts with `prefix`.
-    pub fn respond(&self, prefix: &str, out: Output) {
-        let prefix = prefix.to_string();
-        self.rules.borrow_mut().push(Box::new(move |c| {
-            c.line().starts_with(&prefix).then(|| Ok(out.clone()))
-        }));
-    }
-
-    /// Answers with a function of the command.
-    pub fn respond_with(&self, f: impl Fn(&Cmd) -> Option<std::io::Result<Output>> + 'static) {
-        self.rules.borrow_mut().push(Box::new(f));
-    }
-
-    pub fn calls(&self) -> Vec<Cmd> {
-        self.calls.borrow().clone()
-    }
-
-    pub fn lines(&self) -> Vec<String> {
-        self.calls.borrow().iter().map(Cmd::line).collect()
-    }
-}
-
-impl Runner for FakeRunner {
-    fn run(&self, cmd: &Cmd) -> std::io::Result<Output> {
-        self.calls.borrow_mut().push(cmd.clone());
-        for rule in self.rules.borrow().iter() {
-            if let Some(out) = rule(cmd) {
-                return out;
-            }
-        }
-        Ok(Output::ok(""))
-    }
-}
-
 impl<R: Runner + ?Sized> Runner for std::rc::Rc<R> {
     fn run(&self, cmd: &Cmd) -> std::io::Result<Output> {
         (**self).run(cmd)
@@ -451,15 +401,6 @@ mod tests {
             )
             .unwrap();
         assert!(out.success());
-    }
-
-    #[test]
-    fn fake_runner_records_and_answers() {
-        let fake = FakeRunner::new();
-        fake.respond("dpkg-query", Output::failed(1, "no packages found"));
-        assert_eq!(fake.run(&Cmd::new(Tool::DpkgQuery).arg("-W")).unwrap().status, Some(1));
-        assert!(fake.run(&Cmd::new(Tool::Systemctl)).unwrap().success());
-        assert_eq!(fake.lines(), vec!["dpkg-query -W", "systemctl"]);
     }
 
     #[test]

@@ -13,10 +13,9 @@ pub mod state;
 use std::collections::BTreeSet;
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use crate::cli::{VncAction, VncArgs};
-use crate::config::{self, Listen, PackageList};
-use crate::context::Ctx;
+use crate::config::{self, Config, Listen, PackageList};
 use crate::error::{Error, Result};
 use crate::system::System;
 use crate::system::fs::{Change, FileSpec};
@@ -44,17 +43,29 @@ const IMAGE_EXE: &[&str] = &[
 ];
 const INSTALL_STEPS: u64 = 8;
 
-/// `edge-setup vnc [--offline DIR | --uninstall [--purge] | bundle DIR]`.
-pub fn run(ctx: &Ctx, args: &VncArgs) -> Result<()> {
-    if let Some(VncAction::Bundle { dir }) = &args.action {
-        return bundle(ctx, dir);
+/// What `edge-setup vnc` is asked to do.
+pub enum Request {
+    /// Install, from the repositories or from a directory made by `Bundle`.
+    Install { offline: Option<PathBuf> },
+    /// Remove what the install added; `purge` also the users' password files.
+    Uninstall { purge: bool },
+    /// Download the packages the install needs into a directory.
+    Bundle { dir: PathBuf },
+}
+
+/// `edge-setup vnc [--offline DIR | --uninstall [--purge] | bundle DIR]`; waits
+/// up to `package_wait` for another process's package-manager lock.
+pub fn run(sys: &System, request: &Request, package_wait: Duration) -> Result<()> {
+    if let Request::Bundle { dir } = request {
+        return bundle(sys, &Target::load(sys, package_wait)?, dir);
     }
-    ctx.require_root(if args.uninstall { "vnc --uninstall" } else { "vnc" })?;
-    let target = Target::load(ctx)?;
-    if args.uninstall {
-        uninstall(ctx, &target, args.purge)
-    } else {
-        install(ctx, &target, args.offline.as_deref())
+    let uninstalling = matches!(request, Request::Uninstall { .. });
+    sys.require_root(if uninstalling { "vnc --uninstall" } else { "vnc" })?;
+    let target = Target::load(sys, package_wait)?;
+    match request {
+        Request::Uninstall { purge } => uninstall(sys, &target, *purge),
+        Request::Install { offline } => install(sys, &target, offline.as_deref()),
+        Request::Bundle { .. } => unreachable!("handled above"),
     }
 }
 
@@ -63,20 +74,26 @@ struct Target {
     os: OsRelease,
     family: Family,
     manager: Manager,
+    /// How long to wait for another process's package-manager lock.
+    package_wait: Duration,
 }
 
 impl Target {
-    fn load(ctx: &Ctx) -> Result<Target> {
-        let os = ctx.sys.os_release()?;
+    fn load(sys: &System, package_wait: Duration) -> Result<Target> {
+        let os = sys.os_release()?;
         let family = os.family()?;
-        let manager = Manager::detect(&ctx.sys, family)?;
-        Ok(Target { os, family, manager })
+        let manager = Manager::detect(sys, family)?;
+        Ok(Target {
+            os,
+            family,
+            manager,
+            package_wait,
+        })
     }
 
-    fn desktop(&self, ctx: &Ctx) -> Result<Desktop> {
-        let extra: PackageList = ctx
-            .config()?
-            .get(&ctx.sys, config::VNC_DESKTOP_APPS)?
+    fn desktop(&self, sys: &System) -> Result<Desktop> {
+        let extra: PackageList = Config::load(sys)?
+            .get(sys, config::VNC_DESKTOP_APPS)?
             .unwrap_or_default();
         Ok(Desktop::for_os(&self.os, self.family, &extra.0))
     }
@@ -96,10 +113,11 @@ struct Plan {
     highest_display: u32,
 }
 
-fn install(ctx: &Ctx, t: &Target, offline: Option<&Path>) -> Result<()> {
-    let sys = &ctx.sys;
-    let listen: Listen = ctx.config()?.get(sys, config::VNC_LISTEN)?.unwrap_or(Listen::Localhost);
-    let desktop = t.desktop(ctx)?;
+fn install(sys: &System, t: &Target, offline: Option<&Path>) -> Result<()> {
+    let listen: Listen = Config::load(sys)?
+        .get(sys, config::VNC_LISTEN)?
+        .unwrap_or(Listen::Localhost);
+    let desktop = t.desktop(sys)?;
     let installed = Installed::query(sys, t.family, &desktop.packages)?;
     let missing = installed.missing(&desktop.packages);
     let offline = offline
@@ -109,8 +127,8 @@ fn install(ctx: &Ctx, t: &Target, offline: Option<&Path>) -> Result<()> {
         desktop,
         missing,
         offline,
-        exe: sudoers_exe(ctx)?,
-        hostname: host_name(ctx)?,
+        exe: sudoers_exe(sys)?,
+        hostname: host_name(sys)?,
         listen,
         // read before any change: a mapping file edge-setup cannot parse stops the run here
         highest_display: match listen {
@@ -119,23 +137,23 @@ fn install(ctx: &Ctx, t: &Target, offline: Option<&Path>) -> Result<()> {
         },
     };
 
-    let _lock = run_lock(ctx)?;
-    clean_stale(ctx, Path::new(state::PATH))?;
+    let _lock = run_lock(sys)?;
+    clean_stale(sys, Path::new(state::PATH))?;
     let mut state = State::load(sys)?;
     let recorded = state.clone();
-    ctx.out.progress(INSTALL_STEPS);
-    let result = install_steps(ctx, t, &plan, &mut state, &recorded);
+    sys.out().progress(INSTALL_STEPS);
+    let result = install_steps(sys, t, &plan, &mut state, &recorded);
     if result.is_err()
         && let Err(e) = record(sys, &state)
     {
         // The failure itself is what the user needs to see first.
-        ctx.out.warn(&format!("cannot record what was added: {e}"));
+        sys.out().warn(&format!("cannot record what was added: {e}"));
     }
     let changed = result?;
-    ctx.out.finish_bar();
+    sys.out().finish_bar();
     // Without changes, or in a dry run, the closing line is edge-setup's own ("Nothing to change.").
     if changed && !sys.dry_run() {
-        ctx.out.info(&if sys.is_image() {
+        sys.out().info(&if sys.is_image() {
             format!(
                 "The VNC components are prepared in {}; run the commands above on the target.",
                 sys.root_dir().display()
@@ -144,7 +162,7 @@ fn install(ctx: &Ctx, t: &Target, offline: Option<&Path>) -> Result<()> {
             "The VNC components are installed.".to_string()
         });
     }
-    ctx.out.info(
+    sys.out().info(
         "Next: each user who needs a VNC desktop runs 'edge-setup vnc-user' (as that user) to set a password and get a display and port.",
     );
     Ok(())
@@ -175,30 +193,29 @@ impl Done {
 }
 
 /// The steps of an install, in order; `true` when anything changed (or would, or was planned).
-fn install_steps(ctx: &Ctx, t: &Target, plan: &Plan, state: &mut State, recorded: &State) -> Result<bool> {
+fn install_steps(sys: &System, t: &Target, plan: &Plan, state: &mut State, recorded: &State) -> Result<bool> {
     let mut done = vec![
-        install_packages(ctx, t, plan, state)?,
-        write_session(ctx, plan, state)?,
-        resolve_host_name(ctx, plan, state)?,
-        create_group(ctx, state)?,
-        install_sudoers_rule(ctx, plan, state)?,
-        configure_firewall(ctx, plan, state)?,
+        install_packages(sys, t, plan, state)?,
+        write_session(sys, plan, state)?,
+        resolve_host_name(sys, plan, state)?,
+        create_group(sys, state)?,
+        install_sudoers_rule(sys, plan, state)?,
+        configure_firewall(sys, plan, state)?,
     ];
     let wrote = done.iter().any(|d| d.wrote);
-    check_selinux(ctx, state, wrote)?;
-    done.push(record_added(ctx, state, recorded)?);
+    check_selinux(sys, state, wrote)?;
+    done.push(record_added(sys, state, recorded)?);
     Ok(done.iter().any(|d| d.changed))
 }
 
 /// 1. Packages, in one transaction, only those missing.
-fn install_packages(ctx: &Ctx, t: &Target, plan: &Plan, state: &mut State) -> Result<Done> {
-    let sys = &ctx.sys;
+fn install_packages(sys: &System, t: &Target, plan: &Plan, state: &mut State) -> Result<Done> {
     if plan.missing.is_empty() {
-        ctx.out
+        sys.out()
             .step("Checking the VNC packages")
             .done(&format!("all {} installed", plan.desktop.packages.len()));
     } else {
-        let step = ctx.out.step(&format!(
+        let step = sys.out().step(&format!(
             "Installing {} packages with {}: {}",
             plan.missing.len(),
             t.manager.name(),
@@ -209,12 +226,28 @@ fn install_packages(ctx: &Ctx, t: &Target, plan: &Plan, state: &mut State) -> Re
         state.packages.extend(plan.missing.iter().cloned());
         record(sys, state)?;
         let result = match &plan.offline {
-            Some(dir) => packages::run(ctx, t.manager, dir.install_cmd(t.manager, &plan.missing), RETRY),
+            Some(dir) => packages::run(
+                sys,
+                t.manager,
+                dir.install_cmd(t.manager, &plan.missing),
+                RETRY,
+                t.package_wait,
+            ),
             None => t
                 .manager
                 .update_cmd()
-                .map_or(Ok(()), |update| packages::run(ctx, t.manager, update, RETRY))
-                .and_then(|()| packages::run(ctx, t.manager, t.manager.install_cmd(&plan.missing, false), RETRY)),
+                .map_or(Ok(()), |update| {
+                    packages::run(sys, t.manager, update, RETRY, t.package_wait)
+                })
+                .and_then(|()| {
+                    packages::run(
+                        sys,
+                        t.manager,
+                        t.manager.install_cmd(&plan.missing, false),
+                        RETRY,
+                        t.package_wait,
+                    )
+                }),
         };
         if let Err(e) = result {
             // Keep only what the failed transaction did install.
@@ -232,10 +265,9 @@ fn install_packages(ctx: &Ctx, t: &Target, plan: &Plan, state: &mut State) -> Re
 }
 
 /// 2. The desktop session.
-fn write_session(ctx: &Ctx, plan: &Plan, state: &mut State) -> Result<Done> {
-    let sys = &ctx.sys;
-    let step = ctx
-        .out
+fn write_session(sys: &System, plan: &Plan, state: &mut State) -> Result<Done> {
+    let step = sys
+        .out()
         .step("Writing the desktop session (fluxbox: right-click for xterm and Firefox)");
     let mut changes = Vec::new();
     for file in desktop::files(plan.desktop.firefox) {
@@ -243,7 +275,7 @@ fn write_session(ctx: &Ctx, plan: &Plan, state: &mut State) -> Result<Done> {
             record(sys, state)?;
         }
         changes.push(write_managed(
-            ctx,
+            sys,
             &file.path,
             file.contents.as_bytes(),
             FileSpec::root(file.mode),
@@ -259,9 +291,8 @@ fn write_session(ctx: &Ctx, plan: &Plan, state: &mut State) -> Result<Done> {
 }
 
 /// 3. The host name must resolve, or Debian's TigerVNC refuses to start a session.
-fn resolve_host_name(ctx: &Ctx, plan: &Plan, state: &mut State) -> Result<Done> {
-    let sys = &ctx.sys;
-    let step = ctx.out.step("Making the host name resolve");
+fn resolve_host_name(sys: &System, plan: &Plan, state: &mut State) -> Result<Done> {
+    let step = sys.out().step("Making the host name resolve");
     match &plan.hostname {
         None => step.done("skipped: no valid host name in /etc/hostname"),
         Some(name) => {
@@ -281,7 +312,7 @@ fn resolve_host_name(ctx: &Ctx, plan: &Plan, state: &mut State) -> Result<Done> 
                 };
                 state.hosts_line = Some(line.clone());
                 record(sys, state)?;
-                write_managed(ctx, "/etc/hosts", desktop::hosts_append(&hosts, &line).as_bytes(), spec)?;
+                write_managed(sys, "/etc/hosts", desktop::hosts_append(&hosts, &line).as_bytes(), spec)?;
                 step.done(&format!(
                     "{} '{}' to /etc/hosts",
                     if sys.dry_run() { "would add" } else { "added" },
@@ -295,9 +326,8 @@ fn resolve_host_name(ctx: &Ctx, plan: &Plan, state: &mut State) -> Result<Done> 
 }
 
 /// 4. The group whose members may run their part of vnc-user through sudo.
-fn create_group(ctx: &Ctx, state: &mut State) -> Result<Done> {
-    let sys = &ctx.sys;
-    let step = ctx.out.step(&format!("Creating the group {VNC_GROUP}"));
+fn create_group(sys: &System, state: &mut State) -> Result<Done> {
+    let step = sys.out().step(&format!("Creating the group {VNC_GROUP}"));
     if sys.users().group(VNC_GROUP)?.is_some() {
         step.done("unchanged (it exists)");
     } else {
@@ -311,9 +341,8 @@ fn create_group(ctx: &Ctx, state: &mut State) -> Result<Done> {
 }
 
 /// 5. The sudoers rule, checked by visudo before it is put in place.
-fn install_sudoers_rule(ctx: &Ctx, plan: &Plan, state: &mut State) -> Result<Done> {
-    let sys = &ctx.sys;
-    let step = ctx.out.step(&format!("Installing the sudoers rule {SUDOERS_FILE}"));
+fn install_sudoers_rule(sys: &System, plan: &Plan, state: &mut State) -> Result<Done> {
+    let step = sys.out().step(&format!("Installing the sudoers rule {SUDOERS_FILE}"));
     let rule = tigervnc::sudoers_rule(&plan.exe);
     let spec = FileSpec::root(0o440);
     let current = sys.read(Path::new(SUDOERS_FILE))?;
@@ -322,15 +351,15 @@ fn install_sudoers_rule(ctx: &Ctx, plan: &Plan, state: &mut State) -> Result<Don
         step.done("unchanged");
     } else {
         if sys.applies_commands() {
-            validate_sudoers(ctx, &rule)?;
+            validate_sudoers(sys, &rule)?;
         }
         if state.files.insert(SUDOERS_FILE.to_string()) {
             record(sys, state)?;
         }
-        let change = write_managed(ctx, SUDOERS_FILE, rule.as_bytes(), spec)?;
+        let change = write_managed(sys, SUDOERS_FILE, rule.as_bytes(), spec)?;
         step.done(sys.change_word(change));
         if sys.is_image() && sys.meta(&plan.exe)?.is_none() {
-            ctx.out.warn(&format!(
+            sys.out().warn(&format!(
                 "the rule allows {} but the image has no edge-setup there: install it at that path in the image",
                 plan.exe.display()
             ));
@@ -341,9 +370,8 @@ fn install_sudoers_rule(ctx: &Ctx, plan: &Plan, state: &mut State) -> Result<Don
 }
 
 /// 6. The firewall, only for vnc.listen = lan.
-fn configure_firewall(ctx: &Ctx, plan: &Plan, state: &mut State) -> Result<Done> {
-    let sys = &ctx.sys;
-    let step = ctx.out.step("Configuring the firewall");
+fn configure_firewall(sys: &System, plan: &Plan, state: &mut State) -> Result<Done> {
+    let step = sys.out().step("Configuring the firewall");
     let (wanted, none_found) = match plan.listen {
         Listen::Localhost => (None, false),
         Listen::Lan => match firewall::detect(sys)? {
@@ -356,7 +384,7 @@ fn configure_firewall(ctx: &Ctx, plan: &Plan, state: &mut State) -> Result<Done>
             (Some(rule), _) => step.done(&format!("unchanged ({})", rule.describe())),
             (None, true) => {
                 step.done("no firewall found");
-                ctx.out.warn(
+                sys.out().warn(
                     "vnc.listen = lan but neither firewalld, ufw nor nftables is installed: no port was opened; make sure TCP ports 5900-5999 reach this appliance",
                 );
             }
@@ -394,9 +422,8 @@ fn configure_firewall(ctx: &Ctx, plan: &Plan, state: &mut State) -> Result<Done>
 }
 
 /// 7. SELinux: labels restored where files were written, and a warning when enforcing.
-fn check_selinux(ctx: &Ctx, state: &State, wrote: bool) -> Result<()> {
-    let sys = &ctx.sys;
-    let step = ctx.out.step("Checking SELinux");
+fn check_selinux(sys: &System, state: &State, wrote: bool) -> Result<()> {
+    let step = sys.out().step("Checking SELinux");
     match selinux_mode(sys)? {
         None => step.done("not present"),
         Some(mode) if mode != "enforcing" => step.done(&mode),
@@ -408,7 +435,7 @@ fn check_selinux(ctx: &Ctx, state: &State, wrote: bool) -> Result<()> {
                 sys.run(Cmd::new(Tool::Restorecon).arg("-R").args(paths))?;
             }
             step.done("enforcing");
-            ctx.out.warn(
+            sys.out().warn(
                 "SELinux is enforcing. The appliance documentation says the VNC server does not work with SELinux enforcing: where that still applies, set SELINUX=permissive in /etc/selinux/config and reboot",
             );
         }
@@ -418,10 +445,9 @@ fn check_selinux(ctx: &Ctx, state: &State, wrote: bool) -> Result<()> {
 }
 
 /// 8. What was added, for --uninstall.
-fn record_added(ctx: &Ctx, state: &State, recorded: &State) -> Result<Done> {
-    let sys = &ctx.sys;
-    let step = ctx
-        .out
+fn record_added(sys: &System, state: &State, recorded: &State) -> Result<Done> {
+    let step = sys
+        .out()
         .step(&format!("Recording what edge-setup added in {}", state::PATH));
     state.save(sys)?;
     if *state == *recorded {
@@ -476,36 +502,35 @@ fn combined(changes: &[Change]) -> Change {
 /// Writes one of edge-setup's files, first removing temporary files an interrupted
 /// (killed) run left beside it. Runs are serialised by the run lock, so no temporary
 /// file of a live writer is touched.
-fn write_managed(ctx: &Ctx, path: &str, contents: &[u8], spec: FileSpec) -> Result<Change> {
+fn write_managed(sys: &System, path: &str, contents: &[u8], spec: FileSpec) -> Result<Change> {
     let path = Path::new(path);
-    clean_stale(ctx, path)?;
-    ctx.sys.write(path, contents, spec)
+    clean_stale(sys, path)?;
+    sys.write(path, contents, spec)
 }
 
 /// Removes the temporary files a killed run left beside `path` (`.NAME.XXXXXX.tmp`).
-fn clean_stale(ctx: &Ctx, path: &Path) -> Result<()> {
-    if ctx.sys.dry_run() {
+fn clean_stale(sys: &System, path: &Path) -> Result<()> {
+    if sys.dry_run() {
         return Ok(());
     }
-    for stale in ctx.sys.remove_stale_temps(path)? {
-        ctx.out.note(&format!(
+    for stale in sys.remove_stale_temps(path)? {
+        sys.out().note(&format!(
             "removed {}, left by an interrupted run",
-            ctx.sys.host_path(&stale).display()
+            sys.host_path(&stale).display()
         ));
     }
     Ok(())
 }
 
-fn run_lock(ctx: &Ctx) -> Result<Option<nix::fcntl::Flock<File>>> {
-    let wait = ctx.config()?.lock_wait(&ctx.sys)?;
-    ctx.sys.lock(Path::new(RUN_LOCK), wait)
+fn run_lock(sys: &System) -> Result<Option<nix::fcntl::Flock<File>>> {
+    let wait = Config::load(sys)?.lock_wait(sys)?;
+    sys.lock(Path::new(RUN_LOCK), wait)
 }
 
 /// The edge-setup the sudoers rule names. Live: this very binary, which must be
 /// changeable by root only (else the rule would hand root to whoever can replace it).
 /// Image: where the image has edge-setup, else /usr/local/bin/edge-setup.
-fn sudoers_exe(ctx: &Ctx) -> Result<PathBuf> {
-    let sys = &ctx.sys;
+fn sudoers_exe(sys: &System) -> Result<PathBuf> {
     if sys.is_image() {
         for candidate in IMAGE_EXE {
             if sys.meta(Path::new(candidate))?.is_some() {
@@ -538,22 +563,20 @@ fn sudoers_exe(ctx: &Ctx) -> Result<PathBuf> {
 
 /// The host name TigerVNC resolves: the running one on a live system, the image's
 /// /etc/hostname in image mode. `None` when there is no usable one.
-fn host_name(ctx: &Ctx) -> Result<Option<String>> {
+fn host_name(sys: &System) -> Result<Option<String>> {
     let from_file = || -> Result<Option<String>> {
-        Ok(ctx
-            .sys
+        Ok(sys
             .read_string(Path::new("/etc/hostname"))?
             .and_then(|t| t.lines().next().map(|l| l.trim().to_string())))
     };
-    let name = match ctx.sys.hostname() {
+    let name = match sys.hostname() {
         Some(n) => Some(n),
         None => from_file()?,
     };
     Ok(name.filter(|n| desktop::valid_hostname(n)))
 }
 
-fn validate_sudoers(ctx: &Ctx, rule: &str) -> Result<()> {
-    let sys = &ctx.sys;
+fn validate_sudoers(sys: &System, rule: &str) -> Result<()> {
     let candidate = Path::new(SUDOERS_CANDIDATE);
     sys.write(candidate, rule.as_bytes(), FileSpec::root(0o440))?;
     let checked = sys.query(
@@ -597,37 +620,36 @@ fn selinux_mode(sys: &System) -> Result<Option<String>> {
 
 // ---- uninstall ----------------------------------------------------------------------
 
-fn uninstall(ctx: &Ctx, t: &Target, purge: bool) -> Result<()> {
-    let sys = &ctx.sys;
-    let _lock = run_lock(ctx)?;
-    clean_stale(ctx, Path::new(state::PATH))?;
+fn uninstall(sys: &System, t: &Target, purge: bool) -> Result<()> {
+    let _lock = run_lock(sys)?;
+    clean_stale(sys, Path::new(state::PATH))?;
     let mut state = State::load(sys)?;
     let users = vnc_users(sys)?;
     let sudoers_present = sys.meta(Path::new(SUDOERS_FILE))?.is_some();
     let passwords_to_purge = purge && !users.is_empty();
     if state.is_empty() && !sudoers_present && !passwords_to_purge {
-        ctx.out.info(&format!(
+        sys.out().info(&format!(
             "Nothing to remove: 'edge-setup vnc' has not installed anything here ({} does not exist).",
             state::PATH
         ));
         return Ok(());
     }
-    ctx.out.progress(7);
-    let result = uninstall_steps(ctx, t, purge, &users, &mut state);
+    sys.out().progress(7);
+    let result = uninstall_steps(sys, t, purge, &users, &mut state);
     if result.is_err()
         && let Err(e) = record(sys, &state)
     {
-        ctx.out.warn(&format!("cannot record what is left to remove: {e}"));
+        sys.out().warn(&format!("cannot record what is left to remove: {e}"));
     }
     result?;
-    ctx.out.finish_bar();
-    ctx.out.info(if sys.dry_run() {
+    sys.out().finish_bar();
+    sys.out().info(if sys.dry_run() {
         "Dry run: nothing was changed; the lines above say what would be removed."
     } else {
         "The VNC components edge-setup added are removed."
     });
     if !purge && !users.is_empty() {
-        ctx.out.note(&format!(
+        sys.out().note(&format!(
             "the VNC password files of {} users are kept; 'sudo edge-setup vnc --uninstall --purge' removes them",
             users.len()
         ));
@@ -635,10 +657,8 @@ fn uninstall(ctx: &Ctx, t: &Target, purge: bool) -> Result<()> {
     Ok(())
 }
 
-fn uninstall_steps(ctx: &Ctx, t: &Target, purge: bool, users: &[UserInfo], state: &mut State) -> Result<()> {
-    let sys = &ctx.sys;
-
-    let step = ctx.out.step("Removing the firewall rule");
+fn uninstall_steps(sys: &System, t: &Target, purge: bool, users: &[UserInfo], state: &mut State) -> Result<()> {
+    let step = sys.out().step("Removing the firewall rule");
     match state.firewall {
         Some(rule) => {
             rule.remove(sys)?;
@@ -649,7 +669,7 @@ fn uninstall_steps(ctx: &Ctx, t: &Target, purge: bool, users: &[UserInfo], state
         None => step.done("none was added"),
     }
 
-    let step = ctx.out.step(&format!("Removing the sudoers rule {SUDOERS_FILE}"));
+    let step = sys.out().step(&format!("Removing the sudoers rule {SUDOERS_FILE}"));
     let removed = sys.remove(Path::new(SUDOERS_FILE))?;
     state.files.remove(SUDOERS_FILE);
     step.done(if removed {
@@ -658,7 +678,7 @@ fn uninstall_steps(ctx: &Ctx, t: &Target, purge: bool, users: &[UserInfo], state
         "absent"
     });
 
-    let step = ctx.out.step("Removing the desktop session files");
+    let step = sys.out().step("Removing the desktop session files");
     let mut count = 0;
     for file in std::mem::take(&mut state.files) {
         count += usize::from(sys.remove(Path::new(&file))?);
@@ -668,7 +688,7 @@ fn uninstall_steps(ctx: &Ctx, t: &Target, purge: bool, users: &[UserInfo], state
     }
     step.done(&format!("{count} removed"));
 
-    let step = ctx.out.step("Removing the host name line from /etc/hosts");
+    let step = sys.out().step("Removing the host name line from /etc/hosts");
     match state.hosts_line.take() {
         None => step.done("none was added"),
         Some(line) => {
@@ -689,7 +709,7 @@ fn uninstall_steps(ctx: &Ctx, t: &Target, purge: bool, users: &[UserInfo], state
         }
     }
 
-    let step = ctx.out.step(&format!("Removing the group {VNC_GROUP}"));
+    let step = sys.out().step(&format!("Removing the group {VNC_GROUP}"));
     if !state.group_created {
         step.done("not created by edge-setup: kept");
     } else if sys.users().group(VNC_GROUP)?.is_some() {
@@ -700,7 +720,7 @@ fn uninstall_steps(ctx: &Ctx, t: &Target, purge: bool, users: &[UserInfo], state
     }
     state.group_created = false;
 
-    let step = ctx.out.step("Removing the users' VNC password files");
+    let step = sys.out().step("Removing the users' VNC password files");
     if purge {
         let mut removed = 0;
         for user in users {
@@ -713,7 +733,7 @@ fn uninstall_steps(ctx: &Ctx, t: &Target, purge: bool, users: &[UserInfo], state
         step.done("kept (--purge removes them)");
     }
 
-    let step = ctx.out.step("Removing the packages edge-setup installed");
+    let step = sys.out().step("Removing the packages edge-setup installed");
     let recorded: Vec<String> = state.packages.iter().cloned().collect();
     let installed = Installed::query(sys, t.family, &recorded)?;
     let to_remove: Vec<String> = match &installed {
@@ -723,7 +743,13 @@ fn uninstall_steps(ctx: &Ctx, t: &Target, purge: bool, users: &[UserInfo], state
     if to_remove.is_empty() {
         step.done("none to remove");
     } else {
-        packages::run(ctx, t.manager, t.manager.remove_cmd(&to_remove), RETRY_UNINSTALL)?;
+        packages::run(
+            sys,
+            t.manager,
+            t.manager.remove_cmd(&to_remove),
+            RETRY_UNINSTALL,
+            t.package_wait,
+        )?;
         step.done(&if sys.applies_commands() {
             format!("removed with {}: {}", t.manager.name(), to_remove.join(" "))
         } else {
@@ -767,10 +793,8 @@ const APT_BUNDLE_SCRIPT: &str = concat!(
 
 /// `edge-setup vnc bundle DIR`: every package the install needs, with all dependencies,
 /// as package files in DIR, for `--offline DIR` on an appliance of the same distribution.
-fn bundle(ctx: &Ctx, dir: &Path) -> Result<()> {
-    let sys = &ctx.sys;
-    let t = Target::load(ctx)?;
-    let desktop = t.desktop(ctx)?;
+fn bundle(sys: &System, t: &Target, dir: &Path) -> Result<()> {
+    let desktop = t.desktop(sys)?;
     let dir = std::path::absolute(dir)
         .map_err(|e| Error::bad_input(format!("cannot use {} for the bundle", dir.display())).why(e))?;
     match sys.meta(&dir)? {
@@ -782,8 +806,8 @@ fn bundle(ctx: &Ctx, dir: &Path) -> Result<()> {
         None => {
             let spec = FileSpec {
                 mode: 0o755,
-                uid: ctx.euid,
-                gid: nix::unistd::getegid().as_raw(),
+                uid: sys.euid(),
+                gid: sys.egid(),
             };
             sys.ensure_dir(&dir, spec)?;
         }
@@ -792,7 +816,7 @@ fn bundle(ctx: &Ctx, dir: &Path) -> Result<()> {
     let host_dir = sys.host_path(&dir).display().to_string();
     // Commands name target paths, like every command edge-setup runs or prints.
     let cmd_dir = dir.display().to_string();
-    let step = ctx.out.step(&format!(
+    let step = sys.out().step(&format!(
         "Downloading {} packages and their dependencies into {host_dir}",
         desktop.packages.len()
     ));
@@ -802,7 +826,7 @@ fn bundle(ctx: &Ctx, dir: &Path) -> Result<()> {
                 .args(["-c", APT_BUNDLE_SCRIPT, "sh"])
                 .arg(cmd_dir.clone())
                 .args(desktop.packages.iter().cloned());
-            packages::run(ctx, t.manager, download, &retry)?;
+            packages::run(sys, t.manager, download, &retry, t.package_wait)?;
             if sys.applies_commands() {
                 let debs = sys.list_dir(&dir)?;
                 Some(debs.iter().filter(|n| n.to_string_lossy().ends_with(".deb")).count())
@@ -814,14 +838,14 @@ fn bundle(ctx: &Ctx, dir: &Path) -> Result<()> {
             let cmd = Cmd::new(Tool::Dnf)
                 .args(["download", "--resolve", "--alldeps", "--destdir", &cmd_dir])
                 .args(desktop.packages.iter().cloned());
-            packages::run(ctx, t.manager, cmd, &retry)?;
+            packages::run(sys, t.manager, cmd, &retry, t.package_wait)?;
             None
         }
         Manager::Yum => {
             let cmd = Cmd::new(Tool::Yumdownloader)
                 .args(["--resolve", "--destdir", &cmd_dir])
                 .args(desktop.packages.iter().cloned());
-            packages::run(ctx, t.manager, cmd, &retry)?;
+            packages::run(sys, t.manager, cmd, &retry, t.package_wait)?;
             None
         }
     };
@@ -829,7 +853,7 @@ fn bundle(ctx: &Ctx, dir: &Path) -> Result<()> {
         Some(n) => format!("{n} packages"),
         None => applied(sys, "done"),
     });
-    ctx.out.info(&format!(
+    sys.out().info(&format!(
         "Copy {host_dir} to the appliance (same distribution and release) and run there: sudo edge-setup vnc --offline DIR"
     ));
     Ok(())

@@ -5,7 +5,6 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::context::Ctx;
 use crate::error::{Error, Result};
 use crate::system::System;
 use crate::system::os_release::{Family, OsRelease};
@@ -432,11 +431,10 @@ const APT_OFFLINE_SCRIPT: &str = concat!(
     r#"export DEBIAN_FRONTEND=noninteractive; apt update; apt -y --no-install-recommends install "$@""#
 );
 
-/// How long to wait for another process's package manager lock (`EDGE_SETUP_LOCK_TIMEOUT`
-/// seconds, default 300).
-pub fn lock_timeout(ctx: &Ctx) -> Duration {
-    let secs = ctx
-        .env
+/// How long to wait for another process's package manager lock: the
+/// caller's `EDGE_SETUP_LOCK_TIMEOUT` seconds, default 300.
+pub fn lock_timeout(env: &std::collections::HashMap<String, String>) -> Duration {
+    let secs = env
         .get("EDGE_SETUP_LOCK_TIMEOUT")
         .and_then(|v| v.parse().ok())
         .unwrap_or(300);
@@ -444,13 +442,12 @@ pub fn lock_timeout(ctx: &Ctx) -> Duration {
 }
 
 /// Runs a package manager command; while another process holds the lock it says so
-/// and retries until the timeout. Failures become errors that say what to do.
-pub fn run(ctx: &Ctx, manager: Manager, cmd: Cmd, retry_command: &str) -> Result<()> {
-    let timeout = lock_timeout(ctx);
+/// and retries for up to `timeout`. Failures become errors that say what to do.
+pub fn run(sys: &System, manager: Manager, cmd: Cmd, retry_command: &str, timeout: Duration) -> Result<()> {
     let start = Instant::now();
     let mut announced = false;
     loop {
-        let Some(out) = ctx.sys.run_unchecked(cmd.clone())? else {
+        let Some(out) = sys.run_unchecked(cmd.clone())? else {
             return Ok(());
         };
         if out.success() {
@@ -470,7 +467,7 @@ pub fn run(ctx: &Ctx, manager: Manager, cmd: Cmd, retry_command: &str) -> Result
                     )));
                 }
                 if !announced {
-                    ctx.out.info(&format!(
+                    sys.out().info(&format!(
                         "    waiting for the package manager lock, up to {} s: {line}",
                         timeout.as_secs()
                     ));

@@ -7,53 +7,35 @@ use std::rc::Rc;
 
 use super::*;
 use crate::error::Kind;
-use crate::output::{Capture, Out};
-use crate::prompt::{NoPrompt, NoPromptReason};
-use crate::system::Mode;
-use crate::system::fs::Root;
-use crate::system::runner::{FakeRunner, Output};
+use crate::system::runner::Output;
+use crate::testkit::Fixture;
 
 const DEBIAN: &str = "ID=debian\nVERSION_ID=\"12\"\n";
 
-struct Live {
-    dir: tempfile::TempDir,
-    fake: Rc<FakeRunner>,
-    err: Capture,
+/// A live-mode system rooted in a temporary directory, with this test binary
+/// present (root-owned) at its own path, as the sudoers check expects.
+struct Live(Fixture);
+
+impl std::ops::Deref for Live {
+    type Target = Fixture;
+    fn deref(&self) -> &Fixture {
+        &self.0
+    }
 }
 
 impl Live {
-    /// A live-mode system rooted in a temporary directory, with this test binary
-    /// present (root-owned) at its own path, as the sudoers check expects.
     /// Needs root (file owners, the sudoers binary check): its tests are `#[ignore = "needs root"]`.
     fn new(os_release: &str) -> Live {
         assert!(
             nix::unistd::geteuid().is_root(),
             "live-mode tests need root (file owners and the sudoers binary check): run them as root"
         );
-        let live = Live {
-            dir: tempfile::tempdir().unwrap(),
-            fake: Rc::new(FakeRunner::new()),
-            err: Capture::default(),
-        };
+        let live = Live(Fixture::empty());
         live.write("/etc/os-release", os_release);
         live.write("/etc/hosts", "127.0.0.1\tlocalhost\n");
         let exe = std::env::current_exe().unwrap();
         live.write(exe.to_str().unwrap(), "binary");
         live
-    }
-
-    fn write(&self, target: &str, contents: &str) {
-        let p = self.path(target);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, contents).unwrap();
-    }
-
-    fn path(&self, target: &str) -> std::path::PathBuf {
-        self.dir.path().join(target.trim_start_matches('/'))
-    }
-
-    fn exists(&self, target: &str) -> bool {
-        self.path(target).exists()
     }
 
     /// Marks every package of the Debian table installed.
@@ -67,23 +49,10 @@ impl Live {
         self.write("/var/lib/dpkg/status", &status);
     }
 
-    fn ctx(&self, euid: u32, env: &[(&str, &str)]) -> Ctx {
-        let out = Out::new(Box::new(Capture::default()), Box::new(self.err.clone()), false);
-        let sys = System::new(
-            Root::new(self.dir.path()).unwrap(),
-            Mode::Live,
-            false,
-            Box::new(self.fake.clone()),
-            out,
-        );
-        Ctx::new(sys, Box::new(NoPrompt(NoPromptReason::Yes)))
-            .with_env(env.iter().copied())
-            .with_ids(euid, euid)
-            .with_yes(true)
-    }
-
-    fn run(&self, args: VncArgs, env: &[(&str, &str)]) -> Result<()> {
-        run(&self.ctx(0, env), &args)
+    /// Runs `edge-setup vnc` as root with this environment (its package-lock wait).
+    fn run(&self, request: Request, env: &[(&str, &str)]) -> Result<()> {
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        run(&self.live(), &request, packages::lock_timeout(&env))
     }
 
     fn lines(&self) -> Vec<String> {
@@ -95,21 +64,12 @@ impl Live {
     }
 }
 
-fn install() -> VncArgs {
-    VncArgs {
-        action: None,
-        offline: None,
-        uninstall: false,
-        purge: false,
-    }
+fn install() -> Request {
+    Request::Install { offline: None }
 }
 
-fn uninstall(purge: bool) -> VncArgs {
-    VncArgs {
-        uninstall: true,
-        purge,
-        ..install()
-    }
+fn uninstall(purge: bool) -> Request {
+    Request::Uninstall { purge }
 }
 
 const APT_INSTALL: &str = "DEBIAN_FRONTEND=noninteractive apt-get install";
@@ -118,7 +78,7 @@ const APT_INSTALL: &str = "DEBIAN_FRONTEND=noninteractive apt-get install";
 #[ignore = "needs root"]
 fn not_root_is_refused_before_anything_runs_or_changes() {
     let live = Live::new(DEBIAN);
-    let err = run(&live.ctx(1000, &[]), &install()).unwrap_err();
+    let err = run(&live.live().with_ids(1000, 1000), &install(), Duration::ZERO).unwrap_err();
     assert_eq!(err.exit_code(), 3, "{err}");
     assert!(err.to_string().contains("sudo edge-setup vnc"), "{err}");
     assert!(live.lines().is_empty());
@@ -543,9 +503,8 @@ fn offline_install_makes_the_bundle_apts_only_source_for_the_missing_packages() 
     live.write("/srv/bundle/fluxbox_1.3.5-2.1_amd64.deb", "");
     live.write("/srv/bundle/xterm_379-1_amd64.deb", "");
     live.run(
-        VncArgs {
+        Request::Install {
             offline: Some("/srv/bundle".into()),
-            ..install()
         },
         &[],
     )
@@ -602,14 +561,7 @@ fn bundle_resolves_one_consistent_set_as_for_an_empty_system() {
             Ok(Output::ok(""))
         })
     });
-    live.run(
-        VncArgs {
-            action: Some(VncAction::Bundle { dir: "/srv/b".into() }),
-            ..install()
-        },
-        &[],
-    )
-    .unwrap();
+    live.run(Request::Bundle { dir: "/srv/b".into() }, &[]).unwrap();
     let download = live.lines().into_iter().find(|l| l.starts_with("sh -c")).unwrap();
     // resolved against an empty dpkg status, downloaded into the directory
     assert!(download.contains("Dir::State::status=\"$status\""), "{download}");

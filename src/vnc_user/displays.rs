@@ -123,20 +123,19 @@ pub(super) fn live_lock(sys: &System, path: &Path) -> Option<u32> {
 /// live process: Debian's wrapper refuses a display whose lock file exists at
 /// all, and in the sticky /tmp only its owner (or root) can remove it, so one
 /// left by a crash or planted by another user would stop the session.
-pub(super) fn clear_stale_lock(ctx: &Ctx, display: u32) {
-    let sys = &ctx.sys;
+pub(super) fn clear_stale_lock(sys: &System, display: u32) {
     let path = PathBuf::from(format!("/tmp/.X{display}-lock"));
     if sys.is_image() || !matches!(sys.kind(&path), Ok(Some(_))) || live_lock(sys, &path).is_some() {
         return;
     }
     match sys.remove(&path) {
-        Ok(true) => ctx.out.note(&format!(
+        Ok(true) => sys.out().note(&format!(
             "{} {}: it named no running X server and would have stopped the session on :{display}",
             sys.word("removed", "would remove"),
             path.display()
         )),
         Ok(false) => {}
-        Err(e) => ctx.out.warn(&format!(
+        Err(e) => sys.out().warn(&format!(
             "{} names no running X server, but it could not be removed ({e}); the session on :{display} may not start",
             path.display()
         )),
@@ -179,9 +178,9 @@ pub(super) struct Chosen {
     pub(super) skipped: Vec<u32>,
 }
 
-pub(super) fn note_skipped(ctx: &Ctx, skipped: &[u32]) {
+pub(super) fn note_skipped(sys: &System, skipped: &[u32]) {
     for n in skipped {
-        ctx.out.note(&format!(
+        sys.out().note(&format!(
             "display :{n} is held by another X server (/tmp/.X{n}-lock or /tmp/.X11-unix/X{n}); skipping it"
         ));
     }
@@ -214,20 +213,19 @@ pub(super) fn recorded_word(sys: &System, kept: bool, change: Change) -> &'stati
 /// Stops and disables the user's session, then frees the display under the lock.
 /// The display stays recorded until the session is stopped, so it cannot be
 /// handed to someone else whose new session the stop would end.
-pub(super) fn free_display(ctx: &Ctx, target: &Target, wait: Duration) -> Result<Option<u32>> {
-    let sys = &ctx.sys;
+pub(super) fn free_display(sys: &System, target: &Target, wait: Duration) -> Result<Option<u32>> {
     let name = &target.user.name;
     let (m, _) = load_mappings(sys)?;
     let Some(display) = m.display_of(name) else {
-        ctx.out.note(&format!("{name} has no VNC display"));
+        sys.out().note(&format!("{name} has no VNC display"));
         return Ok(None);
     };
     let unit = target.unit(display);
-    let step = ctx.out.step(&format!("Stopping and disabling {unit}"));
+    let step = sys.out().step(&format!("Stopping and disabling {unit}"));
     sys.run(Cmd::new(Tool::Systemctl).args(["disable", "--now", &unit]))?;
     step.done(sys.done_word());
     let (freed, _, _) = transact(sys, wait, |m, _| Ok(m.remove(name)))?;
-    ctx.out
+    sys.out()
         .step(&format!(
             "Freeing display :{display} in {MAPPING_FILE} and {USERS_FILE}"
         ))

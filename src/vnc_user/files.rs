@@ -63,9 +63,9 @@ pub(super) fn session_config(existing: Option<&str>, settings: &Settings) -> Str
 /// Refuses, before anything is written, a VNC directory or file that is a
 /// link, a file where a directory belongs, or a directory the user does not
 /// own. The writes check again (the user may race), this says it early.
-pub(super) fn check_user_paths(ctx: &Ctx, target: &Target) -> Result<()> {
+pub(super) fn check_user_paths(sys: &System, target: &Target) -> Result<()> {
     let user = &target.user;
-    let root = &ctx.sys;
+    let root = sys;
     let host = |p: &Path| root.host_path(p).display().to_string();
     let link = |p: &Path| {
         Error::failure(format!("{} is a symbolic link", host(p)))
@@ -110,28 +110,28 @@ pub(super) fn check_user_paths(ctx: &Ctx, target: &Target) -> Result<()> {
 /// Creates the user's missing VNC directories (0700) as the user; returns
 /// those created. An existing one is left as it is until the files are in
 /// place (`tighten_dir`), so a refused run changes nothing.
-pub(super) fn create_dirs(ctx: &Ctx, target: &Target) -> Result<Vec<PathBuf>> {
+pub(super) fn create_dirs(sys: &System, target: &Target) -> Result<Vec<PathBuf>> {
     let user = &target.user;
     let mut created = Vec::new();
     for dir in target.dirs() {
         let found = as_user(user.uid, user.gid, || -> Result<_> {
-            Ok((ctx.sys.meta(&dir)?, ctx.sys.is_link(&dir)?))
+            Ok((sys.meta(&dir)?, sys.is_link(&dir)?))
         });
         let outcome = match found {
             Ok((Some(m), false)) if m.is_dir => continue,
             Ok((Some(_), is_link)) => Err(Error::failure(format!(
                 "{} is {}, not a directory",
-                ctx.sys.host_path(&dir).display(),
+                sys.host_path(&dir).display(),
                 if is_link { "a symbolic link" } else { "a file" }
             ))
             .hint("move it away and run the command again; nothing was changed")),
-            Ok((None, _)) => ctx.sys.ensure_dir_as(user, &dir, 0o700),
+            Ok((None, _)) => sys.ensure_dir_as(user, &dir, 0o700),
             Err(e) => Err(e),
         };
         match outcome {
             Ok(_) => created.push(dir),
             Err(e) => {
-                remove_dirs(ctx, target, &created);
+                remove_dirs(sys, target, &created);
                 return Err(e);
             }
         }
@@ -140,17 +140,17 @@ pub(super) fn create_dirs(ctx: &Ctx, target: &Target) -> Result<Vec<PathBuf>> {
 }
 
 /// Keeps an existing VNC directory 0700 and the user's (a new one already is).
-pub(super) fn tighten_dir(ctx: &Ctx, target: &Target, created: &[PathBuf]) -> Result<()> {
+pub(super) fn tighten_dir(sys: &System, target: &Target, created: &[PathBuf]) -> Result<()> {
     if created.contains(&target.dir) {
         return Ok(());
     }
-    ctx.sys.ensure_dir_as(&target.user, &target.dir, 0o700).map(|_| ())
+    sys.ensure_dir_as(&target.user, &target.dir, 0o700).map(|_| ())
 }
 
 /// Removes directories this run created (innermost first), on failure.
-pub(super) fn remove_dirs(ctx: &Ctx, target: &Target, created: &[PathBuf]) {
+pub(super) fn remove_dirs(sys: &System, target: &Target, created: &[PathBuf]) {
     for dir in created.iter().rev() {
-        let _ = ctx.sys.remove_empty_dir_as(&target.user, dir);
+        let _ = sys.remove_empty_dir_as(&target.user, dir);
     }
 }
 
@@ -162,9 +162,9 @@ pub(super) struct UserFiles {
 }
 
 impl UserFiles {
-    pub(super) fn read(ctx: &Ctx, target: &Target) -> Result<UserFiles> {
+    pub(super) fn read(sys: &System, target: &Target) -> Result<UserFiles> {
         let user = &target.user;
-        let read = |path: &Path, max| as_user(user.uid, user.gid, || ctx.sys.read_user_file(path, user.uid, max));
+        let read = |path: &Path, max| as_user(user.uid, user.gid, || sys.read_user_file(path, user.uid, max));
         Ok(UserFiles {
             passwd: read(&target.passwd, PASSWD_MAX)?.map(Zeroizing::new),
             config: read(&target.config, CONFIG_MAX)?,
@@ -182,25 +182,21 @@ pub(super) struct FileChanges {
     pub(super) config: Change,
 }
 
-pub(super) fn report_user_files(ctx: &Ctx, target: &Target, changes: &FileChanges) {
-    let host = |p: &Path| ctx.sys.host_path(p).display().to_string();
-    ctx.out
+pub(super) fn report_user_files(sys: &System, target: &Target, changes: &FileChanges) {
+    let host = |p: &Path| sys.host_path(p).display().to_string();
+    sys.out()
         .step(&format!("Writing the VNC password file {}", host(&target.passwd)))
-        .done(ctx.sys.change_word(changes.passwd));
-    ctx.out
+        .done(sys.change_word(changes.passwd));
+    sys.out()
         .step(&format!("Writing the session settings {}", host(&target.config)))
-        .done(ctx.sys.change_word(changes.config));
+        .done(sys.change_word(changes.config));
     // Debian's wrapper reads the first of these it finds, and `config` last.
     if target.family == Family::Debian {
         for name in ["tigervnc.conf", "vnc.conf"] {
             let path = target.dir.join(name);
             let user = &target.user;
-            if as_user(user.uid, user.gid, || ctx.sys.meta(&path))
-                .ok()
-                .flatten()
-                .is_some()
-            {
-                ctx.out.warn(&format!(
+            if as_user(user.uid, user.gid, || sys.meta(&path)).ok().flatten().is_some() {
+                sys.out().warn(&format!(
                     "{} exists, so Debian's TigerVNC reads it instead of {}: move its settings there or remove it",
                     host(&path),
                     host(&target.config)
@@ -227,14 +223,14 @@ impl<'a> Previous<'a> {
 
     /// The file at `path` held `bytes` (as `UserFiles` read it).
     pub(super) fn of(
-        ctx: &Ctx,
+        sys: &System,
         user: &UserInfo,
         path: &'a Path,
         bytes: Option<Zeroizing<Vec<u8>>>,
     ) -> Result<Previous<'a>> {
         let content = match bytes {
             Some(bytes) => {
-                let mode = as_user(user.uid, user.gid, || ctx.sys.meta(path))?.map_or(0o600, |m| m.mode);
+                let mode = as_user(user.uid, user.gid, || sys.meta(path))?.map_or(0o600, |m| m.mode);
                 Some((bytes, mode))
             }
             None => None,
@@ -243,21 +239,21 @@ impl<'a> Previous<'a> {
     }
 
     /// Best effort: the error that made the run fail is the one to report.
-    pub(super) fn restore(&self, ctx: &Ctx, user: &UserInfo) {
+    pub(super) fn restore(&self, sys: &System, user: &UserInfo) {
         let _ = match &self.content {
-            Some((bytes, mode)) => ctx.sys.write_as(user, self.path, bytes, *mode).map(|_| ()),
-            None => ctx.sys.remove_as(user, self.path).map(|_| ()),
+            Some((bytes, mode)) => sys.write_as(user, self.path, bytes, *mode).map(|_| ()),
+            None => sys.remove_as(user, self.path).map(|_| ()),
         };
     }
 }
 
-pub(super) fn delete_passwd(ctx: &Ctx, target: &Target) -> Result<()> {
-    let step = ctx.out.step(&format!(
+pub(super) fn delete_passwd(sys: &System, target: &Target) -> Result<()> {
+    let step = sys.out().step(&format!(
         "Deleting the VNC password file {}",
-        ctx.sys.host_path(&target.passwd).display()
+        sys.host_path(&target.passwd).display()
     ));
-    let removed = ctx.sys.remove_as(&target.user, &target.passwd)?;
-    step.done(match (removed, ctx.sys.dry_run()) {
+    let removed = sys.remove_as(&target.user, &target.passwd)?;
+    step.done(match (removed, sys.dry_run()) {
         (true, false) => "deleted",
         (true, true) => "would be deleted",
         (false, _) => "not there",

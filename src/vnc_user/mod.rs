@@ -36,11 +36,8 @@ use std::time::Duration;
 
 use zeroize::Zeroizing;
 
-use crate::cli::VncUserArgs;
-use crate::config::{Geometry, Listen, VNC_GEOMETRY, VNC_LISTEN};
-use crate::context::Ctx;
+use crate::config::{Config, Geometry, Listen, VNC_GEOMETRY, VNC_LISTEN};
 use crate::error::{Error, Kind, Result, exit};
-use crate::prompt::Question;
 use crate::system::fs::{Change, FileKind, FileSpec, as_user};
 use crate::system::os_release::Family;
 use crate::system::runner::{Cmd, Tool};
@@ -50,18 +47,18 @@ use crate::tigervnc::{self, MAPPING_FILE, MAPPING_LOCK, SESSION, SYSTEM_PART_ARG
 use displays::*;
 use files::*;
 use mapping::{Mappings, Source};
-use passwords::*;
 use privileged::*;
 use report::*;
 use session::*;
 use target::*;
 
 pub use displays::load_mappings;
-pub use passwords::Passwords;
+pub use passwords::{PASSWORD_LINE_MAX, Passwords, check_view_only};
+pub use privileged::system_part;
 
 /// What the privileged part (`--system-part`) is asked to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Part {
+pub enum Part {
     /// Record the display and start the session; `restart` when the user part changed
     /// the password file or the settings of a session that may be running.
     Enable {
@@ -78,67 +75,62 @@ struct Settings {
     lock_wait: Duration,
 }
 
-/// `edge-setup vnc-user [--user NAME] [--password-stdin] [--remove]`.
-pub fn run(ctx: &Ctx, args: &VncUserArgs) -> Result<()> {
-    if args.system_part {
-        let part = if args.remove {
-            Part::Remove
-        } else {
-            Part::Enable { restart: args.restart }
-        };
-        return system_part(ctx, part);
-    }
-    let (target, delegated) = target_of(ctx, args.user.as_deref())?;
-    if args.remove {
-        return if delegated {
-            remove_delegated(ctx, &target)
-        } else {
-            remove_here(ctx, &target)
-        };
-    }
-    enable(ctx, &target, delegated, || read_passwords(ctx, args.password_stdin))
+/// Enables `named` (default: the caller, or the one who ran sudo) with the
+/// passwords `passwords` gives: `vnc-user`, and the wizard's option 10. The
+/// passwords are asked for only after everything that can be refused was checked.
+pub fn enable(sys: &System, named: Option<&str>, passwords: impl FnOnce() -> Result<Passwords>) -> Result<()> {
+    let (target, delegated) = target_of(sys, named)?;
+    enable_target(sys, &target, delegated, passwords)
 }
 
-/// `vnc-user --user NAME` with passwords another front end has read and
-/// checked (an answers file's password file), instead of stdin or a prompt.
-pub fn enable_user(ctx: &Ctx, name: &str, passwords: Passwords) -> Result<()> {
-    let (target, delegated) = target_of(ctx, Some(name))?;
-    enable(ctx, &target, delegated, || Ok(passwords))
+/// `vnc-user --remove`: stops the session, frees the display, deletes the password file.
+pub fn remove(sys: &System, named: Option<&str>) -> Result<()> {
+    let (target, delegated) = target_of(sys, named)?;
+    if delegated {
+        remove_delegated(sys, &target)
+    } else {
+        remove_here(sys, &target)
+    }
 }
 
 /// The user's VNC files for the installed TigerVNC, and whether the privileged
 /// part must go through sudo (an ordinary user on a live system).
-fn target_of(ctx: &Ctx, named: Option<&str>) -> Result<(Target, bool)> {
-    let family = ctx.sys.os_release()?.family()?;
-    let user = target_user(ctx, named)?;
-    let target = Target::new(ctx, family, user)?;
+fn target_of(sys: &System, named: Option<&str>) -> Result<(Target, bool)> {
+    let family = sys.os_release()?.family()?;
+    let user = target_user(sys, named)?;
+    let target = Target::new(sys, family, user)?;
     if let Some(note) = &target.version_note {
-        ctx.out.note(note);
+        sys.out().note(note);
     }
-    Ok((target, !ctx.sys.is_image() && !ctx.is_root()))
+    Ok((target, !sys.is_image() && !sys.is_root()))
 }
 
-fn enable(ctx: &Ctx, target: &Target, delegated: bool, passwords: impl FnOnce() -> Result<Passwords>) -> Result<()> {
-    require_home(ctx, &target.user)?;
-    let cfg = ctx.config()?;
+fn enable_target(
+    sys: &System,
+    target: &Target,
+    delegated: bool,
+    passwords: impl FnOnce() -> Result<Passwords>,
+) -> Result<()> {
+    require_home(sys, &target.user)?;
+    let cfg = Config::load(sys)?;
     let settings = Settings {
-        listen: cfg.require(&ctx.sys, VNC_LISTEN)?,
-        geometry: cfg.require(&ctx.sys, VNC_GEOMETRY)?,
-        lock_wait: cfg.lock_wait(&ctx.sys)?,
+        listen: cfg.require(sys, VNC_LISTEN)?,
+        geometry: cfg.require(sys, VNC_GEOMETRY)?,
+        lock_wait: cfg.lock_wait(sys)?,
     };
     // Everything that can be refused is checked before the passwords are asked
     // (and before any lock is taken).
-    let (preview, _) = load_mappings(&ctx.sys)?;
+    let (preview, _) = load_mappings(sys)?;
     check_name(&target.user.name)?;
     if preview.display_of(&target.user.name).is_none() && preview.allocate(|_| false).is_none() {
         return Err(no_free_display(&target.user));
     }
-    check_user_paths(ctx, target)?;
-    let existing = UserFiles::read(ctx, target)?;
+    check_user_paths(sys, target)?;
+    let existing = UserFiles::read(sys, target)?;
     let passwords = passwords()?;
     let display = if delegated {
         enable_delegated(
-            ctx,
+            sys,
             target,
             &settings,
             &existing,
@@ -146,21 +138,20 @@ fn enable(ctx: &Ctx, target: &Target, delegated: bool, passwords: impl FnOnce() 
             preview.display_of(&target.user.name),
         )?
     } else {
-        enable_here(ctx, target, &settings, &existing, &passwords)?
+        enable_here(sys, target, &settings, &existing, &passwords)?
     };
-    print_summary(ctx, &target.user, display, settings.listen);
+    print_summary(sys, &target.user, display, settings.listen);
     Ok(())
 }
 
 /// Root or image mode: user files, mappings, session, all from this process.
 fn enable_here(
-    ctx: &Ctx,
+    sys: &System,
     target: &Target,
     settings: &Settings,
     existing: &UserFiles,
     passwords: &Passwords,
 ) -> Result<u32> {
-    let sys = &ctx.sys;
     let user = &target.user;
     let config = existing.config_text(settings);
     let servers = x_servers(sys);
@@ -172,45 +163,44 @@ fn enable_here(
                 as_user(user.uid, user.gid, || sys.remove_stale_temps(p))?;
             }
         }
-        created = create_dirs(ctx, target)?;
+        created = create_dirs(sys, target)?;
         let passwd = sys.stage_as(batch, user, &target.passwd, &passwords.file(), 0o600)?;
         let config = sys.stage_as(batch, user, &target.config, config.as_bytes(), 0o644)?;
         Ok((chosen, FileChanges { passwd, config }))
     });
-    let ((chosen, changes), mappings, notes) = done.inspect_err(|_| remove_dirs(ctx, target, &created))?;
-    tighten_dir(ctx, target, &created)?;
+    let ((chosen, changes), mappings, notes) = done.inspect_err(|_| remove_dirs(sys, target, &created))?;
+    tighten_dir(sys, target, &created)?;
     for note in notes {
-        ctx.out.note(&note);
+        sys.out().note(&note);
     }
-    note_skipped(ctx, &chosen.skipped);
-    report_user_files(ctx, target, &changes);
+    note_skipped(sys, &chosen.skipped);
+    report_user_files(sys, target, &changes);
     let display = chosen.display;
-    ctx.out
+    sys.out()
         .step(&format!(
             "Recording display :{display} for {} in {MAPPING_FILE} and {USERS_FILE}",
             user.name
         ))
         .done(recorded_word(sys, chosen.kept, mappings));
     let restart = chosen.kept && (changes.passwd != Change::Unchanged || changes.config != Change::Unchanged);
-    start_session(ctx, target, display, restart)?;
+    start_session(sys, target, display, restart)?;
     Ok(display)
 }
 
 /// An ordinary user: own files here, the privileged part through sudo.
 fn enable_delegated(
-    ctx: &Ctx,
+    sys: &System,
     target: &Target,
     settings: &Settings,
     existing: &UserFiles,
     passwords: &Passwords,
     known: Option<u32>,
 ) -> Result<u32> {
-    let sys = &ctx.sys;
     let config = existing.config_text(settings);
     let previous = [
-        Previous::of(ctx, &target.user, &target.passwd, existing.passwd.clone())?,
+        Previous::of(sys, &target.user, &target.passwd, existing.passwd.clone())?,
         Previous::of(
-            ctx,
+            sys,
             &target.user,
             &target.config,
             existing.config.clone().map(Zeroizing::new),
@@ -221,8 +211,8 @@ fn enable_delegated(
     let part = Part::Enable {
         restart: known.is_some() && changes,
     };
-    check_sudo(ctx, target, part)?;
-    let created = create_dirs(ctx, target)?;
+    check_sudo(sys, target, part)?;
+    let created = create_dirs(sys, target)?;
     let mut written = 0;
     let result = (|| {
         let passwd = sys.write_as(&target.user, &target.passwd, &passwd_file, 0o600)?;
@@ -230,96 +220,84 @@ fn enable_delegated(
         let config_change = sys.write_as(&target.user, &target.config, config.as_bytes(), 0o644)?;
         written += 1;
         report_user_files(
-            ctx,
+            sys,
             target,
             &FileChanges {
                 passwd,
                 config: config_change,
             },
         );
-        run_system_part(ctx, target, part).map(|d| d.or(known))
+        run_system_part(sys, target, part).map(|d| d.or(known))
     })();
     let display = match result {
         Ok(r) => r,
         Err(e) => {
             for p in previous.iter().take(written).rev() {
-                p.restore(ctx, &target.user);
+                p.restore(sys, &target.user);
             }
-            remove_dirs(ctx, target, &created);
+            remove_dirs(sys, target, &created);
             return Err(e);
         }
     };
-    tighten_dir(ctx, target, &created)?;
+    tighten_dir(sys, target, &created)?;
     // Only a dry run has no answer from the privileged part.
     Ok(display.unwrap_or(0))
 }
 
-fn remove_here(ctx: &Ctx, target: &Target) -> Result<()> {
-    let wait = ctx.config()?.lock_wait(&ctx.sys)?;
-    let display = free_display(ctx, target, wait)?;
-    delete_passwd(ctx, target)?;
-    print_removed(ctx, &target.user, display);
+fn remove_here(sys: &System, target: &Target) -> Result<()> {
+    let wait = Config::load(sys)?.lock_wait(sys)?;
+    let display = free_display(sys, target, wait)?;
+    delete_passwd(sys, target)?;
+    print_removed(sys, &target.user, display);
     Ok(())
 }
 
-fn remove_delegated(ctx: &Ctx, target: &Target) -> Result<()> {
-    let (m, _) = load_mappings(&ctx.sys)?;
-    check_sudo(ctx, target, Part::Remove)?;
-    run_system_part(ctx, target, Part::Remove)?;
-    delete_passwd(ctx, target)?;
-    print_removed(ctx, &target.user, m.display_of(&target.user.name));
+fn remove_delegated(sys: &System, target: &Target) -> Result<()> {
+    let (m, _) = load_mappings(sys)?;
+    check_sudo(sys, target, Part::Remove)?;
+    run_system_part(sys, target, Part::Remove)?;
+    delete_passwd(sys, target)?;
+    print_removed(sys, &target.user, m.display_of(&target.user.name));
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::output::{Capture, Out};
+    use crate::cli::VncUserArgs;
+    use crate::commands::vnc_user::run;
+    use crate::context::Ctx;
     use crate::prompt::{NoPrompt, NoPromptReason, Prompter, Scripted};
     use crate::system::Mode;
-    use crate::system::fs::Root;
-    use crate::system::runner::{FakeRunner, Output};
+    use crate::system::runner::Output;
+    use crate::testkit::Fixture;
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    use std::rc::Rc;
 
     const DEBIAN: &str = "ID=debian\nVERSION_ID=\"12\"\n";
     const ROCKY: &str = "ID=\"rocky\"\nID_LIKE=\"rhel centos fedora\"\n";
 
     /// A live-mode system on a temporary root with a recording fake runner.
-    struct Live {
-        dir: tempfile::TempDir,
-        fake: Rc<FakeRunner>,
-        out: Capture,
-        err: Capture,
+    struct Live(Fixture);
+
+    impl std::ops::Deref for Live {
+        type Target = Fixture;
+        fn deref(&self) -> &Fixture {
+            &self.0
+        }
     }
 
     impl Live {
         fn new(os_release: &str) -> Live {
-            let dir = tempfile::tempdir().unwrap();
-            std::fs::create_dir_all(dir.path().join("etc")).unwrap();
-            std::fs::write(dir.path().join("etc/os-release"), os_release).unwrap();
-            std::fs::create_dir_all(dir.path().join("root")).unwrap();
-            Live {
-                dir,
-                fake: Rc::new(FakeRunner::new()),
-                out: Capture::default(),
-                err: Capture::default(),
-            }
+            let f = Fixture::empty();
+            f.write("/etc/os-release", os_release);
+            std::fs::create_dir_all(f.path("/root")).unwrap();
+            Live(f)
         }
 
         fn ctx(&self, uid: u32, env: &[(&str, &str)], prompt: Box<dyn Prompter>, stdin: &str) -> Ctx {
-            let out = Out::new(Box::new(self.out.clone()), Box::new(self.err.clone()), false);
-            let sys = System::new(
-                Root::new(self.dir.path()).unwrap(),
-                Mode::Live,
-                false,
-                Box::new(self.fake.clone()),
-                out,
-            );
-            Ctx::new(sys, prompt)
+            self.ctx_asking(self.system(Mode::Live, false).with_ids(uid, uid), prompt)
                 .with_stdin(Box::new(std::io::Cursor::new(stdin.as_bytes().to_vec())))
                 .with_env(env.iter().copied())
-                .with_ids(uid, uid)
         }
 
         /// The commands run, without the read-only `systemctl show` queries.
@@ -331,18 +309,8 @@ mod tests {
                 .collect()
         }
 
-        fn path(&self, target: &str) -> PathBuf {
-            self.dir.path().join(target.trim_start_matches('/'))
-        }
-
         fn read(&self, target: &str) -> Option<Vec<u8>> {
-            std::fs::read(self.path(target)).ok()
-        }
-
-        fn write(&self, target: &str, content: &str) {
-            let path = self.path(target);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(path, content).unwrap();
+            self.read_bytes(target)
         }
     }
 

@@ -18,12 +18,12 @@ impl Reply {
     }
 
     /// Prints the reply (as root, the privileged part's last line).
-    fn send(ctx: &Ctx, display: Option<u32>) {
+    fn send(sys: &System, display: Option<u32>) {
         let reply = Reply {
             display,
-            changed: ctx.sys.change_count() > 0,
+            changed: sys.change_count() > 0,
         };
-        ctx.out
+        sys.out()
             .data(&serde_json::to_string(&reply).expect("the reply serialises"));
     }
 }
@@ -41,12 +41,12 @@ pub(super) fn system_part_cmd(sys: &System, part: Part) -> Result<Cmd> {
 
 /// Asks sudo, without running anything, whether the user may run the
 /// privileged part; a refusal says how to get the right.
-pub(super) fn check_sudo(ctx: &Ctx, target: &Target, part: Part) -> Result<()> {
-    let mut cmd = system_part_cmd(&ctx.sys, part)?;
+pub(super) fn check_sudo(sys: &System, target: &Target, part: Part) -> Result<()> {
+    let mut cmd = system_part_cmd(sys, part)?;
     cmd.args.insert(1, "-l".to_string());
     let denied = |why: String| {
         let name = &target.user.name;
-        let group_exists = ctx.sys.users().group(VNC_GROUP).ok().flatten().is_some();
+        let group_exists = sys.users().group(VNC_GROUP).ok().flatten().is_some();
         let first = if group_exists {
             format!(
                 "ask an administrator to add you to the {VNC_GROUP} group: sudo usermod -aG {VNC_GROUP} {name} (then log in again)"
@@ -65,7 +65,7 @@ pub(super) fn check_sudo(ctx: &Ctx, target: &Target, part: Part) -> Result<()> {
         ))
     };
     // a question, not a change: asked in a dry run too
-    match ctx.sys.query(cmd) {
+    match sys.query(cmd) {
         Ok(None) => Ok(()),
         Ok(Some(out)) if out.success() => Ok(()),
         Ok(Some(out)) => Err(denied(
@@ -81,17 +81,14 @@ pub(super) fn check_sudo(ctx: &Ctx, target: &Target, part: Part) -> Result<()> {
 
 /// Runs the privileged part through sudo and relays what it printed; the
 /// display it reports (`None` when commands are only printed).
-pub(super) fn run_system_part(ctx: &Ctx, target: &Target, part: Part) -> Result<Option<u32>> {
+pub(super) fn run_system_part(sys: &System, target: &Target, part: Part) -> Result<Option<u32>> {
     // a change only when the privileged part says it made one (or says nothing)
-    let cmd = system_part_cmd(&ctx.sys, part)?;
-    let Some(out) = ctx
-        .sys
-        .run_reporting(cmd, |out| Reply::of(out).is_none_or(|r| r.changed))?
-    else {
+    let cmd = system_part_cmd(sys, part)?;
+    let Some(out) = sys.run_reporting(cmd, |out| Reply::of(out).is_none_or(|r| r.changed))? else {
         return Ok(None);
     };
     for line in out.stderr.lines().filter(|l| !l.trim().is_empty()) {
-        ctx.out.info(line);
+        sys.out().info(line);
     }
     if !out.success() {
         let kind = match out.status {
@@ -116,43 +113,42 @@ pub(super) fn run_system_part(ctx: &Ctx, target: &Target, part: Part) -> Result<
 
 /// `vnc-user --system-part [--restart | --remove]`: the privileged part, as root under
 /// sudo, for the user sudo names in SUDO_UID and no one else.
-pub(super) fn system_part(ctx: &Ctx, part: Part) -> Result<()> {
-    if ctx.sys.is_image() {
+pub fn system_part(sys: &System, part: Part) -> Result<()> {
+    if sys.is_image() {
         return Err(Error::bad_input(format!("{SYSTEM_PART_ARG} does not take --root"))
             .hint("in an image, run: edge-setup --root IMAGE vnc-user --user NAME"));
     }
-    if !ctx.is_root() {
+    if !sys.is_root() {
         return Err(
             Error::not_permitted(format!("{SYSTEM_PART_ARG} must run as root, through sudo"))
                 .hint("run 'edge-setup vnc-user' without it; it runs this part through sudo itself"),
         );
     }
-    let uid = ctx.sudo_uid().ok_or_else(|| {
+    let uid = sys.sudo_uid().ok_or_else(|| {
         Error::not_permitted(format!(
             "{SYSTEM_PART_ARG} acts for the user who ran sudo, and SUDO_UID is not set"
         ))
         .hint("run 'edge-setup vnc-user' as that user, or: sudo edge-setup vnc-user --user NAME")
     })?;
-    let user = ctx
-        .sys
+    let user = sys
         .users()
         .by_uid(uid)?
         .ok_or_else(|| Error::failure(format!("there is no user with uid {uid} (from SUDO_UID)")))?;
-    let family = ctx.sys.os_release()?.family()?;
-    let target = Target::new(ctx, family, user)?;
-    let wait = ctx.config()?.lock_wait(&ctx.sys)?;
+    let family = sys.os_release()?.family()?;
+    let target = Target::new(sys, family, user)?;
+    let wait = Config::load(sys)?.lock_wait(sys)?;
     let restart = match part {
         Part::Remove => {
-            free_display(ctx, &target, wait)?;
-            Reply::send(ctx, None);
+            free_display(sys, &target, wait)?;
+            Reply::send(sys, None);
             return Ok(());
         }
         Part::Enable { restart } => restart,
     };
     check_name(&target.user.name)?;
     // restorecon runs as root on these directories: they must be the user's own.
-    check_user_paths(ctx, &target)?;
-    if UserFiles::read(ctx, &target)?.passwd.is_none() {
+    check_user_paths(sys, &target)?;
+    if UserFiles::read(sys, &target)?.passwd.is_none() {
         return Err(Error::failure(format!(
             "{} has no VNC password file ({})",
             target.user.name,
@@ -160,21 +156,20 @@ pub(super) fn system_part(ctx: &Ctx, part: Part) -> Result<()> {
         ))
         .hint("run 'edge-setup vnc-user' as that user (without sudo): it sets the password first"));
     }
-    let sys = &ctx.sys;
     let servers = x_servers(sys);
     let (chosen, change, notes) = transact(sys, wait, |m, _| choose_display(m, &target.user, &servers))?;
     for note in notes {
-        ctx.out.note(&note);
+        sys.out().note(&note);
     }
-    note_skipped(ctx, &chosen.skipped);
+    note_skipped(sys, &chosen.skipped);
     let display = chosen.display;
-    ctx.out
+    sys.out()
         .step(&format!(
             "Recording display :{display} for {} in {MAPPING_FILE} and {USERS_FILE}",
             target.user.name
         ))
         .done(recorded_word(sys, chosen.kept, change));
-    start_session(ctx, &target, display, restart)?;
-    Reply::send(ctx, Some(display));
+    start_session(sys, &target, display, restart)?;
+    Reply::send(sys, Some(display));
     Ok(())
 }

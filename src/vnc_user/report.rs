@@ -3,11 +3,10 @@
 use super::*;
 
 /// The address Cumulocity's remote access reaches the session at.
-pub(super) fn endpoint_host(ctx: &Ctx, listen: Listen) -> String {
+pub(super) fn endpoint_host(sys: &System, listen: Listen) -> String {
     match listen {
         Listen::Localhost => "127.0.0.1".to_string(),
-        Listen::Lan => ctx
-            .sys
+        Listen::Lan => sys
             .query(Cmd::new(Tool::Hostname).arg("-I"))
             .ok()
             .flatten()
@@ -18,24 +17,24 @@ pub(super) fn endpoint_host(ctx: &Ctx, listen: Listen) -> String {
 }
 
 /// The display, the port, and the Cumulocity remote access endpoint to enter.
-pub(super) fn print_summary(ctx: &Ctx, user: &UserInfo, display: u32, listen: Listen) {
+pub(super) fn print_summary(sys: &System, user: &UserInfo, display: u32, listen: Listen) {
     if display == 0 {
-        ctx.out.data(&format!(
+        sys.out().data(&format!(
             "VNC for {}: the display is allocated when the commands above run.",
             user.name
         ));
         return;
     }
     let port = tigervnc::port(display);
-    let host = endpoint_host(ctx, listen);
-    ctx.out.result(serde_json::json!({
+    let host = endpoint_host(sys, listen);
+    sys.out().result(serde_json::json!({
         "user": user.name,
         "display": display,
         "port": port,
         "endpoint": {"protocol": "VNC", "host": host, "port": port},
     }));
-    if ctx.sys.dry_run() {
-        ctx.out.data(&format!(
+    if sys.dry_run() {
+        sys.out().data(&format!(
             "VNC would be enabled for {}: display :{display}, port {port} (dry run: nothing was changed).",
             user.name
         ));
@@ -48,7 +47,7 @@ pub(super) fn print_summary(ctx: &Ctx, user: &UserInfo, display: u32, listen: Li
         }
         Listen::Lan => "the session listens on all interfaces (vnc.listen = lan)",
     };
-    ctx.out.data(&format!(
+    sys.out().data(&format!(
         "VNC is enabled for {}: display :{display}, port {port}.\n\
          In Cumulocity, add a remote access endpoint to this device \
          (Device Management > the device > Remote access > Add endpoint):\n  \
@@ -61,24 +60,24 @@ pub(super) fn print_summary(ctx: &Ctx, user: &UserInfo, display: u32, listen: Li
     ));
 }
 
-pub(super) fn print_removed(ctx: &Ctx, user: &UserInfo, display: Option<u32>) {
-    ctx.out
+pub(super) fn print_removed(sys: &System, user: &UserInfo, display: Option<u32>) {
+    sys.out()
         .result(serde_json::json!({"user": user.name, "freed_display": display}));
-    if ctx.sys.dry_run() {
-        ctx.out.data(&format!(
+    if sys.dry_run() {
+        sys.out().data(&format!(
             "VNC access for {} would be removed (dry run: nothing was changed).",
             user.name
         ));
         return;
     }
     match display {
-        Some(d) => ctx.out.data(&format!(
+        Some(d) => sys.out().data(&format!(
             "VNC access for {} is removed; display :{d} (port {}) is free. \
              Remove the VNC endpoint with port {} from the device's remote access in Cumulocity.",
             user.name,
             tigervnc::port(d),
             tigervnc::port(d)
         )),
-        None => ctx.out.data(&format!("VNC access for {} is removed.", user.name)),
+        None => sys.out().data(&format!("VNC access for {} is removed.", user.name)),
     }
 }

@@ -6,12 +6,11 @@ use super::*;
 /// it: a running session keeps the password and settings it read at start (Debian's
 /// tigervncserver even hands Xtigervnc a copy of the password file), so without a
 /// restart a changed password would leave the old one working.
-pub(super) fn start_session(ctx: &Ctx, target: &Target, display: u32, restart: bool) -> Result<()> {
-    let sys = &ctx.sys;
-    clear_stale_lock(ctx, display);
+pub(super) fn start_session(sys: &System, target: &Target, display: u32, restart: bool) -> Result<()> {
+    clear_stale_lock(sys, display);
     let outcome = sys.done_word();
     if target.family == Family::RedHat && selinux_enabled(sys) {
-        let step = ctx.out.step("Restoring the SELinux labels of the VNC files");
+        let step = sys.out().step("Restoring the SELinux labels of the VNC files");
         // Only the paths edge-setup made, by name and without -R: restorecon
         // resolves each path itself, sets the policy's default label for where
         // it really is and never follows a link at the last component, so a
@@ -31,7 +30,7 @@ pub(super) fn start_session(ctx: &Ctx, target: &Target, display: u32, restart: b
         ))
     };
     if restart {
-        let step = ctx.out.step(&format!(
+        let step = sys.out().step(&format!(
             "Restarting {unit}, so the new password and settings take effect (windows open in it close)"
         ));
         sys.run(Cmd::new(Tool::Systemctl).args(["enable", &unit]))
@@ -40,7 +39,7 @@ pub(super) fn start_session(ctx: &Ctx, target: &Target, display: u32, restart: b
             .map_err(hint)?;
         step.done(outcome);
     } else {
-        let step = ctx.out.step(&format!("Enabling and starting {unit}"));
+        let step = sys.out().step(&format!("Enabling and starting {unit}"));
         if enabled_and_active(sys, &unit) {
             step.done("unchanged (enabled and running)");
             return Ok(());

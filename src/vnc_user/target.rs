@@ -15,14 +15,14 @@ pub(super) struct Target {
 }
 
 impl Target {
-    pub(super) fn new(ctx: &Ctx, family: Family, user: UserInfo) -> Result<Target> {
-        let (version, version_note) = match tigervnc::installed_version(&ctx.sys, family)? {
+    pub(super) fn new(sys: &System, family: Family, user: UserInfo) -> Result<Target> {
+        let (version, version_note) = match tigervnc::installed_version(sys, family)? {
             Some(v) => (v, None),
             None => (
                 Version::DEBIAN_12,
                 Some(format!(
                     "TigerVNC is not installed{}; assuming version {}.{} (Debian 12), which reads ~/.vnc",
-                    if ctx.sys.is_image() { " in this image" } else { "" },
+                    if sys.is_image() { " in this image" } else { "" },
                     Version::DEBIAN_12.0,
                     Version::DEBIAN_12.1
                 )),
@@ -55,20 +55,20 @@ impl Target {
 
 /// The user to act for. Without root only oneself; root names the user or
 /// acts for the one who ran sudo; image mode needs the name.
-pub(super) fn target_user(ctx: &Ctx, named: Option<&str>) -> Result<UserInfo> {
-    let users = ctx.sys.users();
-    if ctx.sys.is_image() {
+pub(super) fn target_user(sys: &System, named: Option<&str>) -> Result<UserInfo> {
+    let users = sys.users();
+    if sys.is_image() {
         let name = named.ok_or_else(|| {
             Error::bad_input("which user? --user NAME is needed with --root")
                 .hint("for example: edge-setup --root IMAGE vnc-user --user admin --password-stdin")
         })?;
         return users.require(name);
     }
-    if ctx.is_root() {
+    if sys.is_root() {
         if let Some(name) = named {
             return users.require(name);
         }
-        if let Some(uid) = ctx.sudo_uid() {
+        if let Some(uid) = sys.sudo_uid() {
             return users
                 .by_uid(uid)?
                 .ok_or_else(|| Error::failure(format!("there is no user with uid {uid} (from SUDO_UID)")));
@@ -80,8 +80,8 @@ pub(super) fn target_user(ctx: &Ctx, named: Option<&str>) -> Result<UserInfo> {
         );
     }
     let me = users
-        .by_uid(ctx.uid)?
-        .ok_or_else(|| Error::failure(format!("there is no user with uid {} on this system", ctx.uid)))?;
+        .by_uid(sys.uid())?
+        .ok_or_else(|| Error::failure(format!("there is no user with uid {} on this system", sys.uid())))?;
     if let Some(name) = named
         && name != me.name
     {
@@ -94,12 +94,12 @@ pub(super) fn target_user(ctx: &Ctx, named: Option<&str>) -> Result<UserInfo> {
     Ok(me)
 }
 
-pub(super) fn require_home(ctx: &Ctx, user: &UserInfo) -> Result<()> {
-    match ctx.sys.meta(&user.home)? {
+pub(super) fn require_home(sys: &System, user: &UserInfo) -> Result<()> {
+    match sys.meta(&user.home)? {
         Some(m) if m.is_dir => Ok(()),
         _ => Err(Error::failure(format!(
             "the home directory {} of {} does not exist",
-            ctx.sys.host_path(&user.home).display(),
+            sys.host_path(&user.home).display(),
             user.name
         ))
         .hint(format!(

@@ -24,7 +24,7 @@ impl Prepared {
 
 /// Gathers the URL (answers `url`/`insecure`/`force`, or the console) and checks it.
 pub fn prepare(ctx: &Ctx, input: &Input) -> Result<Prepared> {
-    ctx.require_root("setup agent")?;
+    ctx.sys.require_root("setup agent")?;
     let mut opts = EnableOpts {
         insecure: input.answers_flag("insecure"),
         force: input.answers_flag("force"),
@@ -85,8 +85,8 @@ pub fn prepare(ctx: &Ctx, input: &Input) -> Result<Prepared> {
 /// Enables or disables remote connectivity, then shows the device ID to register.
 pub fn apply(ctx: &Ctx, prepared: &Prepared) -> Result<()> {
     match &prepared.url {
-        Some(url) => agent::enable(ctx, url, &prepared.opts)?,
-        None => agent::disable(ctx)?,
+        Some(url) => agent::enable(&ctx.sys, url, &prepared.opts)?,
+        None => agent::disable(&ctx.sys)?,
     }
     if prepared.url.is_some()
         && let Some(id) = device_id::read(&ctx.sys)?

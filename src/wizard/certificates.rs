@@ -44,7 +44,7 @@ pub struct Prepared {
 }
 
 pub fn prepare(ctx: &Ctx, input: &Input, state: &State) -> Result<Prepared> {
-    ctx.require_root("setup certificates")?;
+    ctx.sys.require_root("setup certificates")?;
     let saved = ConfigDat::saved(&ctx.sys);
     ctx.out.info(&format!(
         "The files must be for the tenant domain {} (set by the post-installation).",
@@ -163,7 +163,7 @@ fn restore(ctx: &Ctx, old: &[Old]) {
 /// `setup certificates --rollback`: the files of before the last update, then
 /// the platform steps so the platform loads them.
 pub fn rollback(ctx: &Ctx, state: &State) -> Result<()> {
-    ctx.require_root("setup certificates --rollback")?;
+    ctx.sys.require_root("setup certificates --rollback")?;
     let text = ctx.sys.read_string(Path::new(MANIFEST))?.ok_or_else(|| {
         Error::failure("there are no previous certificate files to put back").why(format!(
             "{MANIFEST} does not exist: no update has replaced files since the last rollback"
@@ -230,5 +230,5 @@ fn record_and_run_steps(ctx: &Ctx, state: &State, installed: InstalledFiles) -> 
         tenant_domain: &state.tenant_domain,
         files: &new_state.files,
     };
-    hooks::run(ctx, "certificates", &payload).map(drop)
+    hooks::run(&ctx.sys, "certificates", &payload).map(drop)
 }

@@ -35,7 +35,7 @@ pub fn from_table(ctx: &Ctx, t: Option<&Answers>, origin: &str) -> Result<()> {
 
 /// Sets (or generates, when none is set) the ID a table asked for.
 pub fn apply(ctx: &Ctx, plan: Option<Plan>) -> Result<()> {
-    ctx.require_root("setup device-id")?;
+    ctx.sys.require_root("setup device-id")?;
     match plan {
         Some(Plan::Set(id)) => {
             crate::device_id::store(&ctx.sys, &id)?;
@@ -68,7 +68,7 @@ pub fn interactive(ctx: &Ctx) -> Result<()> {
     if !ctx.prompt.confirm(q, false)? {
         return Ok(());
     }
-    ctx.require_root("setup device-id")?;
+    ctx.sys.require_root("setup device-id")?;
     let q = Question {
         prompt: "Device ID (leave blank to derive one from this machine)",
         noninteractive: "edge-setup device-id set ID",

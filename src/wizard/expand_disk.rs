@@ -8,7 +8,7 @@ use crate::error::Result;
 use crate::hooks;
 
 pub fn run(ctx: &Ctx) -> Result<()> {
-    ctx.require_root("setup expand-disk")?;
+    ctx.sys.require_root("setup expand-disk")?;
     let mount = ctx.config()?.require::<MountPoint>(&ctx.sys, config::DISK_DATA_MOUNT)?;
     if ctx.sys.is_image() {
         ctx.out.info(&format!(
@@ -25,7 +25,7 @@ pub fn run(ctx: &Ctx) -> Result<()> {
         return Ok(());
     }
     let device = disk::find(&ctx.sys, &mount.0)?;
-    let report = disk::grow(ctx, &device)?;
+    let report = disk::grow(&ctx.sys, &device)?;
     match (report.size_before, report.size_after) {
         _ if !ctx.sys.applies_commands() => ctx.out.info("Dry run: nothing was grown."),
         (Some(before), Some(after)) if after > before => ctx.out.info(&format!(
@@ -40,6 +40,6 @@ pub fn run(ctx: &Ctx) -> Result<()> {
             after.map(|a| format!(" ({})", disk::human(a))).unwrap_or_default()
         )),
     }
-    hooks::run(ctx, "expand-disk", &report)?;
+    hooks::run(&ctx.sys, "expand-disk", &report)?;
     Ok(())
 }

@@ -189,7 +189,7 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
         },
         Some(cli::SetupCommand::PostInstall(input)) => post_install_option(ctx, input),
         Some(cli::SetupCommand::Certificates(a)) if a.rollback => {
-            ctx.require_root("setup certificates --rollback")?;
+            ctx.sys.require_root("setup certificates --rollback")?;
             let state = post_install::require_state(ctx, "Rolling back the certificates")?;
             certificates::rollback(ctx, &state)
         }
@@ -223,7 +223,7 @@ fn agent_option(ctx: &Ctx, given: &OptionInput) -> Result<()> {
 }
 
 fn post_install_option(ctx: &Ctx, given: &OptionInput) -> Result<()> {
-    ctx.require_root("setup post-install")?;
+    ctx.sys.require_root("setup post-install")?;
     with_input(ctx, given, "post-install", true, |input| {
         let prepared = post_install::prepare(ctx, input)?;
         post_install::apply(ctx, &prepared)
@@ -232,7 +232,7 @@ fn post_install_option(ctx: &Ctx, given: &OptionInput) -> Result<()> {
 
 /// Options 3 and 6 check that option 2 succeeded before asking anything.
 fn certificates_option(ctx: &Ctx, given: &OptionInput) -> Result<()> {
-    ctx.require_root("setup certificates")?;
+    ctx.sys.require_root("setup certificates")?;
     let state = post_install::require_state(ctx, "Updating the licence and SSL certificates")?;
     with_input(ctx, given, "certificates", true, |input| {
         let prepared = certificates::prepare(ctx, input, &state)?;
@@ -241,7 +241,7 @@ fn certificates_option(ctx: &Ctx, given: &OptionInput) -> Result<()> {
 }
 
 fn tenant_password_option(ctx: &Ctx, given: &OptionInput) -> Result<()> {
-    ctx.require_root("setup tenant-password")?;
+    ctx.sys.require_root("setup tenant-password")?;
     let state = post_install::require_state(ctx, "Updating the tenant password")?;
     with_input(ctx, given, "tenant-password", false, |input| {
         let prepared = tenant_password::prepare(ctx, input)?;
@@ -532,7 +532,7 @@ fn menu(ctx: &Ctx) -> Result<()> {
 
 /// The appliance at a glance: remote connectivity, device ID, DNS, agent, VNC users.
 fn status(ctx: &Ctx) -> Result<()> {
-    let mut st = crate::agent::status(ctx)?;
+    let mut st = crate::agent::status(&ctx.sys)?;
     for line in st.lines() {
         ctx.out.data(&line);
     }

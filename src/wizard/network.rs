@@ -51,7 +51,7 @@ pub fn prepare(ctx: &Ctx, input: &Input, opts: &Options) -> Result<Prepared> {
         _ => "add --force".to_string(),
     };
     refuse_over_ssh(ctx, "Configuring the network", allowed, &how)?;
-    ctx.require_root("setup network")?;
+    ctx.sys.require_root("setup network")?;
     let stack = match opts.stack {
         Some(s) => s,
         None => match input.answers_str("stack") {
@@ -227,7 +227,7 @@ fn choose_interface(ctx: &Ctx, input: &Input, opts: &Options) -> Result<String> 
 /// `setup network --rollback`: the files as they were before the last change.
 pub fn rollback(ctx: &Ctx, force: bool) -> Result<()> {
     refuse_over_ssh(ctx, "Rolling back the network", force, "add --force")?;
-    ctx.require_root("setup network --rollback")?;
+    ctx.sys.require_root("setup network --rollback")?;
     let step = ctx.out.step("Restoring the network files of before the last change");
     let rb = network::rollback(&ctx.sys)?;
     step.done("restored");
@@ -265,15 +265,15 @@ pub fn rollback(ctx: &Ctx, force: bool) -> Result<()> {
 mod tests {
     use super::*;
     use crate::system::Mode;
-    use crate::system::runner::FakeRunner;
+    use crate::testkit::Fixture;
     use crate::wizard::input::Source;
 
     const SSH: [(&str, &str); 1] = [("SSH_CONNECTION", "10.0.0.9 50000 10.0.0.5 22")];
 
-    fn ctx(mode: Mode, dry_run: bool) -> (tempfile::TempDir, Ctx) {
-        let dir = tempfile::tempdir().unwrap();
-        let (ctx, _) = crate::context::test_ctx(dir.path(), mode, dry_run, Box::new(FakeRunner::new()));
-        (dir, ctx.with_env(SSH))
+    fn ctx(mode: Mode, dry_run: bool) -> (Fixture, Ctx) {
+        let f = Fixture::empty();
+        let ctx = f.ctx(f.system(mode, dry_run)).with_env(SSH);
+        (f, ctx)
     }
 
     #[test]

@@ -308,14 +308,14 @@ impl Files {
 pub fn configure_agent(ctx: &Ctx, url: Option<&TenantUrl>, device_id: Option<&DeviceId>) -> Result<()> {
     match url {
         Some(url) => crate::agent::enable(
-            ctx,
+            &ctx.sys,
             url,
             &crate::agent::EnableOpts {
                 device_id: device_id.cloned(),
                 ..Default::default()
             },
         ),
-        None => crate::agent::disable(ctx),
+        None => crate::agent::disable(&ctx.sys),
     }
 }
 
@@ -352,7 +352,7 @@ impl Prepared {
 
 /// Gathers and validates every value and file; nothing is changed.
 pub fn prepare(ctx: &Ctx, input: &Input) -> Result<Prepared> {
-    ctx.require_root("setup post-install")?;
+    ctx.sys.require_root("setup post-install")?;
     let state = read_state(&ctx.sys)?;
     let saved = ConfigDat::saved(&ctx.sys);
     let current = |k: &str| saved.as_ref().and_then(|d| d.get(k)).map(str::to_string);
@@ -504,7 +504,7 @@ pub fn apply(ctx: &Ctx, p: &Prepared) -> Result<()> {
         return Ok(());
     }
     hooks::run(
-        ctx,
+        &ctx.sys,
         "post-install",
         &Payload {
             tenant_domain: &p.domain,

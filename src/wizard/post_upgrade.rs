@@ -27,7 +27,7 @@ struct Payload<'a> {
 
 pub fn run(ctx: &Ctx, force: bool) -> Result<()> {
     refuse_over_ssh(ctx, "The post-upgrade", force, "add --force")?;
-    ctx.require_root("setup post-upgrade")?;
+    ctx.sys.require_root("setup post-upgrade")?;
     let state = post_install::require_state(ctx, "The post-upgrade")?;
     let dat_path = Path::new(config_dat::PATH);
     let saved = ConfigDat::load(&ctx.sys, dat_path)?;
@@ -62,7 +62,7 @@ pub fn run(ctx: &Ctx, force: bool) -> Result<()> {
     }
     configure_agent(ctx, url.as_ref(), None)?;
     hooks::run(
-        ctx,
+        &ctx.sys,
         "post-upgrade",
         &Payload {
             tenant_domain: &state.tenant_domain,

@@ -16,7 +16,7 @@ pub struct Prepared {
 }
 
 pub fn prepare(ctx: &Ctx, input: &Input) -> Result<Prepared> {
-    ctx.require_root("setup tenant-password")?;
+    ctx.sys.require_root("setup tenant-password")?;
     let password = input.value(
         ctx,
         &Field {
@@ -52,7 +52,7 @@ pub fn apply(ctx: &Ctx, state: &State, p: &Prepared) -> Result<()> {
         return Ok(());
     }
     let steps = hooks::run(
-        ctx,
+        &ctx.sys,
         "tenant-password",
         &Payload {
             tenant_domain: &state.tenant_domain,

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use zeroize::Zeroizing;
 
 use super::answers;
-use crate::cli::{VncArgs, VncUserArgs};
+use crate::commands::vnc_user::read_passwords;
 use crate::config::{self, KeyValue, Listen};
 use crate::context::Ctx;
 use crate::error::{Error, Result};
@@ -49,15 +49,10 @@ pub fn apply_install(ctx: &Ctx, install: &Install) -> Result<()> {
             .step(&format!("Setting {} = {}", config::VNC_LISTEN, listen.render()));
         step.done(ctx.sys.change_word(cfg.save(&ctx.sys)?));
     }
-    vnc::run(
-        ctx,
-        &VncArgs {
-            action: None,
-            offline: install.offline.clone(),
-            uninstall: false,
-            purge: false,
-        },
-    )
+    let request = vnc::Request::Install {
+        offline: install.offline.clone(),
+    };
+    vnc::run(&ctx.sys, &request, vnc::packages::lock_timeout(&ctx.env))
 }
 
 /// The `[[vnc-user]]` entries, each checked (the password file must be private).
@@ -100,27 +95,21 @@ pub fn prepare_users(ctx: &Ctx, entries: &[answers::VncUser], origin: &str) -> R
 /// entry's file gave.
 pub fn apply_users(ctx: &Ctx, users: Vec<User>) -> Result<()> {
     for u in users {
-        vnc_user::enable_user(ctx, &u.name, u.passwords)?;
+        vnc_user::enable(&ctx.sys, Some(&u.name), || Ok(u.passwords))?;
     }
     Ok(())
 }
 
 /// Menu entry: install the VNC components.
 pub fn install_interactive(ctx: &Ctx) -> Result<()> {
-    vnc::run(
-        ctx,
-        &VncArgs {
-            action: None,
-            offline: None,
-            uninstall: false,
-            purge: false,
-        },
-    )
+    let request = vnc::Request::Install { offline: None };
+    vnc::run(&ctx.sys, &request, vnc::packages::lock_timeout(&ctx.env))
 }
 
 /// Menu entry: enable VNC for a user (asked; default the one who ran sudo).
 pub fn user_interactive(ctx: &Ctx) -> Result<()> {
     let default = ctx
+        .sys
         .sudo_uid()
         .and_then(|uid| ctx.sys.users().by_uid(uid).ok().flatten())
         .map(|u| u.name);
@@ -133,14 +122,5 @@ pub fn user_interactive(ctx: &Ctx) -> Result<()> {
         Ok(Some(_)) => Ok(()),
         _ => Err(format!("there is no user '{s}'")),
     })?;
-    vnc_user::run(
-        ctx,
-        &VncUserArgs {
-            user: Some(name),
-            password_stdin: false,
-            remove: false,
-            system_part: false,
-            restart: false,
-        },
-    )
+    vnc_user::enable(&ctx.sys, Some(&name), || read_passwords(ctx, false))
 }
