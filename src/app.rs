@@ -199,6 +199,7 @@ fn dispatch(ctx: &Ctx, command: &Command) -> Result<()> {
         Command::RemoteConnectivity(args) => commands::remote_connectivity::run(ctx, args),
         Command::Vnc(args) => commands::vnc::run(ctx, args),
         Command::VncUser(args) => commands::vnc_user::run(ctx, args),
+        Command::Completions(args) => commands::completions::run(ctx, args),
     }
 }
 

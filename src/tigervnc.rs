@@ -38,16 +38,43 @@ pub fn port(display: u32) -> u16 {
     FIRST_PORT + display as u16
 }
 
-/// The sudoers rule `edge-setup vnc` installs for the `vncusers` group.
-pub fn sudoers_rule(exe: &Path) -> String {
-    let exe = exe.display();
-    format!(
+/// The sudoers rule of `edge-setup vnc` for these edge-setup binaries (this
+/// one first, then any earlier one it keeps): members of the vncusers group may
+/// run the privileged part of `vnc-user`, with a clean environment, and nothing else.
+pub fn sudoers_rule(exes: &[PathBuf]) -> String {
+    let mut rule = format!(
         "# Installed by 'edge-setup vnc': members of {VNC_GROUP} may run their own part of\n\
          # 'edge-setup vnc-user' as root. The identity comes from SUDO_UID, never from an argument.\n\
-         # The caller's environment is dropped and PATH fixed, whatever the site's defaults.\n\
-         Defaults!{exe} env_reset, secure_path=\"{CLEAN_PATH}\"\n\
-         %{VNC_GROUP} ALL=(root) NOPASSWD: {exe} vnc-user {SYSTEM_PART_ARG}, {exe} vnc-user {SYSTEM_PART_ARG} --restart, {exe} vnc-user {SYSTEM_PART_ARG} --remove\n"
-    )
+         # The caller's environment is dropped and PATH fixed, whatever the site's defaults.\n"
+    );
+    for exe in exes {
+        rule.push_str(&format!(
+            "Defaults!{} env_reset, secure_path=\"{CLEAN_PATH}\"\n",
+            exe.display()
+        ));
+    }
+    let commands: Vec<String> = exes
+        .iter()
+        .flat_map(|exe| {
+            let exe = exe.display();
+            [
+                format!("{exe} vnc-user {SYSTEM_PART_ARG}"),
+                format!("{exe} vnc-user {SYSTEM_PART_ARG} --restart"),
+                format!("{exe} vnc-user {SYSTEM_PART_ARG} --remove"),
+            ]
+        })
+        .collect();
+    rule.push_str(&format!("%{VNC_GROUP} ALL=(root) NOPASSWD: {}\n", commands.join(", ")));
+    rule
+}
+
+/// The binaries a rule of `sudoers_rule` names, in its order.
+pub fn sudoers_rule_exes(rule: &str) -> Vec<PathBuf> {
+    rule.lines()
+        .filter_map(|l| l.strip_prefix("Defaults!"))
+        .filter_map(|l| l.split_whitespace().next())
+        .map(PathBuf::from)
+        .collect()
 }
 
 /// A TigerVNC version, major and minor.
@@ -148,28 +175,54 @@ mod tests {
 
     #[test]
     fn sudoers_rule_allows_only_the_system_part() {
-        let rule = sudoers_rule(Path::new("/usr/local/bin/edge-setup"));
+        let rule = sudoers_rule(&["/usr/local/bin/edge-setup".into()]);
         assert!(rule.contains(
             "%vncusers ALL=(root) NOPASSWD: /usr/local/bin/edge-setup vnc-user --system-part, \
              /usr/local/bin/edge-setup vnc-user --system-part --restart, \
              /usr/local/bin/edge-setup vnc-user --system-part --remove\n"
         ));
+        assert_eq!(
+            sudoers_rule_exes(&rule),
+            vec![PathBuf::from("/usr/local/bin/edge-setup")]
+        );
+    }
+
+    /// After an upgrade from a copied binary to the package, the rule names both
+    /// while the copy is still installed (it comes first in PATH).
+    #[test]
+    fn a_rule_for_two_binaries_names_both_and_reads_back() {
+        let exes: Vec<PathBuf> = vec!["/usr/bin/edge-setup".into(), "/usr/local/bin/edge-setup".into()];
+        let rule = sudoers_rule(&exes);
+        assert_eq!(sudoers_rule_exes(&rule), exes);
+        assert!(
+            rule.contains("NOPASSWD: /usr/bin/edge-setup vnc-user --system-part, "),
+            "{rule}"
+        );
+        assert!(
+            rule.ends_with("/usr/local/bin/edge-setup vnc-user --system-part --remove\n"),
+            "{rule}"
+        );
+        visudo_accepts(&rule);
     }
 
     /// Where sudoers has no secure_path of its own, the rule still drops the
     /// caller's environment and fixes PATH; visudo accepts it.
     #[test]
     fn sudoers_rule_resets_the_environment_and_visudo_accepts_it() {
-        let rule = sudoers_rule(Path::new("/usr/local/bin/edge-setup"));
+        let rule = sudoers_rule(&["/usr/local/bin/edge-setup".into()]);
         let defaults = "Defaults!/usr/local/bin/edge-setup env_reset, secure_path=\"/usr/sbin:/usr/bin:/sbin:/bin\"\n";
         let (at, rule_at) = (rule.find(defaults), rule.find("%vncusers"));
         assert!(at.is_some() && at < rule_at, "{rule}");
+        visudo_accepts(&rule);
+    }
+
+    fn visudo_accepts(rule: &str) {
         let visudo = Tool::Visudo
             .locate()
             .expect("visudo is missing: install sudo (scripts/install-deps does)");
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("edge-setup-vnc");
-        std::fs::write(&file, &rule).unwrap();
+        std::fs::write(&file, rule).unwrap();
         let out = std::process::Command::new(visudo)
             .args(["-c", "-f"])
             .arg(&file)

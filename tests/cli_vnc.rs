@@ -84,16 +84,16 @@ fn debian_12_plan_names_apt_and_every_package_and_writes_the_files() {
         .unwrap();
     assert!(syntax.status.success(), "{}", String::from_utf8_lossy(&syntax.stderr));
     assert!(img.read(SUDOERS).unwrap().contains(
-        "%vncusers ALL=(root) NOPASSWD: /usr/local/bin/edge-setup vnc-user --system-part, \
-         /usr/local/bin/edge-setup vnc-user --system-part --restart, \
-         /usr/local/bin/edge-setup vnc-user --system-part --remove\n"
+        "%vncusers ALL=(root) NOPASSWD: /usr/bin/edge-setup vnc-user --system-part, \
+         /usr/bin/edge-setup vnc-user --system-part --restart, \
+         /usr/bin/edge-setup vnc-user --system-part --remove\n"
     ));
     assert_eq!(
         img.read("/etc/hosts").unwrap(),
         format!("{HOSTS}127.0.1.1\tappliance\n")
     );
     assert!(err.contains("Next: each user who needs a VNC desktop runs 'edge-setup vnc-user'"));
-    assert!(err.contains("warning: the rule allows /usr/local/bin/edge-setup but the image has no edge-setup there"));
+    assert!(err.contains("warning: the rule allows /usr/bin/edge-setup but the image has no edge-setup there"));
     let state = img.read(STATE).unwrap();
     assert!(
         state.contains("\"firefox-esr\"") && state.contains("\"group_created\": true"),
@@ -460,4 +460,54 @@ fn libc_sigint() -> nix::sys::signal::Signal {
 
 fn libc_sigkill() -> nix::sys::signal::Signal {
     nix::sys::signal::Signal::SIGKILL
+}
+
+/// The packages' maintainer scripts run `vnc refresh-sudoers`: it rewrites the
+/// rule an earlier `edge-setup vnc` installed, keeps an earlier binary that is
+/// still installed, and never creates a rule.
+#[test]
+fn refresh_sudoers_rewrites_an_existing_rule_only() {
+    let img = prepared();
+    img.write("/usr/bin/edge-setup", "new");
+    let out = img.cmd().args(["--json", "vnc", "refresh-sudoers"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["changed"], false, "{json}");
+    assert!(!img.exists(SUDOERS), "no rule is created");
+
+    // a rule from before the package, for a copy in /usr/local/bin that is still there
+    img.write("/usr/local/bin/edge-setup", "old");
+    let old = "Defaults!/usr/local/bin/edge-setup env_reset, secure_path=\"/usr/sbin:/usr/bin:/sbin:/bin\"\n\
+               %vncusers ALL=(root) NOPASSWD: /usr/local/bin/edge-setup vnc-user --system-part\n";
+    img.write(SUDOERS, old);
+    let err = stderr(&img, &["vnc", "refresh-sudoers"]);
+    assert!(
+        err.contains("Refreshing the sudoers rule /etc/sudoers.d/edge-setup-vnc for /usr/bin/edge-setup and /usr/local/bin/edge-setup"),
+        "{err}"
+    );
+    let rule = img.read(SUDOERS).unwrap();
+    assert!(rule.contains("Defaults!/usr/bin/edge-setup env_reset"), "{rule}");
+    assert!(rule.contains("Defaults!/usr/local/bin/edge-setup env_reset"), "{rule}");
+    assert!(
+        rule.contains("NOPASSWD: /usr/bin/edge-setup vnc-user --system-part, "),
+        "{rule}"
+    );
+    assert!(
+        rule.contains("/usr/local/bin/edge-setup vnc-user --system-part --remove\n"),
+        "{rule}"
+    );
+    assert_eq!(img.mode(SUDOERS), 0o440);
+    // the same again changes nothing
+    let again = img.snapshot();
+    assert!(stderr(&img, &["vnc", "refresh-sudoers"]).ends_with("Nothing to change.\n"));
+    assert_eq!(img.snapshot(), again);
+    // once the copy is removed, the rule names the package's binary only
+    std::fs::remove_file(img.path("/usr/local/bin/edge-setup")).unwrap();
+    stderr(&img, &["vnc", "refresh-sudoers"]);
+    let rule = img.read(SUDOERS).unwrap();
+    assert!(!rule.contains("/usr/local/bin"), "{rule}");
+    assert!(
+        rule.contains("NOPASSWD: /usr/bin/edge-setup vnc-user --system-part, "),
+        "{rule}"
+    );
 }

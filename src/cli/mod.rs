@@ -4,10 +4,13 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+/// The version and the commit it was built from (see build.rs).
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("EDGE_SETUP_COMMIT"), ")");
+
 #[derive(Debug, Parser)]
 #[command(
     name = "edge-setup",
-    version,
+    version = VERSION,
     about = "Set up a Cumulocity IoT Edge appliance: VNC, device identity, agent and network.",
     after_help = "Exit codes: 0 success, 1 failure, 2 bad input or usage, 3 not permitted.",
     max_term_width = 80
@@ -50,6 +53,7 @@ impl Command {
             // the privileged part answers the user's run, which says it
             Command::VncUser(a) => !a.system_part,
             Command::Setup(a) => a.answers.is_some() || !matches!(a.option, None | Some(SetupCommand::Status)),
+            Command::Completions(_) => false,
         }
     }
 }
@@ -68,6 +72,18 @@ pub enum Command {
     VncUser(VncUserArgs),
     /// The post-installation wizard: a menu, or one option as a command.
     Setup(SetupArgs),
+    /// Print the completion script for SHELL on stdout (the packages install bash's, zsh's and fish's).
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "For example: edge-setup completions bash > ~/.local/share/bash-completion/completions/edge-setup"
+)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]
@@ -267,6 +283,10 @@ pub struct VncArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum VncAction {
+    /// Rewrite the sudoers rule of an earlier 'edge-setup vnc' so that it names this binary
+    /// (and any earlier edge-setup it names that is still installed); the packages run it on
+    /// install and upgrade. Without a rule it changes nothing: it never creates one.
+    RefreshSudoers,
     /// Download the VNC packages and all their dependencies into DIR, for 'edge-setup vnc --offline DIR'
     /// on an appliance without network. Run it on a machine with the same distribution and a network.
     Bundle {

@@ -8,6 +8,7 @@ use crate::vnc::{self, Request, packages};
 pub fn run(ctx: &Ctx, args: &VncArgs) -> Result<()> {
     let request = match &args.action {
         Some(VncAction::Bundle { dir }) => Request::Bundle { dir: dir.clone() },
+        Some(VncAction::RefreshSudoers) => Request::RefreshSudoers,
         None if args.uninstall => Request::Uninstall { purge: args.purge },
         None => Request::Install {
             offline: args.offline.clone(),

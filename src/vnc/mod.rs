@@ -36,8 +36,8 @@ const RUN_LOCK: &str = "/var/lib/edge-setup/.vnc.lock";
 const SUDOERS_CANDIDATE: &str = "/etc/sudoers.d/.edge-setup-vnc.candidate";
 /// Where the sudoers rule expects edge-setup in an image: the first that exists, else the first.
 const IMAGE_EXE: &[&str] = &[
-    "/usr/local/bin/edge-setup",
     "/usr/bin/edge-setup",
+    "/usr/local/bin/edge-setup",
     "/usr/local/sbin/edge-setup",
     "/usr/sbin/edge-setup",
 ];
@@ -51,13 +51,17 @@ pub enum Request {
     Uninstall { purge: bool },
     /// Download the packages the install needs into a directory.
     Bundle { dir: PathBuf },
+    /// Rewrite an existing sudoers rule for this binary (package upgrades).
+    RefreshSudoers,
 }
 
 /// `edge-setup vnc [--offline DIR | --uninstall [--purge] | bundle DIR]`; waits
 /// up to `package_wait` for another process's package-manager lock.
 pub fn run(sys: &System, request: &Request, package_wait: Duration) -> Result<()> {
-    if let Request::Bundle { dir } = request {
-        return bundle(sys, &Target::load(sys, package_wait)?, dir);
+    match request {
+        Request::Bundle { dir } => return bundle(sys, &Target::load(sys, package_wait)?, dir),
+        Request::RefreshSudoers => return refresh_sudoers(sys),
+        _ => {}
     }
     let uninstalling = matches!(request, Request::Uninstall { .. });
     sys.require_root(if uninstalling { "vnc --uninstall" } else { "vnc" })?;
@@ -65,7 +69,7 @@ pub fn run(sys: &System, request: &Request, package_wait: Duration) -> Result<()
     match request {
         Request::Uninstall { purge } => uninstall(sys, &target, *purge),
         Request::Install { offline } => install(sys, &target, offline.as_deref()),
-        Request::Bundle { .. } => unreachable!("handled above"),
+        Request::Bundle { .. } | Request::RefreshSudoers => unreachable!("handled above"),
     }
 }
 
@@ -106,7 +110,8 @@ struct Plan {
     desktop: Desktop,
     missing: Vec<String>,
     offline: Option<OfflineDir>,
-    exe: PathBuf,
+    /// The edge-setup binaries the sudoers rule names.
+    exes: Vec<PathBuf>,
     hostname: Option<String>,
     listen: Listen,
     /// For the firewall rule; 0 with `vnc.listen = localhost`.
@@ -127,7 +132,7 @@ fn install(sys: &System, t: &Target, offline: Option<&Path>) -> Result<()> {
         desktop,
         missing,
         offline,
-        exe: sudoers_exe(sys)?,
+        exes: sudoers_exes(sys)?,
         hostname: host_name(sys)?,
         listen,
         // read before any change: a mapping file edge-setup cannot parse stops the run here
@@ -343,30 +348,65 @@ fn create_group(sys: &System, state: &mut State) -> Result<Done> {
 /// 5. The sudoers rule, checked by visudo before it is put in place.
 fn install_sudoers_rule(sys: &System, plan: &Plan, state: &mut State) -> Result<Done> {
     let step = sys.out().step(&format!("Installing the sudoers rule {SUDOERS_FILE}"));
-    let rule = tigervnc::sudoers_rule(&plan.exe);
-    let spec = FileSpec::root(0o440);
+    let rule = tigervnc::sudoers_rule(&plan.exes);
+    if sudoers_rule_is(sys, &rule)? {
+        step.done("unchanged");
+        return Ok(Done::NOTHING);
+    }
+    if sys.applies_commands() {
+        validate_sudoers(sys, &rule)?;
+    }
+    if state.files.insert(SUDOERS_FILE.to_string()) {
+        record(sys, state)?;
+    }
+    let change = write_managed(sys, SUDOERS_FILE, rule.as_bytes(), FileSpec::root(0o440))?;
+    step.done(sys.change_word(change));
+    if sys.is_image() && sys.meta(&plan.exes[0])?.is_none() {
+        sys.out().warn(&format!(
+            "the rule allows {} but the image has no edge-setup there: install it at that path in the image",
+            plan.exes[0].display()
+        ));
+    }
+    Ok(Done::WROTE)
+}
+
+/// Whether the sudoers file holds exactly `rule`, root's and mode 0440.
+fn sudoers_rule_is(sys: &System, rule: &str) -> Result<bool> {
     let current = sys.read(Path::new(SUDOERS_FILE))?;
     let meta = sys.meta(Path::new(SUDOERS_FILE))?;
-    if current.as_deref() == Some(rule.as_bytes()) && meta.is_some_and(|m| (m.mode, m.uid, m.gid) == (0o440, 0, 0)) {
-        step.done("unchanged");
-    } else {
-        if sys.applies_commands() {
-            validate_sudoers(sys, &rule)?;
-        }
-        if state.files.insert(SUDOERS_FILE.to_string()) {
-            record(sys, state)?;
-        }
-        let change = write_managed(sys, SUDOERS_FILE, rule.as_bytes(), spec)?;
-        step.done(sys.change_word(change));
-        if sys.is_image() && sys.meta(&plan.exe)?.is_none() {
-            sys.out().warn(&format!(
-                "the rule allows {} but the image has no edge-setup there: install it at that path in the image",
-                plan.exe.display()
-            ));
-        }
-        return Ok(Done::WROTE);
+    Ok(current.as_deref() == Some(rule.as_bytes()) && meta.is_some_and(|m| (m.mode, m.uid, m.gid) == (0o440, 0, 0)))
+}
+
+/// `edge-setup vnc refresh-sudoers`: the packages' maintainer scripts run it so
+/// that an upgrade (from a copied binary, or from an earlier package) leaves
+/// vncusers able to run `vnc-user`. It rewrites an existing rule only; the rule
+/// is `edge-setup vnc`'s to create.
+fn refresh_sudoers(sys: &System) -> Result<()> {
+    sys.require_root("vnc refresh-sudoers")?;
+    if sys.meta(Path::new(SUDOERS_FILE))?.is_none() {
+        sys.out().info(&format!(
+            "There is no sudoers rule {SUDOERS_FILE} ('edge-setup vnc' installs it): nothing to refresh."
+        ));
+        return Ok(());
     }
-    Ok(Done::NOTHING)
+    let _lock = run_lock(sys)?;
+    let exes = sudoers_exes(sys)?;
+    let names: Vec<String> = exes.iter().map(|e| e.display().to_string()).collect();
+    let step = sys.out().step(&format!(
+        "Refreshing the sudoers rule {SUDOERS_FILE} for {}",
+        names.join(" and ")
+    ));
+    let rule = tigervnc::sudoers_rule(&exes);
+    if sudoers_rule_is(sys, &rule)? {
+        step.done("unchanged");
+        return Ok(());
+    }
+    if sys.applies_commands() {
+        validate_sudoers(sys, &rule)?;
+    }
+    let change = write_managed(sys, SUDOERS_FILE, rule.as_bytes(), FileSpec::root(0o440))?;
+    step.done(sys.change_word(change));
+    Ok(())
 }
 
 /// 6. The firewall, only for vnc.listen = lan.
@@ -527,9 +567,28 @@ fn run_lock(sys: &System) -> Result<Option<nix::fcntl::Flock<File>>> {
     sys.lock(Path::new(RUN_LOCK), wait)
 }
 
-/// The edge-setup the sudoers rule names. Live: this very binary, which must be
+/// The edge-setup binaries the sudoers rule names: this one first, then each
+/// earlier one the current rule names that is still installed where only root
+/// can change it (a copy in /usr/local/bin that PATH still finds before the
+/// package's, say). One that is gone, or that others may change, is dropped.
+fn sudoers_exes(sys: &System) -> Result<Vec<PathBuf>> {
+    let mut exes = vec![sudoers_exe(sys)?];
+    let current = sys.read_string(Path::new(SUDOERS_FILE))?.unwrap_or_default();
+    for earlier in tigervnc::sudoers_rule_exes(&current) {
+        let kept = match sys.is_image() {
+            true => sys.meta(&earlier)?.is_some_and(|m| !m.is_dir),
+            false => root_only(sys, &earlier).is_ok(),
+        };
+        if kept && !exes.contains(&earlier) {
+            exes.push(earlier);
+        }
+    }
+    Ok(exes)
+}
+
+/// The edge-setup the sudoers rule names first. Live: this very binary, which must be
 /// changeable by root only (else the rule would hand root to whoever can replace it).
-/// Image: where the image has edge-setup, else /usr/local/bin/edge-setup.
+/// Image: where the image has edge-setup, else /usr/bin/edge-setup (the packages' path).
 fn sudoers_exe(sys: &System) -> Result<PathBuf> {
     if sys.is_image() {
         for candidate in IMAGE_EXE {
@@ -540,7 +599,13 @@ fn sudoers_exe(sys: &System) -> Result<PathBuf> {
         return Ok(PathBuf::from(IMAGE_EXE[0]));
     }
     let exe = sys.current_exe()?;
-    let hint = "install edge-setup where only root can change it (sudo install -m 0755 edge-setup /usr/local/bin/) and run 'sudo /usr/local/bin/edge-setup vnc'";
+    root_only(sys, &exe)?;
+    Ok(exe)
+}
+
+/// Refuses a binary that anyone but root can replace: it and every directory above it.
+fn root_only(sys: &System, exe: &Path) -> Result<()> {
+    let hint = "install the edge-setup package (it puts the binary in /usr/bin), or copy it where only root can change it (sudo install -m 0755 edge-setup /usr/local/bin/), and run that one: 'sudo /usr/bin/edge-setup vnc'";
     for path in exe.ancestors().filter(|p| p.parent().is_some()) {
         match sys.meta(path)? {
             Some(m) if m.uid == 0 && m.mode & 0o022 == 0 => {}
@@ -558,7 +623,7 @@ fn sudoers_exe(sys: &System) -> Result<PathBuf> {
             }
         }
     }
-    Ok(exe)
+    Ok(())
 }
 
 /// The host name TigerVNC resolves: the running one on a live system, the image's

@@ -5,11 +5,14 @@ themselves and get displays 1 and 2; a real VNC client (vncdotool) on the host l
 each through a forwarded port and captures a desktop that is not blank; a wrong password is
 refused and the view-only password connects."""
 
-from vmtest.edge import USERS, assert_not_blank, display_of, install_binary, vnc_user_as, wait_for_desktop
+from vmtest.edge import USERS, assert_not_blank, display_of, install_package, vnc_user_as, wait_for_desktop
 
 
 def test(machine):
-    install_binary(machine)
+    install_package(machine)
+    machine.succeed("dpkg-query -W -f '${Status}' edge-setup | grep -qx 'install ok installed'")
+    machine.succeed("test -x /usr/bin/edge-setup && test ! -e /usr/local/bin/edge-setup")
+    machine.succeed("edge-setup --version | grep -q '(commit '")
     for user in USERS:
         # Debian has a system group named operator: the user then gets the default group.
         machine.succeed(f"useradd -m -s /bin/bash $(getent group {user} >/dev/null && echo -N) {user}")
@@ -21,7 +24,9 @@ def test(machine):
         machine.succeed(f"dpkg-query -W -f '${{Status}}' {pkg} | grep -qx 'install ok installed'")
     machine.succeed("getent group vncusers && getent hosts appliance")
     machine.succeed("visudo -c -f /etc/sudoers.d/edge-setup-vnc")
-    machine.succeed("grep -q /usr/local/bin/edge-setup /etc/sudoers.d/edge-setup-vnc")
+    # the package's binary, the only one installed
+    machine.succeed("grep -q 'NOPASSWD: /usr/bin/edge-setup vnc-user' /etc/sudoers.d/edge-setup-vnc")
+    machine.fail("grep -q /usr/local/bin /etc/sudoers.d/edge-setup-vnc")
     assert "vnc-user" in out, f"edge-setup vnc does not say what users do next:\n{out}"
 
     machine.succeed("usermod -aG vncusers admin && usermod -aG vncusers operator")

@@ -10,7 +10,7 @@ import time
 
 from vmtest.edge import USERS, display_of, vnc_user_as
 
-EXE = "/usr/local/bin/edge-setup"
+EXE = "/usr/bin/edge-setup"
 SUDOERS = "/etc/sudoers.d/edge-setup-vnc"
 DEFAULTS = f'Defaults!{EXE} env_reset, secure_path="/usr/sbin:/usr/bin:/sbin:/bin"'
 SYSTEM_PART = f"sudo -n {EXE} vnc-user --system-part"

@@ -7,7 +7,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from vmtest.edge import install_binary
+from vmtest.edge import install_package
 
 FRESH_MACHINE = True
 MiB = 1024 * 1024
@@ -22,7 +22,7 @@ def test(machine):
         disk = Path(tmp) / "data.raw"
         subprocess.run(["qemu-img", "create", "-q", "-f", "raw", str(disk), "256M"], check=True)
         machine.extra_disks.append(disk)
-        install_binary(machine)
+        install_package(machine)
         machine.succeed("DEBIAN_FRONTEND=noninteractive apt-get install -y cloud-guest-utils", timeout=600)
         machine.succeed("test \"$(lsblk -bdno SIZE /dev/vdb)\" = 268435456")
         machine.succeed("echo ',,L' | sfdisk --label gpt /dev/vdb && udevadm settle && mkfs.ext4 -q -L data /dev/vdb1")

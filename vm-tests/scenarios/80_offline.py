@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 from vmtest import edge_setup_binary
-from vmtest.edge import install_binary, wait_for_desktop
+from vmtest.edge import install_package, wait_for_desktop
 
 FRESH_MACHINE = True
 
@@ -25,7 +25,7 @@ def test(machine):
         debs = sorted(bundle.glob("*.deb"))
         print(f"    bundle: {len(debs)} packages, "
               f"{sum(d.stat().st_size for d in debs) // (1024 * 1024)} MiB")
-        install_binary(machine)
+        install_package(machine)
         machine.copy_in(bundle, "/srv/bundle")
 
     # No package source left in the guest.

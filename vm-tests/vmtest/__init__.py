@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .machine import CommandFailed, Machine, StepFailed
 
-__all__ = ["Machine", "StepFailed", "CommandFailed", "edge_setup_binary"]
+__all__ = ["Machine", "StepFailed", "CommandFailed", "edge_setup_binary", "edge_setup_deb"]
 
 REPO = Path(__file__).resolve().parent.parent.parent
 
@@ -25,3 +25,18 @@ def edge_setup_binary() -> Path:
             return path
     raise StepFailed("no edge-setup binary (looked for "
                      + ", ".join(map(str, candidates)) + "): run `cargo build --release` first")
+
+
+def edge_setup_deb() -> Path:
+    """The package to test: $EDGE_SETUP_DEB, else the newest target/debian/edge-setup_*_amd64.deb
+    (made by scripts/package)."""
+    if os.environ.get("EDGE_SETUP_DEB"):
+        path = Path(os.environ["EDGE_SETUP_DEB"])
+        if path.is_file():
+            return path
+        raise StepFailed(f"EDGE_SETUP_DEB names {path}, which is not a file")
+    target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
+    debs = sorted((target / "debian").glob("edge-setup_*_amd64.deb"), key=lambda p: p.stat().st_mtime)
+    if not debs:
+        raise StepFailed(f"no edge-setup package in {target / 'debian'}: run scripts/package first")
+    return debs[-1]

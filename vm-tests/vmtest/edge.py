@@ -6,15 +6,20 @@ import shlex
 import subprocess
 from pathlib import Path
 
-from . import edge_setup_binary, hosttools, vnc
+from . import edge_setup_deb, hosttools, vnc
 
 # The users of the shared machine and their (full, view-only) passwords.
 USERS = {"admin": ("secret12", "viewonl1"), "operator": ("opsecr34", "opview56")}
 
 
-def install_binary(machine) -> None:
-    """The binary under test at the path the sudoers rule of `edge-setup vnc` names."""
-    machine.copy_in(edge_setup_binary(), "/usr/local/bin/edge-setup", mode="0755")
+def install_package(machine, deb: Path | None = None) -> str:
+    """Installs the package under test (or `deb`) as an operator would, with
+    `apt-get install ./edge-setup_*.deb` (its dependencies are in the image);
+    returns apt's output, the maintainer scripts' included."""
+    deb = deb or edge_setup_deb()
+    guest = f"/root/{deb.name}"
+    machine.copy_in(deb, guest)
+    return machine.succeed(f"DEBIAN_FRONTEND=noninteractive apt-get install -y {guest} 2>&1", timeout=600)
 
 
 def vnc_user_as(machine, user: str, password: str, view_only: str = "", *extra: str) -> str:
