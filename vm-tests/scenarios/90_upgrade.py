@@ -42,6 +42,7 @@ def sessions_accept_passwords(machine, tag: str, passwords: dict[str, str]) -> N
     for user, password in passwords.items():
         n = display_of(machine, user)
         machine.wait_for_unit(f"tigervncserver@:{n}.service", timeout=180)
+        machine.wait_for_open_port(5900 + n, timeout=120)
         machine.screenshot(5900 + n, password, f"{user}-{tag}.png")
 
 
