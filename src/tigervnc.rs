@@ -34,6 +34,30 @@ pub fn unit(family: Family, display: u32) -> String {
     }
 }
 
+/// The drop-in `edge-setup vnc` adds to the session units: a program in a
+/// session that ignores SIGTERM would hold every stop, and so every restart by
+/// `vnc-user`, for systemd's default 90 s.
+pub fn stop_dropin(family: Family) -> String {
+    let template = match family {
+        Family::Debian => "tigervncserver@.service",
+        Family::RedHat => "vncserver@.service",
+    };
+    format!("/etc/systemd/system/{template}.d/edge-setup.conf")
+}
+
+/// How long a session may take to stop before systemd kills what is left of it.
+pub const STOP_TIMEOUT: &str = "15s";
+
+pub fn stop_dropin_text() -> String {
+    format!(
+        "# Installed by 'edge-setup vnc': a program in a VNC session that ignores SIGTERM\n\
+         # would hold a stop (and every restart by 'edge-setup vnc-user') for 90 s; after\n\
+         # {STOP_TIMEOUT} systemd kills what is left of the session.\n\
+         [Service]\n\
+         TimeoutStopSec={STOP_TIMEOUT}\n"
+    )
+}
+
 pub fn port(display: u32) -> u16 {
     FIRST_PORT + display as u16
 }
@@ -147,6 +171,16 @@ mod tests {
     fn units_carry_the_colon() {
         assert_eq!(unit(Family::Debian, 1), "tigervncserver@:1.service");
         assert_eq!(unit(Family::RedHat, 12), "vncserver@:12.service");
+        // the drop-in is for the template the units come from
+        assert_eq!(
+            stop_dropin(Family::Debian),
+            "/etc/systemd/system/tigervncserver@.service.d/edge-setup.conf"
+        );
+        assert_eq!(
+            stop_dropin(Family::RedHat),
+            "/etc/systemd/system/vncserver@.service.d/edge-setup.conf"
+        );
+        assert!(stop_dropin_text().contains("[Service]\nTimeoutStopSec=15s\n"));
         assert_eq!(port(1), 5901);
         assert_eq!(port(99), 5999);
     }

@@ -23,6 +23,7 @@ fn debian_packages() -> Vec<String> {
 /// A Debian image before `edge-setup vnc`: host name without /etc/hosts line.
 fn debian() -> Image {
     let img = Image::debian();
+    std::fs::create_dir_all(img.path("/etc/systemd/system")).unwrap();
     img.write("/etc/hostname", "appliance\n");
     img.write("/etc/hosts", HOSTS);
     img
@@ -71,6 +72,11 @@ fn debian_12_plan_names_apt_and_every_package_and_writes_the_files() {
     assert_eq!(img.mode(SESSION), 0o755);
     assert_eq!(img.mode(SUDOERS), 0o440);
     assert_eq!(img.owner(SUDOERS), (0, 0));
+    let dropin = "/etc/systemd/system/tigervncserver@.service.d/edge-setup.conf";
+    assert_eq!(img.mode(dropin), 0o644);
+    assert!(img.read(dropin).unwrap().contains("[Service]\nTimeoutStopSec=15s\n"));
+    // an image's systemd reads it at its first boot: nothing to reload
+    assert!(!err.contains("daemon-reload"), "{err}");
     assert!(
         img.read(XSESSION)
             .unwrap()

@@ -41,7 +41,7 @@ const IMAGE_EXE: &[&str] = &[
     "/usr/local/sbin/edge-setup",
     "/usr/sbin/edge-setup",
 ];
-const INSTALL_STEPS: u64 = 8;
+const INSTALL_STEPS: u64 = 9;
 
 /// What `edge-setup vnc` is asked to do.
 pub enum Request {
@@ -202,6 +202,7 @@ fn install_steps(sys: &System, t: &Target, plan: &Plan, state: &mut State, recor
     let mut done = vec![
         install_packages(sys, t, plan, state)?,
         write_session(sys, plan, state)?,
+        limit_stop_time(sys, t, state)?,
         resolve_host_name(sys, plan, state)?,
         create_group(sys, state)?,
         install_sudoers_rule(sys, plan, state)?,
@@ -295,7 +296,42 @@ fn write_session(sys: &System, plan: &Plan, state: &mut State) -> Result<Done> {
     })
 }
 
-/// 3. The host name must resolve, or Debian's TigerVNC refuses to start a session.
+/// systemd reads a changed unit file on a running system; an image's systemd
+/// reads them when it first boots, so there is nothing to run for it.
+fn daemon_reload(sys: &System) -> Result<()> {
+    if !sys.is_image() {
+        sys.run(Cmd::new(Tool::Systemctl).arg("daemon-reload"))?;
+    }
+    Ok(())
+}
+
+/// 3. A stop timeout for the session units (`tigervnc::stop_dropin`), and a
+/// daemon-reload when it changed so the next stop already uses it.
+fn limit_stop_time(sys: &System, t: &Target, state: &mut State) -> Result<Done> {
+    let path = tigervnc::stop_dropin(t.family);
+    let step = sys.out().step(&format!(
+        "Limiting how long a VNC session may take to stop (TimeoutStopSec={} in {path})",
+        tigervnc::STOP_TIMEOUT
+    ));
+    if state.files.insert(path.clone()) {
+        record(sys, state)?;
+    }
+    let change = write_managed(
+        sys,
+        &path,
+        tigervnc::stop_dropin_text().as_bytes(),
+        FileSpec::root(0o644),
+    )?;
+    if change == Change::Unchanged {
+        step.done(sys.change_word(change));
+        return Ok(Done::NOTHING);
+    }
+    daemon_reload(sys)?;
+    step.done(sys.change_word(change));
+    Ok(Done::WROTE)
+}
+
+/// 4. The host name must resolve, or Debian's TigerVNC refuses to start a session.
 fn resolve_host_name(sys: &System, plan: &Plan, state: &mut State) -> Result<Done> {
     let step = sys.out().step("Making the host name resolve");
     match &plan.hostname {
@@ -330,7 +366,7 @@ fn resolve_host_name(sys: &System, plan: &Plan, state: &mut State) -> Result<Don
     Ok(Done::NOTHING)
 }
 
-/// 4. The group whose members may run their part of vnc-user through sudo.
+/// 5. The group whose members may run their part of vnc-user through sudo.
 fn create_group(sys: &System, state: &mut State) -> Result<Done> {
     let step = sys.out().step(&format!("Creating the group {VNC_GROUP}"));
     if sys.users().group(VNC_GROUP)?.is_some() {
@@ -345,7 +381,7 @@ fn create_group(sys: &System, state: &mut State) -> Result<Done> {
     Ok(Done::NOTHING)
 }
 
-/// 5. The sudoers rule, checked by visudo before it is put in place.
+/// 6. The sudoers rule, checked by visudo before it is put in place.
 fn install_sudoers_rule(sys: &System, plan: &Plan, state: &mut State) -> Result<Done> {
     let step = sys.out().step(&format!("Installing the sudoers rule {SUDOERS_FILE}"));
     let rule = tigervnc::sudoers_rule(&plan.exes);
@@ -409,7 +445,7 @@ fn refresh_sudoers(sys: &System) -> Result<()> {
     Ok(())
 }
 
-/// 6. The firewall, only for vnc.listen = lan.
+/// 7. The firewall, only for vnc.listen = lan.
 fn configure_firewall(sys: &System, plan: &Plan, state: &mut State) -> Result<Done> {
     let step = sys.out().step("Configuring the firewall");
     let (wanted, none_found) = match plan.listen {
@@ -461,7 +497,7 @@ fn configure_firewall(sys: &System, plan: &Plan, state: &mut State) -> Result<Do
     Ok(Done::NOTHING)
 }
 
-/// 7. SELinux: labels restored where files were written, and a warning when enforcing.
+/// 8. SELinux: labels restored where files were written, and a warning when enforcing.
 fn check_selinux(sys: &System, state: &State, wrote: bool) -> Result<()> {
     let step = sys.out().step("Checking SELinux");
     match selinux_mode(sys)? {
@@ -484,7 +520,7 @@ fn check_selinux(sys: &System, state: &State, wrote: bool) -> Result<()> {
     Ok(())
 }
 
-/// 8. What was added, for --uninstall.
+/// 9. What was added, for --uninstall.
 fn record_added(sys: &System, state: &State, recorded: &State) -> Result<Done> {
     let step = sys
         .out()
@@ -743,13 +779,26 @@ fn uninstall_steps(sys: &System, t: &Target, purge: bool, users: &[UserInfo], st
         "absent"
     });
 
-    let step = sys.out().step("Removing the desktop session files");
+    let step = sys
+        .out()
+        .step("Removing the desktop session files and the session units' drop-in");
+    let dropin = tigervnc::stop_dropin(t.family);
     let mut count = 0;
+    let mut reload = false;
     for file in std::mem::take(&mut state.files) {
-        count += usize::from(sys.remove(Path::new(&file))?);
+        let removed = sys.remove(Path::new(&file))?;
+        reload |= removed && file == dropin;
+        count += usize::from(removed);
     }
-    for dir in desktop::DIRS {
+    for dir in desktop::DIRS
+        .iter()
+        .copied()
+        .chain(Path::new(&dropin).parent().and_then(Path::to_str))
+    {
         sys.remove_empty_dir(Path::new(dir))?;
+    }
+    if reload {
+        daemon_reload(sys)?;
     }
     step.done(&format!("{count} removed"));
 

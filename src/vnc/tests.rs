@@ -138,6 +138,33 @@ fn a_prepared_system_runs_no_install() {
     assert_eq!(live.ran(APT_INSTALL), 0, "{:#?}", live.lines());
     // the rule is validated once, when it is written
     assert_eq!(live.ran("visudo"), 1);
+    // the sessions' stop timeout: written once, systemd told once
+    let dropin = tigervnc::stop_dropin(Family::Debian);
+    assert_eq!(
+        std::fs::read_to_string(live.path(&dropin)).unwrap(),
+        tigervnc::stop_dropin_text()
+    );
+    assert_eq!(live.ran("systemctl daemon-reload"), 1, "{:#?}", live.lines());
+}
+
+/// A session program that ignores SIGTERM cannot hold a stop for 90 s: the
+/// drop-in goes with --uninstall (and systemd is told again).
+#[test]
+#[ignore = "needs root"]
+fn the_stop_timeout_drop_in_is_installed_and_uninstalled() {
+    let live = Live::new(DEBIAN);
+    live.all_installed();
+    live.run(install(), &[]).unwrap();
+    let dropin = tigervnc::stop_dropin(Family::Debian);
+    assert!(
+        std::fs::read_to_string(live.path(&dropin))
+            .unwrap()
+            .contains("[Service]\nTimeoutStopSec=15s\n")
+    );
+    live.run(uninstall(false), &[]).unwrap();
+    assert!(!live.exists(&dropin));
+    assert!(!live.exists("/etc/systemd/system/tigervncserver@.service.d"));
+    assert_eq!(live.ran("systemctl daemon-reload"), 2, "{:#?}", live.lines());
 }
 
 #[test]
