@@ -55,7 +55,11 @@ impl Desktop {
             Family::Debian => (DEBIAN, "firefox"),
             Family::RedHat => (REDHAT, "firefox"),
         };
-        let mut packages: Vec<String> = base.iter().map(|s| s.to_string()).collect();
+        let mut packages: Vec<String> = base
+            .iter()
+            .filter(|p| **p != "tigervnc-tools" || has_tigervnc_tools(os, is_ubuntu))
+            .map(|s| s.to_string())
+            .collect();
         let after_xterm = packages
             .iter()
             .position(|p| p == "xterm")
@@ -67,6 +71,19 @@ impl Desktop {
             }
         }
         Desktop { packages, firefox }
+    }
+}
+
+/// `tigervnc-tools` (tigervncpasswd) split from `tigervnc-common` in TigerVNC 1.12:
+/// Debian 12 and Ubuntu 22.04 on. Debian 11 has no such package (found by the
+/// Debian 11 guest: apt refused the whole install).
+fn has_tigervnc_tools(os: &OsRelease, is_ubuntu: bool) -> bool {
+    let major = |v: &str| v.split('.').next().and_then(|m| m.parse::<u32>().ok());
+    match os.version_id.as_deref().and_then(major) {
+        Some(v) if is_ubuntu => v >= 22,
+        Some(v) if os.id == "debian" => v >= 12,
+        // testing/sid and derivatives without a version: the current layout
+        _ => true,
     }
 }
 
@@ -617,6 +634,25 @@ mod tests {
         let rocky = Desktop::for_os(&os("ID=rocky\n"), Family::RedHat, &[]);
         assert!(rocky.packages.contains(&"tigervnc-server".to_string()));
         assert!(rocky.packages.contains(&"firefox".to_string()));
+    }
+
+    /// tigervncpasswd is in tigervnc-common before TigerVNC 1.12: Debian 11 and
+    /// Ubuntu 20.04 have no tigervnc-tools, and apt refuses an install naming it.
+    #[test]
+    fn tigervnc_tools_only_where_it_exists() {
+        let tools = |text: &str| {
+            Desktop::for_os(&os(text), Family::Debian, &[])
+                .packages
+                .contains(&"tigervnc-tools".to_string())
+        };
+        assert!(!tools("ID=debian\nVERSION_ID=\"11\"\n"));
+        assert!(tools("ID=debian\nVERSION_ID=\"12\"\n"));
+        assert!(tools("ID=debian\nVERSION_ID=\"13\"\n"));
+        assert!(!tools("ID=ubuntu\nID_LIKE=debian\nVERSION_ID=\"20.04\"\n"));
+        assert!(tools("ID=ubuntu\nID_LIKE=debian\nVERSION_ID=\"22.04\"\n"));
+        assert!(tools("ID=debian\n"), "testing without a version has it");
+        let deb11 = Desktop::for_os(&os("ID=debian\nVERSION_ID=\"11\"\n"), Family::Debian, &[]);
+        assert!(deb11.packages.contains(&"tigervnc-common".to_string()));
     }
 
     #[test]

@@ -4,6 +4,7 @@ package repository, copying a host file in, arbitrary output bytes."""
 import hashlib
 import os
 import tempfile
+from vmtest.image import DISTROS  # runs on every release: TigerVNC 1.11, 1.12 and 1.15
 
 
 def test(machine):

@@ -5,7 +5,9 @@ themselves and get displays 1 and 2; a real VNC client (vncdotool) on the host l
 each through a forwarded port and captures a desktop that is not blank; a wrong password is
 refused and the view-only password connects."""
 
-from vmtest.edge import USERS, assert_not_blank, display_of, install_package, vnc_user_as, wait_for_desktop
+from vmtest.edge import (USERS, assert_not_blank, display_of, install_package, vnc_dir, vnc_user_as,
+                         wait_for_desktop)
+from vmtest.image import DISTROS  # runs on every release: TigerVNC 1.11, 1.12 and 1.15
 
 
 def test(machine):
@@ -19,8 +21,10 @@ def test(machine):
     machine.succeed("edge-setup config set vnc.listen lan")
 
     out = machine.succeed("edge-setup vnc 2>&1", timeout=1800)
-    for pkg in ("tigervnc-standalone-server", "tigervnc-tools", "fluxbox", "xterm", "firefox-esr",
-                "xfonts-base", "x11-utils", "dbus-x11"):
+    # bullseye's TigerVNC 1.11 has tigervncpasswd in tigervnc-common, no tigervnc-tools
+    tools = () if machine.distro == "bullseye" else ("tigervnc-tools",)
+    for pkg in ("tigervnc-standalone-server", "tigervnc-common", *tools, "fluxbox", "xterm",
+                "firefox-esr", "xfonts-base", "x11-utils", "dbus-x11"):
         machine.succeed(f"dpkg-query -W -f '${{Status}}' {pkg} | grep -qx 'install ok installed'")
     machine.succeed("getent group vncusers && getent hosts appliance")
     machine.succeed("visudo -c -f /etc/sudoers.d/edge-setup-vnc")
@@ -34,7 +38,7 @@ def test(machine):
         out = vnc_user_as(machine, user, password, view_only)
         assert f"590{n}" in out, f"vnc-user for {user} does not print port 590{n}:\n{out}"
         assert display_of(machine, user) == n
-        machine.succeed(f"test \"$(stat -c '%U %a' ~{user}/.vnc/passwd)\" = '{user} 600'")
+        machine.succeed(f"test \"$(stat -c '%U %a' {vnc_dir(machine, user)}/passwd)\" = '{user} 600'")
         machine.wait_for_unit(f"tigervncserver@:{n}.service", timeout=180)
         machine.wait_for_open_port(5900 + n, timeout=120)
     # Reachable from outside the guest: listening on the NIC, not only on loopback.

@@ -3,6 +3,7 @@ admin's desktop opens fluxbox's root menu, and OCR (tesseract) of the captured r
 its entries xterm and Firefox. Runs after 10_vnc on the shared machine."""
 
 from vmtest.edge import USERS, ocr, wait_for_desktop
+from vmtest.image import DISTROS  # runs on every release: TigerVNC 1.11, 1.12 and 1.15
 
 X, Y = 200, 150            # an empty spot of the desktop (the toolbar is at the bottom)
 

@@ -1,18 +1,17 @@
 """Scenario 3, persistence: after a reboot both sessions come back by themselves on the
 same displays and ports, and the same passwords open them. Runs after 10_vnc."""
 
-from vmtest.edge import USERS, assert_not_blank, display_of, wait_for_desktop
-
-FILES = "/etc/tigervnc/vncserver.users ~admin/.vnc/passwd ~operator/.vnc/passwd"
-
+from vmtest.edge import USERS, assert_not_blank, display_of, vnc_dir, wait_for_desktop
+from vmtest.image import DISTROS  # runs on every release: TigerVNC 1.11, 1.12 and 1.15
 
 def test(machine):
+    files = " ".join(["/etc/tigervnc/vncserver.users"] + [f"{vnc_dir(machine, u)}/passwd" for u in USERS])
     displays = {user: display_of(machine, user) for user in USERS}
     assert displays == {"admin": 1, "operator": 2}, displays
-    sums = machine.succeed(f"sha256sum {FILES}")
+    sums = machine.succeed(f"sha256sum {files}")
     machine.reboot()
     assert {user: display_of(machine, user) for user in USERS} == displays
-    assert machine.succeed(f"sha256sum {FILES}") == sums, "the VNC files changed across the reboot"
+    assert machine.succeed(f"sha256sum {files}") == sums, "the VNC files changed across the reboot"
     for user, n in displays.items():
         machine.wait_for_unit(f"tigervncserver@:{n}.service", timeout=300)
         machine.wait_for_open_port(5900 + n, timeout=120)

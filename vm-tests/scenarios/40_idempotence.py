@@ -2,7 +2,8 @@
 `vnc-user` again changes the password and keeps the display; `vnc-user --remove` stops
 the session and frees the display. Runs after 10_vnc."""
 
-from vmtest.edge import USERS, display_of, vnc_user_as, wait_for_desktop
+from vmtest.edge import USERS, display_of, vnc_dir, vnc_user_as, wait_for_desktop
+from vmtest.image import DISTROS  # runs on every release: TigerVNC 1.11, 1.12 and 1.15
 
 WATCHED = ("/etc/tigervnc/vncserver.users /etc/sudoers.d/edge-setup-vnc /etc/hosts "
            "/etc/group /usr/share/xsessions/edge-setup.desktop /usr/libexec/edge-setup/session "
@@ -48,6 +49,6 @@ def test(machine):
     machine.fail("grep -q operator /etc/tigervnc/vncserver.users")
     machine.fail("systemctl is-active tigervncserver@:2.service")
     machine.fail("systemctl is-enabled tigervncserver@:2.service")
-    machine.fail("test -e ~operator/.vnc/passwd")
+    machine.fail(f"test -e {vnc_dir(machine, 'operator')}/passwd")
     # admin is untouched.
     machine.succeed("systemctl is-active tigervncserver@:1.service")

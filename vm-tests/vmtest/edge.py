@@ -22,6 +22,12 @@ def install_package(machine, deb: Path | None = None) -> str:
     return machine.succeed(f"DEBIAN_FRONTEND=noninteractive apt-get install -y {guest} 2>&1", timeout=600)
 
 
+def vnc_dir(machine, user: str) -> str:
+    """Where the user's TigerVNC files are on the machine's release: ~/.config/tigervnc from
+    TigerVNC 1.14 (trixie's 1.15), ~/.vnc before (bullseye's 1.11, bookworm's 1.12)."""
+    return f"~{user}/.config/tigervnc" if machine.distro == "trixie" else f"~{user}/.vnc"
+
+
 def vnc_user_as(machine, user: str, password: str, view_only: str = "", *extra: str) -> str:
     """`edge-setup vnc-user --password-stdin` run by `user` as themselves (no sudo typed):
     the privileged part goes through the sudoers rule for the vncusers group."""

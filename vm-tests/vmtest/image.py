@@ -1,9 +1,10 @@
-"""The guest image: what goes into it, and its cache.
+"""The guest images, one per Debian release: what goes into them, and their cache.
 
-The image is built by ../image/build.sh and cached in ``$EDGE_SETUP_VM_CACHE``
+An image is built by ../image/build.sh and cached in ``$EDGE_SETUP_VM_CACHE``
 (default /var/cache/edge-setup-vm) under ``images/<key>/``, where the key is a hash of the
 recipe: the package lists below, the suite, and the content of every file in ../image/.
-Changing any of them builds a new image; older images are removed after a successful build.
+Changing any of them builds a new image; older images of the same release are removed
+after a successful build.
 """
 
 from __future__ import annotations
@@ -35,7 +36,19 @@ OFFLINE_REPO_PACKAGES = [
     "x11-utils", "xfonts-base", "sudo", "firewalld", "cloud-guest-utils", "network-manager",
 ]
 
-SUITE = "bookworm"
+
+
+def repo_packages(suite: str) -> list[str]:
+    """The offline repository's packages for `suite`, as edge-setup asks for them there:
+    bullseye's TigerVNC 1.11 has tigervncpasswd in tigervnc-common, no tigervnc-tools."""
+    if suite == "bullseye":
+        return [p for p in OFFLINE_REPO_PACKAGES if p != "tigervnc-tools"]
+    return OFFLINE_REPO_PACKAGES
+
+
+# The Debian releases the suite runs on, oldest first: TigerVNC 1.11, 1.12 and 1.15.
+DISTROS = ("bullseye", "bookworm", "trixie")
+DEFAULT_DISTRO = "bookworm"
 MIRROR = os.environ.get("EDGE_SETUP_VM_MIRROR", "http://deb.debian.org/debian")
 SECURITY_MIRROR = os.environ.get(
     "EDGE_SETUP_VM_SECURITY_MIRROR", "http://deb.debian.org/debian-security")
@@ -69,10 +82,10 @@ class Image:
         return dict(line.split("=", 1) for line in lines if "=" in line)
 
 
-def recipe_key() -> str:
+def recipe_key(suite: str) -> str:
     """Hash of everything that decides the image's content."""
     h = hashlib.sha256()
-    h.update(repr((SUITE, BASE_PACKAGES, OFFLINE_REPO_PACKAGES, DISK_FREE_MB)).encode())
+    h.update(repr((suite, BASE_PACKAGES, repo_packages(suite), DISK_FREE_MB)).encode())
     for path in sorted(RECIPE_DIR.rglob("*")):
         if path.is_file():
             h.update(str(path.relative_to(RECIPE_DIR)).encode() + b"\0")
@@ -80,39 +93,46 @@ def recipe_key() -> str:
     return h.hexdigest()[:16]
 
 
-def get_image(rebuild: bool = False) -> Image:
-    """Returns the cached image for the current recipe, building it first if needed."""
+def get_image(suite: str = DEFAULT_DISTRO, rebuild: bool = False) -> Image:
+    """Returns the cached image of `suite` for the current recipe, building it first if needed."""
+    if suite not in DISTROS:
+        raise SystemExit(f"unknown distribution {suite}: the suite knows {', '.join(DISTROS)}")
     images = cache_dir() / "images"
     images.mkdir(parents=True, exist_ok=True)
-    key = recipe_key()
+    key = recipe_key(suite)
     image = Image(images / key)
     with open(images / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one build at a time; others wait and reuse it
         if rebuild and image.dir.exists():
             shutil.rmtree(image.dir)
         if not (image.dir / "manifest").exists():
-            _build(image)
+            _build(image, suite)
             for old in images.iterdir():
-                if old.is_dir() and old.name != key:
-                    print(f"[image] removing old image {old}", flush=True)
+                # images from before the suite was recorded were all bookworm's
+                recorded = (old / "suite").read_text().strip() if (old / "suite").exists() else "bookworm"
+                if old.is_dir() and old.name != key and recorded == suite:
+                    print(f"[image] removing old {suite} image {old}", flush=True)
                     shutil.rmtree(old, ignore_errors=True)
     return image
 
 
-def _build(image: Image) -> None:
+def _build(image: Image, suite: str) -> None:
     hosttools.ensure(hosttools.IMAGE_TOOLS)
     tmp = image.dir.with_name(image.dir.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     for stale in image.dir.parent.glob("build.*"):
         shutil.rmtree(stale, ignore_errors=True)
-    print(f"[image] building {image.dir} (this takes several minutes)", flush=True)
+    print(f"[image] building the {suite} image {image.dir} (this takes several minutes)", flush=True)
     started = time.monotonic()
     env = dict(
         os.environ,
         OUT=str(tmp),
         BASE_PACKAGES=",".join(BASE_PACKAGES),
-        REPO_PACKAGES=" ".join(OFFLINE_REPO_PACKAGES),
-        SUITE=SUITE, MIRROR=MIRROR, SECURITY_MIRROR=SECURITY_MIRROR,
+        REPO_PACKAGES=" ".join(repo_packages(suite)),
+        SUITE=suite, MIRROR=MIRROR,
+        # bullseye-security lists updates (firefox-esr 140.14) that its pool no longer
+        # serves (404 here): bullseye's image takes the release's last point release only
+        SECURITY_MIRROR="" if suite == "bullseye" else SECURITY_MIRROR,
         DISK_FREE_MB=str(DISK_FREE_MB),
         GUEST_FILES=str(RECIPE_DIR / "guest"),
     )
@@ -122,5 +142,6 @@ def _build(image: Image) -> None:
         raise SystemExit(f"image build failed (exit {r.returncode})")
     # The image is shared by all runs; overlays must never write to it.
     (tmp / "rootfs.img").chmod(0o444)
+    (tmp / "suite").write_text(suite + "\n")
     tmp.rename(image.dir)
     print(f"[image] built in {time.monotonic() - started:.0f}s", flush=True)

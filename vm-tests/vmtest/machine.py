@@ -16,7 +16,7 @@ from typing import Callable
 
 from . import hosttools, vnc
 from .backdoor import Backdoor, ChannelError, ChannelTimeout, GuestRestarted
-from .image import Image, cache_dir, get_image
+from .image import DEFAULT_DISTRO, Image, cache_dir, get_image
 
 DEFAULT_TIMEOUT = 300
 BOOT_TIMEOUT = 600          # under TCG a boot takes about a minute; leave room on slow CI
@@ -97,9 +97,11 @@ class Machine:
     """One guest. Steps start the machine if it is not running yet."""
 
     def __init__(self, name: str = "machine", *, memory_mb: int = 2048, cpus: int = 2,
-                 image: Image | None = None,
+                 distro: str = DEFAULT_DISTRO, image: Image | None = None,
                  log: Callable[[str], None] | None = None):
         self.name = name
+        # The Debian release the machine runs (its image): bullseye, bookworm or trixie.
+        self.distro = distro
         self.memory_mb = memory_mb
         self.cpus = cpus
         # Raw disk images on the host attached as further virtio disks (/dev/vdb, ...):
@@ -116,7 +118,7 @@ class Machine:
         self.boot_seconds: float | None = None
         self.kept = False
         self._xchg_mounted = False
-        # The running scenario's artifacts directory (vm-tests/out/<scenario>), set by the
+        # The running scenario's artifacts directory (vm-tests/out/<release>/<scenario>), set by the
         # runner: relative screenshot paths land there.
         self.out_dir: Path = Path.cwd()
 
@@ -124,7 +126,7 @@ class Machine:
     @property
     def image(self) -> Image:
         if self._image is None:
-            self._image = get_image()
+            self._image = get_image(self.distro)
         return self._image
 
     def is_running(self) -> bool:

@@ -16,7 +16,7 @@ from types import ModuleType
 
 from . import hosttools
 from .backdoor import Backdoor, ChannelError
-from .image import get_image
+from .image import DEFAULT_DISTRO, DISTROS, get_image
 from .machine import Machine, StepFailed
 
 VM_TESTS = Path(__file__).resolve().parent.parent
@@ -27,10 +27,16 @@ OUT = VM_TESTS / "out"
 @dataclass
 class Result:
     name: str
+    distro: str
     passed: bool
     seconds: float
     artifacts: Path
     skipped: bool = False
+
+
+def distros_of(module: ModuleType) -> tuple[str, ...]:
+    """The releases a scenario runs on: its DISTROS, else the default release only."""
+    return tuple(getattr(module, "DISTROS", (DEFAULT_DISTRO,)))
 
 
 def discover() -> list[str]:
@@ -74,15 +80,16 @@ def describe_failure(error: BaseException, scenario_file: Path) -> str:
 
 
 class Runner:
-    def __init__(self, keep: bool, verbose: bool):
+    def __init__(self, keep: bool, verbose: bool, distro: str = DEFAULT_DISTRO):
         self.keep = keep
         self.verbose = verbose
+        self.distro = distro
         self.shared: Machine | None = None
         self.machines: list[Machine] = []
 
     def new_machine(self, name: str, module: ModuleType) -> Machine:
-        m = Machine(name, memory_mb=getattr(module, "MEMORY_MB", 2048),
-                    cpus=getattr(module, "CPUS", 2))
+        m = Machine(f"{self.distro}-{name}", memory_mb=getattr(module, "MEMORY_MB", 2048),
+                    cpus=getattr(module, "CPUS", 2), distro=self.distro)
         self.machines.append(m)
         return m
 
@@ -99,9 +106,9 @@ class Runner:
         name = scenario_name(arg)
         skip = getattr(module, "SKIP", None)
         if skip and not named:      # a scenario named on the command line runs anyway
-            print(f"=== {name}\nSKIP {name}: {skip}", flush=True)
-            return Result(name, True, 0.0, OUT / name, skipped=True)
-        artifacts = OUT / name
+            print(f"=== {name} on {self.distro}\nSKIP {name}: {skip}", flush=True)
+            return Result(name, self.distro, True, 0.0, OUT / self.distro / name, skipped=True)
+        artifacts = OUT / self.distro / name
         shutil.rmtree(artifacts, ignore_errors=True)
         artifacts.mkdir(parents=True)
         machine = self.machine_for(name, module)
@@ -115,7 +122,8 @@ class Runner:
 
         machine.transcript = transcript
         machine.out_dir = artifacts
-        print(f"=== {name}" + (f" (on machine {machine.name})" if machine.name != name else ""),
+        print(f"=== {name} on {self.distro}"
+              + (f" (machine {machine.name})" if machine.name != f"{self.distro}-{name}" else ""),
               flush=True)
         started = time.monotonic()
         error: BaseException | None = None
@@ -129,7 +137,7 @@ class Runner:
             report = describe_failure(error, scenario_path(arg))
             (artifacts / "failure.txt").write_text(
                 report + "\n\n" + "".join(traceback.format_exception(error)))
-            print(f"FAIL {name} ({seconds:.1f}s)\n{report}", flush=True)
+            print(f"FAIL {name} on {self.distro} ({seconds:.1f}s)\n{report}", flush=True)
         machine.collect(artifacts, journal=error is not None)
         log.close()
         if error is not None:
@@ -141,10 +149,10 @@ class Runner:
             if machine is self.shared:
                 self.shared = None       # the next scenario gets a fresh machine
         else:
-            print(f"PASS {name} ({seconds:.1f}s)", flush=True)
+            print(f"PASS {name} on {self.distro} ({seconds:.1f}s)", flush=True)
             if machine is not self.shared:
                 machine.stop()
-        return Result(name, error is None, seconds, artifacts)
+        return Result(name, self.distro, error is None, seconds, artifacts)
 
     def stop_all(self) -> None:
         for m in self.machines:
@@ -193,6 +201,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="boot a machine, leave it running and say how to reach it")
     parser.add_argument("--forward", type=int, action="append", default=[], metavar="PORT",
                         help="with --shell: forward a host port to this guest TCP port")
+    parser.add_argument("--distro", action="append", choices=DISTROS, metavar="RELEASE",
+                        help="run on this Debian release (" + ", ".join(DISTROS) + "; repeat for "
+                             "several; default: $EDGE_SETUP_VM_DISTROS, else "
+                             f"{DEFAULT_DISTRO}); each scenario runs on the releases its "
+                             f"DISTROS names (default: {DEFAULT_DISTRO} only)")
     args = parser.parse_args(argv)
 
     os.environ["PATH"] = os.environ.get("PATH", "/usr/bin:/bin") + ":/usr/local/sbin:/usr/sbin:/sbin"
@@ -213,17 +226,30 @@ def main(argv: list[str] | None = None) -> int:
         print("vm-tests/run needs root (debootstrap, chroot, apt-get)", file=sys.stderr)
         return 2
 
+    env_distros = os.environ.get("EDGE_SETUP_VM_DISTROS", "").replace(",", " ").split()
+    bad = [d for d in env_distros if d not in DISTROS]
+    if bad:
+        print(f"EDGE_SETUP_VM_DISTROS names unknown releases: {', '.join(bad)}", file=sys.stderr)
+        return 2
+    # Until the matrix fits CI's time budget (issue 16), a plain run is bookworm's only.
+    distros = [d for d in DISTROS if d in (args.distro or env_distros or [DEFAULT_DISTRO])]
+
     # SIGTERM (e.g. a CI time limit) ends the run through the clean-up below.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    image = get_image(rebuild=args.rebuild)
-    manifest = image.manifest()
-    print(f"[image] {image.dir} (kernel {manifest.get('kernel')}, "
-          f"{manifest.get('repo_debs')} debs in the offline repository)", flush=True)
+    modules = {name: load(name) for name in selected}
+    plan = [(d, [n for n in selected if d in distros_of(modules[n]) or args.shell or args.build_image])
+            for d in distros]
+    plan = [(d, names) for d, names in plan if names]
+    for distro, _ in plan:
+        image = get_image(distro, rebuild=args.rebuild)
+        manifest = image.manifest()
+        print(f"[image] {distro}: {image.dir} (kernel {manifest.get('kernel')}, "
+              f"{manifest.get('repo_debs')} debs in the offline repository)", flush=True)
     if args.build_image:
         return 0
     hosttools.ensure(hosttools.QEMU_TOOLS)
     if args.shell:
-        machine = Machine("interactive")
+        machine = Machine("interactive", distro=distros[0])
         for port in args.forward:
             machine.forward(port)
         try:
@@ -235,20 +261,30 @@ def main(argv: list[str] | None = None) -> int:
         print(machine.keep())
         return 0
 
-    runner = Runner(keep=args.keep, verbose=args.verbose)
     results: list[Result] = []
-    try:
-        for name in selected:
-            results.append(runner.run_one(name, named=bool(args.scenarios)))
-    finally:
-        runner.stop_all()
-    skipped = sum(r.skipped for r in results)
-    passed = sum(r.passed and not r.skipped for r in results)
-    failed = len(results) - passed - skipped
+    started = time.monotonic()
+    for distro, names in plan:
+        runner = Runner(keep=args.keep, verbose=args.verbose, distro=distro)
+        try:
+            for name in names:
+                results.append(runner.run_one(name, named=bool(args.scenarios)))
+        finally:
+            runner.stop_all()
     print("\nscenario results:")
     for r in results:
         word = "SKIP" if r.skipped else "PASS" if r.passed else "FAIL"
-        print(f"  {word}  {r.name:<30} {r.seconds:7.1f}s")
-    print(f"total {sum(r.seconds for r in results):.1f}s")
-    print(f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""))
-    return 0 if failed == 0 else 1
+        print(f"  {word}  {r.distro:<9} {r.name:<24} {r.seconds:7.1f}s")
+    for distro, _ in plan:
+        mine = [r for r in results if r.distro == distro]
+        print(f"{distro}: {count(mine)}, {sum(r.seconds for r in mine):.1f}s")
+    print(f"total {time.monotonic() - started:.1f}s")
+    print(count(results))
+    return 0 if all(r.passed for r in results) else 1
+
+
+def count(results: list[Result]) -> str:
+    """`N passed, N failed` (and skipped, when any)."""
+    skipped = sum(r.skipped for r in results)
+    passed = sum(r.passed and not r.skipped for r in results)
+    failed = len(results) - passed - skipped
+    return f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else "")
