@@ -306,7 +306,7 @@ fn daemon_reload(sys: &System) -> Result<()> {
 }
 
 /// 3. A stop timeout for the session units (`tigervnc::stop_dropin`), and a
-/// daemon-reload when it changed so the next stop already uses it.
+///    daemon-reload when it changed so the next stop already uses it.
 fn limit_stop_time(sys: &System, t: &Target, state: &mut State) -> Result<Done> {
     let path = tigervnc::stop_dropin(t.family);
     let step = sys.out().step(&format!(
