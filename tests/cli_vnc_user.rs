@@ -274,6 +274,52 @@ fn tigervnc_1_14_reads_the_xdg_directory() {
     assert!(!img.path("/home/admin/.vnc").exists());
 }
 
+/// An appliance upgraded to TigerVNC 1.14+ keeps the ~/.vnc/passwd of the old
+/// version: a second copy of an old password that no server reads. Enabling the
+/// user again writes ~/.config/tigervnc and deletes it; a ~/.vnc that Debian 13's
+/// wrapper made a link to the new directory is left alone.
+#[test]
+#[ignore = "needs root"]
+fn after_an_upgrade_to_1_14_the_old_password_file_goes() {
+    let img = debian();
+    enable(&img, "admin", "oldpass1\n").success();
+    let old = "/home/admin/.vnc/passwd";
+    assert!(img.exists(old));
+    img.write(
+        "/var/lib/dpkg/status",
+        "Package: tigervnc-common\nStatus: install ok installed\nVersion: 1.15.0+dfsg-2.1\n\n",
+    );
+    enable(&img, "admin", "password\n")
+        .success()
+        .stderr(predicate::str::contains(
+            "/home/admin/.vnc/passwd, left from TigerVNC before 1.14 (this one reads ",
+        ));
+    assert!(!img.exists(old), "the old password file is still there");
+    assert_eq!(
+        hex(&read_bytes(&img, "/home/admin/.config/tigervnc/passwd")),
+        "dbd83cfd727a1458"
+    );
+    assert!(img.exists("/home/admin/.vnc/config"), "only the password file goes");
+    // a second run has nothing left to delete
+    enable(&img, "admin", "password\n")
+        .success()
+        .stderr(predicate::str::contains("Deleting").not());
+
+    // the wrapper's migration: ~/.vnc is a link to ~/.config/tigervnc
+    let migrated = debian();
+    migrated.write(
+        "/var/lib/dpkg/status",
+        "Package: tigervnc-common\nStatus: install ok installed\nVersion: 1.15.0+dfsg-2.1\n\n",
+    );
+    enable(&migrated, "operator", "secret12\n").success();
+    let link = migrated.path("/home/operator/.vnc");
+    std::os::unix::fs::symlink(".config/tigervnc", &link).unwrap();
+    std::os::unix::fs::lchown(&link, Some(1001), Some(1001)).unwrap();
+    enable(&migrated, "operator", "secret34\n").success();
+    assert!(migrated.exists("/home/operator/.config/tigervnc/passwd"));
+    assert!(link.symlink_metadata().unwrap().file_type().is_symlink());
+}
+
 #[test]
 #[ignore = "needs root"]
 fn password_rules_refuse_and_change_nothing() {

@@ -260,3 +260,31 @@ pub(super) fn delete_passwd(sys: &System, target: &Target) -> Result<()> {
     });
     Ok(())
 }
+
+/// From TigerVNC 1.14 the password is read from `~/.config/tigervnc`. A
+/// `~/.vnc/passwd` left from an older TigerVNC (the appliance was upgraded) is
+/// a second copy of an old password, in a reversible encoding, that no server
+/// reads and that disagrees with the new one: it is deleted, as the user. A
+/// `~/.vnc` that Debian 13's wrapper replaced with a link to the new directory
+/// is left alone, and so is anything but a regular file.
+pub(super) fn delete_legacy_passwd(sys: &System, target: &Target) -> Result<()> {
+    let Some(old) = &target.legacy_passwd else {
+        return Ok(());
+    };
+    let user = &target.user;
+    let dir = old.parent().unwrap_or(&user.home);
+    // lstat: a link (the wrapper's migration) is not the directory TigerVNC once read
+    let kind = |p: &Path| as_user(user.uid, user.gid, || sys.kind(p));
+    let is_file = kind(dir)? == Some(FileKind::Dir) && kind(old)? == Some(FileKind::File);
+    if !is_file {
+        return Ok(());
+    }
+    let step = sys.out().step(&format!(
+        "Deleting {}, left from TigerVNC before 1.14 (this one reads {})",
+        sys.host_path(old).display(),
+        sys.host_path(&target.passwd).display()
+    ));
+    sys.remove_as(user, old)?;
+    step.done(sys.word("deleted", "would be deleted"));
+    Ok(())
+}

@@ -175,6 +175,7 @@ fn enable_here(
     }
     note_skipped(sys, &chosen.skipped);
     report_user_files(sys, target, &changes);
+    delete_legacy_passwd(sys, target)?;
     let display = chosen.display;
     sys.out()
         .step(&format!(
@@ -229,6 +230,9 @@ fn enable_delegated(
         );
         run_system_part(sys, target, part).map(|d| d.or(known))
     })();
+    if result.is_ok() {
+        delete_legacy_passwd(sys, target)?;
+    }
     let display = match result {
         Ok(r) => r,
         Err(e) => {
@@ -248,6 +252,7 @@ fn remove_here(sys: &System, target: &Target) -> Result<()> {
     let wait = Config::load(sys)?.lock_wait(sys)?;
     let display = free_display(sys, target, wait)?;
     delete_passwd(sys, target)?;
+    delete_legacy_passwd(sys, target)?;
     print_removed(sys, &target.user, display);
     Ok(())
 }
@@ -257,6 +262,7 @@ fn remove_delegated(sys: &System, target: &Target) -> Result<()> {
     check_sudo(sys, target, Part::Remove)?;
     run_system_part(sys, target, Part::Remove)?;
     delete_passwd(sys, target)?;
+    delete_legacy_passwd(sys, target)?;
     print_removed(sys, &target.user, m.display_of(&target.user.name));
     Ok(())
 }

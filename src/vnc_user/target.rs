@@ -10,6 +10,8 @@ pub(super) struct Target {
     pub(super) dir: PathBuf,
     pub(super) passwd: PathBuf,
     pub(super) config: PathBuf,
+    /// From TigerVNC 1.14: the `~/.vnc/passwd` an older TigerVNC read.
+    pub(super) legacy_passwd: Option<PathBuf>,
     /// Said when the TigerVNC version had to be assumed.
     pub(super) version_note: Option<String>,
 }
@@ -29,7 +31,9 @@ impl Target {
             ),
         };
         let dir = version.user_dir(&user.home);
+        let old_dir = Version::DEBIAN_12.user_dir(&user.home);
         Ok(Target {
+            legacy_passwd: (dir != old_dir).then(|| old_dir.join("passwd")),
             passwd: dir.join("passwd"),
             config: dir.join("config"),
             dir,
