@@ -322,13 +322,15 @@ fn limit_stop_time(sys: &System, t: &Target, state: &mut State) -> Result<Done> 
         tigervnc::stop_dropin_text().as_bytes(),
         FileSpec::root(0o644),
     )?;
-    if change == Change::Unchanged {
-        step.done(sys.change_word(change));
-        return Ok(Done::NOTHING);
+    if change != Change::Unchanged {
+        daemon_reload(sys)?;
     }
-    daemon_reload(sys)?;
     step.done(sys.change_word(change));
-    Ok(Done::WROTE)
+    Ok(if change == Change::Unchanged {
+        Done::NOTHING
+    } else {
+        Done::WROTE
+    })
 }
 
 /// 4. The host name must resolve, or Debian's TigerVNC refuses to start a session.
@@ -384,14 +386,10 @@ fn create_group(sys: &System, state: &mut State) -> Result<Done> {
 /// 6. The sudoers rule, checked by visudo before it is put in place.
 fn install_sudoers_rule(sys: &System, plan: &Plan, state: &mut State) -> Result<Done> {
     let step = sys.out().step(&format!("Installing the sudoers rule {SUDOERS_FILE}"));
-    let rule = tigervnc::sudoers_rule(&plan.exes);
-    if sudoers_rule_is(sys, &rule)? {
+    let Some(rule) = sudoers_rule_to_write(sys, &plan.exes)? else {
         step.done("unchanged");
         return Ok(Done::NOTHING);
-    }
-    if sys.applies_commands() {
-        validate_sudoers(sys, &rule)?;
-    }
+    };
     if state.files.insert(SUDOERS_FILE.to_string()) {
         record(sys, state)?;
     }
@@ -406,11 +404,19 @@ fn install_sudoers_rule(sys: &System, plan: &Plan, state: &mut State) -> Result<
     Ok(Done::WROTE)
 }
 
-/// Whether the sudoers file holds exactly `rule`, root's and mode 0440.
-fn sudoers_rule_is(sys: &System, rule: &str) -> Result<bool> {
+/// The rule for `exes` when the sudoers file does not hold exactly it (root's,
+/// mode 0440), checked by visudo where commands run; `None` when it does.
+fn sudoers_rule_to_write(sys: &System, exes: &[PathBuf]) -> Result<Option<String>> {
+    let rule = tigervnc::sudoers_rule(exes);
     let current = sys.read(Path::new(SUDOERS_FILE))?;
     let meta = sys.meta(Path::new(SUDOERS_FILE))?;
-    Ok(current.as_deref() == Some(rule.as_bytes()) && meta.is_some_and(|m| (m.mode, m.uid, m.gid) == (0o440, 0, 0)))
+    if current.as_deref() == Some(rule.as_bytes()) && meta.is_some_and(|m| (m.mode, m.uid, m.gid) == (0o440, 0, 0)) {
+        return Ok(None);
+    }
+    if sys.applies_commands() {
+        validate_sudoers(sys, &rule)?;
+    }
+    Ok(Some(rule))
 }
 
 /// `edge-setup vnc refresh-sudoers`: the packages' maintainer scripts run it so
@@ -432,14 +438,10 @@ fn refresh_sudoers(sys: &System) -> Result<()> {
         "Refreshing the sudoers rule {SUDOERS_FILE} for {}",
         names.join(" and ")
     ));
-    let rule = tigervnc::sudoers_rule(&exes);
-    if sudoers_rule_is(sys, &rule)? {
+    let Some(rule) = sudoers_rule_to_write(sys, &exes)? else {
         step.done("unchanged");
         return Ok(());
-    }
-    if sys.applies_commands() {
-        validate_sudoers(sys, &rule)?;
-    }
+    };
     let change = write_managed(sys, SUDOERS_FILE, rule.as_bytes(), FileSpec::root(0o440))?;
     step.done(sys.change_word(change));
     Ok(())

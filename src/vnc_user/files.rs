@@ -65,8 +65,7 @@ pub(super) fn session_config(existing: Option<&str>, settings: &Settings) -> Str
 /// own. The writes check again (the user may race), this says it early.
 pub(super) fn check_user_paths(sys: &System, target: &Target) -> Result<()> {
     let user = &target.user;
-    let root = sys;
-    let host = |p: &Path| root.host_path(p).display().to_string();
+    let host = |p: &Path| sys.host_path(p).display().to_string();
     let link = |p: &Path| {
         Error::failure(format!("{} is a symbolic link", host(p)))
             .why("edge-setup writes a user's VNC files only as regular files in real directories, so that no link can redirect them")
@@ -74,10 +73,10 @@ pub(super) fn check_user_paths(sys: &System, target: &Target) -> Result<()> {
     };
     as_user(user.uid, user.gid, || -> Result<()> {
         for dir in target.dirs() {
-            if root.is_link(&dir)? {
+            if sys.is_link(&dir)? {
                 return Err(link(&dir));
             }
-            match root.meta(&dir)? {
+            match sys.meta(&dir)? {
                 Some(m) if !m.is_dir => {
                     return Err(Error::failure(format!("{} is a file, not a directory", host(&dir)))
                         .hint("move it away and run the command again; nothing was changed"));
@@ -99,7 +98,7 @@ pub(super) fn check_user_paths(sys: &System, target: &Target) -> Result<()> {
             }
         }
         for file in [&target.passwd, &target.config] {
-            if root.is_link(file)? {
+            if sys.is_link(file)? {
                 return Err(link(file));
             }
         }
@@ -248,15 +247,21 @@ impl<'a> Previous<'a> {
 }
 
 pub(super) fn delete_passwd(sys: &System, target: &Target) -> Result<()> {
-    let step = sys.out().step(&format!(
+    let what = format!(
         "Deleting the VNC password file {}",
         sys.host_path(&target.passwd).display()
-    ));
-    let removed = sys.remove_as(&target.user, &target.passwd)?;
-    step.done(match (removed, sys.dry_run()) {
-        (true, false) => "deleted",
-        (true, true) => "would be deleted",
-        (false, _) => "not there",
+    );
+    delete_as_user(sys, &target.user, &target.passwd, &what)
+}
+
+/// One step deleting a file of the user's, as the user.
+fn delete_as_user(sys: &System, user: &UserInfo, path: &Path, what: &str) -> Result<()> {
+    let step = sys.out().step(what);
+    let removed = sys.remove_as(user, path)?;
+    step.done(if removed {
+        sys.word("deleted", "would be deleted")
+    } else {
+        "not there"
     });
     Ok(())
 }
@@ -279,12 +284,10 @@ pub(super) fn delete_legacy_passwd(sys: &System, target: &Target) -> Result<()> 
     if !is_file {
         return Ok(());
     }
-    let step = sys.out().step(&format!(
+    let what = format!(
         "Deleting {}, left from TigerVNC before 1.14 (this one reads {})",
         sys.host_path(old).display(),
         sys.host_path(&target.passwd).display()
-    ));
-    sys.remove_as(user, old)?;
-    step.done(sys.word("deleted", "would be deleted"));
-    Ok(())
+    );
+    delete_as_user(sys, user, old, &what)
 }

@@ -3,6 +3,7 @@
 //! naming its line, table and key before any option is planned.
 //! examples/appliance.toml shows every key (a test keeps the two in sync).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -142,22 +143,26 @@ impl Answers {
         })
     }
 
+    /// No table at all (an empty file, or only comments).
     pub fn is_empty(&self) -> bool {
-        self.network.is_none()
-            && self.post_install.is_none()
-            && self.certificates.is_none()
-            && self.tenant_password.is_none()
-            && self.device_id.is_none()
-            && self.agent.is_none()
-            && self.vnc.is_none()
-            && self.vnc_user.is_empty()
+        self.serialized().is_empty()
     }
 
-    /// The checked values of one table by key, for the lookups options share
-    /// with config.dat and the console.
-    pub fn table(&self, name: &str) -> Option<toml::Table> {
-        let all = toml::Table::try_from(self).expect("the answers serialize as they were read");
-        all.get(name).and_then(|v| v.as_table()).cloned()
+    /// Every table given, with its checked values by key, for the lookups the
+    /// options share with config.dat and the console. `[[vnc-user]]`, an array
+    /// of tables, is read from `vnc_user` instead.
+    pub fn tables(&self) -> BTreeMap<String, toml::Table> {
+        self.serialized()
+            .into_iter()
+            .filter_map(|(name, value)| match value {
+                toml::Value::Table(t) => Some((name, t)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn serialized(&self) -> toml::Table {
+        toml::Table::try_from(self).expect("the answers serialize as they were read")
     }
 }
 
@@ -225,10 +230,11 @@ mod tests {
     #[test]
     fn a_table_reads_back_only_the_keys_given() {
         let a = Answers::parse("[agent]\nurl = \"https://t.example.com\"\n", Path::new("a")).unwrap();
-        let t = a.table("agent").unwrap();
+        let tables = a.tables();
+        let t = &tables["agent"];
         assert_eq!(t.get("url").and_then(|v| v.as_str()), Some("https://t.example.com"));
         assert_eq!(t.get("insecure").and_then(|v| v.as_bool()), Some(false));
-        assert!(a.table("network").is_none());
+        assert!(!tables.contains_key("network"));
         assert!(!a.is_empty());
         assert!(Answers::parse("", Path::new("a")).unwrap().is_empty());
     }

@@ -272,7 +272,7 @@ fn with_input(
         return f(&input);
     }
     if let Some(path) = &given.answers {
-        let t = Answers::load(ctx, path)?.table(table).unwrap_or_default();
+        let t = Answers::load(ctx, path)?.tables().remove(table).unwrap_or_default();
         let input = Input {
             source: Source::Answers(&t),
             interactive: false,
@@ -389,13 +389,9 @@ impl Planned {
 /// options 3 and 6 need option 2, done before or in the same file).
 fn plan_answers(ctx: &Ctx, path: &Path, answers: &Answers, force: bool) -> Result<Vec<Planned>> {
     let origin = |t: &str| format!("{} [{t}]", path.display());
-    let tables: Vec<(&str, toml::Table)> = OPTIONS
-        .iter()
-        .filter_map(|o| o.table)
-        .filter_map(|name| answers.table(name).map(|t| (name, t)))
-        .collect();
+    let tables = answers.tables();
     let input_of = |name: &str| {
-        tables.iter().find(|(t, _)| *t == name).map(|(_, t)| Input {
+        tables.get(name).map(|t| Input {
             source: Source::Answers(t),
             interactive: false,
             noninteractive: "the answers file",
