@@ -109,6 +109,9 @@ impl Version {
     /// Debian 12 ships 1.12; what `vnc-user` assumes when it cannot tell.
     pub const DEBIAN_12: Version = Version(1, 12);
 
+    /// From this version the per-user files are in `~/.config/tigervnc`.
+    pub const CONFIG_DIR: Version = Version(1, 14);
+
     /// Parses a package version such as `1.12.0+dfsg-8` or `1.14.1-2.el9`.
     pub fn parse(s: &str) -> Option<Version> {
         let s = s.split_once(':').map_or(s, |(_, v)| v);
@@ -120,7 +123,7 @@ impl Version {
 
     /// The per-user directory this version reads its password and config from.
     pub fn user_dir(self, home: &Path) -> PathBuf {
-        if self >= Version(1, 14) {
+        if self >= Version::CONFIG_DIR {
             home.join(".config/tigervnc")
         } else {
             home.join(".vnc")

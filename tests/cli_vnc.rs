@@ -517,3 +517,76 @@ fn refresh_sudoers_rewrites_an_existing_rule_only() {
         "{rule}"
     );
 }
+
+/// An appliance upgraded from Debian 12 to 13 (TigerVNC 1.12 to 1.15): the session of
+/// a user whose files are still in ~/.vnc does not come up (found on the Debian 13
+/// guest). `edge-setup vnc` moves them, as the user, keeping the password and the
+/// user's own settings, and restarts the session; a user already on the new layout
+/// is left alone, and a second run changes nothing.
+#[test]
+#[ignore = "needs root"]
+fn after_an_upgrade_to_tigervnc_1_14_vnc_moves_the_users_files() {
+    let img = prepared();
+    let status = img.read("/var/lib/dpkg/status").unwrap().replace(
+        "Package: tigervnc-common\nStatus: install ok installed\nVersion: 1.0\n",
+        "Package: tigervnc-common\nStatus: install ok installed\nVersion: 1.15.0+dfsg-2.1\n",
+    );
+    img.write("/var/lib/dpkg/status", &status);
+    img.write("/opt/c8y/utilities/vnc-display-mapping", "admin:1\noperator:2\n");
+    img.write("/etc/tigervnc/vncserver.users", ":1=admin\n:2=operator\n");
+    let old_passwd = [0xdb, 0xd8, 0x3c, 0xfd, 0x72, 0x7a, 0x14, 0x58];
+    std::fs::create_dir_all(img.path("/home/admin/.vnc")).unwrap();
+    std::fs::write(img.path("/home/admin/.vnc/passwd"), old_passwd).unwrap();
+    img.write(
+        "/home/admin/.vnc/config",
+        "session=edge-setup\ngeometry=1024x768\nlocalhost\nmine=kept\n",
+    );
+    img.write("/home/operator/.config/tigervnc/passwd", "12345678");
+    for (path, id) in [
+        ("/home/admin", 1000),
+        ("/home/admin/.vnc", 1000),
+        ("/home/admin/.vnc/passwd", 1000),
+        ("/home/admin/.vnc/config", 1000),
+        ("/home/operator", 1001),
+        ("/home/operator/.config", 1001),
+        ("/home/operator/.config/tigervnc", 1001),
+        ("/home/operator/.config/tigervnc/passwd", 1001),
+    ] {
+        std::os::unix::fs::chown(img.path(path), Some(id), Some(id)).unwrap();
+    }
+    let operator_before = img.snapshot();
+
+    let err = stderr(&img, &["vnc"]);
+    assert!(
+        err.contains("admin's VNC files are in ")
+            && err.contains("/home/admin/.vnc, which TigerVNC 1.14 no longer reads"),
+        "{err}"
+    );
+    assert!(err.contains("systemctl restart tigervncserver@:1.service"), "{err}");
+    assert!(!err.contains("operator's VNC files"), "{err}");
+    assert!(!err.contains("tigervncserver@:2"), "{err}");
+    let new = "/home/admin/.config/tigervnc/passwd";
+    assert_eq!(std::fs::read(img.path(new)).unwrap(), old_passwd, "the same password");
+    assert_eq!(img.mode(new), 0o600);
+    assert_eq!(img.owner(new), (1000, 1000));
+    assert_eq!(img.mode("/home/admin/.config/tigervnc"), 0o700);
+    let config = img.read("/home/admin/.config/tigervnc/config").unwrap();
+    assert!(
+        config.contains("session=edge-setup") && config.contains("mine=kept"),
+        "{config}"
+    );
+    assert!(!img.exists("/home/admin/.vnc/passwd"), "two password files left");
+    assert!(img.exists("/home/admin/.vnc/config"), "only the password file goes");
+    let home = img.path("/home/operator");
+    let operator = |snap: Vec<(std::path::PathBuf, Vec<u8>, u32)>| {
+        snap.into_iter()
+            .filter(|(p, _, _)| p.starts_with(&home))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(operator(img.snapshot()), operator(operator_before));
+
+    let before = img.snapshot();
+    let second = stderr(&img, &["vnc"]);
+    assert_eq!(img.snapshot(), before);
+    assert!(second.contains("Nothing to change"), "{second}");
+}

@@ -41,7 +41,7 @@ const IMAGE_EXE: &[&str] = &[
     "/usr/local/sbin/edge-setup",
     "/usr/sbin/edge-setup",
 ];
-const INSTALL_STEPS: u64 = 9;
+const INSTALL_STEPS: u64 = 10;
 
 /// What `edge-setup vnc` is asked to do.
 pub enum Request {
@@ -207,6 +207,7 @@ fn install_steps(sys: &System, t: &Target, plan: &Plan, state: &mut State, recor
         create_group(sys, state)?,
         install_sudoers_rule(sys, plan, state)?,
         configure_firewall(sys, plan, state)?,
+        move_legacy_user_files(sys, t)?,
     ];
     let wrote = done.iter().any(|d| d.wrote);
     check_selinux(sys, state, wrote)?;
@@ -876,6 +877,25 @@ fn uninstall_steps(sys: &System, t: &Target, purge: bool, users: &[UserInfo], st
 
     sys.remove(Path::new(state::PATH))?;
     Ok(())
+}
+
+/// 8. Users' files moved to TigerVNC 1.14's directory.
+///
+/// After an upgrade to TigerVNC 1.14 (Debian 12 to 13) the files of users with a
+/// display that are still in `~/.vnc` move to `~/.config/tigervnc`, as each user, and
+/// their sessions restart; they would not come up otherwise. Silent when there is none.
+fn move_legacy_user_files(sys: &System, t: &Target) -> Result<Done> {
+    let (mappings, _) = vnc_user::load_mappings(sys)?;
+    let users = sys.users();
+    let mut done = Done::NOTHING;
+    for (name, display, _) in mappings.appliance.entries() {
+        if let Some(user) = users.by_name(name)?
+            && vnc_user::move_legacy_files(sys, t.family, user, display)?
+        {
+            done = Done::WROTE;
+        }
+    }
+    Ok(done)
 }
 
 /// The users in the mapping files (either of them), as known to the system, by name.

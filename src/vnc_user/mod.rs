@@ -23,6 +23,7 @@
 mod displays;
 mod files;
 pub mod mapping;
+mod migrate;
 pub mod password;
 mod passwords;
 mod privileged;
@@ -53,6 +54,7 @@ use session::*;
 use target::*;
 
 pub use displays::load_mappings;
+pub use migrate::move_legacy_files;
 pub use passwords::{PASSWORD_LINE_MAX, Passwords, check_view_only};
 pub use privileged::system_part;
 
@@ -73,6 +75,17 @@ struct Settings {
     geometry: Geometry,
     /// How long to wait for the mapping lock (`vnc.lock-wait`).
     lock_wait: Duration,
+}
+
+impl Settings {
+    fn load(sys: &System) -> Result<Settings> {
+        let cfg = Config::load(sys)?;
+        Ok(Settings {
+            listen: cfg.require(sys, VNC_LISTEN)?,
+            geometry: cfg.require(sys, VNC_GEOMETRY)?,
+            lock_wait: cfg.lock_wait(sys)?,
+        })
+    }
 }
 
 /// Enables `named` (default: the caller, or the one who ran sudo) with the
@@ -112,12 +125,7 @@ fn enable_target(
     passwords: impl FnOnce() -> Result<Passwords>,
 ) -> Result<()> {
     require_home(sys, &target.user)?;
-    let cfg = Config::load(sys)?;
-    let settings = Settings {
-        listen: cfg.require(sys, VNC_LISTEN)?,
-        geometry: cfg.require(sys, VNC_GEOMETRY)?,
-        lock_wait: cfg.lock_wait(sys)?,
-    };
+    let settings = Settings::load(sys)?;
     // Everything that can be refused is checked before the passwords are asked
     // (and before any lock is taken).
     let (preview, _) = load_mappings(sys)?;

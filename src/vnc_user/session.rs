@@ -31,7 +31,7 @@ pub(super) fn start_session(sys: &System, target: &Target, display: u32, restart
     };
     if restart {
         let step = sys.out().step(&format!(
-            "Restarting {unit}, so the new password and settings take effect (windows open in it close)"
+            "Restarting {unit}, so it reads the password and settings written now (windows open in it close)"
         ));
         sys.run(Cmd::new(Tool::Systemctl).args(["enable", &unit]))
             .map_err(hint)?;

@@ -13,8 +13,8 @@ def test(machine):
     # The boot finished; "degraded" is accepted, but the failed units are shown.
     state = machine.execute("systemctl is-system-running --wait", timeout=300)[1].strip()
     if state == "degraded":
-        print("    system degraded; failed units:\n"
-              + machine.succeed("systemctl --failed --no-legend --plain"))
+        machine.log("    system degraded; failed units:\n"
+                    + machine.succeed("systemctl --failed --no-legend --plain"))
     else:
         assert state == "running", f"system state is {state!r}"
 

@@ -8,7 +8,8 @@ on the shared machine and leaves it as it found it."""
 import shlex
 import time
 
-from vmtest.edge import USERS, display_of, vnc_user_as
+from vmtest.edge import USERS, display_of, vnc_dir, vnc_user_as
+from vmtest.image import DISTROS  # runs on every release: TigerVNC 1.11, 1.12 and 1.15
 
 EXE = "/usr/bin/edge-setup"
 SUDOERS = "/etc/sudoers.d/edge-setup-vnc"
@@ -142,9 +143,11 @@ def full_pipe_blocks_no_one(machine):
 
 
 def fifo_refused(machine):
-    """A FIFO for ~/.vnc/config: root's run refuses it at once, the lock stays free."""
-    machine.succeed(as_user("admin", "mv ~admin/.vnc/config ~admin/.vnc/config.aside && mkfifo ~admin/.vnc/config"))
-    before = machine.succeed("sha256sum ~admin/.vnc/passwd /etc/tigervnc/vncserver.users")
+    """A FIFO for the user's VNC settings file: root's run refuses it at once, the lock
+    stays free."""
+    d = vnc_dir(machine, "admin")
+    machine.succeed(as_user("admin", f"mv {d}/config {d}/config.aside && mkfifo {d}/config"))
+    before = machine.succeed(f"sha256sum {d}/passwd /etc/tigervnc/vncserver.users")
     password, view_only = USERS["admin"]
     started = time.monotonic()
     out = machine.fail(f"printf '%s\\n%s\\n' {password} {view_only} | "
@@ -153,12 +156,11 @@ def fifo_refused(machine):
     machine.log(f"    refused in {took:.1f}s: {' '.join(out.split())[:200]}")
     assert "FIFO" in out, f"the refusal does not name the FIFO:\n{out}"
     assert took < 20, f"the FIFO was refused only after {took:.1f}s"
-    assert machine.succeed("sha256sum ~admin/.vnc/passwd /etc/tigervnc/vncserver.users") == before
+    assert machine.succeed(f"sha256sum {d}/passwd /etc/tigervnc/vncserver.users") == before
     out = vnc_user_as(machine, "operator", *USERS["operator"])
     assert "5902" in out, out
 
-    machine.succeed("rm ~admin/.vnc/config && mv ~admin/.vnc/config.aside ~admin/.vnc/config && "
-                    "chown admin: ~admin/.vnc/config")
+    machine.succeed(f"rm {d}/config && mv {d}/config.aside {d}/config && chown admin: {d}/config")
     out = vnc_user_as(machine, "admin", *USERS["admin"])
     assert "5901" in out, out
 

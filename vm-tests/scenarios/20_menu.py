@@ -23,7 +23,7 @@ def test(machine):
     plain = ocr(machine.out_dir / "desktop.png", box).lower()
     assert "xterm" not in plain and "firefox" not in plain, f"the region reads as a menu before the click:\n{plain}"
     (machine.out_dir / "menu.txt").write_text(text)
-    print("    OCR of the menu: " + " | ".join(l for l in text.splitlines() if l.strip()))
+    machine.log("    OCR of the menu: " + " | ".join(l for l in text.splitlines() if l.strip()))
     lower = text.lower()
     assert "xterm" in lower and "firefox" in lower, \
         f"the right-click menu does not show xterm and Firefox; OCR read:\n{text}"

@@ -39,7 +39,7 @@ def test(machine):
         out = machine.succeed("edge-setup setup expand-disk 2>&1", timeout=300)
         (machine.out_dir / "expand-disk.txt").write_text(out)
         after = size_of(machine)
-        print(f"    /data: {before // MiB} MiB -> {after // MiB} MiB")
+        machine.log(f"    /data: {before // MiB} MiB -> {after // MiB} MiB")
         assert after > before + 200 * MiB, f"/data did not grow: {before} -> {after} bytes\n{out}"
         assert machine.succeed("cat /data/marker").strip() == "keep"
         # Nothing left to grow: a second run says so and succeeds.

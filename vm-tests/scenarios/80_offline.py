@@ -1,31 +1,36 @@
-"""Scenario 8, offline install: `edge-setup vnc bundle DIR` on the host (Debian 12 with a
-network, like the guest) downloads every package with its dependencies; on a fresh guest
-with no package source at all (its offline repository, source list and apt lists removed),
-`edge-setup vnc --offline DIR` installs from those files, and a user's session starts."""
+"""Scenario 8, offline install, on each release: `edge-setup vnc bundle DIR` runs on the
+host in a root file system of the guest's release with Debian's archive as its source
+(`vmtest.release_root`: the guest image under an overlay, the package under test unpacked),
+as an operator runs it on a machine of the appliance's release with a network; it downloads
+every package with its dependencies. On a fresh guest with no package source at all (its
+offline repository, source list and apt lists removed), `edge-setup vnc --offline DIR`
+installs from those files, a second run changes nothing, and a user's session starts."""
 
 import subprocess
-import tempfile
-from pathlib import Path
+import time
 
-from vmtest import edge_setup_binary
+from vmtest import edge_setup_deb
 from vmtest.edge import install_package, wait_for_desktop
+from vmtest.image import DISTROS  # runs on every release: TigerVNC 1.11, 1.12 and 1.15
+from vmtest.release_root import release_root
 
 FRESH_MACHINE = True
 
 
 def test(machine):
-    with tempfile.TemporaryDirectory(prefix="vmt-bundle-") as tmp:
-        bundle = Path(tmp) / "bundle"
-        # The host's package lists must be current for `apt-get download`.
-        subprocess.run(["apt-get", "-q", "update"], check=True, capture_output=True)
-        r = subprocess.run([str(edge_setup_binary()), "vnc", "bundle", str(bundle)],
+    deb = edge_setup_deb()
+    started = time.monotonic()
+    with release_root(machine.distro, deb) as root:
+        r = subprocess.run(["chroot", str(root), "/usr/bin/edge-setup", "vnc", "bundle", "/srv/bundle"],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         (machine.out_dir / "bundle.txt").write_text(r.stdout)
-        assert r.returncode == 0, f"edge-setup vnc bundle failed on the host:\n{r.stdout}"
+        assert r.returncode == 0, f"edge-setup vnc bundle failed on {machine.distro}:\n{r.stdout}"
+        bundle = root / "srv/bundle"
         debs = sorted(bundle.glob("*.deb"))
-        print(f"    bundle: {len(debs)} packages, "
-              f"{sum(d.stat().st_size for d in debs) // (1024 * 1024)} MiB")
-        install_package(machine)
+        machine.log(f"    bundle on {machine.distro}: {len(debs)} packages, "
+                    f"{sum(d.stat().st_size for d in debs) // (1024 * 1024)} MiB, "
+                    f"{time.monotonic() - started:.0f}s with the root's apt-get update")
+        install_package(machine, deb)
         machine.copy_in(bundle, "/srv/bundle")
 
     # No package source left in the guest.

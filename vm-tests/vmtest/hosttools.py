@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import threading
 
 # command -> Debian package that provides it
 QEMU_TOOLS = {"qemu-system-x86_64": "qemu-system-x86", "qemu-img": "qemu-utils"}
@@ -15,6 +16,8 @@ IMAGE_TOOLS = {
 }
 
 _updated = False
+# Scenarios run in parallel (vm-tests/run -j): one apt-get at a time.
+_lock = threading.RLock()
 
 
 def _apt_get(*args: str) -> subprocess.CompletedProcess:
@@ -26,6 +29,11 @@ def _apt_get(*args: str) -> subprocess.CompletedProcess:
 
 
 def apt_install(packages: list[str]) -> None:
+    with _lock:
+        _apt_install(packages)
+
+
+def _apt_install(packages: list[str]) -> None:
     global _updated
     if os.geteuid() != 0:
         raise SystemExit(f"missing host packages {packages}: run as root or install them")
@@ -46,6 +54,11 @@ def apt_install(packages: list[str]) -> None:
 
 
 def ensure(tools: dict[str, str]) -> None:
+    with _lock:
+        _ensure(tools)
+
+
+def _ensure(tools: dict[str, str]) -> None:
     missing = sorted({pkg for cmd, pkg in tools.items() if shutil.which(cmd) is None})
     if "qemu-system-x86" in missing or "qemu-utils" in missing:
         # Both come from the same source package and must have the same version.

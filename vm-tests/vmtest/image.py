@@ -101,16 +101,19 @@ def get_image(suite: str = DEFAULT_DISTRO, rebuild: bool = False) -> Image:
     images.mkdir(parents=True, exist_ok=True)
     key = recipe_key(suite)
     image = Image(images / key)
-    with open(images / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # one build at a time; others wait and reuse it
+    # One build per release at a time (others wait and reuse it); releases build in parallel.
+    with open(images / f".lock-{suite}", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
         if rebuild and image.dir.exists():
             shutil.rmtree(image.dir)
         if not (image.dir / "manifest").exists():
             _build(image, suite)
             for old in images.iterdir():
+                if old.name.startswith(".") or not old.is_dir():
+                    continue
                 # images from before the suite was recorded were all bookworm's
                 recorded = (old / "suite").read_text().strip() if (old / "suite").exists() else "bookworm"
-                if old.is_dir() and old.name != key and recorded == suite:
+                if old.name != key and recorded == suite:
                     print(f"[image] removing old {suite} image {old}", flush=True)
                     shutil.rmtree(old, ignore_errors=True)
     return image
@@ -118,10 +121,14 @@ def get_image(suite: str = DEFAULT_DISTRO, rebuild: bool = False) -> Image:
 
 def _build(image: Image, suite: str) -> None:
     hosttools.ensure(hosttools.IMAGE_TOOLS)
-    tmp = image.dir.with_name(image.dir.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    for stale in image.dir.parent.glob("build.*"):
+    # build.sh works beside its output: a directory of this release's own, so that a
+    # build of another release running now is not taken for a stale one
+    work = image.dir.parent / f".build-{suite}"
+    shutil.rmtree(work, ignore_errors=True)
+    for stale in image.dir.parent.glob("build.*"):      # left by earlier harness versions
         shutil.rmtree(stale, ignore_errors=True)
+    work.mkdir()
+    tmp = work / image.dir.name
     print(f"[image] building the {suite} image {image.dir} (this takes several minutes)", flush=True)
     started = time.monotonic()
     env = dict(
@@ -136,12 +143,19 @@ def _build(image: Image, suite: str) -> None:
         DISK_FREE_MB=str(DISK_FREE_MB),
         GUEST_FILES=str(RECIPE_DIR / "guest"),
     )
-    r = subprocess.run(["bash", str(RECIPE_DIR / "build.sh")], env=env)
-    if r.returncode != 0:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise SystemExit(f"image build failed (exit {r.returncode})")
+    # Lines prefixed with the release: other releases' builds and scenarios may print
+    # at the same time (vm-tests/run -j).
+    build = subprocess.Popen(["bash", str(RECIPE_DIR / "build.sh")], env=env, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, errors="replace")
+    for line in build.stdout:
+        print(f"[image {suite}] {line.rstrip()}", flush=True)
+    r = build.wait()
+    if r != 0:
+        shutil.rmtree(work, ignore_errors=True)
+        raise SystemExit(f"the {suite} image build failed (exit {r})")
     # The image is shared by all runs; overlays must never write to it.
     (tmp / "rootfs.img").chmod(0o444)
     (tmp / "suite").write_text(suite + "\n")
     tmp.rename(image.dir)
+    shutil.rmtree(work, ignore_errors=True)
     print(f"[image] built in {time.monotonic() - started:.0f}s", flush=True)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import os
 import shutil
 import signal
 import sys
+import threading
 import time
 import traceback
 from dataclasses import dataclass
@@ -16,7 +18,7 @@ from types import ModuleType
 
 from . import hosttools
 from .backdoor import Backdoor, ChannelError
-from .image import DEFAULT_DISTRO, DISTROS, get_image
+from .image import DEFAULT_DISTRO, DISTROS, cache_dir, get_image
 from .machine import Machine, StepFailed
 
 VM_TESTS = Path(__file__).resolve().parent.parent
@@ -79,11 +81,44 @@ def describe_failure(error: BaseException, scenario_file: Path) -> str:
     return "\n".join(lines + ["  " + l for l in message.splitlines()])
 
 
+def needs_own_machine(module: ModuleType) -> bool:
+    """FRESH_MACHINE, or a size other than the shared machine's."""
+    return bool(getattr(module, "FRESH_MACHINE", False)) or \
+        getattr(module, "MEMORY_MB", 2048) != 2048 or getattr(module, "CPUS", 2) != 2
+
+
+class Output:
+    """Where a scenario's lines go. With one job they are printed as they come; with
+    several, kept and printed as one block when the scenario ends, so that scenarios
+    running at the same time do not interleave."""
+    lock = threading.Lock()
+
+    def __init__(self, live: bool):
+        self.live = live
+        self.lines: list[str] = []
+
+    def __call__(self, text: str) -> None:
+        if self.live:
+            with Output.lock:
+                print(text, flush=True)
+        else:
+            self.lines.append(text)
+
+    def flush(self) -> None:
+        if self.lines:
+            with Output.lock:
+                print("\n".join(self.lines), flush=True)
+            self.lines = []
+
+
 class Runner:
-    def __init__(self, keep: bool, verbose: bool, distro: str = DEFAULT_DISTRO):
+    """Runs a unit's scenarios in order: the shared ones on one machine of the release."""
+
+    def __init__(self, keep: bool, verbose: bool, distro: str = DEFAULT_DISTRO, live: bool = True):
         self.keep = keep
         self.verbose = verbose
         self.distro = distro
+        self.live = live
         self.shared: Machine | None = None
         self.machines: list[Machine] = []
 
@@ -94,8 +129,7 @@ class Runner:
         return m
 
     def machine_for(self, name: str, module: ModuleType) -> Machine:
-        if getattr(module, "FRESH_MACHINE", False) or \
-                getattr(module, "MEMORY_MB", 2048) != 2048 or getattr(module, "CPUS", 2) != 2:
+        if needs_own_machine(module):
             return self.new_machine(name, module)
         if self.shared is None or (self.shared.process is not None and not self.shared.is_running()):
             self.shared = self.new_machine("shared", module)
@@ -104,9 +138,11 @@ class Runner:
     def run_one(self, arg: str, named: bool = False) -> Result:
         module = load(arg)
         name = scenario_name(arg)
+        out = Output(self.live)
         skip = getattr(module, "SKIP", None)
         if skip and not named:      # a scenario named on the command line runs anyway
-            print(f"=== {name} on {self.distro}\nSKIP {name}: {skip}", flush=True)
+            out(f"=== {name} on {self.distro}\nSKIP {name}: {skip}")
+            out.flush()
             return Result(name, self.distro, True, 0.0, OUT / self.distro / name, skipped=True)
         artifacts = OUT / self.distro / name
         shutil.rmtree(artifacts, ignore_errors=True)
@@ -118,18 +154,22 @@ class Runner:
             log.write(text if text.endswith("\n") else text + "\n")
             log.flush()
             if self.verbose:
-                print("    " + text.rstrip("\n").replace("\n", "\n    "), flush=True)
+                out("    " + text.rstrip("\n").replace("\n", "\n    "))
 
         machine.transcript = transcript
+        machine.log = out
         machine.out_dir = artifacts
-        print(f"=== {name} on {self.distro}"
-              + (f" (machine {machine.name})" if machine.name != f"{self.distro}-{name}" else ""),
-              flush=True)
+        header = f"=== {name} on {self.distro}" + \
+            (f" (machine {machine.name})" if machine.name != f"{self.distro}-{name}" else "")
+        if not self.live:
+            with Output.lock:
+                print(header.replace("===", "...", 1) + ": started", flush=True)
+        out(header)
         started = time.monotonic()
         error: BaseException | None = None
         try:
             module.test(machine)
-        except Exception as e:            # noqa: BLE001 - every failure is reported
+        except (Exception, SystemExit) as e:     # noqa: BLE001 - every failure is reported
             error = e
         seconds = time.monotonic() - started
         machine.transcript = None
@@ -137,27 +177,142 @@ class Runner:
             report = describe_failure(error, scenario_path(arg))
             (artifacts / "failure.txt").write_text(
                 report + "\n\n" + "".join(traceback.format_exception(error)))
-            print(f"FAIL {name} on {self.distro} ({seconds:.1f}s)\n{report}", flush=True)
+            out(f"FAIL {name} on {self.distro} ({seconds:.1f}s)\n{report}")
         machine.collect(artifacts, journal=error is not None)
         log.close()
         if error is not None:
-            print(f"  artifacts: {artifacts}", flush=True)
+            out(f"  artifacts: {artifacts}")
             if self.keep and machine.is_running():
-                print(machine.keep(), flush=True)
+                out(machine.keep())
             else:
                 machine.stop()
             if machine is self.shared:
                 self.shared = None       # the next scenario gets a fresh machine
         else:
-            print(f"PASS {name} on {self.distro} ({seconds:.1f}s)", flush=True)
+            out(f"PASS {name} on {self.distro} ({seconds:.1f}s)")
             if machine is not self.shared:
                 machine.stop()
+        machine.log = print
+        out.flush()
         return Result(name, self.distro, error is None, seconds, artifacts)
 
     def stop_all(self) -> None:
         for m in self.machines:
             if not m.kept:
                 m.stop()
+
+
+@dataclass
+class Unit:
+    """Scenarios of one release that run in order on one worker: those that share a
+    machine together, each one that needs its own machine alone."""
+    distro: str
+    names: list[str]
+    estimate: float
+
+
+def times_file() -> Path:
+    return cache_dir() / "scenario-times.json"
+
+
+def load_times() -> dict[str, float]:
+    """Each scenario's time in its last passing run ("release/name": seconds)."""
+    try:
+        return {k: float(v) for k, v in json.loads(times_file().read_text()).items()}
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
+def make_units(plan: list[tuple[str, list[str]]], modules: dict[str, ModuleType],
+               times: dict[str, float]) -> list[Unit]:
+    """The units, longest first (by the last run's times; 180 s for a scenario not run
+    before), so that the long ones do not end up last on one worker."""
+    units = []
+    for distro, names in plan:
+        shared = [n for n in names if not needs_own_machine(modules[n])]
+        groups = ([shared] if shared else []) + \
+            [[n] for n in names if needs_own_machine(modules[n])]
+        for group in groups:
+            estimate = sum(times.get(f"{distro}/{scenario_name(n)}", 180.0) for n in group)
+            units.append(Unit(distro, group, estimate))
+    return sorted(units, key=lambda u: -u.estimate)
+
+
+class Schedule:
+    """Runs the units on `jobs` workers; each unit's scenarios in order on one of them."""
+
+    def __init__(self, units: list[Unit], jobs: int, keep: bool, verbose: bool, named: bool):
+        self.queue = list(units)
+        self.jobs = max(1, min(jobs, len(units)))
+        self.keep, self.verbose, self.named = keep, verbose, named
+        self.lock = threading.Lock()
+        self.results: list[Result] = []
+        self.runners: list[Runner] = []
+        self.image_errors: dict[str, str] = {}
+        self.images_shown: set[str] = set()
+
+    def _next(self) -> Unit | None:
+        with self.lock:
+            return self.queue.pop(0) if self.queue else None
+
+    def _image(self, distro: str) -> str | None:
+        """Finds or builds the release's image; the error, if that failed."""
+        try:
+            image = get_image(distro)
+        except SystemExit as e:
+            with self.lock:
+                self.image_errors[distro] = str(e)
+            return str(e)
+        with self.lock:
+            if distro in self.images_shown:
+                return None
+            self.images_shown.add(distro)
+        manifest = image.manifest()
+        with Output.lock:
+            print(f"[image] {distro}: {image.dir} (kernel {manifest.get('kernel')}, "
+                  f"{manifest.get('repo_debs')} debs in the offline repository)", flush=True)
+        return None
+
+    def _work(self) -> None:
+        while (unit := self._next()) is not None:
+            error = self.image_errors.get(unit.distro) or self._image(unit.distro)
+            if error:
+                with self.lock:
+                    for n in unit.names:
+                        self.results.append(Result(scenario_name(n), unit.distro, False, 0.0,
+                                                   OUT / unit.distro / scenario_name(n)))
+                with Output.lock:
+                    print(f"FAIL {', '.join(map(scenario_name, unit.names))} on {unit.distro}: "
+                          f"no image: {error}", flush=True)
+                continue
+            runner = Runner(keep=self.keep, verbose=self.verbose, distro=unit.distro,
+                            live=self.jobs == 1)
+            with self.lock:
+                self.runners.append(runner)
+            try:
+                for name in unit.names:
+                    result = runner.run_one(name, named=self.named)
+                    with self.lock:
+                        self.results.append(result)
+            finally:
+                runner.stop_all()
+
+    def run(self) -> list[Result]:
+        if self.jobs == 1:
+            self._work()
+            return self.results
+        workers = [threading.Thread(target=self._work, name=f"worker-{i}", daemon=True)
+                   for i in range(self.jobs)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            while w.is_alive():
+                w.join(1)            # wakes up for SIGTERM and Ctrl-C
+        return self.results
+
+    def stop_all(self) -> None:
+        for runner in self.runners:
+            runner.stop_all()
 
 
 def attach(socket_path: str) -> int:
@@ -203,9 +358,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="with --shell: forward a host port to this guest TCP port")
     parser.add_argument("--distro", action="append", choices=DISTROS, metavar="RELEASE",
                         help="run on this Debian release (" + ", ".join(DISTROS) + "; repeat for "
-                             "several; default: $EDGE_SETUP_VM_DISTROS, else "
-                             f"{DEFAULT_DISTRO}); each scenario runs on the releases its "
-                             f"DISTROS names (default: {DEFAULT_DISTRO} only)")
+                             "several; default: $EDGE_SETUP_VM_DISTROS, else all of them); "
+                             "each scenario runs on the releases its DISTROS names "
+                             f"(default: {DEFAULT_DISTRO} only)")
+    parser.add_argument("-j", "--jobs", type=int, metavar="N",
+                        help="machines running at the same time (default: $EDGE_SETUP_VM_JOBS, "
+                             "else 1: on a 2-core machine two TCG guests each run at half "
+                             "speed); a release's shared machine runs its scenarios in order, "
+                             "the scenarios with a machine of their own and other releases "
+                             "run beside it")
     args = parser.parse_args(argv)
 
     os.environ["PATH"] = os.environ.get("PATH", "/usr/bin:/bin") + ":/usr/local/sbin:/usr/sbin:/sbin"
@@ -231,24 +392,28 @@ def main(argv: list[str] | None = None) -> int:
     if bad:
         print(f"EDGE_SETUP_VM_DISTROS names unknown releases: {', '.join(bad)}", file=sys.stderr)
         return 2
-    # Until the matrix fits CI's time budget (issue 16), a plain run is bookworm's only.
-    distros = [d for d in DISTROS if d in (args.distro or env_distros or [DEFAULT_DISTRO])]
+    distros = [d for d in DISTROS if d in (args.distro or env_distros or DISTROS)]
+    jobs = args.jobs
+    if jobs is None:
+        try:
+            jobs = int(os.environ.get("EDGE_SETUP_VM_JOBS", "1"))
+        except ValueError:
+            print("EDGE_SETUP_VM_JOBS must be a number", file=sys.stderr)
+            return 2
+    if jobs < 1:
+        print("--jobs must be at least 1", file=sys.stderr)
+        return 2
 
     # SIGTERM (e.g. a CI time limit) ends the run through the clean-up below.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     modules = {name: load(name) for name in selected}
-    plan = [(d, [n for n in selected if d in distros_of(modules[n]) or args.shell or args.build_image])
-            for d in distros]
-    plan = [(d, names) for d, names in plan if names]
-    for distro, _ in plan:
-        image = get_image(distro, rebuild=args.rebuild)
-        manifest = image.manifest()
-        print(f"[image] {distro}: {image.dir} (kernel {manifest.get('kernel')}, "
-              f"{manifest.get('repo_debs')} debs in the offline repository)", flush=True)
-    if args.build_image:
-        return 0
-    hosttools.ensure(hosttools.QEMU_TOOLS)
-    if args.shell:
+    if args.shell or args.build_image:
+        for distro in (distros[:1] if args.shell else distros):
+            image = get_image(distro, rebuild=args.rebuild)
+            print(f"[image] {distro}: {image.dir}", flush=True)
+        if args.build_image:
+            return 0
+        hosttools.ensure(hosttools.QEMU_TOOLS)
         machine = Machine("interactive", distro=distros[0])
         for port in args.forward:
             machine.forward(port)
@@ -261,25 +426,57 @@ def main(argv: list[str] | None = None) -> int:
         print(machine.keep())
         return 0
 
-    results: list[Result] = []
+    plan = [(d, [n for n in selected if d in distros_of(modules[n])]) for d in distros]
+    plan = [(d, names) for d, names in plan if names]
+    if args.rebuild:
+        for distro, _ in plan:
+            get_image(distro, rebuild=True)
+    # Host tools once, before the workers start.
+    hosttools.ensure(hosttools.QEMU_TOOLS)
+    hosttools.ensure(hosttools.IMAGE_TOOLS)
+    times = load_times()
+    units = make_units(plan, modules, times)
+    if jobs == 1:               # one at a time: release by release, as the plan lists them
+        units.sort(key=lambda u: [d for d, _ in plan].index(u.distro))
+    later = list(dict.fromkeys(u.distro for u in units if u.distro != units[0].distro)) if units else []
+    if later:
+        # The other releases' images build while the first scenarios run (on a new
+        # machine that is minutes); a scenario that needs one waits for its build.
+        threading.Thread(target=prefetch_images, args=(later,), name="images", daemon=True).start()
+    schedule = Schedule(units, jobs, keep=args.keep, verbose=args.verbose,
+                        named=bool(args.scenarios))
+    print(f"[run] {sum(len(u.names) for u in units)} scenarios on "
+          f"{', '.join(d for d, _ in plan)}, {schedule.jobs} at a time", flush=True)
     started = time.monotonic()
-    for distro, names in plan:
-        runner = Runner(keep=args.keep, verbose=args.verbose, distro=distro)
-        try:
-            for name in names:
-                results.append(runner.run_one(name, named=bool(args.scenarios)))
-        finally:
-            runner.stop_all()
+    try:
+        results = schedule.run()
+    finally:
+        schedule.stop_all()
+    wall = time.monotonic() - started
+    order = {d: i for i, d in enumerate(DISTROS)}
+    results.sort(key=lambda r: (order[r.distro], r.name))
     print("\nscenario results:")
     for r in results:
         word = "SKIP" if r.skipped else "PASS" if r.passed else "FAIL"
         print(f"  {word}  {r.distro:<9} {r.name:<24} {r.seconds:7.1f}s")
     for distro, _ in plan:
         mine = [r for r in results if r.distro == distro]
-        print(f"{distro}: {count(mine)}, {sum(r.seconds for r in mine):.1f}s")
-    print(f"total {time.monotonic() - started:.1f}s")
+        print(f"{distro}: {count(mine)}, {sum(r.seconds for r in mine):.1f}s of scenarios")
+    print(f"total {wall:.1f}s ({sum(r.seconds for r in results):.1f}s of scenarios, "
+          f"{schedule.jobs} at a time)")
+    times.update({f"{r.distro}/{r.name}": round(r.seconds, 1)
+                  for r in results if r.passed and not r.skipped})
+    times_file().write_text(json.dumps(times, indent=1, sort_keys=True) + "\n")
     print(count(results))
     return 0 if all(r.passed for r in results) else 1
+
+
+def prefetch_images(distros: list[str]) -> None:
+    for distro in distros:
+        try:
+            get_image(distro)
+        except SystemExit:
+            pass            # the scenarios of the release report it when they build again
 
 
 def count(results: list[Result]) -> str:

@@ -6,6 +6,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from . import hosttools
@@ -19,7 +20,15 @@ def venv_dir() -> Path:
     return cache_dir() / "venv"
 
 
+_venv_lock = threading.Lock()   # scenarios run in parallel (vm-tests/run -j)
+
+
 def vncdo_path() -> Path:
+    with _venv_lock:
+        return _vncdo_path()
+
+
+def _vncdo_path() -> Path:
     venv = venv_dir()
     vncdo = venv / "bin" / "vncdo"
     marker = venv / ".installed"

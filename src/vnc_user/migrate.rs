@@ -1,0 +1,70 @@
+//! A user's files after an upgrade to TigerVNC 1.14 (Debian 12 to 13): moved from `~/.vnc`.
+
+use super::*;
+
+/// TigerVNC 1.14 reads `~/.config/tigervnc` only, and the session of a user
+/// whose files are still in `~/.vnc` does not come up ("~/.vnc is deprecated";
+/// Debian 13's wrapper moves the directory only when the user runs it by hand).
+/// As the user: the password file is copied to the new directory as it is (the
+/// same password), the session settings written there, the old password file
+/// deleted, and the session restarted. Nothing when TigerVNC is older, the new
+/// directory has a password file already (only a leftover old one is deleted),
+/// or there is no old one. Returns whether the files were moved.
+pub fn move_legacy_files(sys: &System, family: Family, user: UserInfo, display: u32) -> Result<bool> {
+    let target = Target::new(sys, family, user)?;
+    let Some(old) = target.legacy_passwd.clone() else {
+        return Ok(false);
+    };
+    let user = &target.user;
+    if UserFiles::read(sys, &target)?.passwd.is_some() {
+        delete_legacy_passwd(sys, &target)?;
+        return Ok(false);
+    }
+    let old_dir = old.parent().unwrap_or(&user.home).to_path_buf();
+    // lstat: a link is the wrapper's own migration, already in the new place
+    let is_dir = as_user(user.uid, user.gid, || sys.kind(&old_dir))? == Some(FileKind::Dir);
+    let read = |path: &Path, max| as_user(user.uid, user.gid, || sys.read_user_file(path, user.uid, max));
+    let passwd = match is_dir {
+        true => read(&old, PASSWD_MAX)?.map(Zeroizing::new),
+        false => None,
+    };
+    let Some(passwd) = passwd else {
+        return Ok(false);
+    };
+    let old_config = read(&old_dir.join("config"), CONFIG_MAX)?;
+    let settings = Settings::load(sys)?;
+    let config = UserFiles {
+        passwd: None,
+        config: old_config,
+    }
+    .config_text(&settings);
+
+    sys.out().info(&format!(
+        "{}'s VNC files are in {}, which TigerVNC {}.{} no longer reads: moving them to {}",
+        user.name,
+        sys.host_path(&old_dir).display(),
+        Version::CONFIG_DIR.0,
+        Version::CONFIG_DIR.1,
+        sys.host_path(&target.dir).display()
+    ));
+    check_user_paths(sys, &target)?;
+    let created = create_dirs(sys, &target)?;
+    let written = (|| {
+        let passwd = sys.write_as(user, &target.passwd, &passwd, 0o600)?;
+        let config = sys.write_as(user, &target.config, config.as_bytes(), 0o644)?;
+        Ok(FileChanges { passwd, config })
+    })();
+    let changes = match written {
+        Ok(changes) => changes,
+        Err(e) => {
+            let _ = sys.remove_as(user, &target.passwd);
+            remove_dirs(sys, &target, &created);
+            return Err(e);
+        }
+    };
+    tighten_dir(sys, &target, &created)?;
+    report_user_files(sys, &target, &changes);
+    delete_legacy_passwd(sys, &target)?;
+    start_session(sys, &target, display, true)?;
+    Ok(true)
+}

@@ -1,0 +1,72 @@
+"""A root file system of a guest's release on the host, with Debian's archive as its apt
+source: for what must run on the guest's release with a network (`edge-setup vnc bundle`
+for an appliance that has none). The guests never get a network; this runs on the host.
+
+It is the release's guest image, read-only, under an overlay, with the package of
+edge-setup under test unpacked into it; `chroot` runs commands in it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from .image import MIRROR, SECURITY_MIRROR, cache_dir, get_image
+
+
+def _sources(suite: str) -> str:
+    """Debian's archive for the release, as the image build uses it (bullseye without its
+    security archive, see image.py)."""
+    text = (f"Types: deb\nURIs: {MIRROR}\nSuites: {suite} {suite}-updates\nComponents: main\n"
+            "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n")
+    if suite != "bullseye":
+        text += (f"\nTypes: deb\nURIs: {SECURITY_MIRROR}\nSuites: {suite}-security\n"
+                 "Components: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n")
+    return text
+
+
+def _run(*cmd: str) -> str:
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"`{' '.join(cmd)}` exited with status {r.returncode}:\n{r.stdout[-3000:]}")
+    return r.stdout
+
+
+@contextmanager
+def release_root(suite: str, deb: Path) -> Iterator[Path]:
+    """Yields the root directory; everything written there is gone afterwards."""
+    image = get_image(suite)
+    parent = cache_dir() / "roots"
+    parent.mkdir(parents=True, exist_ok=True)
+    base = Path(tempfile.mkdtemp(prefix=f"{suite}-", dir=parent))
+    lower, upper, work, root = (base / d for d in ("lower", "upper", "work", "root"))
+    for d in (lower, upper, work, root):
+        d.mkdir()
+    mounted: list[Path] = []
+    try:
+        _run("mount", "-o", "loop,ro", str(image.rootfs), str(lower))
+        mounted.append(lower)
+        _run("mount", "-t", "overlay", "overlay", "-o",
+             f"lowerdir={lower},upperdir={upper},workdir={work}", str(root))
+        mounted.append(root)
+        for fs in ("proc", "sys", "dev", "dev/pts"):
+            _run("mount", "--bind", f"/{fs}", str(root / fs))
+            mounted.append(root / fs)
+        # the host's name server, Debian's archive instead of the guest's offline repository
+        (root / "etc/resolv.conf").unlink(missing_ok=True)
+        shutil.copyfile("/etc/resolv.conf", root / "etc/resolv.conf")
+        for f in (root / "etc/apt/sources.list.d").iterdir():
+            f.unlink()
+        (root / "etc/apt/sources.list.d/debian.sources").write_text(_sources(suite))
+        _run("chroot", str(root), "apt-get", "-q", "update")
+        _run("dpkg-deb", "-x", str(deb), str(root))
+        yield root
+    finally:
+        for m in reversed(mounted):
+            if subprocess.run(["umount", str(m)], capture_output=True).returncode != 0:
+                subprocess.run(["umount", "-l", str(m)], capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)
