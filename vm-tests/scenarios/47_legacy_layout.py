@@ -7,7 +7,7 @@ files are in ~/.vnc (issue 16):
 - dave runs `vnc-user` before any session started: edge-setup writes ~/.config/tigervnc and
   deletes the ~/.vnc/passwd no server reads any more;
 - eve runs Debian 13's wrapper once (`tigervncserver -list`), whose own migration moves
-  ~/.vnc to ~/.config/tigervnc and leaves a link: her session comes up on the old password
+  ~/.vnc to ~/.config/tigervnc and leaves a link (it needs an existing ~/.config): her session comes up on the old password
   as it is, and `vnc-user` then writes the one file through the migrated layout.
 - frank's files are still in ~/.vnc when root runs `edge-setup vnc` again (as after a
   release upgrade): it moves them as frank, keeps his password, and his session comes up
@@ -71,6 +71,9 @@ def test(machine):
     # eve: the wrapper's own migration first, then vnc-user
     display, old, new = USERS["eve"]
     unit = f"tigervncserver@:{display}.service"
+    # The wrapper moves ~/.vnc into ~/.config and fails ("Could not migrate") when the
+    # user has no ~/.config yet (found by this scenario); most users have one.
+    machine.succeed("runuser -u eve -- mkdir -m 700 /home/eve/.config")
     machine.succeed("runuser -u eve -- env HOME=/home/eve tigervncserver -list")
     machine.succeed("test -L ~eve/.vnc && test -d ~eve/.config/tigervnc && test ! -L ~eve/.config/tigervnc")
     assert passwd_files(machine, "eve") == ["/home/eve/.config/tigervnc/passwd"]

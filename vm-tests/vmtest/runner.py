@@ -186,8 +186,6 @@ class Runner:
                 out(machine.keep())
             else:
                 machine.stop()
-            if machine is self.shared:
-                self.shared = None       # the next scenario gets a fresh machine
         else:
             out(f"PASS {name} on {self.distro} ({seconds:.1f}s)")
             if machine is not self.shared:
@@ -195,6 +193,14 @@ class Runner:
         machine.log = print
         out.flush()
         return Result(name, self.distro, error is None, seconds, artifacts)
+
+    def not_run(self, arg: str, why: str) -> Result:
+        """A failed result for a scenario that did not run, and why."""
+        name = scenario_name(arg)
+        out = Output(self.live)
+        out(f"=== {name} on {self.distro}\nFAIL {name} on {self.distro}: not run: {why}")
+        out.flush()
+        return Result(name, self.distro, False, 0.0, OUT / self.distro / name)
 
     def stop_all(self) -> None:
         for m in self.machines:
@@ -209,6 +215,7 @@ class Unit:
     distro: str
     names: list[str]
     estimate: float
+    shared: bool = False
 
 
 def times_file() -> Path:
@@ -234,7 +241,7 @@ def make_units(plan: list[tuple[str, list[str]]], modules: dict[str, ModuleType]
             [[n] for n in names if needs_own_machine(modules[n])]
         for group in groups:
             estimate = sum(times.get(f"{distro}/{scenario_name(n)}", 180.0) for n in group)
-            units.append(Unit(distro, group, estimate))
+            units.append(Unit(distro, group, estimate, shared=group is shared))
     return sorted(units, key=lambda u: -u.estimate)
 
 
@@ -290,8 +297,15 @@ class Schedule:
             with self.lock:
                 self.runners.append(runner)
             try:
+                failed = None
                 for name in unit.names:
-                    result = runner.run_one(name, named=self.named)
+                    if failed is not None:
+                        # what follows on the shared machine builds on what failed
+                        result = runner.not_run(name, f"{failed} failed before it on the shared machine")
+                    else:
+                        result = runner.run_one(name, named=self.named)
+                    if unit.shared and not result.passed and failed is None:
+                        failed = result.name
                     with self.lock:
                         self.results.append(result)
             finally:
