@@ -125,20 +125,24 @@ pub fn run(process: Process) -> i32 {
 
 /// A hint written for a running system, for an image: the commands it names
 /// take `--root DIR` and no `sudo` (the image's files are the builder's to change).
+/// Commands that run elsewhere stay as they are: `vnc bundle` on a machine with a
+/// network, `device-id generate` on each appliance made from the image.
 fn for_image(hint: &str, dir: &Path) -> String {
     const COMMANDS: [&str; 6] = ["remote-connectivity", "vnc-user", "device-id", "config", "setup", "vnc"];
-    let hint = hint.replace("sudo edge-setup ", "edge-setup ");
+    const ELSEWHERE: [&str; 2] = ["vnc bundle", "device-id generate"];
     let mut out = String::new();
-    let mut rest = hint.as_str();
+    let mut rest = hint;
     while let Some(at) = rest.find("edge-setup ") {
         let (before, from) = rest.split_at(at + "edge-setup ".len());
-        out.push_str(before);
-        // `vnc bundle` runs on another machine, one with a network, not on the image
-        let names_command = !from.starts_with("vnc bundle")
+        let names_command = !ELSEWHERE.iter().any(|c| from.starts_with(c))
             && COMMANDS.iter().any(|c| {
                 from.strip_prefix(c)
                     .is_some_and(|after| !after.starts_with(|ch: char| ch.is_ascii_alphanumeric() || ch == '-'))
             });
+        match before.strip_suffix("sudo edge-setup ") {
+            Some(lead) if names_command => out.push_str(&format!("{lead}edge-setup ")),
+            _ => out.push_str(before),
+        }
         if names_command {
             out.push_str(&format!("--root {} ", dir.display()));
         }
@@ -223,5 +227,13 @@ mod tests {
             "edge-setup writes it; see edge-setup.toml"
         );
         assert_eq!(for_image("sudo edge-setup vnc", dir), "edge-setup --root /srv/img vnc");
+        // run elsewhere: on a machine with a network, on each appliance
+        assert_eq!(
+            for_image(
+                "'edge-setup vnc bundle DIR', then 'sudo edge-setup device-id generate'",
+                dir
+            ),
+            "'edge-setup vnc bundle DIR', then 'sudo edge-setup device-id generate'"
+        );
     }
 }

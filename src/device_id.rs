@@ -39,7 +39,12 @@ pub fn read(sys: &System) -> Result<Option<DeviceId>> {
 }
 
 /// The error for "no device ID": it says how to set one.
-pub fn missing() -> Error {
+pub fn missing(sys: &System) -> Error {
+    if sys.is_image() {
+        return Error::failure("no Edge device ID is set in this image").hint(
+            "each appliance made from it derives its own: run 'sudo edge-setup device-id generate' on the appliance; or give this image one: 'sudo edge-setup device-id set <ID>'",
+        );
+    }
     Error::failure("no Edge device ID is set on this appliance").hint(
         "derive one from this machine with 'sudo edge-setup device-id generate', or choose one with 'sudo edge-setup device-id set <ID>'",
     )
@@ -62,6 +67,9 @@ pub fn parse_arg(s: &str) -> Result<DeviceId> {
 /// meaningful, else a hash of /etc/machine-id (never the raw machine ID, which
 /// systemd asks applications not to expose).
 pub fn derive(sys: &System) -> Result<DeviceId> {
+    if sys.is_image() {
+        return Err(not_in_an_image());
+    }
     if let Some(serial) = sys.read_string(Path::new(DMI_SERIAL)).ok().flatten()
         && let Some(id) = from_serial(&serial)
     {
@@ -69,17 +77,22 @@ pub fn derive(sys: &System) -> Result<DeviceId> {
     }
     let machine_id = sys.read_string(Path::new(MACHINE_ID))?.unwrap_or_default();
     let machine_id = machine_id.trim();
-    if machine_id.len() != 32 || !machine_id.bytes().all(|b| b.is_ascii_hexdigit()) {
+    let problem = if machine_id.is_empty() {
+        Some("missing or empty")
+    } else if machine_id.len() != 32 || !machine_id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Some("not a machine ID")
+    } else if machine_id.bytes().all(|b| b == machine_id.as_bytes()[0]) {
+        // a placeholder some image builders leave: every machine would share it
+        Some("a placeholder (one digit 32 times), not this machine's own ID")
+    } else {
+        None
+    };
+    if let Some(problem) = problem {
         return Err(Error::failure(format!(
-            "cannot derive a device ID: no meaningful DMI serial and {} is {}",
+            "cannot derive a device ID: no meaningful DMI serial and {} is {problem}",
             sys.host_path(Path::new(MACHINE_ID)).display(),
-            if machine_id.is_empty() {
-                "missing or empty"
-            } else {
-                "not a machine ID"
-            }
         ))
-        .hint("run 'systemd-machine-id-setup' first, or choose an ID: sudo edge-setup device-id set <ID>"));
+        .hint("give this machine its own machine ID (sudo rm -f /etc/machine-id && sudo systemd-machine-id-setup), or choose a device ID: sudo edge-setup device-id set <ID>"));
     }
     let digest = Sha256::new()
         .chain_update(b"edge-setup device-id\0")
@@ -87,6 +100,14 @@ pub fn derive(sys: &System) -> Result<DeviceId> {
         .finalize();
     let hex: String = digest[..10].iter().map(|b| format!("{b:02x}")).collect();
     Ok(DeviceId::parse(&format!("edge-{hex}")).expect("edge- and hex digits are a valid device ID"))
+}
+
+/// The refusal to derive an ID in image mode: the image's machine ID (and the
+/// build host's DMI serial) would give every appliance made from it the same one.
+pub fn not_in_an_image() -> Error {
+    Error::bad_input("a device ID is not derived in an image")
+        .why("every appliance made from the image would get the same one, and Cumulocity would see them as one device")
+        .hint("run 'sudo edge-setup device-id generate' on each appliance, or give this one its own: edge-setup --root DIR device-id set <ID>")
 }
 
 /// Serials firmware vendors leave in place of a real one.
@@ -150,6 +171,73 @@ pub fn store(sys: &System, id: &DeviceId) -> Result<Change> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::system::Mode;
+    use crate::testkit::Fixture;
+
+    const MACHINE: &str = "4c4c4544004e3510804bc4c04f4d3232\n";
+
+    fn on_machine(machine_id: Option<&str>, serial: Option<&str>) -> Fixture {
+        let f = Fixture::debian();
+        match machine_id {
+            Some(id) => f.write(MACHINE_ID, id),
+            None => std::fs::remove_file(f.path(MACHINE_ID)).unwrap(),
+        }
+        if let Some(serial) = serial {
+            f.write(DMI_SERIAL, serial);
+        }
+        f
+    }
+
+    #[test]
+    fn derived_from_the_machine_id_stable_and_without_it() {
+        let id = derive(&on_machine(Some(MACHINE), None).live()).unwrap();
+        assert!(id.as_str().starts_with("edge-"), "{id}");
+        assert!(
+            !id.as_str().contains("4c4c4544"),
+            "the raw machine ID must not show: {id}"
+        );
+        assert_eq!(derive(&on_machine(Some(MACHINE), None).live()).unwrap(), id);
+        let other = derive(&on_machine(Some("0123456789abcdef0123456789abcdef\n"), None).live()).unwrap();
+        assert_ne!(other, id);
+    }
+
+    #[test]
+    fn a_meaningful_dmi_serial_wins() {
+        let f = on_machine(Some(MACHINE), Some("SN-4711-XY\n"));
+        assert_eq!(derive(&f.live()).unwrap().as_str(), "SN-4711-XY");
+        let f = on_machine(Some(MACHINE), Some("To be filled by O.E.M.\n"));
+        assert!(derive(&f.live()).unwrap().as_str().starts_with("edge-"));
+    }
+
+    #[test]
+    fn empty_or_placeholder_machine_ids_are_refused_with_what_to_do() {
+        for (machine_id, problem) in [
+            (None, "missing or empty"),
+            (Some(""), "missing or empty"),
+            (Some("uninitialized\n"), "not a machine ID"),
+            (Some("00000000000000000000000000000000\n"), "a placeholder"),
+            (Some("ffffffffffffffffffffffffffffffff\n"), "a placeholder"),
+        ] {
+            let err = derive(&on_machine(machine_id, None).live()).unwrap_err().to_string();
+            assert!(err.contains(problem), "{machine_id:?}: {err}");
+            assert!(
+                err.contains("systemd-machine-id-setup") && err.contains("device-id set <ID>"),
+                "{err}"
+            );
+        }
+    }
+
+    /// The image's machine ID and the build host's serial would be every clone's.
+    #[test]
+    fn never_derived_in_an_image() {
+        let f = on_machine(Some(MACHINE), Some("SN-4711-XY\n"));
+        let err = derive(&f.system(Mode::Image, false)).unwrap_err().to_string();
+        assert!(err.contains("a device ID is not derived in an image"), "{err}");
+        assert!(
+            err.contains("device-id generate") && err.contains("on each appliance"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn rules_are_named() {

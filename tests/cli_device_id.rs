@@ -13,17 +13,16 @@ fn missing_id_fails_and_names_the_commands_that_set_one() {
         .assert()
         .code(1)
         .stdout("")
-        .stderr(predicate::str::contains("no Edge device ID is set"))
-        // an image's own commands: --root, no sudo
+        .stderr(predicate::str::contains("no Edge device ID is set in this image"))
+        // deriving is the appliance's own work: that command stays as it is run there
+        .stderr(predicate::str::contains(
+            "run 'sudo edge-setup device-id generate' on the appliance",
+        ))
+        // setting one is the image's: --root, no sudo
         .stderr(predicate::str::contains(format!(
-            "edge-setup --root {} device-id generate",
+            "'edge-setup --root {} device-id set <ID>'",
             img.root().display()
-        )))
-        .stderr(predicate::str::contains(format!(
-            "edge-setup --root {} device-id set <ID>",
-            img.root().display()
-        )))
-        .stderr(predicate::str::contains("sudo").not());
+        )));
 }
 
 #[test]
@@ -70,71 +69,70 @@ fn invalid_ids_are_refused_with_the_rule_and_the_old_file_stays() {
     assert_eq!(img.read(ID_FILE).unwrap(), "old-id\n");
 }
 
+/// Every appliance made from an image would get the ID derived from the image's
+/// machine ID: in an image, no command derives one (the rule itself, DMI serial
+/// else machine ID, is unit-tested in `device_id`).
 #[test]
-fn generate_is_stable_and_keeps_an_existing_id_unless_forced() {
-    let a = Image::debian();
-    let b = Image::debian();
-    let first = a.cmd().args(["device-id", "generate"]).output().unwrap();
-    assert!(first.status.success());
-    let id = String::from_utf8(first.stdout).unwrap();
-    assert!(id.starts_with("edge-"), "{id}");
-    assert!(
-        !id.contains("4c4c4544004e3510804bc4c04f4d3232"),
-        "the raw machine ID must not leak"
-    );
-    // the same machine (same machine-id) yields the same ID
-    b.cmd()
+fn an_image_never_gets_a_machine_derived_device_id() {
+    let img = Image::debian();
+    img.write("/sys/class/dmi/id/product_serial", "SN-4711-XY\n");
+    let before = img.snapshot();
+    img.cmd()
         .args(["device-id", "generate"])
         .assert()
-        .success()
-        .stdout(id.clone());
+        .code(2)
+        .stdout("")
+        .stderr(predicate::str::contains("a device ID is not derived in an image"))
+        .stderr(predicate::str::contains("the same one"));
+    assert_eq!(img.snapshot(), before);
 
-    a.cmd().args(["device-id", "set", "chosen-1"]).assert().success();
-    a.cmd()
+    // remote-connectivity enable configures the agent and leaves the ID to each appliance
+    img.write("/etc/resolv.conf", "nameserver 192.168.1.1\n");
+    img.cmd()
+        .args(["remote-connectivity", "enable", "--url", "t.example.com"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("The image has no device ID"))
+        .stderr(predicate::str::contains(
+            "'sudo edge-setup device-id generate' on each appliance",
+        ));
+    assert!(img.read(ID_FILE).is_none());
+    let agent = img
+        .read("/usr/edge/properties/edge-agent/remote-connectivity.properties")
+        .unwrap();
+    assert!(agent.ends_with("enabled=true\nurl=https://t.example.com\n"), "{agent}");
+
+    // an answers file asking for a derived ID is refused before anything changes
+    let answers = img.path("/answers.toml");
+    std::fs::write(&answers, "[device-id]\ngenerate = true\n").unwrap();
+    let before = img.snapshot();
+    img.cmd()
+        .args(["setup", "--answers"])
+        .arg(&answers)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("generate = true is refused in an image"));
+    assert_eq!(img.snapshot(), before);
+    assert!(img.read(ID_FILE).is_none());
+}
+
+/// An ID set in the image is kept by `generate`; replacing it by a derived one is refused.
+#[test]
+fn generate_keeps_an_existing_id_and_force_is_refused_in_an_image() {
+    let img = Image::debian();
+    img.cmd().args(["device-id", "set", "chosen-1"]).assert().success();
+    img.cmd()
         .args(["device-id", "generate"])
         .assert()
         .success()
         .stdout("chosen-1\n")
         .stderr(predicate::str::contains("--force"));
-    assert_eq!(a.read(ID_FILE).unwrap(), "chosen-1\n");
-    a.cmd()
+    img.cmd()
         .args(["device-id", "generate", "--force"])
         .assert()
-        .success()
-        .stdout(id.clone());
-    assert_eq!(a.read(ID_FILE).unwrap(), id);
-}
-
-#[test]
-fn generate_prefers_a_meaningful_dmi_serial() {
-    let img = Image::debian();
-    img.write("/sys/class/dmi/id/product_serial", "To be filled by O.E.M.\n");
-    let out = img.cmd().args(["device-id", "generate"]).output().unwrap();
-    assert!(
-        String::from_utf8_lossy(&out.stdout).starts_with("edge-"),
-        "placeholder serial must be ignored"
-    );
-
-    let img = Image::debian();
-    img.write("/sys/class/dmi/id/product_serial", "SN-4711-XY\n");
-    img.cmd()
-        .args(["device-id", "generate"])
-        .assert()
-        .success()
-        .stdout("SN-4711-XY\n");
-}
-
-#[test]
-fn generate_without_any_machine_identity_says_what_to_do() {
-    let img = Image::debian();
-    std::fs::remove_file(img.path("/etc/machine-id")).unwrap();
-    img.cmd()
-        .args(["device-id", "generate"])
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains("cannot derive a device ID"))
-        .stderr(predicate::str::contains("device-id set <ID>"));
-    assert!(img.read(ID_FILE).is_none());
+        .code(2)
+        .stderr(predicate::str::contains("not derived in an image"));
+    assert_eq!(img.read(ID_FILE).unwrap(), "chosen-1\n");
 }
 
 #[test]

@@ -34,8 +34,10 @@ fn status_json(img: &Image) -> serde_json::Value {
     json["result"].clone()
 }
 
+/// In an image the device ID is left to each appliance (a derived one would be every
+/// clone's); one set in the image with `device-id set` is the agent's.
 #[test]
-fn enable_stores_the_url_writes_the_agent_file_and_generates_a_device_id() {
+fn enable_stores_the_url_writes_the_agent_file_and_leaves_the_device_id_to_the_appliance() {
     let img = image();
     let out = img
         .cmd()
@@ -44,18 +46,27 @@ fn enable_stores_the_url_writes_the_agent_file_and_generates_a_device_id() {
         .unwrap();
     assert!(out.status.success());
     let err = String::from_utf8(out.stderr).unwrap();
-    let id = img.read(ID_FILE).unwrap();
-    let id = id.trim();
-    assert!(id.starts_with("edge-"), "{id}");
-    assert!(err.contains(&format!("The Edge device ID is {id} (new).")), "{err}");
-    for step in [
-        "General device registration",
-        "enter the ID",
-        "Pending acceptance",
-        "Device Management > Registration > Register device",
-    ] {
-        assert!(err.contains(step), "{step} in {err}");
-    }
+    assert!(img.read(ID_FILE).is_none());
+    assert!(
+        err.contains("The image has no device ID, so that each appliance made from it gets its own"),
+        "{err}"
+    );
+    assert!(
+        err.contains("'sudo edge-setup device-id generate' on each appliance"),
+        "{err}"
+    );
+    assert!(!err.contains("(new)"), "{err}");
+
+    let chosen = image();
+    chosen
+        .cmd()
+        .args(["device-id", "set", "edge-plant7-01"])
+        .assert()
+        .success();
+    enable(&chosen, "t.example.com")
+        .success()
+        .stderr(predicate::str::contains("The image has no device ID").not());
+    assert_eq!(chosen.read(ID_FILE).unwrap(), "edge-plant7-01\n");
     assert!(
         err.contains("Checking DNS ... 192.168.1.1 from /etc/resolv.conf"),
         "{err}"
@@ -524,6 +535,10 @@ fn status_text_and_json() {
     assert_eq!(json["url"], "");
     assert_eq!(json["device_id"], serde_json::Value::Null);
 
+    img.cmd()
+        .args(["device-id", "set", "edge-plant7-01"])
+        .assert()
+        .success();
     enable(&img, "t.example.com").success();
     // status is the default action
     img.cmd()

@@ -197,8 +197,11 @@ fn enable_with(
     let new_id = match (device_id::read(sys)?, &opts.device_id) {
         (Some(_), _) => None,
         (None, Some(given)) => Some(given.clone()),
+        // each appliance made from the image derives its own
+        (None, None) if sys.is_image() => None,
         (None, None) => Some(device_id::derive(sys)?),
     };
+    let id_on_appliance = new_id.is_none() && device_id::read(sys)?.is_none();
 
     let dns = dns::inspect(sys)?;
     let step = sys.out().step("Checking DNS");
@@ -291,6 +294,11 @@ fn enable_with(
     if let Some(id) = &new_id {
         sys.out().info(&format!("The Edge device ID is {id} (new)."));
         sys.out().note(device_id::REGISTRATION_STEPS);
+    }
+    if id_on_appliance {
+        sys.out().note(
+            "The image has no device ID, so that each appliance made from it gets its own: run 'sudo edge-setup device-id generate' on each appliance; the agent registers once it has one.",
+        );
     }
     Ok(())
 }

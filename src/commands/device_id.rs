@@ -9,7 +9,7 @@ use crate::error::Result;
 pub fn run(ctx: &Ctx, args: &DeviceIdArgs) -> Result<()> {
     match args.action.as_ref().unwrap_or(&DeviceIdAction::Show) {
         DeviceIdAction::Show => {
-            let id = read(&ctx.sys)?.ok_or_else(missing)?;
+            let id = read(&ctx.sys)?.ok_or_else(|| missing(&ctx.sys))?;
             ctx.out.result(serde_json::json!({ "device_id": id.as_str() }));
             ctx.out.data(id.as_str());
             ctx.out.note(REGISTRATION_STEPS);

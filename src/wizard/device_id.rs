@@ -14,11 +14,19 @@ pub enum Plan {
 }
 
 /// Checks a `[device-id]` table (`id`, or `generate = true`) without changing anything.
-pub fn plan(t: &Answers, origin: &str) -> Result<Option<Plan>> {
+/// In an image (`image`) only an explicit `id` is taken: a derived one would be every clone's.
+pub fn plan(t: &Answers, origin: &str, image: bool) -> Result<Option<Plan>> {
     if let Some(s) = &t.id {
         return DeviceId::parse(s)
             .map(|id| Some(Plan::Set(id)))
             .map_err(|rule| Error::bad_input(format!("{origin}: 'id' is not valid")).why(rule));
+    }
+    if t.generate && image {
+        return Err(
+            Error::bad_input(format!("{origin}: generate = true is refused in an image"))
+                .why("a device ID derived in an image would be the same on every appliance made from it")
+                .hint("apply this table on each appliance, or set its own id = \"...\" for this image"),
+        );
     }
     Ok(t.generate.then_some(Plan::Generate))
 }
@@ -30,7 +38,7 @@ pub fn from_table(ctx: &Ctx, t: Option<&Answers>, origin: &str) -> Result<()> {
             Error::bad_input(format!("{origin} has no [device-id] table")).hint("add one: see examples/appliance.toml")
         );
     };
-    apply(ctx, plan(t, &format!("{origin} [device-id]"))?)
+    apply(ctx, plan(t, &format!("{origin} [device-id]"), ctx.sys.is_image())?)
 }
 
 /// Sets (or generates, when none is set) the ID a table asked for.

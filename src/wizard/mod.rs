@@ -409,7 +409,7 @@ fn plan_answers(ctx: &Ctx, path: &Path, answers: &Answers, force: bool) -> Resul
     // [device-id] runs in its menu place, last; an ID it sets is the one options
     // 2 and 7 register the agent with, when none is set yet.
     let device_plan = match &answers.device_id {
-        Some(t) => Some(device_id::plan(t, &origin("device-id"))?),
+        Some(t) => Some(device_id::plan(t, &origin("device-id"), ctx.sys.is_image())?),
         None => None,
     };
     let given_id = match &device_plan {
