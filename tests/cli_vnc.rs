@@ -590,3 +590,31 @@ fn after_an_upgrade_to_tigervnc_1_14_vnc_moves_the_users_files() {
     assert_eq!(img.snapshot(), before);
     assert!(second.contains("Nothing to change"), "{second}");
 }
+
+/// A user's old password file that edge-setup may not take (here far larger than a
+/// VNC password file) is left alone with a warning naming the fix; the install succeeds.
+#[test]
+#[ignore = "needs root"]
+fn a_users_files_that_cannot_be_moved_are_a_warning_not_a_failed_install() {
+    let img = prepared();
+    let status = img.read("/var/lib/dpkg/status").unwrap().replace(
+        "Package: tigervnc-common\nStatus: install ok installed\nVersion: 1.0\n",
+        "Package: tigervnc-common\nStatus: install ok installed\nVersion: 1.15.0+dfsg-2.1\n",
+    );
+    img.write("/var/lib/dpkg/status", &status);
+    img.write("/opt/c8y/utilities/vnc-display-mapping", "admin:1\n");
+    img.write("/etc/tigervnc/vncserver.users", ":1=admin\n");
+    let big = "x".repeat(4096);
+    img.write("/home/admin/.vnc/passwd", &big);
+    for path in ["/home/admin", "/home/admin/.vnc", "/home/admin/.vnc/passwd"] {
+        std::os::unix::fs::chown(img.path(path), Some(1000), Some(1000)).unwrap();
+    }
+    let err = stderr(&img, &["vnc"]);
+    assert!(
+        err.contains("warning: admin's VNC files were not moved, so the session of display :1 stays down"),
+        "{err}"
+    );
+    assert!(err.contains("admin can run 'edge-setup vnc-user'"), "{err}");
+    assert!(!img.exists("/home/admin/.config/tigervnc/passwd"));
+    assert_eq!(img.read("/home/admin/.vnc/passwd").unwrap(), big);
+}

@@ -16,7 +16,8 @@ pub fn move_legacy_files(sys: &System, family: Family, user: UserInfo, display: 
         return Ok(false);
     };
     let user = &target.user;
-    if UserFiles::read(sys, &target)?.passwd.is_some() {
+    let existing = UserFiles::read(sys, &target)?;
+    if existing.passwd.is_some() {
         delete_legacy_passwd(sys, &target)?;
         return Ok(false);
     }
@@ -31,13 +32,15 @@ pub fn move_legacy_files(sys: &System, family: Family, user: UserInfo, display: 
     let Some(passwd) = passwd else {
         return Ok(false);
     };
-    let old_config = read(&old_dir.join("config"), CONFIG_MAX)?;
-    let settings = Settings::load(sys)?;
-    let config = UserFiles {
-        passwd: None,
-        config: old_config,
+    // settings already in the new directory win over the old ones
+    let config = match existing.config {
+        Some(_) => existing,
+        None => UserFiles {
+            passwd: None,
+            config: read(&old_dir.join("config"), CONFIG_MAX)?,
+        },
     }
-    .config_text(&settings);
+    .config_text(&Settings::load(sys)?);
 
     sys.out().info(&format!(
         "{}'s VNC files are in {}, which TigerVNC {}.{} no longer reads: moving them to {}",
