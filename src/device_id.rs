@@ -104,10 +104,10 @@ pub fn derive(sys: &System) -> Result<DeviceId> {
 
 /// The refusal to derive an ID in image mode: the image's machine ID (and the
 /// build host's DMI serial) would give every appliance made from it the same one.
-pub fn not_in_an_image() -> Error {
+fn not_in_an_image() -> Error {
     Error::bad_input("a device ID is not derived in an image")
         .why("every appliance made from the image would get the same one, and Cumulocity would see them as one device")
-        .hint("run 'sudo edge-setup device-id generate' on each appliance, or give this one its own: edge-setup --root DIR device-id set <ID>")
+        .hint("run 'sudo edge-setup device-id generate' on each appliance, or give this image its own: 'sudo edge-setup device-id set <ID>'")
 }
 
 /// Serials firmware vendors leave in place of a real one.

@@ -518,6 +518,23 @@ fn refresh_sudoers_rewrites_an_existing_rule_only() {
     );
 }
 
+/// A prepared image whose TigerVNC is 1.15 now, with these users' displays recorded.
+fn upgraded_to_tigervnc_1_15(displays: &[(&str, u32)]) -> Image {
+    let img = prepared();
+    let status = img.read("/var/lib/dpkg/status").unwrap().replace(
+        "Package: tigervnc-common\nStatus: install ok installed\nVersion: 1.0\n",
+        "Package: tigervnc-common\nStatus: install ok installed\nVersion: 1.15.0+dfsg-2.1\n",
+    );
+    img.write("/var/lib/dpkg/status", &status);
+    let lines = |f: &dyn Fn(&str, u32) -> String| displays.iter().map(|(u, d)| f(u, *d)).collect::<String>();
+    img.write(
+        "/opt/c8y/utilities/vnc-display-mapping",
+        &lines(&|u, d| format!("{u}:{d}\n")),
+    );
+    img.write("/etc/tigervnc/vncserver.users", &lines(&|u, d| format!(":{d}={u}\n")));
+    img
+}
+
 /// An appliance upgraded from Debian 12 to 13 (TigerVNC 1.12 to 1.15): the session of
 /// a user whose files are still in ~/.vnc does not come up (found on the Debian 13
 /// guest). `edge-setup vnc` moves them, as the user, keeping the password and the
@@ -526,14 +543,7 @@ fn refresh_sudoers_rewrites_an_existing_rule_only() {
 #[test]
 #[ignore = "needs root"]
 fn after_an_upgrade_to_tigervnc_1_14_vnc_moves_the_users_files() {
-    let img = prepared();
-    let status = img.read("/var/lib/dpkg/status").unwrap().replace(
-        "Package: tigervnc-common\nStatus: install ok installed\nVersion: 1.0\n",
-        "Package: tigervnc-common\nStatus: install ok installed\nVersion: 1.15.0+dfsg-2.1\n",
-    );
-    img.write("/var/lib/dpkg/status", &status);
-    img.write("/opt/c8y/utilities/vnc-display-mapping", "admin:1\noperator:2\n");
-    img.write("/etc/tigervnc/vncserver.users", ":1=admin\n:2=operator\n");
+    let img = upgraded_to_tigervnc_1_15(&[("admin", 1), ("operator", 2)]);
     let old_passwd = [0xdb, 0xd8, 0x3c, 0xfd, 0x72, 0x7a, 0x14, 0x58];
     std::fs::create_dir_all(img.path("/home/admin/.vnc")).unwrap();
     std::fs::write(img.path("/home/admin/.vnc/passwd"), old_passwd).unwrap();
@@ -596,14 +606,7 @@ fn after_an_upgrade_to_tigervnc_1_14_vnc_moves_the_users_files() {
 #[test]
 #[ignore = "needs root"]
 fn a_users_files_that_cannot_be_moved_are_a_warning_not_a_failed_install() {
-    let img = prepared();
-    let status = img.read("/var/lib/dpkg/status").unwrap().replace(
-        "Package: tigervnc-common\nStatus: install ok installed\nVersion: 1.0\n",
-        "Package: tigervnc-common\nStatus: install ok installed\nVersion: 1.15.0+dfsg-2.1\n",
-    );
-    img.write("/var/lib/dpkg/status", &status);
-    img.write("/opt/c8y/utilities/vnc-display-mapping", "admin:1\n");
-    img.write("/etc/tigervnc/vncserver.users", ":1=admin\n");
+    let img = upgraded_to_tigervnc_1_15(&[("admin", 1)]);
     let big = "x".repeat(4096);
     img.write("/home/admin/.vnc/passwd", &big);
     for path in ["/home/admin", "/home/admin/.vnc", "/home/admin/.vnc/passwd"] {

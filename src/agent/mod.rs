@@ -194,14 +194,15 @@ fn enable_with(
     let cfg = Config::load(sys)?;
     let current = properties::read(sys)?;
     let unit = agent_unit(sys, &cfg)?;
-    let new_id = match (device_id::read(sys)?, &opts.device_id) {
+    let stored = device_id::read(sys)?;
+    // in an image with none stored or given, each appliance made from it derives its own
+    let id_on_appliance = stored.is_none() && opts.device_id.is_none() && sys.is_image();
+    let new_id = match (stored, &opts.device_id) {
         (Some(_), _) => None,
         (None, Some(given)) => Some(given.clone()),
-        // each appliance made from the image derives its own
-        (None, None) if sys.is_image() => None,
+        (None, None) if id_on_appliance => None,
         (None, None) => Some(device_id::derive(sys)?),
     };
-    let id_on_appliance = new_id.is_none() && device_id::read(sys)?.is_none();
 
     let dns = dns::inspect(sys)?;
     let step = sys.out().step("Checking DNS");

@@ -879,31 +879,14 @@ fn uninstall_steps(sys: &System, t: &Target, purge: bool, users: &[UserInfo], st
     Ok(())
 }
 
-/// 8. Users' files moved to TigerVNC 1.14's directory.
-///
-/// After an upgrade to TigerVNC 1.14 (Debian 12 to 13) the files of users with a
-/// display that are still in `~/.vnc` move to `~/.config/tigervnc`, as each user, and
-/// their sessions restart; they would not come up otherwise. Silent when there is none.
+/// 8. Users' files moved to TigerVNC 1.14's directory (`vnc_user::move_legacy_files`):
+///    after an upgrade from an older TigerVNC their sessions would not come up.
 fn move_legacy_user_files(sys: &System, t: &Target) -> Result<Done> {
-    let (mappings, _) = vnc_user::load_mappings(sys)?;
-    let users = sys.users();
-    let mut done = Done::NOTHING;
-    for (name, display, _) in mappings.appliance.entries() {
-        let Some(user) = users.by_name(name)? else {
-            continue;
-        };
-        // one user's files (a link, a file of someone else's) do not fail the install
-        match vnc_user::move_legacy_files(sys, t.family, user, display) {
-            Ok(true) => done = Done::WROTE,
-            Ok(false) => {}
-            Err(e) => sys.out().warn(&format!(
-                "{name}'s VNC files were not moved, so the session of display :{display} stays down: {}; \
-                 {name} can run 'edge-setup vnc-user' to set a new password",
-                e.to_string().replace('\n', " ")
-            )),
-        }
-    }
-    Ok(done)
+    Ok(if vnc_user::move_legacy_files(sys, t.family)? {
+        Done::WROTE
+    } else {
+        Done::NOTHING
+    })
 }
 
 /// The users in the mapping files (either of them), as known to the system, by name.

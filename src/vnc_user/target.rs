@@ -30,17 +30,25 @@ impl Target {
                 )),
             ),
         };
+        Ok(Target {
+            version_note,
+            ..Target::at(family, user, version)
+        })
+    }
+
+    /// The user's files for a TigerVNC version known already.
+    pub(super) fn at(family: Family, user: UserInfo, version: Version) -> Target {
         let dir = version.user_dir(&user.home);
         let old_dir = Version::DEBIAN_12.user_dir(&user.home);
-        Ok(Target {
+        Target {
             legacy_passwd: (dir != old_dir).then(|| old_dir.join("passwd")),
             passwd: dir.join("passwd"),
             config: dir.join("config"),
             dir,
             user,
             family,
-            version_note,
-        })
+            version_note: None,
+        }
     }
 
     /// The directories to create, outermost first: `~/.config` too for 1.14.

@@ -35,8 +35,29 @@ def old_layout(machine, user: str, display: int, password: str) -> None:
                     f"echo :{display}={user} >> /etc/tigervnc/vncserver.users")
 
 
-def passwd_files(machine, user: str) -> list[str]:
-    return machine.succeed(f"find ~{user} -name passwd -type f | sort").split()
+def one_password_file(machine, user: str) -> None:
+    """The user has one password file, where TigerVNC 1.15 reads it."""
+    found = machine.succeed(f"find ~{user} -name passwd -type f | sort").split()
+    assert found == [f"/home/{user}/.config/tigervnc/passwd"], found
+
+
+def session_does_not_come_up(machine, display: int) -> str:
+    unit = f"tigervncserver@:{display}.service"
+    machine.succeed(f"systemctl enable --now {unit}")
+    machine.wait_until_fails(f"systemctl is-active -q {unit}", timeout=60)
+    return unit
+
+
+def session_takes(machine, user: str, display: int, password: str, shot: str,
+                  refused: str | None = None) -> None:
+    """The user's session is up and `password` opens it (a screenshot); `refused` does not."""
+    machine.wait_for_unit(f"tigervncserver@:{display}.service", timeout=180)
+    machine.wait_for_open_port(5900 + display, timeout=120)
+    machine.screenshot(5900 + display, password, f"{user}-{shot}.png")
+    if refused is not None:
+        status, output = machine.vncdo(5900 + display, refused, "capture",
+                                       str(machine.out_dir / f"{user}-refused.png"))
+        assert status == 3, f"{user}'s old password still opens :{display} (exit {status}):\n{output}"
 
 
 def test(machine):
@@ -45,64 +66,45 @@ def test(machine):
 
     # carol: her session started on the old layout does not come up; vnc-user repairs it
     display, old, new = USERS["carol"]
-    unit = f"tigervncserver@:{display}.service"
-    machine.succeed(f"systemctl enable --now {unit}")
-    machine.wait_until_fails(f"systemctl is-active -q {unit}", timeout=60)
+    unit = session_does_not_come_up(machine, display)
     machine.log("    " + machine.succeed(f"journalctl -b -u {unit} --no-pager | tail -n 4").replace("\n", "\n    "))
     out = vnc_user_as(machine, "carol", new)
     assert f"590{display}" in out, out
-    assert passwd_files(machine, "carol") == ["/home/carol/.config/tigervnc/passwd"]
-    machine.wait_for_unit(unit, timeout=180)
-    machine.wait_for_open_port(5900 + display, timeout=120)
-    machine.screenshot(5900 + display, new, "carol-new-password.png")
+    one_password_file(machine, "carol")
+    session_takes(machine, "carol", display, new, "new-password")
 
     # dave: vnc-user before any session, on the untouched old layout
     display, old, new = USERS["dave"]
     out = vnc_user_as(machine, "dave", new)
     assert "left from TigerVNC before 1.14" in out, out
     machine.succeed("test -d ~dave/.vnc && test ! -L ~dave/.vnc")
-    assert passwd_files(machine, "dave") == ["/home/dave/.config/tigervnc/passwd"]
-    machine.wait_for_unit(f"tigervncserver@:{display}.service", timeout=180)
-    machine.wait_for_open_port(5900 + display, timeout=120)
-    machine.screenshot(5900 + display, new, "dave-new-password.png")
-    status, output = machine.vncdo(5900 + display, old, "capture", str(machine.out_dir / "refused.png"))
-    assert status == 3, f"dave's old password still opens :{display} (exit {status}):\n{output}"
+    one_password_file(machine, "dave")
+    session_takes(machine, "dave", display, new, "new-password", refused=old)
 
     # eve: the wrapper's own migration first, then vnc-user
     display, old, new = USERS["eve"]
-    unit = f"tigervncserver@:{display}.service"
     # The wrapper moves ~/.vnc into ~/.config and fails ("Could not migrate") when the
     # user has no ~/.config yet (found by this scenario); most users have one.
     machine.succeed("runuser -u eve -- mkdir -m 700 /home/eve/.config")
     machine.succeed("runuser -u eve -- env HOME=/home/eve tigervncserver -list")
     machine.succeed("test -L ~eve/.vnc && test -d ~eve/.config/tigervnc && test ! -L ~eve/.config/tigervnc")
-    assert passwd_files(machine, "eve") == ["/home/eve/.config/tigervnc/passwd"]
-    machine.succeed(f"systemctl enable --now {unit}")
-    machine.wait_for_unit(unit, timeout=180)
-    machine.wait_for_open_port(5900 + display, timeout=120)
-    machine.screenshot(5900 + display, old, "eve-migrated.png")
+    one_password_file(machine, "eve")
+    machine.succeed(f"systemctl enable --now tigervncserver@:{display}.service")
+    session_takes(machine, "eve", display, old, "migrated")
     out = vnc_user_as(machine, "eve", new)
     assert f"590{display}" in out, out
     assert "left from TigerVNC before 1.14" not in out, out
-    assert passwd_files(machine, "eve") == ["/home/eve/.config/tigervnc/passwd"]
+    one_password_file(machine, "eve")
     machine.succeed("test -L ~eve/.vnc")
-    machine.wait_for_unit(unit, timeout=180)
-    machine.wait_for_open_port(5900 + display, timeout=120)
-    machine.screenshot(5900 + display, new, "eve-new-password.png")
-    status, output = machine.vncdo(5900 + display, old, "capture", str(machine.out_dir / "eve-refused.png"))
-    assert status == 3, f"eve's old password still opens :{display} (exit {status}):\n{output}"
+    session_takes(machine, "eve", display, new, "new-password", refused=old)
 
     # frank: `edge-setup vnc` moves the files of a user still on the old layout
     display, old, _ = USERS["frank"]
-    unit = f"tigervncserver@:{display}.service"
-    machine.execute(f"systemctl enable --now {unit}")
-    machine.wait_until_fails(f"systemctl is-active -q {unit}", timeout=60)
+    session_does_not_come_up(machine, display)
     out = machine.succeed("edge-setup vnc 2>&1", timeout=600)
     assert "frank's VNC files are in /home/frank/.vnc" in out, out
     assert "carol's" not in out and "eve's" not in out, out
-    assert passwd_files(machine, "frank") == ["/home/frank/.config/tigervnc/passwd"]
-    machine.wait_for_unit(unit, timeout=180)
-    machine.wait_for_open_port(5900 + display, timeout=120)
-    machine.screenshot(5900 + display, old, "frank-moved.png")
+    one_password_file(machine, "frank")
+    session_takes(machine, "frank", display, old, "moved")
     out = machine.succeed("edge-setup vnc 2>&1", timeout=600)
     assert "Nothing to change" in out, out

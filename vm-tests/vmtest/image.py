@@ -57,6 +57,13 @@ DISK_FREE_MB = 3072
 RECIPE_DIR = Path(__file__).resolve().parent.parent / "image"
 
 
+def security_mirror(suite: str) -> str:
+    """The release's security archive, or "" for none: bullseye-security lists updates
+    (firefox-esr 140.14) that its pool no longer serves (404 here), so bullseye's image
+    takes the release's last point release only."""
+    return "" if suite == "bullseye" else SECURITY_MIRROR
+
+
 def cache_dir() -> Path:
     return Path(os.environ.get("EDGE_SETUP_VM_CACHE", "/var/cache/edge-setup-vm"))
 
@@ -125,8 +132,6 @@ def _build(image: Image, suite: str) -> None:
     # build of another release running now is not taken for a stale one
     work = image.dir.parent / f".build-{suite}"
     shutil.rmtree(work, ignore_errors=True)
-    for stale in image.dir.parent.glob("build.*"):      # left by earlier harness versions
-        shutil.rmtree(stale, ignore_errors=True)
     work.mkdir()
     tmp = work / image.dir.name
     print(f"[image] building the {suite} image {image.dir} (this takes several minutes)", flush=True)
@@ -136,10 +141,7 @@ def _build(image: Image, suite: str) -> None:
         OUT=str(tmp),
         BASE_PACKAGES=",".join(BASE_PACKAGES),
         REPO_PACKAGES=" ".join(repo_packages(suite)),
-        SUITE=suite, MIRROR=MIRROR,
-        # bullseye-security lists updates (firefox-esr 140.14) that its pool no longer
-        # serves (404 here): bullseye's image takes the release's last point release only
-        SECURITY_MIRROR="" if suite == "bullseye" else SECURITY_MIRROR,
+        SUITE=suite, MIRROR=MIRROR, SECURITY_MIRROR=security_mirror(suite),
         DISK_FREE_MB=str(DISK_FREE_MB),
         GUEST_FILES=str(RECIPE_DIR / "guest"),
     )

@@ -15,16 +15,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from .image import MIRROR, SECURITY_MIRROR, cache_dir, get_image
+from .image import MIRROR, cache_dir, get_image, security_mirror
 
 
 def _sources(suite: str) -> str:
-    """Debian's archive for the release, as the image build uses it (bullseye without its
-    security archive, see image.py)."""
+    """Debian's archive for the release, as the image build uses it."""
     text = (f"Types: deb\nURIs: {MIRROR}\nSuites: {suite} {suite}-updates\nComponents: main\n"
             "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n")
-    if suite != "bullseye":
-        text += (f"\nTypes: deb\nURIs: {SECURITY_MIRROR}\nSuites: {suite}-security\n"
+    if security_mirror(suite):
+        text += (f"\nTypes: deb\nURIs: {security_mirror(suite)}\nSuites: {suite}-security\n"
                  "Components: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n")
     return text
 
