@@ -8,7 +8,11 @@ use std::time::{Duration, Instant};
 
 use common::Image;
 
-/// A tmux session running one command; killed when dropped.
+/// A tmux server of its own running one command; killed when dropped.
+///
+/// Each test has its own socket: with one shared server, a test whose session
+/// ends last stops the server while another test's `new-session` connects to
+/// it ("server exited unexpectedly").
 struct Tmux {
     name: String,
 }
@@ -23,7 +27,7 @@ impl Tmux {
             "tmux is missing: install it with 'scripts/install-deps' (apt-get install tmux)"
         );
         let name = format!("edge-setup-test-{}-{}", std::process::id(), rand_suffix());
-        let ok = Command::new("tmux")
+        let ok = tmux(&name)
             .args(["new-session", "-d", "-s", &name, "-x", "150", "-y", "50", command])
             .status()
             .unwrap()
@@ -33,7 +37,7 @@ impl Tmux {
     }
 
     fn screen(&self) -> String {
-        let out = Command::new("tmux")
+        let out = tmux(&self.name)
             .args(["capture-pane", "-p", "-t", &self.name])
             .output()
             .unwrap();
@@ -57,7 +61,7 @@ impl Tmux {
     }
 
     fn send(&self, keys: &[&str]) {
-        let ok = Command::new("tmux")
+        let ok = tmux(&self.name)
             .args(["send-keys", "-t", &self.name])
             .args(keys)
             .status()
@@ -69,8 +73,15 @@ impl Tmux {
 
 impl Drop for Tmux {
     fn drop(&mut self) {
-        let _ = Command::new("tmux").args(["kill-session", "-t", &self.name]).status();
+        let _ = tmux(&self.name).arg("kill-server").status();
     }
+}
+
+/// tmux talking to the server on the socket named `name`.
+fn tmux(name: &str) -> Command {
+    let mut cmd = Command::new("tmux");
+    cmd.args(["-L", name]);
+    cmd
 }
 
 fn rand_suffix() -> u128 {

@@ -685,10 +685,13 @@ fn kill_9_at_any_moment_leaves_the_old_or_the_new_files() {
 #[test]
 #[ignore = "needs root"]
 fn on_a_terminal_the_prompts_ask_again() {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        eprintln!("skipped: tmux is not installed; install it with scripts/install-deps");
-        return;
-    }
+    assert!(
+        Command::new("tmux")
+            .arg("-V")
+            .output()
+            .is_ok_and(|o| o.status.success()),
+        "tmux is missing: install it with 'scripts/install-deps' (apt-get install tmux)"
+    );
     let img = debian();
     let bin = assert_cmd::cargo::cargo_bin("edge-setup");
     let session = format!("edge-setup-vnc-user-{}", std::process::id());
@@ -697,12 +700,13 @@ fn on_a_terminal_the_prompts_ask_again() {
         bin.display(),
         img.root().display()
     );
-    let tmux = |args: &[&str]| Command::new("tmux").args(args).output().unwrap();
+    // A server of its own, so no other test's tmux server can stop under it.
+    let tmux = |args: &[&str]| Command::new("tmux").args(["-L", &session]).args(args).output().unwrap();
     tmux(&["new-session", "-d", "-s", &session, "-x", "200", "-y", "50", &script]);
     struct Kill(String);
     impl Drop for Kill {
         fn drop(&mut self) {
-            let _ = Command::new("tmux").args(["kill-session", "-t", &self.0]).output();
+            let _ = Command::new("tmux").args(["-L", &self.0, "kill-server"]).output();
         }
     }
     let _kill = Kill(session.clone());
