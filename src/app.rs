@@ -7,7 +7,7 @@ use std::path::Path;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, ImageAction, ImageArgs};
 use crate::context::Ctx;
 use crate::error::{Result, exit};
 use crate::output::Out;
@@ -128,8 +128,16 @@ pub fn run(process: Process) -> i32 {
 /// Commands that run elsewhere stay as they are: `vnc bundle` on a machine with a
 /// network, `device-id generate` on each appliance made from the image.
 fn for_image(hint: &str, dir: &Path) -> String {
-    const COMMANDS: [&str; 6] = ["remote-connectivity", "vnc-user", "device-id", "config", "setup", "vnc"];
-    const ELSEWHERE: [&str; 2] = ["vnc bundle", "device-id generate"];
+    const COMMANDS: [&str; 7] = [
+        "remote-connectivity",
+        "vnc-user",
+        "device-id",
+        "config",
+        "setup",
+        "vnc",
+        "image",
+    ];
+    const ELSEWHERE: [&str; 3] = ["vnc bundle", "device-id generate", "image first-boot"];
     let mut out = String::new();
     let mut rest = hint;
     while let Some(at) = rest.find("edge-setup ") {
@@ -203,6 +211,21 @@ fn dispatch(ctx: &Ctx, command: &Command) -> Result<()> {
         Command::RemoteConnectivity(args) => commands::remote_connectivity::run(ctx, args),
         Command::Vnc(args) => commands::vnc::run(ctx, args),
         Command::VncUser(args) => commands::vnc_user::run(ctx, args),
+        Command::Image(ImageArgs {
+            action: ImageAction::Prepare {
+                ssh_host_keys,
+                vnc_passwords,
+            },
+        }) => commands::image::prepare(
+            ctx,
+            crate::image::Resets {
+                ssh_host_keys: *ssh_host_keys,
+                vnc_passwords: *vnc_passwords,
+            },
+        ),
+        Command::Image(ImageArgs {
+            action: ImageAction::FirstBoot,
+        }) => wizard::first_boot::run(ctx),
         Command::Completions(args) => commands::completions::run(ctx, args),
     }
 }

@@ -15,6 +15,7 @@ pub mod device_id;
 pub mod disk;
 pub mod error;
 pub mod hooks;
+pub mod image;
 pub mod network;
 pub mod output;
 pub mod prompt;

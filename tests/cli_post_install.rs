@@ -80,12 +80,23 @@ fn post_install_installs_the_files_saves_config_dat_and_records_success() {
     let dat = img.read(DAT).unwrap();
     assert!(
         dat.starts_with(&format!(
-            "tenant.admin.username=admin\ntenant.admin.password={}\ntenant.domain.name={DOMAIN}\nssl.certificate={}\n",
+            "tenant.admin.username=admin\ntenant.admin.password={}\ntenant.domain.name={DOMAIN}\nssl.certificate=/etc/edge-setup/secrets/edge.crt\n",
             base64(PASSWORD),
-            pki.file("edge.crt")
         )),
         "{dat}"
     );
+    // an image records copies of the build host's files, never the host's paths
+    assert!(!dat.contains(&pki.file("")), "a host path reached the image:\n{dat}");
+    for name in ["edge.crt", "edge.key", "c8y.licence", "apama.xml"] {
+        let copy = format!("/etc/edge-setup/secrets/{name}");
+        assert!(dat.contains(&format!("={copy}\n")), "{name} is not recorded:\n{dat}");
+        assert_eq!(
+            img.read(&copy).unwrap(),
+            std::fs::read_to_string(pki.path(name)).unwrap()
+        );
+        assert_eq!((img.mode(&copy), img.owner(&copy)), (0o600, (0, 0)));
+    }
+    assert_eq!(img.mode("/etc/edge-setup/secrets"), 0o700);
     assert!(dat.contains("cloud.url=https://tenant.cumulocity.com\n"), "{dat}");
     assert_eq!(img.mode(DAT), 0o600);
 
@@ -360,7 +371,7 @@ fn certificates_are_replaced_with_the_old_ones_kept_and_rolled_back() {
     assert!(
         img.read(DAT)
             .unwrap()
-            .contains(&format!("ssl.certificate={}\n", pki.file("next.crt")))
+            .contains("ssl.certificate=/etc/edge-setup/secrets/next.crt\n")
     );
 
     img.cmd()

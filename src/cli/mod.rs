@@ -53,6 +53,7 @@ impl Command {
             // the privileged part answers the user's run, which says it
             Command::VncUser(a) => !a.system_part,
             Command::Setup(a) => a.answers.is_some() || !matches!(a.option, None | Some(SetupCommand::Status)),
+            Command::Image(_) => true,
             Command::Completions(_) => false,
         }
     }
@@ -72,8 +73,37 @@ pub enum Command {
     VncUser(VncUserArgs),
     /// The post-installation wizard: a menu, or one option as a command.
     Setup(SetupArgs),
+    /// Golden images: prepare one for cloning, and each clone's first boot.
+    Image(ImageArgs),
     /// Print the completion script for SHELL on stdout (the packages install bash's, zsh's and fish's).
     Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImageArgs {
+    #[command(subcommand)]
+    pub action: ImageAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImageAction {
+    /// Make this machine (or --root DIR) ready to be captured as a golden image:
+    /// empty /etc/machine-id, remove the device ID and edge-setup's per-machine
+    /// records, enable edge-setup-firstboot.service. SSH host keys and users'
+    /// VNC passwords are listed, and removed only when asked.
+    Prepare {
+        /// Also remove the SSH host keys (cloud-init, or else the first boot, makes new ones).
+        #[arg(long)]
+        ssh_host_keys: bool,
+        /// Also remove the users' VNC password files and disable their sessions
+        /// (their displays are kept for a new password).
+        #[arg(long)]
+        vnc_passwords: bool,
+    },
+    /// The first boot of an appliance made from a prepared image (run by
+    /// edge-setup-firstboot.service): SSH host keys if none, the device ID, then
+    /// every /etc/edge-setup/answers.d/*.toml, all checked before any is applied.
+    FirstBoot,
 }
 
 #[derive(Debug, Args)]

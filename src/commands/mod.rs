@@ -4,6 +4,7 @@
 pub mod completions;
 pub mod config;
 pub mod device_id;
+pub mod image;
 pub mod remote_connectivity;
 pub mod vnc;
 pub mod vnc_user;

@@ -654,6 +654,41 @@ impl Root {
         }
     }
 
+    /// Makes `target` a symbolic link to `points_to` (a link to something else is
+    /// replaced; a file or directory there is refused). `Unchanged` when it is one already.
+    pub fn symlink(&self, target: &Path, points_to: &Path) -> Result<Change> {
+        let (dir, name) = self.parent_created(target, FileSpec::root(0o755))?;
+        let dir = self.readable_dir(&dir, "open the directory of", target)?;
+        let host = self.host_path(target);
+        let change = match fstatat(&dir, name.as_os_str(), AtFlags::AT_SYMLINK_NOFOLLOW) {
+            Ok(st) if is_link(&st) => {
+                let current =
+                    readlinkat(&dir, name.as_os_str()).map_err(|e| Error::io("read the link", &host, e.into()))?;
+                if Path::new(&current) == points_to {
+                    return Ok(Change::Unchanged);
+                }
+                unlinkat(&dir, name.as_os_str(), UnlinkatFlags::NoRemoveDir)
+                    .map_err(|e| Error::io("replace the link", &host, e.into()))?;
+                Change::Updated
+            }
+            Ok(_) => {
+                return Err(Error::failure(format!(
+                    "cannot make {} a link: something else is there",
+                    host.display()
+                ))
+                .hint("move it away and run the command again"));
+            }
+            Err(Errno::ENOENT) => Change::Created,
+            Err(e) => return Err(Error::io("inspect", &host, e.into())),
+        };
+        nix::unistd::symlinkat(points_to, &dir, name.as_os_str())
+            .map_err(|e| Error::io("create the link", &host, e.into()))?;
+        if self.durable {
+            nix::unistd::fsync(&dir).map_err(|e| Error::io("sync the directory of", &host, e.into()))?;
+        }
+        Ok(change)
+    }
+
     /// Removes an empty directory (never following a link). `false` when it was
     /// absent or is not empty, so callers can remove a tree's directories bottom-up.
     pub fn remove_empty_dir(&self, target: &Path) -> Result<bool> {

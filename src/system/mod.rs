@@ -46,10 +46,31 @@ pub struct Batch {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "action", rename_all = "kebab-case")]
 pub enum Planned {
-    Write { path: String, owner: Owner, mode: String },
-    Mkdir { path: String, owner: Owner, mode: String },
-    Remove { path: String },
-    Run { command: String },
+    Write {
+        path: String,
+        owner: Owner,
+        mode: String,
+    },
+    Mkdir {
+        path: String,
+        owner: Owner,
+        mode: String,
+    },
+    Remove {
+        path: String,
+    },
+    /// A symbolic link made or pointed elsewhere.
+    Link {
+        path: String,
+        target: String,
+    },
+    /// A secret file overwritten, then removed.
+    Shred {
+        path: String,
+    },
+    Run {
+        command: String,
+    },
 }
 
 /// The owner of a file a change writes: `owner NAME:GROUP` once named. Names
@@ -84,6 +105,8 @@ impl Planned {
             Planned::Write { path, owner, mode } => format!("would write {path} ({owner}, mode {mode})"),
             Planned::Mkdir { path, owner, mode } => format!("would create directory {path} ({owner}, mode {mode})"),
             Planned::Remove { path } => format!("would remove {path}"),
+            Planned::Link { path, target } => format!("would link {path} -> {target}"),
+            Planned::Shred { path } => format!("would overwrite and remove {path}"),
             Planned::Run { command } => format!("would run: {command}"),
         }
     }
@@ -607,6 +630,96 @@ impl System {
             self.record_removal(path);
         }
         Ok(removed)
+    }
+
+    /// Makes `path` a symbolic link to `target` (planned with `--dry-run`), as
+    /// `systemctl enable` does; unlike that command it works in an image too.
+    pub fn symlink(&self, path: &Path, target: &Path) -> Result<Change> {
+        let change = if self.dry_run {
+            let current = match self.is_link(path)? {
+                true => std::fs::read_link(self.host_path(path)).ok(),
+                false => None,
+            };
+            match (current, self.meta(path)?) {
+                (Some(t), _) if t == target => Change::Unchanged,
+                (Some(_), _) => Change::Updated,
+                (None, Some(_)) => {
+                    return Err(Error::failure(format!(
+                        "cannot make {} a link: something else is there",
+                        self.host_path(path).display()
+                    ))
+                    .hint("move it away and run the command again"));
+                }
+                (None, None) => Change::Created,
+            }
+        } else {
+            self.root.symlink(path, target)?
+        };
+        if change != Change::Unchanged {
+            let planned = Planned::Link {
+                path: self.host_path(path).display().to_string(),
+                target: target.display().to_string(),
+            };
+            if self.dry_run {
+                self.out.info(&format!("    {}", planned.describe()));
+            }
+            self.record(planned);
+        }
+        Ok(change)
+    }
+
+    /// Overwrites a secret file the user named (on the host, like
+    /// `read_host_private`) with zeros, syncs it, and removes it; `false` when
+    /// it is absent. A link or anything but a regular file is refused. On
+    /// copy-on-write or flash storage old blocks may survive: this keeps the
+    /// secret out of the file system, not off the medium.
+    pub fn shred_host_file(&self, path: &Path) -> Result<bool> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let meta = match std::fs::symlink_metadata(path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(Error::io("inspect", path, e)),
+        };
+        if !meta.file_type().is_file() {
+            return Err(Error::failure(format!(
+                "refusing to shred {}: it is not a regular file",
+                path.display()
+            ))
+            .hint("name the secret file itself in the answers file"));
+        }
+        let planned = Planned::Shred {
+            path: path.display().to_string(),
+        };
+        if self.dry_run {
+            self.out.info(&format!("    {}", planned.describe()));
+            self.record(planned);
+            return Ok(true);
+        }
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags((nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_NONBLOCK).bits())
+            .open(path)
+            .map_err(|e| Error::io("open", path, e))?;
+        let opened = file.metadata().map_err(|e| Error::io("inspect", path, e))?;
+        // what was opened, not what was checked before: it may have been swapped
+        if !opened.is_file() {
+            return Err(Error::failure(format!(
+                "refusing to shred {}: it is not a regular file",
+                path.display()
+            )));
+        }
+        let len = opened.len();
+        let zeros = [0u8; 8192];
+        let mut left = len;
+        while left > 0 {
+            let n = left.min(zeros.len() as u64) as usize;
+            std::io::Write::write_all(&mut file, &zeros[..n]).map_err(|e| Error::io("overwrite", path, e))?;
+            left -= n as u64;
+        }
+        file.sync_all().map_err(|e| Error::io("sync", path, e))?;
+        std::fs::remove_file(path).map_err(|e| Error::io("remove", path, e))?;
+        self.record(planned);
+        Ok(true)
     }
 
     /// Removes an empty directory (planned with `--dry-run`). `false` when absent or not empty.

@@ -78,6 +78,7 @@ tools! {
     Rpm "rpm" ["/usr/bin/rpm", "/bin/rpm"];
     Selinuxenabled "selinuxenabled" ["/usr/sbin/selinuxenabled"];
     Sh "sh" ["/bin/sh", "/usr/bin/sh"];
+    SshKeygen "ssh-keygen" ["/usr/bin/ssh-keygen"];
     Sudo "sudo" ["/usr/bin/sudo"];
     Systemctl "systemctl" ["/usr/bin/systemctl", "/bin/systemctl"];
     Ufw "ufw" ["/usr/sbin/ufw"];

@@ -28,6 +28,7 @@ pub mod password;
 mod passwords;
 mod privileged;
 mod report;
+mod reset;
 mod session;
 mod target;
 
@@ -57,6 +58,7 @@ pub use displays::load_mappings;
 pub use migrate::move_legacy_files;
 pub use passwords::{PASSWORD_LINE_MAX, Passwords, check_view_only};
 pub use privileged::system_part;
+pub use reset::{UserPasswords, password_files, remove_passwords};
 
 /// What the privileged part (`--system-part`) is asked to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -16,6 +16,11 @@ use crate::error::{Error, Result};
 #[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Answers {
+    /// After every option of the file applied, overwrite and remove the secret
+    /// files it names (`secret_files`): for answers dropped on an appliance to
+    /// be used once, as cloud-init does for first boot.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub shred_secrets: bool,
     pub network: Option<Network>,
     pub post_install: Option<PostInstall>,
     pub certificates: Option<Certificates>,
@@ -143,9 +148,28 @@ impl Answers {
         })
     }
 
-    /// No table at all (an empty file, or only comments).
+    /// No option at all (an empty file, only comments, or only `shred-secrets`).
     pub fn is_empty(&self) -> bool {
-        self.serialized().is_empty()
+        self.tables().is_empty() && self.vnc_user.is_empty()
+    }
+
+    /// The secret files the file names: password files and SSL keys.
+    pub fn secret_files(&self) -> Vec<&Path> {
+        let mut files = Vec::new();
+        if let Some(t) = &self.post_install {
+            files.extend(t.password_file.as_deref());
+            files.extend(t.key.as_deref());
+        }
+        if let Some(t) = &self.certificates {
+            files.extend(t.key.as_deref());
+        }
+        if let Some(t) = &self.tenant_password {
+            files.extend(t.password_file.as_deref());
+        }
+        files.extend(self.vnc_user.iter().map(|u| u.password_file.as_path()));
+        files.sort();
+        files.dedup();
+        files
     }
 
     /// Every table given, with its checked values by key, for the lookups the
@@ -237,5 +261,25 @@ mod tests {
         assert!(!tables.contains_key("network"));
         assert!(!a.is_empty());
         assert!(Answers::parse("", Path::new("a")).unwrap().is_empty());
+        assert!(
+            Answers::parse("shred-secrets = true\n", Path::new("a"))
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn the_secret_files_are_the_password_files_and_keys() {
+        let a = Answers::parse(
+            "shred-secrets = true\n[post-install]\npassword-file = \"/s/t\"\nkey = \"/s/k.key\"\ncertificate = \"/s/c.crt\"\n\
+             [certificates]\nkey = \"/s/k.key\"\n[[vnc-user]]\nuser = \"a\"\npassword-file = \"/s/a\"\n",
+            Path::new("a"),
+        )
+        .unwrap();
+        assert!(a.shred_secrets);
+        assert_eq!(
+            a.secret_files(),
+            [Path::new("/s/a"), Path::new("/s/k.key"), Path::new("/s/t")]
+        );
     }
 }

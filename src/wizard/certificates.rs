@@ -102,7 +102,7 @@ pub fn apply(ctx: &Ctx, state: &State, p: &Prepared) -> Result<()> {
 
     let step = ctx.out.step(&format!("Saving the answers to {}", config_dat::PATH));
     let mut dat = ConfigDat::default();
-    p.files.record(&mut dat);
+    p.files.record(&ctx.sys, &mut dat)?;
     step.done(ctx.sys.change_word(dat.save_merged(&ctx.sys)?));
 
     // the platform has these files already: no new record, no platform step

@@ -7,6 +7,7 @@ pub mod certificates;
 pub mod config_dat;
 pub mod device_id;
 pub mod expand_disk;
+pub mod first_boot;
 pub mod input;
 pub mod network;
 pub mod post_install;
@@ -333,10 +334,7 @@ fn read_config_dat(ctx: &Ctx, path: &Path) -> Result<ConfigDat> {
     })
 }
 
-/// `setup --answers FILE`: plans every configured option (a dry run through the
-/// same code, each option seeing what the ones before it would do), and only
-/// when the whole plan holds applies them in order: a refused value, a missing
-/// user or file, anywhere in the file, changes nothing.
+/// `setup --answers FILE`.
 fn run_answers(ctx: &Ctx, path: &Path, force: bool) -> Result<()> {
     let answers = Answers::load(ctx, path)?;
     if answers.is_empty() {
@@ -344,9 +342,30 @@ fn run_answers(ctx: &Ctx, path: &Path, force: bool) -> Result<()> {
             .why("it has no table")
             .hint("see examples/appliance.toml for every table and key"));
     }
+    let file = AnswersFile {
+        origin: path.display().to_string(),
+        answers,
+    };
+    apply_files(ctx, std::slice::from_ref(&file), force)
+}
+
+/// An answers file to apply: where it came from (for messages) and what it says.
+pub struct AnswersFile {
+    pub origin: String,
+    pub answers: Answers,
+}
+
+/// Applies answers files in order. Every option of every file is planned first
+/// (a dry run through the same code, each option seeing what the ones before it
+/// would do), and only when the whole plan holds are they applied: a refused
+/// value, a missing user or file, anywhere, changes nothing. Then the secret
+/// files of each file that sets `shred-secrets` are shredded.
+pub fn apply_files(ctx: &Ctx, files: &[AnswersFile], force: bool) -> Result<()> {
     if !ctx.sys.dry_run() {
         let planning = ctx.planning();
-        let plan = plan_answers(&planning, path, &answers, force).and_then(|p| apply_answers(&planning, p));
+        let plan = files
+            .iter()
+            .try_for_each(|f| plan_answers(&planning, f, force).and_then(|p| apply_answers(&planning, p)));
         plan.map_err(|e| {
             let next = e.hint.clone().map_or_else(String::new, |h| format!("{h}; "));
             e.hint(format!(
@@ -354,8 +373,27 @@ fn run_answers(ctx: &Ctx, path: &Path, force: bool) -> Result<()> {
             ))
         })?;
     }
-    let plan = plan_answers(ctx, path, &answers, force)?;
-    apply_answers(ctx, plan)
+    for f in files {
+        if files.len() > 1 {
+            ctx.out.info(&format!("== {}", f.origin));
+        }
+        apply_answers(ctx, plan_answers(ctx, f, force)?)?;
+    }
+    for f in files.iter().filter(|f| f.answers.shred_secrets) {
+        for secret in f.answers.secret_files() {
+            let step = ctx.out.step(&format!(
+                "Shredding {} ({} sets shred-secrets)",
+                secret.display(),
+                f.origin
+            ));
+            let word = match ctx.sys.shred_host_file(secret)? {
+                true => ctx.sys.word("shredded", "would be shredded"),
+                false => "already gone",
+            };
+            step.done(word);
+        }
+    }
+    Ok(())
 }
 
 /// An option of an answers file, checked and ready to apply.
@@ -387,8 +425,9 @@ impl Planned {
 
 /// Checks every table of the file against the system (and against each other:
 /// options 3 and 6 need option 2, done before or in the same file).
-fn plan_answers(ctx: &Ctx, path: &Path, answers: &Answers, force: bool) -> Result<Vec<Planned>> {
-    let origin = |t: &str| format!("{} [{t}]", path.display());
+fn plan_answers(ctx: &Ctx, file: &AnswersFile, force: bool) -> Result<Vec<Planned>> {
+    let answers = &file.answers;
+    let origin = |t: &str| format!("{} [{t}]", file.origin);
     let tables = answers.tables();
     let input_of = |name: &str| {
         tables.get(name).map(|t| Input {
@@ -449,7 +488,7 @@ fn plan_answers(ctx: &Ctx, path: &Path, answers: &Answers, force: bool) -> Resul
         plan.push(Planned::VncUsers(vnc::prepare_users(
             ctx,
             &answers.vnc_user,
-            &format!("{} [[vnc-user]]", path.display()),
+            &format!("{} [[vnc-user]]", file.origin),
         )?));
     }
     if let Some(p) = device_plan {
@@ -526,7 +565,8 @@ fn menu(ctx: &Ctx) -> Result<()> {
     }
 }
 
-/// The appliance at a glance: remote connectivity, device ID, DNS, agent, VNC users.
+/// The appliance at a glance: remote connectivity, device ID, DNS, agent, VNC
+/// users, first boot. A damaged file or a failed first boot is its error.
 fn status(ctx: &Ctx) -> Result<()> {
     let mut st = crate::agent::status(&ctx.sys)?;
     for line in st.lines() {
@@ -567,7 +607,10 @@ fn status(ctx: &Ctx) -> Result<()> {
             listed.join(", ")
         }
     ));
+    let first_boot = crate::image::first_boot::state(&ctx.sys)?;
+    ctx.out.data(&first_boot.line());
     let mut json = serde_json::json!({ "remote_connectivity": st.to_json() });
+    json["first_boot"] = first_boot.to_json();
     json["vnc_users"] = users
         .iter()
         .map(|(user, display)| {
@@ -576,8 +619,9 @@ fn status(ctx: &Ctx) -> Result<()> {
         .collect();
     json["problems"] = serde_json::json!(st.problems);
     ctx.out.result(json);
-    match st.problems.first() {
-        Some(first) => Err(crate::agent::damaged(&st.problems, first)),
-        None => Ok(()),
+    match (st.problems.first(), first_boot.failure()) {
+        (Some(first), _) => Err(crate::agent::damaged(&st.problems, first)),
+        (None, Some(failed)) => Err(failed),
+        (None, None) => Ok(()),
     }
 }

@@ -27,6 +27,8 @@ pub const STATE_PATH: &str = "/var/lib/edge-setup/post-install.json";
 pub const SSL_DIR: &str = "/etc/edge-setup/ssl";
 /// Where the licences are installed.
 pub const LICENCE_DIR: &str = "/etc/edge-setup/licence";
+/// In an image: copies of the files an answers file named on the build host.
+pub const SECRETS_DIR: &str = "/etc/edge-setup/secrets";
 
 const PASSWORD_SPECIALS: &str = "~!@#$%^&*()_|+-=?;:'\",.<>{}[]\\/";
 
@@ -293,13 +295,32 @@ impl Files {
     }
 
     /// Records the source paths in config.dat for reuse, as the old script did.
-    pub fn record(&self, dat: &mut ConfigDat) {
-        dat.set(config_dat::SSL_CERTIFICATE, &self.certificate_source.to_string_lossy());
-        dat.set(config_dat::SSL_KEY, &self.key_source.to_string_lossy());
-        dat.set(config_dat::C8Y_LICENSE, &self.licence_source.to_string_lossy());
-        if let Some(p) = &self.apama_source {
-            dat.set(config_dat::APAMA_LICENSE, &p.to_string_lossy());
+    /// In an image the sources are the build host's: they are copied into the
+    /// image (root, 0600) under SECRETS_DIR and those copies are recorded, so
+    /// no host path reaches the appliance. Their names cannot clash: each kind
+    /// has its own extensions.
+    pub fn record(&self, sys: &System, dat: &mut ConfigDat) -> Result<()> {
+        let mut sources = vec![
+            (config_dat::SSL_CERTIFICATE, &self.certificate_source, &self.certificate),
+            (config_dat::SSL_KEY, &self.key_source, &self.key),
+            (config_dat::C8Y_LICENSE, &self.licence_source, &self.licence),
+        ];
+        if let (Some(path), Some(bytes)) = (&self.apama_source, &self.apama) {
+            sources.push((config_dat::APAMA_LICENSE, path, bytes));
         }
+        for (key, source, bytes) in sources {
+            let recorded = match (sys.is_image(), source.file_name()) {
+                (true, Some(name)) => {
+                    sys.ensure_dir(Path::new(SECRETS_DIR), FileSpec::root(0o700))?;
+                    let copy = Path::new(SECRETS_DIR).join(name);
+                    sys.write(&copy, bytes, FileSpec::root(0o600))?;
+                    copy
+                }
+                _ => source.clone(),
+            };
+            dat.set(key, &recorded.to_string_lossy());
+        }
+        Ok(())
     }
 }
 
@@ -486,7 +507,7 @@ pub fn apply(ctx: &Ctx, p: &Prepared) -> Result<()> {
         dat.set_password(&p.password);
     }
     dat.set(config_dat::TENANT_DOMAIN, &p.domain);
-    p.files.record(&mut dat);
+    p.files.record(&ctx.sys, &mut dat)?;
     if p.files.apama_source.is_none() {
         dat.set(config_dat::APAMA_LICENSE, "");
     }

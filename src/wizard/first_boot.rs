@@ -1,0 +1,334 @@
+//! `edge-setup image first-boot`, run by `edge-setup-firstboot.service` on an
+//! appliance made from a prepared image: SSH host keys when the image has none,
+//! the device ID, then every answers file in ANSWERS_DIR, all planned before
+//! any is applied (`apply_files`). The records are `image::first_boot`'s.
+
+use std::path::Path;
+
+use super::answers::{self, Answers};
+use super::{AnswersFile, apply_files};
+use crate::context::Ctx;
+use crate::error::{Error, Result};
+use crate::image::first_boot::{ANSWERS_DIR, DONE, Done, FAILED, Failed, now, read, ssh_host_keys, write};
+use crate::system::fs::FileKind;
+
+/// `edge-setup image first-boot`.
+pub fn run(ctx: &Ctx) -> Result<()> {
+    let sys = &ctx.sys;
+    if sys.is_image() {
+        return Err(Error::bad_input("the first boot runs on the appliance, not on an image")
+            .why("it makes the appliance's own device ID and applies answers given to that appliance")
+            .hint("prepare the image with 'sudo edge-setup image prepare'; each appliance made from it runs its first boot by itself"));
+    }
+    sys.require_root("image first-boot")?;
+    if let Some(done) = read::<Done>(sys, DONE)? {
+        ctx.out.info(&format!(
+            "The first boot was completed at {}; there is nothing to do.",
+            done.completed_at
+        ));
+        ctx.out
+            .result(serde_json::json!({ "first_boot": "done", "completed_at": done.completed_at }));
+        return Ok(());
+    }
+    match first_boot(ctx) {
+        Ok(done) => {
+            if !sys.dry_run() {
+                write(sys, DONE, &done)?;
+                sys.remove(Path::new(FAILED))?;
+            }
+            ctx.out.info(&format!(
+                "First boot {}: device ID {}, {} answers file{} applied.",
+                sys.word("completed", "planned"),
+                done.device_id.as_deref().unwrap_or("not set"),
+                done.answers.len(),
+                if done.answers.len() == 1 { "" } else { "s" }
+            ));
+            ctx.out
+                .result(serde_json::json!({ "first_boot": "done", "record": done }));
+            Ok(())
+        }
+        Err(e) => {
+            if !sys.dry_run() {
+                let attempts = read::<Failed>(sys, FAILED).ok().flatten().map_or(0, |f| f.attempts) + 1;
+                let record = Failed {
+                    failed_at: now(),
+                    attempts,
+                    error: e.what.clone(),
+                    why: e.why.clone(),
+                    hint: e.hint.clone(),
+                };
+                // the error itself matters more than a record that cannot be written
+                if let Err(w) = write(sys, FAILED, &record) {
+                    ctx.out.warn(&format!("the failure could not be recorded: {w}"));
+                }
+            }
+            let next = e.hint.clone().map_or_else(String::new, |h| format!("{h}; "));
+            Err(e.hint(format!(
+                "{next}then reboot, or run 'sudo edge-setup image first-boot' (it runs at every boot until it succeeds)"
+            )))
+        }
+    }
+}
+
+fn first_boot(ctx: &Ctx) -> Result<Done> {
+    let sys = &ctx.sys;
+    // first, and whatever the answers say: without host keys nobody can log in to fix them
+    ssh_host_keys(sys)?;
+    let mut files = answers_files(ctx)?;
+    // The device ID before the answers, which register the agent with it; a
+    // file with its own [device-id] table decides instead.
+    if !files.iter().any(|f| f.answers.device_id.is_some()) {
+        let make_id = Answers {
+            device_id: Some(answers::DeviceId {
+                id: None,
+                generate: true,
+            }),
+            ..Answers::default()
+        };
+        files.insert(
+            0,
+            AnswersFile {
+                origin: "first boot".to_string(),
+                answers: make_id,
+            },
+        );
+    }
+    apply_files(ctx, &files, false)?;
+    Ok(Done {
+        completed_at: now(),
+        device_id: crate::device_id::read(sys)?.map(|id| id.to_string()),
+        answers: files
+            .iter()
+            .map(|f| f.origin.clone())
+            .filter(|o| o.starts_with('/'))
+            .collect(),
+    })
+}
+
+/// The `*.toml` files of ANSWERS_DIR in name order, read and checked. They name
+/// files that root reads and may shred, so each must be root's: a regular
+/// file, owned by root, that nobody else may write, in directories only root
+/// can change.
+fn answers_files(ctx: &Ctx) -> Result<Vec<AnswersFile>> {
+    let sys = &ctx.sys;
+    let mut names: Vec<String> = sys
+        .list_dir(Path::new(ANSWERS_DIR))?
+        .into_iter()
+        .filter_map(|n| n.into_string().ok())
+        .filter(|n| n.ends_with(".toml") && !n.starts_with('.'))
+        .collect();
+    names.sort();
+    let mut files = Vec::new();
+    for name in names {
+        let path = Path::new(ANSWERS_DIR).join(&name);
+        let host = sys.host_path(&path);
+        // root's only: a file that names what root reads and may shred
+        let owned = sys.check_controlled(&path).and_then(|()| match sys.kind(&path)? {
+            Some(FileKind::File) => Ok(()),
+            _ => Err(Error::bad_input(format!("{} is not a regular file", host.display()))),
+        });
+        owned.map_err(|e| {
+            e.hint(format!(
+                "answers files must be root's own regular files: sudo chown root: {0} && sudo chmod 600 {0}",
+                host.display()
+            ))
+        })?;
+        let answers = Answers::load(ctx, &host)?;
+        files.push(AnswersFile {
+            origin: host.display().to_string(),
+            answers,
+        });
+    }
+    Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::first_boot::{State, state};
+    use crate::system::Mode;
+    use crate::testkit::Fixture;
+    use std::os::unix::fs::PermissionsExt;
+
+    const MACHINE: &str = "4c4c4544004e3510804bc4c04f4d3232\n";
+
+    /// A clone at its first boot: a machine ID, DNS, no device ID.
+    fn clone() -> (Fixture, tempfile::TempDir) {
+        let f = Fixture::debian();
+        f.write("/etc/machine-id", MACHINE);
+        f.write("/etc/resolv.conf", "nameserver 192.0.2.53\n");
+        (f, tempfile::tempdir().unwrap())
+    }
+
+    fn answers(f: &Fixture, name: &str, text: &str) {
+        let target = format!("{ANSWERS_DIR}/{name}");
+        f.write(&target, text);
+        std::fs::set_permissions(f.path(&target), std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+
+    fn secret(dir: &tempfile::TempDir, name: &str, text: &str) -> String {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        path.display().to_string()
+    }
+
+    fn first_boot(f: &Fixture) -> Result<()> {
+        run(&f.ctx(f.live()))
+    }
+
+    #[test]
+    fn it_derives_the_device_id_applies_the_answers_in_order_and_never_runs_again() {
+        let (f, _) = clone();
+        answers(&f, "20-agent.toml", "[agent]\nurl = \"https://b.example.com\"\n");
+        answers(&f, "10-agent.toml", "[agent]\nurl = \"https://a.example.com\"\n");
+        f.write(&format!("{ANSWERS_DIR}/notes.txt"), "not answers\n");
+        first_boot(&f).unwrap();
+        let id = crate::device_id::read(&f.live()).unwrap().unwrap();
+        assert!(id.as_str().starts_with("edge-"), "{id}");
+        // the later file wins: they were applied in name order
+        let props = f.read(crate::agent::properties::PATH).unwrap();
+        assert!(props.contains("url=https://b.example.com"), "{props}");
+        let State::Done(done) = state(&f.live()).unwrap() else {
+            panic!("not recorded as done");
+        };
+        assert_eq!(done.device_id.as_deref(), Some(id.as_str()));
+        assert_eq!(done.answers.len(), 2);
+        assert!(done.answers[0].ends_with("10-agent.toml"), "{:?}", done.answers);
+        // once done, a new answers file is not applied
+        answers(&f, "30-agent.toml", "[agent]\nurl = \"https://c.example.com\"\n");
+        let before = f.snapshot();
+        first_boot(&f).unwrap();
+        assert_eq!(f.snapshot(), before);
+    }
+
+    #[test]
+    fn invalid_answers_change_nothing_are_recorded_and_a_fixed_file_succeeds_next_time() {
+        let (f, dir) = clone();
+        let pass = secret(&dir, "vnc", "secret12\n");
+        answers(
+            &f,
+            "10-appliance.toml",
+            &format!(
+                "shred-secrets = true\n[device-id]\nid = \"edge-clone-b\"\n[agent]\nurl = \"ftp://bad\"\n[[vnc-user]]\nuser = \"admin\"\npassword-file = \"{pass}\"\n"
+            ),
+        );
+        let before = f.snapshot();
+        let e = first_boot(&f).unwrap_err();
+        assert!(e.what.contains("[agent]"), "{e}");
+        assert!(e.hint.as_deref().unwrap().contains("nothing was changed"), "{e:?}");
+        assert!(
+            e.hint.as_deref().unwrap().contains("sudo edge-setup image first-boot"),
+            "{e:?}"
+        );
+        // nothing but the record of the failure; the secret is still there for the retry
+        let records = f.path("/var");
+        let after: Vec<_> = f
+            .snapshot()
+            .into_iter()
+            .filter(|(p, ..)| !p.starts_with(&records))
+            .collect();
+        assert_eq!(after, before);
+        assert!(f.exists(FAILED));
+        assert!(crate::device_id::read(&f.live()).unwrap().is_none());
+        assert!(std::path::Path::new(&pass).exists());
+        let State::Failed(failed) = state(&f.live()).unwrap() else {
+            panic!("the failure is not recorded");
+        };
+        assert_eq!(failed.attempts, 1);
+        let status_error = state(&f.live()).unwrap().failure().unwrap();
+        assert!(status_error.what.contains("the first boot failed"), "{status_error}");
+        assert!(first_boot(&f).is_err());
+        let State::Failed(failed) = state(&f.live()).unwrap() else {
+            panic!("the failure is not recorded");
+        };
+        assert_eq!(failed.attempts, 2);
+
+        // the fixed file, without the VNC user (that needs a real system)
+        answers(
+            &f,
+            "10-appliance.toml",
+            &format!(
+                "shred-secrets = true\n[device-id]\nid = \"edge-clone-b\"\n[agent]\nurl = \"https://b.example.com\"\n[tenant-password]\npassword-file = \"{pass}\"\n"
+            ),
+        );
+        // [tenant-password] needs a post-installation: refused, still nothing changed
+        assert!(first_boot(&f).is_err());
+        assert!(crate::device_id::read(&f.live()).unwrap().is_none());
+        answers(
+            &f,
+            "10-appliance.toml",
+            "[device-id]\nid = \"edge-clone-b\"\n[agent]\nurl = \"https://b.example.com\"\n",
+        );
+        first_boot(&f).unwrap();
+        // the file's own ID, not one derived from the machine
+        assert_eq!(
+            crate::device_id::read(&f.live()).unwrap().unwrap().as_str(),
+            "edge-clone-b"
+        );
+        assert!(matches!(state(&f.live()).unwrap(), State::Done(_)));
+        assert!(!f.exists(FAILED));
+    }
+
+    #[test]
+    fn marked_secrets_are_shredded_after_the_apply_and_unmarked_ones_kept() {
+        let (f, dir) = clone();
+        f.write(
+            "/var/lib/edge-setup/post-install.json",
+            &serde_json::to_string(&crate::wizard::post_install::State {
+                tenant_domain: "edge.example.com".into(),
+                tenant_username: "admin".into(),
+                files: crate::wizard::post_install::InstalledFiles::for_domain("edge.example.com", false),
+                completed_at: "2026-01-01T00:00:00Z".into(),
+                certificates_updated_at: None,
+            })
+            .unwrap(),
+        );
+        let marked = secret(&dir, "tenant", "n3w-Passw0rd\n");
+        let kept = secret(&dir, "kept", "0ther-Passw0rd\n");
+        answers(
+            &f,
+            "10-tenant.toml",
+            &format!("shred-secrets = true\n[tenant-password]\npassword-file = \"{marked}\"\n"),
+        );
+        answers(
+            &f,
+            "20-tenant.toml",
+            &format!("[tenant-password]\npassword-file = \"{kept}\"\n"),
+        );
+        first_boot(&f).unwrap();
+        assert!(
+            !std::path::Path::new(&marked).exists(),
+            "the marked secret is still there"
+        );
+        assert!(std::path::Path::new(&kept).exists());
+    }
+
+    #[test]
+    fn an_answers_file_others_may_write_is_refused() {
+        let (f, _) = clone();
+        answers(&f, "10-agent.toml", "[agent]\nurl = \"https://a.example.com\"\n");
+        let path = f.path(&format!("{ANSWERS_DIR}/10-agent.toml"));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let e = first_boot(&f).unwrap_err();
+        assert!(e.hint.as_deref().unwrap().contains("chmod 600"), "{e:?}");
+        assert!(crate::device_id::read(&f.live()).unwrap().is_none());
+    }
+
+    #[test]
+    fn without_a_machine_id_the_first_boot_fails_and_changes_nothing() {
+        let (f, _) = clone();
+        f.write("/etc/machine-id", "");
+        let e = first_boot(&f).unwrap_err();
+        assert!(e.what.contains("cannot derive a device ID"), "{e}");
+        assert!(matches!(state(&f.live()).unwrap(), State::Failed(_)));
+    }
+
+    #[test]
+    fn an_image_has_no_first_boot() {
+        let (f, _) = clone();
+        let e = run(&f.ctx(f.system(Mode::Image, false))).unwrap_err();
+        assert!(e.what.contains("not on an image"), "{e}");
+        assert!(!f.exists(FAILED));
+    }
+}
