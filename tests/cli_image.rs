@@ -176,3 +176,40 @@ fn shred_secrets_overwrites_and_removes_the_named_secret_files() {
         .stderr(predicate::str::contains(format!("Shredding {}", pass.display())));
     assert!(!pass.exists());
 }
+
+/// A damaged record does not hide the rest of the status: it is one problem.
+#[test]
+fn status_reports_a_failed_or_damaged_first_boot_record() {
+    let img = reference();
+    img.write(
+        "/var/lib/edge-setup/first-boot.failed",
+        r#"{"failed_at": "2026-12-01T03:00:00Z", "attempts": 2, "error": "[agent] url is not valid"}"#,
+    );
+    std::fs::remove_file(img.path(DONE)).unwrap();
+    img.cmd()
+        .args(["setup", "status"])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("FAILED at 2026-12-01T03:00:00Z (attempt 2)"))
+        .stderr(predicate::str::contains("the first boot failed"))
+        .stderr(predicate::str::contains("sudo edge-setup image first-boot"));
+    img.write("/var/lib/edge-setup/first-boot.failed", "{not json");
+    let out = img
+        .cmd()
+        .args(["setup", "status", "--json"])
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
+    let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(json["result"]["vnc_users"][0]["user"], "admin", "{json}");
+    let problem = &json["result"]["problems"][0];
+    assert!(
+        problem["file"]
+            .as_str()
+            .unwrap()
+            .ends_with("/var/lib/edge-setup/first-boot.failed"),
+        "{json}"
+    );
+}

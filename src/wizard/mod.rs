@@ -366,11 +366,14 @@ pub fn apply_files(ctx: &Ctx, files: &[AnswersFile], force: bool) -> Result<()> 
         let plan = files
             .iter()
             .try_for_each(|f| plan_answers(&planning, f, force).and_then(|p| apply_answers(&planning, p)));
-        plan.map_err(|e| {
-            let next = e.hint.clone().map_or_else(String::new, |h| format!("{h}; "));
-            e.hint(format!(
-                "{next}nothing was changed: every option is checked before any is applied"
-            ))
+        plan.map_err(|e| match &e.hint {
+            Some(h) if h.contains("nothing was changed") => e,
+            _ => {
+                let next = e.hint.clone().map_or_else(String::new, |h| format!("{h}; "));
+                e.hint(format!(
+                    "{next}nothing was changed: every option is checked before any is applied"
+                ))
+            }
         })?;
     }
     for f in files {
@@ -579,18 +582,8 @@ fn status(ctx: &Ctx) -> Result<()> {
             .map(|(user, display, _)| (user.to_string(), display))
             .collect(),
         Err(e) => {
-            st.problems.push(crate::agent::Problem {
-                file: ctx
-                    .sys
-                    .host_path(Path::new(crate::tigervnc::MAPPING_FILE))
-                    .display()
-                    .to_string(),
-                problem: match &e.why {
-                    Some(why) => format!("{}: {why}", e.what),
-                    None => e.what.clone(),
-                },
-                next: e.hint.clone(),
-            });
+            let file = ctx.sys.host_path(Path::new(crate::tigervnc::MAPPING_FILE));
+            st.problems.push(problem_of(&e, &file.display().to_string()));
             ctx.out.data(&format!("damaged:             {e}"));
             Vec::new()
         }
@@ -607,10 +600,18 @@ fn status(ctx: &Ctx) -> Result<()> {
             listed.join(", ")
         }
     ));
-    let first_boot = crate::image::first_boot::state(&ctx.sys)?;
-    ctx.out.data(&first_boot.line());
+    // a damaged record is one problem of the status, like a damaged mapping
+    let first_boot = crate::image::first_boot::state(&ctx.sys)
+        .map_err(|e| {
+            st.problems.push(problem_of(&e, e.what.trim_end_matches(" is damaged")));
+            ctx.out.data(&format!("damaged:             {e}"));
+        })
+        .ok();
+    if let Some(fb) = &first_boot {
+        ctx.out.data(&fb.line());
+    }
     let mut json = serde_json::json!({ "remote_connectivity": st.to_json() });
-    json["first_boot"] = first_boot.to_json();
+    json["first_boot"] = first_boot.as_ref().map_or(serde_json::Value::Null, |fb| fb.to_json());
     json["vnc_users"] = users
         .iter()
         .map(|(user, display)| {
@@ -619,9 +620,21 @@ fn status(ctx: &Ctx) -> Result<()> {
         .collect();
     json["problems"] = serde_json::json!(st.problems);
     ctx.out.result(json);
-    match (st.problems.first(), first_boot.failure()) {
+    match (st.problems.first(), first_boot.and_then(|fb| fb.failure())) {
         (Some(first), _) => Err(crate::agent::damaged(&st.problems, first)),
         (None, Some(failed)) => Err(failed),
         (None, None) => Ok(()),
+    }
+}
+
+/// A file `setup status` could not read, as one of its problems.
+fn problem_of(e: &Error, file: &str) -> crate::agent::Problem {
+    crate::agent::Problem {
+        file: file.to_string(),
+        problem: match &e.why {
+            Some(why) => format!("{}: {why}", e.what),
+            None => e.what.clone(),
+        },
+        next: e.hint.clone(),
     }
 }

@@ -14,7 +14,8 @@ from pathlib import Path
 from vmtest import edge_setup_binary, edge_setup_deb
 from vmtest.edge import USERS, display_of, install_package, vnc_user_as, wait_for_desktop
 
-FRESH_MACHINE = True
+# Its own machine, which 95_first_boot then prepares as a golden image.
+MACHINE = "upgrade"
 RULE = "/etc/sudoers.d/edge-setup-vnc"
 
 

@@ -118,6 +118,9 @@ class Machine:
         self.boot_seconds: float | None = None
         self.kept = False
         self._xchg_mounted = False
+        # A golden image's clones: their disks start as this machine's (see clone()).
+        self.backing: Path | None = None
+        self.clones: list[Machine] = []
         # The running scenario's artifacts directory (vm-tests/out/<release>/<scenario>), set by the
         # runner: relative screenshot paths land there.
         self.out_dir: Path = Path.cwd()
@@ -151,8 +154,9 @@ class Machine:
                 sock_dir = Path(tempfile.mkdtemp(prefix="vmt-"))
             self.shell_socket = sock_dir / "shell.sock"
             self.qmp_socket = sock_dir / "qmp.sock"
-            subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(image.rootfs),
-                            "-F", "raw", str(self.state_dir / "disk.qcow2")], check=True)
+            base, fmt = (self.backing, "qcow2") if self.backing else (image.rootfs, "raw")
+            subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(base),
+                            "-F", fmt, str(self.state_dir / "disk.qcow2")], check=True)
         else:
             self.log(f"[{self.name}] booting again after a shutdown")
             for sock in (self.shell_socket, self.qmp_socket):
@@ -447,8 +451,25 @@ class Machine:
             self.backdoor.close()
         self.log(f"  {scenario_location()} shutdown: powered off")
 
+    def clone(self, name: str) -> "Machine":
+        """A new machine whose disk starts as this one's, as a clone of a golden image
+        would: a copy-on-write overlay on this machine's disk, which stays powered off
+        (and is not changed) while clones exist. Its steps log to this machine's
+        scenario; the runner stops it, with its logs in the artifacts, when the
+        scenario ends."""
+        if self.is_running() or self.state_dir is None:
+            raise StepFailed(f"clone: {self.name} must have booted and be shut down first")
+        m = Machine(f"{self.name}-{name}", memory_mb=self.memory_mb, cpus=self.cpus,
+                    distro=self.distro, image=self.image, log=self.log)
+        m.backing = self.state_dir / "disk.qcow2"
+        m.transcript, m.out_dir, m.accel = self.transcript, self.out_dir, self.accel
+        self.clones.append(m)
+        return m
+
     def stop(self) -> None:
         """Ends QEMU at once (no clean shutdown) and removes the machine's state."""
+        for clone in self.clones:
+            clone.stop()
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:

@@ -82,9 +82,15 @@ def describe_failure(error: BaseException, scenario_file: Path) -> str:
 
 
 def needs_own_machine(module: ModuleType) -> bool:
-    """FRESH_MACHINE, or a size other than the shared machine's."""
+    """FRESH_MACHINE, or a size other than the shared machines'."""
     return bool(getattr(module, "FRESH_MACHINE", False)) or \
         getattr(module, "MEMORY_MB", 2048) != 2048 or getattr(module, "CPUS", 2) != 2
+
+
+def machine_group(module: ModuleType) -> str:
+    """The machine a scenario shares with the others that name it (`MACHINE`, default
+    "shared"): they run in name order on one machine of the release."""
+    return getattr(module, "MACHINE", "shared")
 
 
 class Output:
@@ -112,14 +118,15 @@ class Output:
 
 
 class Runner:
-    """Runs a unit's scenarios in order: the shared ones on one machine of the release."""
+    """Runs a unit's scenarios in order: those of a machine group on one machine of the release."""
 
     def __init__(self, keep: bool, verbose: bool, distro: str = DEFAULT_DISTRO, live: bool = True):
         self.keep = keep
         self.verbose = verbose
         self.distro = distro
         self.live = live
-        self.shared: Machine | None = None
+        # the machine of each group (MACHINE) that has one running or shut down
+        self.groups: dict[str, Machine] = {}
         self.machines: list[Machine] = []
 
     def new_machine(self, name: str, module: ModuleType) -> Machine:
@@ -131,9 +138,11 @@ class Runner:
     def machine_for(self, name: str, module: ModuleType) -> Machine:
         if needs_own_machine(module):
             return self.new_machine(name, module)
-        if self.shared is None or (self.shared.process is not None and not self.shared.is_running()):
-            self.shared = self.new_machine("shared", module)
-        return self.shared
+        group = machine_group(module)
+        m = self.groups.get(group)
+        if m is None or (m.process is not None and not m.is_running()):
+            m = self.groups[group] = self.new_machine(group, module)
+        return m
 
     def run_one(self, arg: str, named: bool = False) -> Result:
         module = load(arg)
@@ -172,6 +181,11 @@ class Runner:
         except (Exception, SystemExit) as e:     # noqa: BLE001 - every failure is reported
             error = e
         seconds = time.monotonic() - started
+        # clones (golden images) belong to the scenario that made them
+        for clone in machine.clones:
+            clone.collect(artifacts / clone.name, journal=error is not None)
+            clone.stop()
+        machine.clones.clear()
         machine.transcript = None
         if error is not None:
             report = describe_failure(error, scenario_path(arg))
@@ -188,7 +202,7 @@ class Runner:
                 machine.stop()
         else:
             out(f"PASS {name} on {self.distro} ({seconds:.1f}s)")
-            if machine is not self.shared:
+            if machine not in self.groups.values():
                 machine.stop()
         machine.log = print
         out.flush()
@@ -210,8 +224,8 @@ class Runner:
 
 @dataclass
 class Unit:
-    """Scenarios of one release that run in order on one worker: those that share a
-    machine together, each one that needs its own machine alone."""
+    """Scenarios of one release that run in order on one worker: those of a machine group
+    together, each one that needs its own machine alone."""
     distro: str
     names: list[str]
     estimate: float
@@ -236,12 +250,16 @@ def make_units(plan: list[tuple[str, list[str]]], modules: dict[str, ModuleType]
     before), so that the long ones do not end up last on one worker."""
     units = []
     for distro, names in plan:
-        shared = [n for n in names if not needs_own_machine(modules[n])]
-        groups = ([shared] if shared else []) + \
-            [[n] for n in names if needs_own_machine(modules[n])]
-        for group in groups:
+        groups: dict[str, list[str]] = {}
+        for n in names:
+            if not needs_own_machine(modules[n]):
+                groups.setdefault(machine_group(modules[n]), []).append(n)
+        for group in groups.values():
             estimate = sum(times.get(f"{distro}/{scenario_name(n)}", 180.0) for n in group)
-            units.append(Unit(distro, group, estimate, shared=group is shared))
+            units.append(Unit(distro, group, estimate, shared=True))
+        for n in names:
+            if needs_own_machine(modules[n]):
+                units.append(Unit(distro, [n], times.get(f"{distro}/{scenario_name(n)}", 180.0)))
     return sorted(units, key=lambda u: -u.estimate)
 
 

@@ -1,0 +1,40 @@
+# -*- coding: utf-8 -*-
+# Running edge-setup with --json, shared by the collection's modules.
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+
+
+def executable(module):
+    return module.params["executable"] or module.get_bin_path("edge-setup", required=True)
+
+
+def base_argv(module, dry_run=False):
+    argv = [executable(module)]
+    if module.params["root"]:
+        argv += ["--root", module.params["root"]]
+    if dry_run:
+        argv.append("--dry-run")
+    return argv + ["--json"]
+
+
+def run_json(module, argv):
+    """(rc, the JSON object edge-setup printed or None, stdout, stderr)."""
+    rc, out, err = module.run_command(argv)
+    try:
+        doc = json.loads(out)
+    except ValueError:
+        doc = None
+    return rc, doc if isinstance(doc, dict) else None, out, err
+
+
+def fail_without_json(module, argv, rc, out, err):
+    module.fail_json(
+        msg="%s printed no JSON object (exit %d); is it edge-setup?" % (argv[0], rc),
+        rc=rc,
+        stdout=out,
+        stderr=err,
+    )

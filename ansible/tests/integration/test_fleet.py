@@ -1,0 +1,151 @@
+# The role and modules driven by ansible-playbook against two image roots, one
+# per host, with the real edge-setup.
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import HERE, make_root, snapshot, task_results
+
+PASSWORDS = {"edge-a": "Vnc#pw-a", "edge-b": "Vnc#pw-b"}
+APPLY = "Apply the appliance's settings"
+
+
+def host_vars(root, name, **overrides):
+    v = dict(
+        edge_setup_root=str(root),
+        edge_setup_answers={"agent": {"url": "https://%s.example.com" % name, "force": True}, "device-id": {"id": name}},
+        edge_setup_vnc_users=[{"user": "admin", "password": PASSWORDS[name]}],
+    )
+    v.update(overrides)
+    return v
+
+
+@pytest.fixture
+def roots(tmp_path):
+    return {name: make_root(tmp_path / name) for name in PASSWORDS}
+
+
+@pytest.fixture
+def fleet(ansible, roots):
+    return ansible.inventory({name: host_vars(root, name) for name, root in roots.items()})
+
+
+def stats(out):
+    return {host: (s["changed"], s["failures"]) for host, s in out["stats"].items()}
+
+
+def test_first_run_changes_both_second_changes_nothing(ansible, fleet, roots):
+    rc, out, text = ansible.playbook(HERE / "site.yml", fleet)
+    assert rc == 0 and stats(out) == {"edge-a": (1, 0), "edge-b": (1, 0)}
+    for name, root in roots.items():
+        assert (root / "usr/edge/properties/edge-agent/device-id").read_text() == name + "\n"
+        assert "url=https://%s.example.com" % name in (root / "usr/edge/properties/edge-agent/remote-connectivity.properties").read_text()
+        passwd = root / "home/admin/.vnc/passwd"
+        assert (os.stat(passwd).st_uid, os.stat(passwd).st_mode & 0o777) == (1000, 0o600)
+        result = task_results(out, APPLY)[name]
+        assert result["result"]["port"] == 5901
+        assert result["target_commands"] == ["systemctl enable --now tigervncserver@:1.service"]
+    # Different passwords give different password files.
+    assert (roots["edge-a"] / "home/admin/.vnc/passwd").read_bytes() != (roots["edge-b"] / "home/admin/.vnc/passwd").read_bytes()
+    for password in PASSWORDS.values():
+        assert password not in text
+
+    rc, out, _ = ansible.playbook(HERE / "site.yml", fleet)
+    assert rc == 0 and stats(out) == {"edge-a": (0, 0), "edge-b": (0, 0)}
+
+
+def test_check_mode_changes_no_file(ansible, fleet, roots):
+    before = {name: snapshot(root) for name, root in roots.items()}
+    rc, out, text = ansible.playbook(HERE / "site.yml", fleet, "--check", "--diff")
+    assert rc == 0 and stats(out) == {"edge-a": (1, 0), "edge-b": (1, 0)}
+    assert {name: snapshot(root) for name, root in roots.items()} == before
+    for name, root in roots.items():
+        prepared = task_results(out, APPLY)[name]["diff"]["prepared"].splitlines()
+        assert "write %s/home/admin/.vnc/passwd (owner admin:1000, mode 0600)" % root in prepared
+    for password in PASSWORDS.values():
+        assert password not in text
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({"edge_setup_answers": {"agent": {"urll": "https://x.example.com"}}}, "answers:2:1: unknown key 'urll' in [agent]"),
+        ({"edge_setup_vnc_users": [{"user": "admin", "password": "abc"}]}, "'password-file' vnc_users[0]: the VNC password is refused"),
+    ],
+)
+def test_a_bad_value_fails_its_host_only(ansible, roots, bad, message):
+    inventory = ansible.inventory({"edge-a": host_vars(roots["edge-a"], "edge-a", **bad), "edge-b": host_vars(roots["edge-b"], "edge-b")})
+    before = snapshot(roots["edge-a"])
+    rc, out, _ = ansible.playbook(HERE / "site.yml", inventory)
+    assert rc == 2 and stats(out) == {"edge-a": (0, 1), "edge-b": (1, 0)}
+    failed = task_results(out, APPLY)["edge-a"]
+    assert message in failed["msg"] and failed["rc"] == 2
+    assert snapshot(roots["edge-a"]) == before
+    assert (roots["edge-b"] / "home/admin/.vnc/passwd").exists()
+
+
+def test_info_reads_each_root(ansible, fleet, roots, edge_setup_bin):
+    assert ansible.playbook(HERE / "site.yml", fleet)[0] == 0
+    # A damaged file is a problem to report, not a failure.
+    (roots["edge-b"] / "usr/edge/properties/edge-agent/remote-connectivity.properties").write_text("enabled=maybe\n")
+
+    rc, out, _ = ansible.playbook(HERE / "info.yml", fleet)
+    assert rc == 0 and stats(out) == {"edge-a": (0, 0), "edge-b": (0, 0)}
+    info = {host: r["edge_setup"] for host, r in task_results(out, "Read the status").items()}
+    version = subprocess.run([edge_setup_bin, "--version"], capture_output=True, text=True, check=True).stdout
+    assert version.startswith("edge-setup %s (commit %s)" % (info["edge-a"]["version"], info["edge-a"]["commit"]))
+    a = info["edge-a"]["status"]
+    assert a["vnc_users"] == [{"user": "admin", "display": 1, "port": 5901}]
+    assert (a["remote_connectivity"]["device_id"], a["remote_connectivity"]["url"], a["problems"]) == ("edge-a", "https://edge-a.example.com", [])
+    assert "enabled must be true or false" in info["edge-b"]["status"]["problems"][0]["problem"]
+
+
+def test_the_examples_run(ansible, tmp_path):
+    examples = HERE.parent.parent / "examples"
+    for name in ("edge-plant7-01", "edge-plant7-02"):
+        # Appliances have DNS; the agent is enabled only then.
+        (make_root(tmp_path / name) / "etc/resolv.conf").write_text("nameserver 192.0.2.53\n")
+    overrides = dict(
+        ansible_connection="local",
+        ansible_become=False,
+        ansible_python_interpreter=sys.executable,
+        edge_setup_package="",
+        edge_setup_root=str(tmp_path) + "/{{ inventory_hostname }}",
+        edge_setup_executable=ansible.bin,
+    )
+    rc, out, _ = ansible.playbook(examples / "playbook.yml", examples / "inventory", "-e", json.dumps(overrides))
+    assert rc == 0 and stats(out) == {"edge-plant7-01": (1, 0), "edge-plant7-02": (1, 0)}
+    info = task_results(out, "Read the status")
+    assert {host: r["edge_setup"]["status"]["remote_connectivity"]["device_id"] for host, r in info.items()} == {h: h for h in info}
+    props = "usr/edge/properties/edge-agent/remote-connectivity.properties"
+    assert "url=https://plant7.cumulocity.com" in (tmp_path / "edge-plant7-01" / props).read_text()
+    assert "url=https://plant7-backup.cumulocity.com" in (tmp_path / "edge-plant7-02" / props).read_text()
+    # A view-only password doubles the file: 8 bytes each.
+    assert len((tmp_path / "edge-plant7-01/home/admin/.vnc/passwd").read_bytes()) == 8
+    assert len((tmp_path / "edge-plant7-02/home/admin/.vnc/passwd").read_bytes()) == 16
+    rc, out, _ = ansible.playbook(examples / "playbook.yml", examples / "inventory", "-e", json.dumps(overrides))
+    assert rc == 0 and stats(out) == {"edge-plant7-01": (0, 0), "edge-plant7-02": (0, 0)}
+
+
+def test_package_steps(ansible, roots, tmp_path):
+    """The install steps' choices, in check mode: nothing is installed here."""
+    deb = tmp_path / "edge-setup_0.1.0-1_amd64.deb"
+    deb.write_text("not really a package")
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    package = dict(edge_setup_package_dest=str(dest))
+    inventory = ansible.inventory(
+        {
+            "edge-a": host_vars(roots["edge-a"], "edge-a", edge_setup_package=str(deb), **package),
+            "edge-b": host_vars(roots["edge-b"], "edge-b", edge_setup_package=str(tmp_path / "edge-setup.tar"), **package),
+        }
+    )
+    rc, out, _ = ansible.playbook(HERE / "site.yml", inventory, "--check")
+    assert rc == 2 and stats(out) == {"edge-a": (2, 0), "edge-b": (0, 1)}
+    assert task_results(out, "Copy the package from the controller")["edge-a"]["status"] == "ok"
+    assert [task_results(out, "Install the .%s" % kind)["edge-a"]["status"] for kind in ("deb", "rpm")] == ["skipped", "skipped"]
+    assert "must end in .deb or .rpm" in task_results(out, "Check that the package is a .deb or an .rpm")["edge-b"]["msg"]
+    assert list(dest.iterdir()) == []
