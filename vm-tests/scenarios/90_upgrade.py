@@ -4,7 +4,12 @@ one. At each step the users' sessions keep their passwords and `vnc-user` keeps 
 for ordinary users: the packages' postinst refreshes the rule through `edge-setup vnc
 refresh-sudoers`, keeping the copy while it is installed (PATH finds it first). Removing
 the package leaves the sessions and the mappings; purging it drops only the rule, once no
-binary it names is left."""
+binary it names is left.
+
+The machine starts from a snapshot of the release's shared machine after 10_vnc (VNC
+installed from the package, admin and operator enabled): the package is purged first, which
+leaves an appliance as the scripts set it up, and `edge-setup vnc` through the copy then
+has nothing to download. Run without 10_vnc, it starts from the image and installs it all."""
 
 import re
 import shutil
@@ -16,6 +21,7 @@ from vmtest.edge import USERS, display_of, install_package, vnc_user_as, wait_fo
 
 # Its own machine, which 95_first_boot then prepares as a golden image.
 MACHINE = "upgrade"
+FROM = "10_vnc"
 RULE = "/etc/sudoers.d/edge-setup-vnc"
 
 
@@ -52,9 +58,12 @@ def test(machine):
     earlier = earlier_package(deb, machine.out_dir)
 
     # Before the packages: a copied binary, `edge-setup vnc`, admin enabled through it.
+    machine.succeed("DEBIAN_FRONTEND=noninteractive apt-get purge -y edge-setup 2>&1 && test ! -e " + RULE,
+                    timeout=600)
     machine.copy_in(edge_setup_binary(), "/usr/local/bin/edge-setup", mode="0755")
     for user in USERS:
-        machine.succeed(f"useradd -m -s /bin/bash $(getent group {user} >/dev/null && echo -N) {user}")
+        machine.succeed(f"getent passwd {user} || "
+                        f"useradd -m -s /bin/bash $(getent group {user} >/dev/null && echo -N) {user}")
     machine.succeed("edge-setup config set vnc.listen lan")
     machine.succeed("edge-setup vnc 2>&1", timeout=1800)
     machine.succeed("usermod -aG vncusers admin && usermod -aG vncusers operator")

@@ -103,3 +103,17 @@ def wait_for_desktop(machine, port: int, password: str, name: str, timeout: floa
             raise AssertionError(f"{shot} has only {n} distinct colours after {timeout:.0f}s: "
                                  "the desktop was not drawn")
         time.sleep(5)
+
+
+def reference_machine(machine) -> None:
+    """A reference machine for a golden image: the package, `edge-setup vnc` (listening on
+    the LAN) and admin enabled with USERS' password; installs only what is missing (after
+    90_upgrade, the package)."""
+    if machine.execute("dpkg-query -W edge-setup")[0] != 0:
+        install_package(machine)
+    machine.succeed("getent passwd admin || useradd -m -s /bin/bash admin")
+    machine.succeed("edge-setup config set vnc.listen lan")
+    machine.succeed("edge-setup vnc 2>&1", timeout=1800)
+    password, _ = USERS["admin"]
+    machine.succeed(f"printf '%s\\n' {password} | edge-setup vnc-user --user admin --password-stdin 2>&1",
+                    timeout=600)

@@ -39,14 +39,15 @@ OFFLINE_REPO_PACKAGES = [
 
 
 # cloud-init and an SSH server for the golden-image scenario (95_first_boot), which
-# prepares a machine as a golden image and boots clones of it with cloud-init seeds.
-# Installed in the image, not from the offline repository in the scenario: under TCG that
-# install took 182 s of CI's time, at every run. It runs on bookworm only, so the other
-# releases' images do not carry them; on the other bookworm scenarios' machines cloud-init
-# finds no data source and stays disabled.
+# prepares a machine as a golden image and boots clones of it with cloud-init seeds, and
+# python3-apt for the fleet scenario (96_fleet), whose role installs the package with
+# Ansible's apt module on two clones. Installed in the image, not from the offline
+# repository in the scenario: under TCG that install took 182 s of CI's time, at every
+# run. They run on bookworm only, so the other releases' images do not carry them; on the
+# other bookworm scenarios' machines cloud-init finds no data source and stays disabled.
 # python3-cffi-backend is named for debootstrap, whose resolver knows no virtual packages:
 # it provides the python3-cffi-backend-api-* that python3-cryptography needs.
-FIRST_BOOT_PACKAGES = ["cloud-init", "openssh-server", "python3-cffi-backend"]
+FIRST_BOOT_PACKAGES = ["cloud-init", "openssh-server", "python3-apt", "python3-cffi-backend"]
 
 
 def base_packages(suite: str) -> list[str]:

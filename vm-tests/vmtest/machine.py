@@ -98,7 +98,7 @@ class Machine:
 
     def __init__(self, name: str = "machine", *, memory_mb: int = 2048, cpus: int = 2,
                  distro: str = DEFAULT_DISTRO, image: Image | None = None,
-                 log: Callable[[str], None] | None = None):
+                 log: Callable[[str], None] | None = None, backing: Path | None = None):
         self.name = name
         # The Debian release the machine runs (its image): bullseye, bookworm or trixie.
         self.distro = distro
@@ -118,9 +118,11 @@ class Machine:
         self.boot_seconds: float | None = None
         self.kept = False
         self._xchg_mounted = False
-        # A golden image's clones: their disks start as this machine's (see clone()).
-        self.backing: Path | None = None
+        # The disk this machine starts from instead of the image: another machine's
+        # (clone()) or a snapshot of one (snapshot()).
+        self.backing = backing
         self.clones: list[Machine] = []
+        self.disk: Path | None = None     # the overlay QEMU writes to
         # The running scenario's artifacts directory (vm-tests/out/<release>/<scenario>), set by the
         # runner: relative screenshot paths land there.
         self.out_dir: Path = Path.cwd()
@@ -155,15 +157,16 @@ class Machine:
             self.shell_socket = sock_dir / "shell.sock"
             self.qmp_socket = sock_dir / "qmp.sock"
             base, fmt = (self.backing, "qcow2") if self.backing else (image.rootfs, "raw")
+            self.disk = self.state_dir / "disk.qcow2"
             subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(base),
-                            "-F", fmt, str(self.state_dir / "disk.qcow2")], check=True)
+                            "-F", fmt, str(self.disk)], check=True)
         else:
             self.log(f"[{self.name}] booting again after a shutdown")
             for sock in (self.shell_socket, self.qmp_socket):
                 sock.unlink(missing_ok=True)
         self._xchg_mounted = False
         sd = self.state_dir
-        overlay = sd / "disk.qcow2"
+        overlay = self.disk
         fwd = "".join(f",hostfwd=tcp:127.0.0.1:{h}-:{g}" for g, h in self.forwards.items())
         accel = ["-accel", "kvm", "-cpu", "host"] if self.accel == "kvm" else \
             ["-accel", "tcg,thread=multi", "-cpu", "max"]
@@ -460,11 +463,28 @@ class Machine:
         if self.is_running() or self.state_dir is None:
             raise StepFailed(f"clone: {self.name} must have booted and be shut down first")
         m = Machine(f"{self.name}-{name}", memory_mb=self.memory_mb, cpus=self.cpus,
-                    distro=self.distro, image=self.image, log=self.log)
-        m.backing = self.state_dir / "disk.qcow2"
+                    distro=self.distro, image=self.image, log=self.log, backing=self.disk)
         m.transcript, m.out_dir, m.accel = self.transcript, self.out_dir, self.accel
         self.clones.append(m)
         return m
+
+    def snapshot(self, dest: Path) -> Path:
+        """Freezes the disk as it is now into `dest` while the machine runs on: the guest's
+        writes are synced, then QEMU goes on writing to a new overlay on top of the old one
+        (QMP blockdev-snapshot-sync), which is `dest` from then on (a hard link: it outlives
+        this machine). A machine made with `backing=dest` boots what a power cut would have
+        left, with nothing unwritten (ext4 replays its journal)."""
+        self._check_running("snapshot")
+        self.succeed("sync")
+        blocks = self._qmp("query-block")
+        device = next(b["device"] for b in blocks if b.get("inserted", {}).get("file") == str(self.disk))
+        new = self.disk.with_name(f"disk-{len(list(self.state_dir.glob('disk*.qcow2')))}.qcow2")
+        self._qmp("blockdev-snapshot-sync", **{"device": device, "snapshot-file": str(new),
+                                               "format": "qcow2"})
+        frozen, self.disk = self.disk, new
+        os.link(frozen, dest)
+        self.log(f"  {scenario_location()} snapshot: the disk as it is now is {dest}")
+        return dest
 
     def stop(self) -> None:
         """Ends QEMU at once (no clean shutdown) and removes the machine's state."""
@@ -560,13 +580,16 @@ def _remove_stale_runs(runs: Path) -> None:
     kept with --keep) and removes their state directories."""
     for d in runs.iterdir():
         if not (d / "qemu.pid").exists():
-            if time.time() - d.stat().st_mtime > 3600:   # else it is being set up now
+            # a running harness's snapshots, or a machine being set up now
+            if _alive(d / "owner.pid") is None and time.time() - d.stat().st_mtime > 3600:
                 shutil.rmtree(d, ignore_errors=True)
             continue
         qemu = _alive(d / "qemu.pid")
+        if _alive(d / "owner.pid") is not None:
+            continue                     # a running harness's machine, up or shut down
         if qemu is not None:
-            if (d / "kept").exists() or _alive(d / "owner.pid") is not None:
-                continue                 # a kept machine, or one of a running harness
+            if (d / "kept").exists():
+                continue                 # a kept machine
             try:
                 cmdline = Path(f"/proc/{qemu}/cmdline").read_bytes()
             except OSError:

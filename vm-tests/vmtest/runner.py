@@ -9,6 +9,7 @@ import os
 import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -87,6 +88,47 @@ def needs_own_machine(module: ModuleType) -> bool:
         getattr(module, "MEMORY_MB", 2048) != 2048 or getattr(module, "CPUS", 2) != 2
 
 
+def starts_from(module: ModuleType) -> str | None:
+    """The scenario whose end state this one's machine starts from (`FROM = "NAME"`): a
+    snapshot of the release's machine right after NAME passed, taken only when NAME runs
+    in the same run (else the machine starts from the image, and the scenario must cope)."""
+    name = getattr(module, "FROM", None)
+    return scenario_name(name) if name else None
+
+
+class Snapshots:
+    """The snapshots a run takes (release, scenario) and waits for, in a directory of the
+    run's own under the cache's run/ (removed at the end, or with a killed run's machines)."""
+
+    def __init__(self, wanted: set[tuple[str, str]]):
+        self.wanted = wanted
+        self.paths: dict[tuple[str, str], Path | None] = {}
+        self.ready = {key: threading.Event() for key in wanted}
+        self.dir: Path | None = None
+
+    def path_for(self, key: tuple[str, str]) -> Path:
+        if self.dir is None:
+            runs = cache_dir() / "run"
+            runs.mkdir(parents=True, exist_ok=True)
+            self.dir = Path(tempfile.mkdtemp(prefix="snapshots-", dir=runs))
+            (self.dir / "owner.pid").write_text(f"{os.getpid()}\n")
+        return self.dir / f"{key[0]}-{key[1]}.qcow2"
+
+    def put(self, key: tuple[str, str], path: Path | None) -> None:
+        """Records the snapshot (None: it will not be taken) and wakes who waits for it."""
+        if key in self.ready and not self.ready[key].is_set():
+            self.paths[key] = path
+            self.ready[key].set()
+
+    def get(self, key: tuple[str, str]) -> Path | None:
+        self.ready[key].wait()
+        return self.paths.get(key)
+
+    def remove(self) -> None:
+        if self.dir is not None:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
 def machine_group(module: ModuleType) -> str:
     """The machine a scenario shares with the others that name it (`MACHINE`, default
     "shared"): they run in name order on one machine of the release."""
@@ -120,7 +162,9 @@ class Output:
 class Runner:
     """Runs a unit's scenarios in order: those of a machine group on one machine of the release."""
 
-    def __init__(self, keep: bool, verbose: bool, distro: str = DEFAULT_DISTRO, live: bool = True):
+    def __init__(self, keep: bool, verbose: bool, distro: str = DEFAULT_DISTRO, live: bool = True,
+                 snapshots: Snapshots | None = None):
+        self.snapshots = snapshots or Snapshots(set())
         self.keep = keep
         self.verbose = verbose
         self.distro = distro
@@ -130,8 +174,15 @@ class Runner:
         self.machines: list[Machine] = []
 
     def new_machine(self, name: str, module: ModuleType) -> Machine:
+        backing = None
+        key = (self.distro, starts_from(module))
+        if key in self.snapshots.wanted:
+            backing = self.snapshots.get(key)
+            if backing is None:
+                raise StepFailed(f"{key[1]} did not pass on {self.distro}, so there is no "
+                                 f"snapshot of its machine to start from")
         m = Machine(f"{self.distro}-{name}", memory_mb=getattr(module, "MEMORY_MB", 2048),
-                    cpus=getattr(module, "CPUS", 2), distro=self.distro)
+                    cpus=getattr(module, "CPUS", 2), distro=self.distro, backing=backing)
         self.machines.append(m)
         return m
 
@@ -139,10 +190,11 @@ class Runner:
         if needs_own_machine(module):
             return self.new_machine(name, module)
         group = machine_group(module)
-        m = self.groups.get(group)
-        if m is None or (m.process is not None and not m.is_running()):
-            m = self.groups[group] = self.new_machine(group, module)
-        return m
+        # one that a scenario shut down stays: its next step boots the same disk, or the
+        # scenario clones it (a golden image)
+        if group not in self.groups:
+            self.groups[group] = self.new_machine(group, module)
+        return self.groups[group]
 
     def run_one(self, arg: str, named: bool = False) -> Result:
         module = load(arg)
@@ -156,7 +208,12 @@ class Runner:
         artifacts = OUT / self.distro / name
         shutil.rmtree(artifacts, ignore_errors=True)
         artifacts.mkdir(parents=True)
-        machine = self.machine_for(name, module)
+        try:
+            machine = self.machine_for(name, module)
+        except StepFailed as e:
+            out(f"=== {name} on {self.distro}\nFAIL {name} on {self.distro}: not run: {e}")
+            out.flush()
+            return Result(name, self.distro, False, 0.0, artifacts)
         log = open(artifacts / "commands.log", "w")
 
         def transcript(text: str) -> None:
@@ -202,6 +259,12 @@ class Runner:
                 machine.stop()
         else:
             out(f"PASS {name} on {self.distro} ({seconds:.1f}s)")
+            key = (self.distro, name)
+            if key in self.snapshots.wanted and machine.is_running():
+                try:
+                    self.snapshots.put(key, machine.snapshot(self.snapshots.path_for(key)))
+                except (StepFailed, OSError) as e:
+                    out(f"  no snapshot after {name}: {e}")
             if machine not in self.groups.values():
                 machine.stop()
         machine.log = print
@@ -266,7 +329,9 @@ def make_units(plan: list[tuple[str, list[str]]], modules: dict[str, ModuleType]
 class Schedule:
     """Runs the units on `jobs` workers; each unit's scenarios in order on one of them."""
 
-    def __init__(self, units: list[Unit], jobs: int, keep: bool, verbose: bool, named: bool):
+    def __init__(self, units: list[Unit], jobs: int, keep: bool, verbose: bool, named: bool,
+                 snapshots: Snapshots | None = None):
+        self.snapshots = snapshots or Snapshots(set())
         self.queue = list(units)
         self.jobs = max(1, min(jobs, len(units)))
         self.keep, self.verbose, self.named = keep, verbose, named
@@ -311,7 +376,7 @@ class Schedule:
                           f"no image: {error}", flush=True)
                 continue
             runner = Runner(keep=self.keep, verbose=self.verbose, distro=unit.distro,
-                            live=self.jobs == 1)
+                            live=self.jobs == 1, snapshots=self.snapshots)
             with self.lock:
                 self.runners.append(runner)
             try:
@@ -327,6 +392,9 @@ class Schedule:
                     with self.lock:
                         self.results.append(result)
             finally:
+                # a snapshot this unit did not take will not come: its waiters fail
+                for n in unit.names:
+                    self.snapshots.put((unit.distro, scenario_name(n)), None)
                 runner.stop_all()
 
     def run(self) -> list[Result]:
@@ -470,13 +538,19 @@ def main(argv: list[str] | None = None) -> int:
     units = make_units(plan, modules, times)
     if jobs == 1:               # one at a time: release by release, as the plan lists them
         units.sort(key=lambda u: [d for d, _ in plan].index(u.distro))
+    # Snapshots of scenarios that run here, for the scenarios that start FROM them; those
+    # wait for them, so they are queued after every unit that takes none.
+    wanted = {(d, starts_from(modules[n])) for d, names in plan for n in names
+              if starts_from(modules[n]) in map(scenario_name, names)}
+    snapshots = Snapshots(wanted)
+    units.sort(key=lambda u: any((u.distro, starts_from(modules[n])) in wanted for n in u.names))
     later = list(dict.fromkeys(u.distro for u in units if u.distro != units[0].distro)) if units else []
     if later:
         # The other releases' images build while the first scenarios run (on a new
         # machine that is minutes); a scenario that needs one waits for its build.
         threading.Thread(target=prefetch_images, args=(later,), name="images", daemon=True).start()
     schedule = Schedule(units, jobs, keep=args.keep, verbose=args.verbose,
-                        named=bool(args.scenarios))
+                        named=bool(args.scenarios), snapshots=snapshots)
     print(f"[run] {sum(len(u.names) for u in units)} scenarios on "
           f"{', '.join(d for d, _ in plan)}, {schedule.jobs} at a time", flush=True)
     started = time.monotonic()
@@ -484,6 +558,7 @@ def main(argv: list[str] | None = None) -> int:
         results = schedule.run()
     finally:
         schedule.stop_all()
+        snapshots.remove()
     wall = time.monotonic() - started
     order = {d: i for i, d in enumerate(DISTROS)}
     results.sort(key=lambda r: (order[r.distro], r.name))
