@@ -45,6 +45,7 @@ fn reference() -> Image {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn prepare_resets_the_identity_enables_first_boot_and_lists_what_it_keeps() {
     let img = reference();
     img.cmd()
@@ -74,6 +75,7 @@ fn prepare_resets_the_identity_enables_first_boot_and_lists_what_it_keeps() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn prepare_removes_host_keys_and_vnc_passwords_only_when_asked() {
     let img = reference();
     let before = img.snapshot();
@@ -114,6 +116,7 @@ fn prepare_removes_host_keys_and_vnc_passwords_only_when_asked() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn prepare_without_the_unit_is_refused_and_changes_nothing() {
     let img = reference();
     std::fs::remove_file(img.path(UNIT)).unwrap();
@@ -130,6 +133,7 @@ fn prepare_without_the_unit_is_refused_and_changes_nothing() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn first_boot_is_refused_in_an_image() {
     let img = reference();
     img.cmd()
@@ -143,6 +147,7 @@ fn first_boot_is_refused_in_an_image() {
 /// names the copies (see cli_post_install), and the VNC password lands in the
 /// user's home; a file marked shred-secrets is shredded on the build host.
 #[test]
+#[ignore = "needs root"]
 fn shred_secrets_overwrites_and_removes_the_named_secret_files() {
     let img = reference();
     let dir = tempfile::tempdir().unwrap();
@@ -179,6 +184,7 @@ fn shred_secrets_overwrites_and_removes_the_named_secret_files() {
 
 /// A damaged record does not hide the rest of the status: it is one problem.
 #[test]
+#[ignore = "needs root"]
 fn status_reports_a_failed_or_damaged_first_boot_record() {
     let img = reference();
     img.write(

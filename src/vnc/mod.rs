@@ -369,6 +369,48 @@ fn resolve_host_name(sys: &System, plan: &Plan, state: &mut State) -> Result<Don
     Ok(Done::NOTHING)
 }
 
+/// On a clone of a golden image the host name may be new (cloud-init sets each
+/// clone's), and Debian's TigerVNC starts no session for a name that does not
+/// resolve. Where `edge-setup vnc` ran, /etc/hosts is made to name the host name
+/// now: the line edge-setup added for the image's name is replaced, or one is
+/// added. Whether /etc/hosts changed.
+pub fn refresh_host_name(sys: &System) -> Result<bool> {
+    let mut state = State::load(sys)?;
+    let Some(name) = host_name(sys)?.filter(|_| !state.is_empty()) else {
+        return Ok(false);
+    };
+    let hosts_path = Path::new("/etc/hosts");
+    let hosts = sys.read_string(hosts_path)?.unwrap_or_default();
+    if desktop::hosts_has_name(&hosts, &name) {
+        return Ok(false);
+    }
+    let step = sys
+        .out()
+        .step(&format!("Making the host name {name} resolve for the VNC sessions"));
+    let kept = match state.hosts_line.as_deref() {
+        Some(old) => desktop::hosts_remove(&hosts, old).unwrap_or_else(|| hosts.clone()),
+        None => hosts.clone(),
+    };
+    let line = desktop::hosts_line(&name);
+    let spec = match sys.meta(hosts_path)? {
+        Some(m) => FileSpec {
+            mode: m.mode,
+            uid: m.uid,
+            gid: m.gid,
+        },
+        None => FileSpec::root(0o644),
+    };
+    state.hosts_line = Some(line.clone());
+    record(sys, &state)?;
+    write_managed(sys, "/etc/hosts", desktop::hosts_append(&kept, &line).as_bytes(), spec)?;
+    step.done(&format!(
+        "{} '{}'",
+        sys.word("wrote", "would write"),
+        line.replace('\t', " ")
+    ));
+    Ok(true)
+}
+
 /// 5. The group whose members may run their part of vnc-user through sudo.
 fn create_group(sys: &System, state: &mut State) -> Result<Done> {
     let step = sys.out().step(&format!("Creating the group {VNC_GROUP}"));

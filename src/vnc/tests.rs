@@ -628,3 +628,32 @@ fn a_failed_install_records_what_the_package_manager_did_install() {
     let state: State = serde_json::from_str(&std::fs::read_to_string(live.path(state::PATH)).unwrap()).unwrap();
     assert_eq!(state.packages.iter().collect::<Vec<_>>(), vec!["fluxbox"]);
 }
+
+/// A clone with its own host name: the image's line for its old name is replaced
+/// by one for the new name, and the record follows; nothing without a VNC install.
+#[test]
+fn a_new_host_name_replaces_the_images_hosts_line() {
+    let f = Fixture::debian();
+    f.write("/etc/hostname", "clone-a\n");
+    f.write("/etc/hosts", "127.0.0.1\tlocalhost\n");
+    let image = f.system(crate::system::Mode::Image, false);
+    assert!(!refresh_host_name(&image).unwrap(), "changed without a VNC install");
+    f.write("/etc/hosts", "127.0.0.1\tlocalhost\n127.0.1.1\tappliance\n# kept\n");
+    let state = State {
+        hosts_line: Some("127.0.1.1\tappliance".into()),
+        group_created: true,
+        ..State::default()
+    };
+    state.save(&image).unwrap();
+    assert!(refresh_host_name(&image).unwrap());
+    assert_eq!(
+        f.read("/etc/hosts").unwrap(),
+        "127.0.0.1\tlocalhost\n# kept\n127.0.1.1\tclone-a\n"
+    );
+    assert_eq!(
+        State::load(&image).unwrap().hosts_line.as_deref(),
+        Some("127.0.1.1\tclone-a")
+    );
+    // the second time: nothing to change
+    assert!(!refresh_host_name(&image).unwrap());
+}

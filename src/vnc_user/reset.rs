@@ -70,3 +70,72 @@ pub fn remove_passwords(sys: &System, listed: &[UserPasswords]) -> Result<()> {
     }
     Ok(())
 }
+
+/// Restarts every enabled session (live only): after the first boot made the
+/// host name resolve, the sessions that could not start at boot come up.
+pub fn restart_enabled_sessions(sys: &System) -> Result<()> {
+    if sys.is_image() {
+        return Ok(());
+    }
+    let family = sys.os_release()?.family()?;
+    let (mappings, _) = load_mappings(sys)?;
+    for (_, display, _) in mappings.appliance.entries() {
+        let unit = tigervnc::unit(family, display);
+        let query = Cmd::new(Tool::Systemctl).args(["is-enabled", "--quiet", &unit]);
+        if sys.query(query)?.is_some_and(|o| o.success()) {
+            let step = sys.out().step(&format!("Restarting {unit}"));
+            sys.run(Cmd::new(Tool::Systemctl).args(["restart", &unit]))?;
+            step.done(sys.done_word());
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::system::Mode;
+    use crate::system::runner::Output;
+    use crate::testkit::Fixture;
+
+    fn with_two_users() -> Fixture {
+        let f = Fixture::debian();
+        f.write(MAPPING_FILE, "admin:1\noperator:2\n");
+        f.write(USERS_FILE, ":1=admin\n:2=operator\n");
+        f
+    }
+
+    #[test]
+    fn only_the_enabled_sessions_are_restarted_and_none_in_an_image() {
+        let f = with_two_users();
+        f.fake.respond_with(|cmd| {
+            let line = cmd.line();
+            (line.starts_with("systemctl is-enabled") && line.contains(":2."))
+                .then(|| Ok(Output::failed(1, "disabled")))
+        });
+        restart_enabled_sessions(&f.live()).unwrap();
+        let restarts: Vec<String> = f.commands().into_iter().filter(|l| l.contains("restart")).collect();
+        assert_eq!(restarts, ["systemctl restart tigervncserver@:1.service"]);
+        let image = with_two_users();
+        restart_enabled_sessions(&image.system(Mode::Image, false)).unwrap();
+        assert!(image.commands().is_empty(), "{:?}", image.commands());
+    }
+
+    #[test]
+    #[ignore = "needs root"]
+    fn password_files_lists_each_user_with_a_display_and_the_files_found() {
+        let f = with_two_users();
+        for (home, uid) in [("/home/admin", 1000), ("/home/operator", 1001)] {
+            std::fs::create_dir_all(f.path(home)).unwrap();
+            std::os::unix::fs::chown(f.path(home), Some(uid), Some(uid)).unwrap();
+        }
+        f.write("/home/admin/.vnc/passwd", "12345678");
+        let listed = password_files(&f.system(Mode::Image, false)).unwrap();
+        let users: Vec<(&str, u32, usize)> = listed
+            .iter()
+            .map(|u| (u.user.as_str(), u.display, u.files.len()))
+            .collect();
+        assert_eq!(users, [("admin", 1, 1), ("operator", 2, 0)]);
+        assert!(listed[0].files[0].ends_with("home/admin/.vnc/passwd"));
+    }
+}

@@ -483,7 +483,7 @@ class Machine:
                                                "format": "qcow2"})
         frozen, self.disk = self.disk, new
         os.link(frozen, dest)
-        self.log(f"  {scenario_location()} snapshot: the disk as it is now is {dest}")
+        self.log(f"  snapshot: the disk as it is now is {dest}")
         return dest
 
     def stop(self) -> None:
