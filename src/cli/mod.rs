@@ -101,8 +101,9 @@ pub enum ImageAction {
         vnc_passwords: bool,
     },
     /// The first boot of an appliance made from a prepared image (run by
-    /// edge-setup-firstboot.service): SSH host keys if none, the device ID, then
-    /// every /etc/edge-setup/answers.d/*.toml, all checked before any is applied.
+    /// edge-setup-firstboot.service): SSH host keys if none, the host name for the
+    /// VNC sessions, the device ID, then every /etc/edge-setup/answers.d/*.toml, all
+    /// checked before any is applied.
     FirstBoot,
 }
 
