@@ -8,6 +8,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use common::tmux::Tmux;
 use common::{Image, ROCKY_9};
 use edge_setup::vnc_user::mapping::{Mappings, Source};
 use predicates::prelude::*;
@@ -685,44 +686,17 @@ fn kill_9_at_any_moment_leaves_the_old_or_the_new_files() {
 #[test]
 #[ignore = "needs root"]
 fn on_a_terminal_the_prompts_ask_again() {
-    assert!(
-        Command::new("tmux")
-            .arg("-V")
-            .output()
-            .is_ok_and(|o| o.status.success()),
-        "tmux is missing: install it with 'scripts/install-deps' (apt-get install tmux)"
-    );
     let img = debian();
     let bin = assert_cmd::cargo::cargo_bin("edge-setup");
-    let session = format!("edge-setup-vnc-user-{}", std::process::id());
-    let script = format!(
+    let term = Tmux::start(&format!(
         "{} --root {} vnc-user --user admin; echo EXIT=$?; sleep 60",
         bin.display(),
         img.root().display()
-    );
-    // A server of its own, so no other test's tmux server can stop under it.
-    let tmux = |args: &[&str]| Command::new("tmux").args(["-L", &session]).args(args).output().unwrap();
-    tmux(&["new-session", "-d", "-s", &session, "-x", "200", "-y", "50", &script]);
-    struct Kill(String);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = Command::new("tmux").args(["-L", &self.0, "kill-server"]).output();
-        }
-    }
-    let _kill = Kill(session.clone());
-    let screen = || String::from_utf8_lossy(&tmux(&["capture-pane", "-t", &session, "-p"]).stdout).into_owned();
-    let wait_for = |text: &str, count: usize| {
-        for _ in 0..200 {
-            if screen().matches(text).count() >= count {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("waited for {text:?} x{count}; the screen:\n{}", screen());
-    };
+    ));
+    let wait_for = |text: &str, count: usize| term.wait_for(text, count);
     let typed = |keys: &str| {
-        tmux(&["send-keys", "-t", &session, "-l", keys]);
-        tmux(&["send-keys", "-t", &session, "Enter"]);
+        term.send(&["-l", keys]);
+        term.send(&["Enter"]);
     };
     wait_for("VNC password:", 1);
     typed("secret12");
@@ -736,13 +710,13 @@ fn on_a_terminal_the_prompts_ask_again() {
     wait_for("Verify:", 1);
     typed("secret12");
     wait_for("view-only password?", 1);
-    tmux(&["send-keys", "-t", &session, "y"]);
+    term.send(&["y"]);
     wait_for("View-only password:", 1);
     typed("viewonly");
     wait_for("Verify:", 1);
     typed("viewonly");
     wait_for("EXIT=", 1);
-    let shown = screen();
+    let shown = term.screen();
     assert!(shown.contains("EXIT=0"), "{shown}");
     assert!(
         !shown.contains("secret12") && !shown.contains("viewonly"),

@@ -67,6 +67,26 @@ pub fn ssh_host_keys(sys: &System) -> Result<()> {
     Ok(())
 }
 
+/// The answers files of ANSWERS_DIR (`*.toml`, not hidden), in the order they apply.
+pub fn answers_paths(sys: &System) -> Result<Vec<PathBuf>> {
+    let mut names: Vec<String> = sys
+        .list_dir(Path::new(ANSWERS_DIR))?
+        .into_iter()
+        .filter_map(|n| n.into_string().ok())
+        .filter(|n| n.ends_with(".toml") && !n.starts_with('.'))
+        .collect();
+    names.sort();
+    Ok(names.into_iter().map(|n| Path::new(ANSWERS_DIR).join(n)).collect())
+}
+
+/// What to do after a failed first boot, after the failure's own hint.
+pub fn retry_hint(hint: Option<&str>) -> String {
+    let next = hint.map_or_else(String::new, |h| format!("{h}; "));
+    format!(
+        "{next}then reboot, or run 'sudo edge-setup image first-boot' (it runs at every boot until it succeeds; 'journalctl -u {UNIT}' has its output)"
+    )
+}
+
 /// The SSH host key files (private and public) in /etc/ssh.
 pub fn host_keys(sys: &System) -> Result<Vec<PathBuf>> {
     let mut keys: Vec<PathBuf> = sys
@@ -136,10 +156,7 @@ impl State {
         if let Some(why) = &f.why {
             e = e.why(why);
         }
-        let next = f.hint.clone().map_or_else(String::new, |h| format!("{h}; "));
-        Some(e.hint(format!(
-            "{next}then reboot, or run 'sudo edge-setup image first-boot'; 'journalctl -u {UNIT}' has its output"
-        )))
+        Some(e.hint(retry_hint(f.hint.as_deref())))
     }
 }
 

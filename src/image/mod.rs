@@ -56,12 +56,7 @@ pub fn prepare(sys: &System, resets: Resets) -> Result<serde_json::Value> {
     })?;
     let ssh_keys = first_boot::host_keys(sys)?;
     let vnc = crate::vnc_user::password_files(sys)?;
-    let answers = sys
-        .list_dir(Path::new(first_boot::ANSWERS_DIR))?
-        .into_iter()
-        .filter_map(|n| n.into_string().ok())
-        .filter(|n| n.ends_with(".toml"))
-        .count();
+    let answers = first_boot::answers_paths(sys)?.len();
 
     let step = out.step(&format!(
         "Emptying {MACHINE_ID} (each clone makes its own at its first boot)"
@@ -107,9 +102,9 @@ pub fn prepare(sys: &System, resets: Resets) -> Result<serde_json::Value> {
             ssh_keys.len()
         ));
     }
-    let with_files: Vec<_> = vnc.iter().filter(|u| !u.files.is_empty()).cloned().collect();
+    let with_files: Vec<_> = vnc.iter().filter(|u| !u.files.is_empty()).collect();
     if resets.vnc_passwords {
-        crate::vnc_user::remove_passwords(sys, &with_files)?;
+        crate::vnc_user::remove_passwords(sys, &vnc)?;
     } else if !with_files.is_empty() {
         let users: Vec<String> = with_files
             .iter()

@@ -1020,4 +1020,28 @@ mod tests {
         assert!(err.text().contains("would write"), "{}", err.text());
         assert!(err.text().contains("mode 0644"));
     }
+
+    /// The secret is overwritten in place before the name goes: a second link to
+    /// the same file (what a copy elsewhere in the file system would keep) reads
+    /// zeros of the same length. A dry run only plans it; a link is refused.
+    #[test]
+    fn shredding_overwrites_the_content_then_removes_the_name() {
+        let f = Fixture::debian();
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("vnc.pass");
+        let other_name = dir.path().join("other-name");
+        std::fs::write(&secret, "secret12\n").unwrap();
+        std::fs::hard_link(&secret, &other_name).unwrap();
+        let planned = f.system(Mode::Live, true);
+        assert!(planned.shred_host_file(&secret).unwrap());
+        assert_eq!(std::fs::read(&other_name).unwrap(), b"secret12\n");
+        assert!(matches!(planned.changes()[..], [Planned::Shred { .. }]));
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&secret, &link).unwrap();
+        assert!(f.live().shred_host_file(&link).is_err());
+        assert!(f.live().shred_host_file(&secret).unwrap());
+        assert!(!secret.exists());
+        assert_eq!(std::fs::read(&other_name).unwrap(), vec![0u8; 9]);
+        assert!(!f.live().shred_host_file(&secret).unwrap(), "already gone");
+    }
 }

@@ -345,18 +345,7 @@ fn resolve_host_name(sys: &System, plan: &Plan, state: &mut State) -> Result<Don
             if desktop::hosts_has_name(&hosts, name) {
                 step.done(&format!("unchanged ({name} is in /etc/hosts)"));
             } else {
-                let line = desktop::hosts_line(name);
-                let spec = match sys.meta(hosts_path)? {
-                    Some(m) => FileSpec {
-                        mode: m.mode,
-                        uid: m.uid,
-                        gid: m.gid,
-                    },
-                    None => FileSpec::root(0o644),
-                };
-                state.hosts_line = Some(line.clone());
-                record(sys, state)?;
-                write_managed(sys, "/etc/hosts", desktop::hosts_append(&hosts, &line).as_bytes(), spec)?;
+                let line = write_hosts_line(sys, state, &hosts, name)?;
                 step.done(&format!(
                     "{} '{}' to /etc/hosts",
                     if sys.dry_run() { "would add" } else { "added" },
@@ -387,28 +376,40 @@ pub fn refresh_host_name(sys: &System) -> Result<bool> {
     let step = sys
         .out()
         .step(&format!("Making the host name {name} resolve for the VNC sessions"));
-    let kept = match state.hosts_line.as_deref() {
-        Some(old) => desktop::hosts_remove(&hosts, old).unwrap_or_else(|| hosts.clone()),
-        None => hosts.clone(),
-    };
-    let line = desktop::hosts_line(&name);
-    let spec = match sys.meta(hosts_path)? {
-        Some(m) => FileSpec {
-            mode: m.mode,
-            uid: m.uid,
-            gid: m.gid,
-        },
-        None => FileSpec::root(0o644),
-    };
-    state.hosts_line = Some(line.clone());
-    record(sys, &state)?;
-    write_managed(sys, "/etc/hosts", desktop::hosts_append(&kept, &line).as_bytes(), spec)?;
+    let line = write_hosts_line(sys, &mut state, &hosts, &name)?;
     step.done(&format!(
         "{} '{}'",
         sys.word("wrote", "would write"),
         line.replace('\t', " ")
     ));
     Ok(true)
+}
+
+/// Appends edge-setup's line for `name` to /etc/hosts (text `hosts`), in place of
+/// the line it recorded before (the record holds one: a renamed host's, or a
+/// golden image's), keeping the file's owner and mode. The line is recorded
+/// before the file is written, so `--uninstall` finds it even after a crash.
+fn write_hosts_line(sys: &System, state: &mut State, hosts: &str, name: &str) -> Result<String> {
+    let kept = state
+        .hosts_line
+        .as_deref()
+        .and_then(|old| desktop::hosts_remove(hosts, old))
+        .unwrap_or_else(|| hosts.to_string());
+    let line = desktop::hosts_line(name);
+    let spec = hosts_spec(sys)?.unwrap_or(FileSpec::root(0o644));
+    state.hosts_line = Some(line.clone());
+    record(sys, state)?;
+    write_managed(sys, "/etc/hosts", desktop::hosts_append(&kept, &line).as_bytes(), spec)?;
+    Ok(line)
+}
+
+/// /etc/hosts's owner and mode, which a rewrite keeps; `None` when it is missing.
+fn hosts_spec(sys: &System) -> Result<Option<FileSpec>> {
+    Ok(sys.meta(Path::new("/etc/hosts"))?.map(|m| FileSpec {
+        mode: m.mode,
+        uid: m.uid,
+        gid: m.gid,
+    }))
 }
 
 /// 5. The group whose members may run their part of vnc-user through sudo.
@@ -853,13 +854,8 @@ fn uninstall_steps(sys: &System, t: &Target, purge: bool, users: &[UserInfo], st
         Some(line) => {
             let hosts_path = Path::new("/etc/hosts");
             let hosts = sys.read_string(hosts_path)?.unwrap_or_default();
-            match (desktop::hosts_remove(&hosts, &line), sys.meta(hosts_path)?) {
-                (Some(text), Some(m)) => {
-                    let spec = FileSpec {
-                        mode: m.mode,
-                        uid: m.uid,
-                        gid: m.gid,
-                    };
+            match (desktop::hosts_remove(&hosts, &line), hosts_spec(sys)?) {
+                (Some(text), Some(spec)) => {
                     sys.write(hosts_path, text.as_bytes(), spec)?;
                     step.done(sys.word("removed", "would be removed"));
                 }

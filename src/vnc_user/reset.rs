@@ -4,12 +4,15 @@
 use super::*;
 
 /// A user with a display, and the password files they have.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(serde::Serialize)]
 pub struct UserPasswords {
     pub user: String,
     pub display: u32,
     /// As the host sees them.
     pub files: Vec<PathBuf>,
+    /// Where the files are, for `remove_passwords` (read once, by `password_files`).
+    #[serde(skip)]
+    target: Target,
 }
 
 /// Every user with a display, with the password files found for them (an
@@ -36,6 +39,7 @@ pub fn password_files(sys: &System) -> Result<Vec<UserPasswords>> {
             user: name.to_string(),
             display,
             files,
+            target,
         });
     }
     Ok(out)
@@ -46,17 +50,12 @@ pub fn password_files(sys: &System) -> Result<Vec<UserPasswords>> {
 /// so `edge-setup vnc-user` (or a `[[vnc-user]]` entry at first boot) brings a
 /// user back on the same port. In an image the session's `multi-user.target`
 /// link is removed; on a running system `systemctl disable --now`.
+/// Users listed without files are left alone.
 pub fn remove_passwords(sys: &System, listed: &[UserPasswords]) -> Result<()> {
-    let family = sys.os_release()?.family()?;
-    let version = tigervnc::installed_version(sys, family)?.unwrap_or(Version::DEBIAN_12);
-    let users = sys.users();
-    for entry in listed {
-        let Some(user) = users.by_name(&entry.user)? else {
-            continue;
-        };
-        let target = Target::at(family, user, version);
-        delete_passwd(sys, &target)?;
-        delete_legacy_passwd(sys, &target)?;
+    for entry in listed.iter().filter(|u| !u.files.is_empty()) {
+        let target = &entry.target;
+        delete_passwd(sys, target)?;
+        delete_legacy_passwd(sys, target)?;
         let unit = target.unit(entry.display);
         let step = sys.out().step(&format!("Disabling {unit} (it has no password now)"));
         if sys.is_image() {

@@ -9,7 +9,9 @@ use super::answers::{self, Answers};
 use super::{AnswersFile, apply_files};
 use crate::context::Ctx;
 use crate::error::{Error, Result};
-use crate::image::first_boot::{ANSWERS_DIR, DONE, Done, FAILED, Failed, now, read, ssh_host_keys, write};
+use crate::image::first_boot::{
+    DONE, Done, FAILED, Failed, answers_paths, now, read, retry_hint, ssh_host_keys, write,
+};
 use crate::system::fs::FileKind;
 
 /// `edge-setup image first-boot`.
@@ -32,40 +34,35 @@ pub fn run(ctx: &Ctx) -> Result<()> {
     }
     match first_boot(ctx) {
         Ok(done) => {
-            if !sys.dry_run() {
-                write(sys, DONE, &done)?;
-                sys.remove(Path::new(FAILED))?;
-            }
+            write(sys, DONE, &done)?;
+            sys.remove(Path::new(FAILED))?;
             ctx.out.info(&format!(
-                "First boot {}: device ID {}, {} answers file{} applied.",
+                "First boot {}: device ID {}, {} answers file{} {}.",
                 sys.word("completed", "planned"),
                 done.device_id.as_deref().unwrap_or("not set"),
                 done.answers.len(),
-                if done.answers.len() == 1 { "" } else { "s" }
+                if done.answers.len() == 1 { "" } else { "s" },
+                sys.word("applied", "to apply")
             ));
             ctx.out
                 .result(serde_json::json!({ "first_boot": "done", "record": done }));
             Ok(())
         }
         Err(e) => {
-            if !sys.dry_run() {
-                let attempts = read::<Failed>(sys, FAILED).ok().flatten().map_or(0, |f| f.attempts) + 1;
-                let record = Failed {
-                    failed_at: now(),
-                    attempts,
-                    error: e.what.clone(),
-                    why: e.why.clone(),
-                    hint: e.hint.clone(),
-                };
-                // the error itself matters more than a record that cannot be written
-                if let Err(w) = write(sys, FAILED, &record) {
-                    ctx.out.warn(&format!("the failure could not be recorded: {w}"));
-                }
+            let attempts = read::<Failed>(sys, FAILED).ok().flatten().map_or(0, |f| f.attempts) + 1;
+            let record = Failed {
+                failed_at: now(),
+                attempts,
+                error: e.what.clone(),
+                why: e.why.clone(),
+                hint: e.hint.clone(),
+            };
+            // the error itself matters more than a record that cannot be written
+            if let Err(w) = write(sys, FAILED, &record) {
+                ctx.out.warn(&format!("the failure could not be recorded: {w}"));
             }
-            let next = e.hint.clone().map_or_else(String::new, |h| format!("{h}; "));
-            Err(e.hint(format!(
-                "{next}then reboot, or run 'sudo edge-setup image first-boot' (it runs at every boot until it succeeds)"
-            )))
+            let hint = retry_hint(e.hint.as_deref());
+            Err(e.hint(hint))
         }
     }
 }
@@ -116,16 +113,8 @@ fn first_boot(ctx: &Ctx) -> Result<Done> {
 /// can change.
 fn answers_files(ctx: &Ctx) -> Result<Vec<AnswersFile>> {
     let sys = &ctx.sys;
-    let mut names: Vec<String> = sys
-        .list_dir(Path::new(ANSWERS_DIR))?
-        .into_iter()
-        .filter_map(|n| n.into_string().ok())
-        .filter(|n| n.ends_with(".toml") && !n.starts_with('.'))
-        .collect();
-    names.sort();
     let mut files = Vec::new();
-    for name in names {
-        let path = Path::new(ANSWERS_DIR).join(&name);
+    for path in answers_paths(sys)? {
         let host = sys.host_path(&path);
         // root's only: a file that names what root reads and may shred
         let owned = sys.check_controlled(&path).and_then(|()| match sys.kind(&path)? {
@@ -150,7 +139,7 @@ fn answers_files(ctx: &Ctx) -> Result<Vec<AnswersFile>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::image::first_boot::{State, state};
+    use crate::image::first_boot::{ANSWERS_DIR, State, state};
     use crate::system::Mode;
     use crate::testkit::Fixture;
     use std::os::unix::fs::PermissionsExt;

@@ -3,6 +3,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod pki;
+pub mod tmux;
 
 use assert_cmd::Command;
 pub use edge_setup::testkit::{DEBIAN_12, Fixture, ROCKY_9, host_ctx as live_ctx};

@@ -4,11 +4,9 @@ scripts/test-ansible), and the repository's collection built and installed per r
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import subprocess
-import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -21,32 +19,12 @@ REQUIREMENTS = REPO / "ansible" / "requirements-test.txt"
 _lock = threading.Lock()
 
 
-def _venv() -> Path:
-    venv = cache_dir() / "ansible-venv"
-    marker = venv / ".installed"
-    wanted = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()
-    if marker.exists() and marker.read_text() == wanted:
-        return venv
-    print(f"[host] installing ansible-core ({REQUIREMENTS.name}) into {venv}", flush=True)
-    python = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else sys.executable
-    if subprocess.run([python, "-c", "import ensurepip, venv"], capture_output=True).returncode:
-        hosttools.apt_install(["python3-venv"])
-    subprocess.run([python, "-m", "venv", "--clear", str(venv)], check=True)
-    r = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check",
-                        "-r", str(REQUIREMENTS)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                       text=True)
-    if r.returncode != 0:
-        raise SystemExit(f"pip install -r {REQUIREMENTS} failed:\n{r.stdout[-3000:]}")
-    marker.write_text(wanted)
-    return venv
-
-
 class Ansible:
     """ansible-playbook with the collection edge_setup.fleet built from ansible/."""
 
     def __init__(self, work: Path):
         with _lock:
-            self.venv = _venv()
+            self.venv = hosttools.venv(cache_dir() / "ansible-venv", REQUIREMENTS)
         hosttools.ensure({"ssh": "openssh-client"})
         self.collections = Path(tempfile.mkdtemp(prefix="collections-", dir=work))
         build = self.collections / "build"

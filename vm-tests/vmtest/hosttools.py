@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
+import sys
 import threading
+from pathlib import Path
 
 # command -> Debian package that provides it
 QEMU_TOOLS = {"qemu-system-x86_64": "qemu-system-x86", "qemu-img": "qemu-utils"}
@@ -51,6 +54,27 @@ def _apt_install(packages: list[str]) -> None:
         r = _apt_get("install", "--no-install-recommends", "--allow-downgrades", *pkgs)
     if r.returncode != 0:
         raise SystemExit(f"apt-get install {' '.join(packages)} failed:\n{r.stdout[-4000:]}")
+
+
+def venv(path: Path, requirements: Path) -> Path:
+    """A virtual environment at `path` with `requirements` installed from PyPI, made
+    again only when the file's content changed. The caller serializes calls."""
+    marker = path / ".installed"
+    wanted = hashlib.sha256(requirements.read_bytes()).hexdigest()
+    if marker.exists() and marker.read_text() == wanted:
+        return path
+    print(f"[host] installing {requirements.name} into {path}", flush=True)
+    python = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else sys.executable
+    if subprocess.run([python, "-c", "import ensurepip, venv"], capture_output=True).returncode:
+        apt_install(["python3-venv"])
+    subprocess.run([python, "-m", "venv", "--clear", str(path)], check=True)
+    r = subprocess.run([str(path / "bin" / "pip"), "install", "-q", "--disable-pip-version-check",
+                        "-r", str(requirements)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       text=True)
+    if r.returncode != 0:
+        raise SystemExit(f"pip install -r {requirements} failed:\n{r.stdout[-3000:]}")
+    marker.write_text(wanted)
+    return path
 
 
 def ensure(tools: dict[str, str]) -> None:

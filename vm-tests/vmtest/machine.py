@@ -464,7 +464,7 @@ class Machine:
             raise StepFailed(f"clone: {self.name} must have booted and be shut down first")
         m = Machine(f"{self.name}-{name}", memory_mb=self.memory_mb, cpus=self.cpus,
                     distro=self.distro, image=self.image, log=self.log, backing=self.disk)
-        m.transcript, m.out_dir, m.accel = self.transcript, self.out_dir, self.accel
+        m.transcript, m.out_dir = self.transcript, self.out_dir
         self.clones.append(m)
         return m
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -29,24 +27,7 @@ def vncdo_path() -> Path:
 
 
 def _vncdo_path() -> Path:
-    venv = venv_dir()
-    vncdo = venv / "bin" / "vncdo"
-    marker = venv / ".installed"
-    wanted = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()
-    if vncdo.exists() and marker.exists() and marker.read_text() == wanted:
-        return vncdo
-    print(f"[host] installing vncdotool ({REQUIREMENTS.name}) into {venv}", flush=True)
-    python = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else sys.executable
-    if subprocess.run([python, "-c", "import ensurepip, venv"],
-                      capture_output=True).returncode != 0:
-        hosttools.apt_install(["python3-venv"])
-    subprocess.run([python, "-m", "venv", "--clear", str(venv)], check=True)
-    r = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check",
-                        "-r", str(REQUIREMENTS)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    if r.returncode != 0:
-        raise SystemExit(f"pip install -r {REQUIREMENTS} failed:\n{r.stdout[-3000:]}")
-    marker.write_text(wanted)
-    return vncdo
+    return hosttools.venv(venv_dir(), REQUIREMENTS) / "bin" / "vncdo"
 
 
 def vncdo(host: str, port: int, password: str | None, args: list[str],
