@@ -128,8 +128,10 @@ pub fn run(process: Process) -> i32 {
 /// Commands that run elsewhere stay as they are: `vnc bundle` on a machine with a
 /// network, `device-id generate` on each appliance made from the image.
 fn for_image(hint: &str, dir: &Path) -> String {
-    const COMMANDS: [&str; 7] = [
+    const COMMANDS: [&str; 9] = [
         "remote-connectivity",
+        "remote-access",
+        "register",
         "vnc-user",
         "device-id",
         "config",
@@ -226,6 +228,8 @@ fn dispatch(ctx: &Ctx, command: &Command) -> Result<()> {
         Command::Image(ImageArgs {
             action: ImageAction::FirstBoot,
         }) => wizard::first_boot::run(ctx),
+        Command::Register(args) => commands::register::run(ctx, args),
+        Command::RemoteAccess(args) => commands::remote_access::run(ctx, args),
         Command::Completions(args) => commands::completions::run(ctx, args),
     }
 }

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::system::System;
 use crate::system::fs::{Change, FileSpec};
 pub use crate::values::{
-    DeviceId, Geometry, KeyValue, Listen, MountPoint, PackageList, Scheme, Seconds, TenantUrl, UnitName,
+    DeviceId, FilePath, Geometry, KeyValue, Listen, MountPoint, PackageList, Scheme, Seconds, TenantUrl, UnitName,
 };
 
 pub const PATH: &str = "/etc/edge-setup/edge-setup.toml";
@@ -55,6 +55,9 @@ pub const C8Y_INSECURE: &str = "c8y.insecure";
 pub const AGENT_SERVICE: &str = "agent.service";
 pub const DISK_DATA_MOUNT: &str = "disk.data-mount";
 pub const VNC_LOCK_WAIT: &str = "vnc.lock-wait";
+pub const C8Y_CREDENTIALS_FILE: &str = "c8y.credentials-file";
+pub const C8Y_CA_FILE: &str = "c8y.ca-file";
+pub const C8Y_REQUEST_TIMEOUT: &str = "c8y.request-timeout";
 
 pub static KEYS: &[KeyDef] = &[
     KeyDef {
@@ -74,6 +77,33 @@ pub static KEYS: &[KeyDef] = &[
         list: false,
         storage: Storage::Toml,
         validate: validate::<bool>,
+    },
+    KeyDef {
+        name: C8Y_CREDENTIALS_FILE,
+        doc: "A file of tenant credentials for 'register', 'remote-access' and vnc-user's endpoint update: a line TENANT/USER and a line with the password, or one line 'Bearer TOKEN'. It must be a regular file of root's, mode 0600 or 0400; edge-setup never writes it.",
+        example: "/etc/edge-setup/tenant-credentials",
+        default: None,
+        list: false,
+        storage: Storage::Toml,
+        validate: validate::<FilePath>,
+    },
+    KeyDef {
+        name: C8Y_CA_FILE,
+        doc: "PEM certificates trusted for the tenant besides the system's, for a tenant behind a private CA.",
+        example: "/etc/edge-setup/tenant-ca.pem",
+        default: None,
+        list: false,
+        storage: Storage::Toml,
+        validate: validate::<FilePath>,
+    },
+    KeyDef {
+        name: C8Y_REQUEST_TIMEOUT,
+        doc: "Seconds one request to the tenant may take, connecting included, before it fails.",
+        example: "60",
+        default: Some("30"),
+        list: false,
+        storage: Storage::Toml,
+        validate: validate::<Seconds>,
     },
     KeyDef {
         name: AGENT_SERVICE,

@@ -19,7 +19,10 @@ pub mod image;
 pub mod network;
 pub mod output;
 pub mod prompt;
+pub mod registration;
+pub mod remote_access;
 pub mod system;
+pub mod tenant;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 pub mod tigervnc;

@@ -155,6 +155,19 @@ impl Out {
         *self.0.bar.borrow_mut() = Some(bar);
     }
 
+    /// A spinner with `what` while waiting on something outside (a terminal
+    /// only; elsewhere the caller's step lines tell the story). `finish_bar` ends it.
+    pub fn spinner(&self, what: &str) {
+        if !self.0.terminal {
+            return;
+        }
+        let bar = ProgressBar::new_spinner();
+        bar.set_style(ProgressStyle::with_template("{spinner} {elapsed} {wide_msg}").expect("the template is valid"));
+        bar.set_message(what.to_string());
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        *self.0.bar.borrow_mut() = Some(bar);
+    }
+
     pub fn finish_bar(&self) {
         if let Some(bar) = self.0.bar.borrow_mut().take() {
             bar.finish_and_clear();

@@ -249,22 +249,40 @@ pub struct MountPoint(pub std::path::PathBuf);
 
 impl KeyValue for MountPoint {
     fn parse(s: &str) -> Result<Self, String> {
-        let s = s.trim();
-        if !s.starts_with('/') {
-            return Err(format!("expected an absolute path like /data, not '{s}'"));
-        }
-        if s.chars().any(char::is_control) {
-            return Err("a mount point cannot contain control characters".into());
-        }
-        let parts: Vec<&str> = s.split('/').filter(|p| !p.is_empty()).collect();
-        if parts.iter().any(|p| *p == "." || *p == "..") {
-            return Err(format!("'{s}' has '.' or '..' in it; give the mount point itself"));
-        }
-        Ok(MountPoint(format!("/{}", parts.join("/")).into()))
+        absolute_path(s, "/data", "the mount point").map(MountPoint)
     }
     fn render(&self) -> String {
         self.0.display().to_string()
     }
+}
+
+/// An absolute path of a file, normalised like a mount point.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilePath(pub std::path::PathBuf);
+
+impl KeyValue for FilePath {
+    fn parse(s: &str) -> Result<Self, String> {
+        absolute_path(s, "/etc/edge-setup/tenant.pem", "the file").map(FilePath)
+    }
+    fn render(&self) -> String {
+        self.0.display().to_string()
+    }
+}
+
+/// `s` as an absolute path without `.`, `..` or doubled slashes.
+fn absolute_path(s: &str, example: &str, what: &str) -> Result<std::path::PathBuf, String> {
+    let s = s.trim();
+    if !s.starts_with('/') {
+        return Err(format!("expected an absolute path like {example}, not '{s}'"));
+    }
+    if s.chars().any(char::is_control) {
+        return Err("a path cannot contain control characters".into());
+    }
+    let parts: Vec<&str> = s.split('/').filter(|p| !p.is_empty()).collect();
+    if parts.iter().any(|p| *p == "." || *p == "..") {
+        return Err(format!("'{s}' has '.' or '..' in it; give {what} itself"));
+    }
+    Ok(format!("/{}", parts.join("/")).into())
 }
 
 /// The longest device ID.

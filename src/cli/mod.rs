@@ -54,6 +54,8 @@ impl Command {
             Command::VncUser(a) => !a.system_part,
             Command::Setup(a) => a.answers.is_some() || !matches!(a.option, None | Some(SetupCommand::Status)),
             Command::Image(_) => true,
+            Command::Register(_) => true,
+            Command::RemoteAccess(a) => !matches!(a.action, RemoteAccessAction::List { .. }),
             Command::Completions(_) => false,
         }
     }
@@ -75,8 +77,94 @@ pub enum Command {
     Setup(SetupArgs),
     /// Golden images: prepare one for cloning, and each clone's first boot.
     Image(ImageArgs),
+    /// Register this device in the tenant of c8y.url: request, accept, wait.
+    Register(RegisterArgs),
+    /// This device's Cloud Remote Access endpoints in the tenant: one VNC
+    /// endpoint per VNC user, SSH endpoints with a key made here.
+    RemoteAccess(RemoteAccessArgs),
     /// Print the completion script for SHELL on stdout (the packages install bash's, zsh's and fish's).
     Completions(CompletionsArgs),
+}
+
+/// Where the tenant credentials come from. Never the command line: a line
+/// TENANT/USER and a line with the password, or one line 'Bearer TOKEN'.
+#[derive(Debug, Args, Clone, Default)]
+pub struct CredentialArgs {
+    /// Read the tenant credentials from standard input (TENANT/USER, then the
+    /// password; or one line 'Bearer TOKEN').
+    #[arg(long, conflicts_with = "credentials")]
+    pub credentials_stdin: bool,
+    /// Read them from FILE, root's and mode 0600, in the same form (default:
+    /// the file c8y.credentials-file names).
+    #[arg(long, value_name = "FILE")]
+    pub credentials: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "The device ID is the one 'edge-setup device-id' shows; the tenant is c8y.url.")]
+pub struct RegisterArgs {
+    #[command(flatten)]
+    pub credentials: CredentialArgs,
+    /// Accept the request once the device has asked for its credentials
+    /// (PENDING_ACCEPTANCE), as Device Management > Registration > Accept does.
+    #[arg(long)]
+    pub accept: bool,
+    /// Wait until the device is accepted or registered.
+    #[arg(long)]
+    pub wait: bool,
+    /// With --wait: give up after SECONDS.
+    #[arg(long, value_name = "SECONDS", default_value_t = 600, requires = "wait",
+          value_parser = clap::value_parser!(u32).range(1..=86400))]
+    pub timeout: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct RemoteAccessArgs {
+    #[command(subcommand)]
+    pub action: RemoteAccessAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RemoteAccessAction {
+    /// Make the tenant's VNC endpoints match this appliance: one per user with a
+    /// display ('VNC NAME (:N)', 127.0.0.1, port 5900+N, the user's password);
+    /// edge-setup's endpoints of users without a display are deleted, others
+    /// are never touched.
+    Sync {
+        #[command(flatten)]
+        credentials: CredentialArgs,
+        /// Only this user's endpoint.
+        #[arg(long, value_name = "NAME")]
+        user: Option<String>,
+    },
+    /// List the device's endpoints; those edge-setup manages are marked.
+    List {
+        #[command(flatten)]
+        credentials: CredentialArgs,
+    },
+    /// An SSH endpoint that logs in as a user with a key pair made here: the SSH
+    /// server installed and started, the public key authorized for the user,
+    /// the private key and the host key sent in the endpoint.
+    Ssh {
+        #[command(flatten)]
+        credentials: CredentialArgs,
+        /// The user the endpoint logs in as.
+        #[arg(long, value_name = "NAME")]
+        user: String,
+        /// The SSH server's port on this device.
+        #[arg(long, default_value_t = 22, value_parser = clap::value_parser!(u16).range(1..))]
+        port: u16,
+        /// An RSA key in PEM form instead of ED25519, for tenants that take no OpenSSH keys.
+        #[arg(long)]
+        rsa: bool,
+        /// Make a new key pair even when the endpoint is up to date.
+        #[arg(long)]
+        rotate: bool,
+        /// Also keep the private key in FILE (root's, mode 0600); by default it
+        /// leaves this device only in the request to the tenant.
+        #[arg(long, value_name = "FILE")]
+        save_private_key: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -5,6 +5,8 @@ pub mod completions;
 pub mod config;
 pub mod device_id;
 pub mod image;
+pub mod register;
+pub mod remote_access;
 pub mod remote_connectivity;
 pub mod vnc;
 pub mod vnc_user;

@@ -71,6 +71,11 @@ pub enum Planned {
     Run {
         command: String,
     },
+    /// A request that changes the Cumulocity tenant (an endpoint, a registration).
+    Tenant {
+        request: String,
+        what: String,
+    },
 }
 
 /// The owner of a file a change writes: `owner NAME:GROUP` once named. Names
@@ -108,6 +113,7 @@ impl Planned {
             Planned::Link { path, target } => format!("would link {path} -> {target}"),
             Planned::Shred { path } => format!("would overwrite and remove {path}"),
             Planned::Run { command } => format!("would run: {command}"),
+            Planned::Tenant { request, what } => format!("would send {request} ({what})"),
         }
     }
 }
@@ -519,6 +525,26 @@ impl System {
         Ok(Some(out))
     }
 
+    /// A request that changes the tenant: sent by `send` and recorded, or with
+    /// `--dry-run` printed and recorded as planned (then `None`). Requests
+    /// that only read the tenant are made in a dry run too, like queries.
+    pub fn tenant_change<T>(
+        &self,
+        request: String,
+        what: String,
+        send: impl FnOnce() -> Result<T>,
+    ) -> Result<Option<T>> {
+        let planned = Planned::Tenant { request, what };
+        if self.dry_run {
+            self.out.info(&format!("    {}", planned.describe()));
+            self.record(planned);
+            return Ok(None);
+        }
+        let sent = send()?;
+        self.record(planned);
+        Ok(Some(sent))
+    }
+
     fn plan_command(&self, cmd: &Cmd) {
         let command = cmd.line();
         if self.is_image() {
@@ -530,6 +556,17 @@ impl System {
         let planned = Planned::Run { command };
         self.out.info(&format!("    {}", planned.describe()));
         self.record(planned);
+    }
+
+    /// Runs a command that only computes something in a private directory of
+    /// this host (a key pair) and changes no system: it runs in image mode too.
+    /// Callers do not call it in a dry run, which makes nothing.
+    pub fn run_local(&self, cmd: Cmd) -> Result<Output> {
+        let out = self.spawn(&cmd)?;
+        if !out.success() {
+            return Err(command_failed(&cmd, &out));
+        }
+        Ok(out)
     }
 
     /// Runs a read-only query on the live system (also with `--dry-run`).

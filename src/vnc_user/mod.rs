@@ -58,7 +58,9 @@ pub use displays::load_mappings;
 pub use migrate::move_legacy_files;
 pub use passwords::{PASSWORD_LINE_MAX, Passwords, check_view_only};
 pub use privileged::system_part;
-pub use reset::{UserPasswords, password_files, remove_passwords, restart_enabled_sessions};
+pub use reset::{
+    UserEndpoint, UserPasswords, current_passwords, password_files, remove_passwords, restart_enabled_sessions,
+};
 
 /// What the privileged part (`--system-part`) is asked to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

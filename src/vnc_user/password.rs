@@ -6,7 +6,7 @@
 //! encoded the same way (8 more bytes).
 
 use des::Des;
-use des::cipher::{Block, BlockCipherEncrypt, KeyInit};
+use des::cipher::{Block, BlockCipherDecrypt, BlockCipherEncrypt, KeyInit};
 use zeroize::{Zeroize, Zeroizing};
 
 /// `vncpasswd` asks for at least this many characters.
@@ -61,6 +61,28 @@ pub fn encode(full: &str, view_only: Option<&str>) -> Zeroizing<Vec<u8>> {
     out
 }
 
+/// The full-access password of a password file, for root to put in the
+/// tenant's endpoint (`remote-access sync`): VNC's obfuscation is not
+/// encryption, and the remote access service needs the password itself.
+/// `None` for a file that is not 8 or 16 bytes or does not decode to a password
+/// edge-setup would accept.
+pub fn decode(file: &[u8]) -> Option<Zeroizing<String>> {
+    if file.len() != 8 && file.len() != 16 {
+        return None;
+    }
+    let key = VNC_KEY.map(u8::reverse_bits);
+    let cipher = Des::new(&key.into());
+    let mut block = Block::<Des>::default();
+    block.copy_from_slice(&file[..8]);
+    cipher.decrypt_block(&mut block);
+    let len = block.iter().position(|b| *b == 0).unwrap_or(MAX_LEN);
+    let text = std::str::from_utf8(&block[..len])
+        .ok()
+        .map(|s| Zeroizing::new(s.to_string()));
+    block.as_mut_slice().zeroize();
+    text.filter(|t| check(t).is_ok())
+}
+
 /// DES-ECB of the first 8 bytes of `password`, NUL-padded, under the VNC key.
 fn obfuscate(password: &[u8]) -> Zeroizing<[u8; 8]> {
     let key = VNC_KEY.map(u8::reverse_bits);
@@ -93,6 +115,21 @@ mod tests {
             hex(&encode("password", Some("viewonly"))),
             "dbd83cfd727a14583b33820a27ba4dd0"
         );
+    }
+
+    #[test]
+    fn decode_gives_back_the_full_access_password() {
+        for full in ["password", "secret", "a b~c!"] {
+            assert_eq!(decode(&encode(full, None)).as_deref().map(String::as_str), Some(full));
+            assert_eq!(
+                decode(&encode(full, Some("viewonly"))).as_deref().map(String::as_str),
+                Some(full)
+            );
+        }
+        // not a password file, or a password edge-setup refuses (too short)
+        assert!(decode(b"short").is_none());
+        assert!(decode(&encode("abc", None)).is_none());
+        assert!(decode(&[0xff; 8]).is_none());
     }
 
     #[test]

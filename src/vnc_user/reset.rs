@@ -45,6 +45,44 @@ pub fn password_files(sys: &System) -> Result<Vec<UserPasswords>> {
     Ok(out)
 }
 
+/// A user with a display and the full-access VNC password recovered from
+/// their password file, for the tenant's endpoint (`remote-access sync`).
+pub struct UserEndpoint {
+    pub user: String,
+    pub display: u32,
+    /// `Err` says why there is no password to send (no file, not readable).
+    pub password: Result<Zeroizing<String>, String>,
+}
+
+/// Every user with a display (or only `only`), with their current password:
+/// the file the installed TigerVNC reads, read as the user with the checks of
+/// every file in a home (never through a link, theirs, small).
+pub fn current_passwords(sys: &System, only: Option<&str>) -> Result<Vec<UserEndpoint>> {
+    let listed = password_files(sys)?;
+    let mut out = Vec::new();
+    for entry in listed.into_iter().filter(|u| only.is_none_or(|o| o == u.user)) {
+        let target = &entry.target;
+        let password = match UserFiles::read(sys, target) {
+            Ok(UserFiles {
+                passwd: Some(bytes), ..
+            }) => password::decode(&bytes).ok_or_else(|| {
+                format!(
+                    "{} is not a VNC password file edge-setup can read",
+                    sys.host_path(&target.passwd).display()
+                )
+            }),
+            Ok(_) => Err(format!("{} has no VNC password file", entry.user)),
+            Err(e) => Err(e.what),
+        };
+        out.push(UserEndpoint {
+            user: entry.user,
+            display: entry.display,
+            password,
+        });
+    }
+    Ok(out)
+}
+
 /// Deletes the users' password files (as each user) and disables their
 /// sessions, which could not start without them; the displays stay recorded,
 /// so `edge-setup vnc-user` (or a `[[vnc-user]]` entry at first boot) brings a

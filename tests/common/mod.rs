@@ -3,6 +3,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod pki;
+pub mod tenant;
 pub mod tmux;
 
 use assert_cmd::Command;

@@ -1,0 +1,368 @@
+//! The Cumulocity tenant's REST API, for device registration and Cloud Remote
+//! Access endpoints: HTTPS only (rustls; the system's CAs plus `c8y.ca-file`),
+//! basic or bearer authentication, one timeout per request
+//! (`c8y.request-timeout`), and an error for every status that names the fix.
+//!
+//! Requests that change the tenant go through `System::tenant_change`, so a
+//! dry run lists them instead of sending them and `--json` reports them.
+
+mod credentials;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use zeroize::Zeroizing;
+
+pub use credentials::{Credentials, MAX as CREDENTIALS_MAX, configured, read_file as credentials_file};
+
+use crate::config::{C8Y_CA_FILE, C8Y_REQUEST_TIMEOUT, C8Y_URL, Config, FilePath, Seconds, TenantUrl};
+use crate::error::{Error, Result};
+use crate::system::System;
+
+/// The largest response body read (a page of endpoints is a few KiB).
+const MAX_BODY: u64 = 4 * 1024 * 1024;
+
+/// What a request needs the tenant user to be allowed, for the hint of a 403.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permission {
+    /// Reading the device's external ID.
+    Identity,
+    /// Device registration (new device requests).
+    Registration,
+    /// Cloud Remote Access endpoints.
+    RemoteAccess,
+}
+
+impl Permission {
+    fn role(self) -> &'static str {
+        match self {
+            Permission::Identity => "Identity: read (ROLE_IDENTITY_READ)",
+            Permission::Registration => "Device control: admin (ROLE_DEVICE_CONTROL_ADMIN)",
+            Permission::RemoteAccess => "Remote access: admin (ROLE_REMOTE_ACCESS_ADMIN)",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+    Put,
+    Delete,
+}
+
+impl Method {
+    fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Delete => "DELETE",
+        }
+    }
+}
+
+/// A connection to the tenant of `c8y.url`, with credentials.
+pub struct Tenant<'a> {
+    sys: &'a System,
+    url: TenantUrl,
+    auth: Zeroizing<String>,
+    who: String,
+    agent: ureq::Agent,
+    timeout: Duration,
+}
+
+impl<'a> Tenant<'a> {
+    /// The tenant of `c8y.url`, reached with `credentials`.
+    pub fn new(sys: &'a System, credentials: Credentials) -> Result<Tenant<'a>> {
+        let cfg = Config::load(sys)?;
+        let url = cfg.tenant_url(sys)?.ok_or_else(|| {
+            Error::missing_key(C8Y_URL).hint("set the tenant first: sudo edge-setup config set c8y.url <tenant host>")
+        })?;
+        if url.is_insecure() {
+            return Err(Error::bad_input(format!(
+                "{url} is not encrypted: edge-setup sends tenant credentials and endpoint passwords over https only"
+            ))
+            .hint("set the https URL of the tenant: sudo edge-setup config set c8y.url https://<tenant host>"));
+        }
+        let timeout = cfg.require::<Seconds>(sys, C8Y_REQUEST_TIMEOUT)?.duration();
+        let ca_file = cfg.get::<FilePath>(sys, C8Y_CA_FILE)?;
+        let roots = trusted_roots(sys, ca_file.as_ref().map(|f| f.0.as_path()))?;
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .https_only(true)
+            .max_redirects(0)
+            .timeout_global(Some(timeout))
+            .user_agent(format!("edge-setup/{}", env!("CARGO_PKG_VERSION")))
+            .tls_config(
+                ureq::tls::TlsConfig::builder()
+                    .root_certs(ureq::tls::RootCerts::Specific(Arc::new(roots)))
+                    .build(),
+            )
+            .build();
+        Ok(Tenant {
+            sys,
+            url,
+            auth: credentials.header(),
+            who: credentials.who(),
+            agent: config.new_agent(),
+            timeout,
+        })
+    }
+
+    /// The tenant's URL, for messages.
+    pub fn url(&self) -> String {
+        self.url.to_string()
+    }
+
+    pub fn sys(&self) -> &System {
+        self.sys
+    }
+
+    /// A GET; `None` when the tenant answers 404.
+    pub fn get(&self, path: &str, need: Permission) -> Result<Option<Value>> {
+        self.call(Method::Get, path, None, need)
+    }
+
+    /// A request that changes the tenant, with a JSON body (which may carry a
+    /// secret: it stays in zeroizing memory). With `--dry-run` it is listed,
+    /// not sent (`None`); a 404 is `Some(None)`.
+    pub fn change(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&[u8]>,
+        what: &str,
+        need: Permission,
+    ) -> Result<Option<Option<Value>>> {
+        self.sys
+            .tenant_change(format!("{} {path}", method.as_str()), what.to_string(), || {
+                self.call(method, path, body, need)
+            })
+    }
+
+    fn call(&self, method: Method, path: &str, body: Option<&[u8]>, need: Permission) -> Result<Option<Value>> {
+        let url = format!("{}{path}", self.url);
+        let auth: &str = &self.auth;
+        let sent = match (method, body) {
+            (Method::Get, _) => self
+                .agent
+                .get(&url)
+                .header("Authorization", auth)
+                .header("Accept", "application/json")
+                .call(),
+            (Method::Delete, _) => self
+                .agent
+                .delete(&url)
+                .header("Authorization", auth)
+                .header("Accept", "application/json")
+                .call(),
+            (Method::Post, body) => self
+                .agent
+                .post(&url)
+                .header("Authorization", auth)
+                .header("Accept", "application/json")
+                .header("Content-Type", "application/json")
+                .send(body.unwrap_or(b"{}")),
+            (Method::Put, body) => self
+                .agent
+                .put(&url)
+                .header("Authorization", auth)
+                .header("Accept", "application/json")
+                .header("Content-Type", "application/json")
+                .send(body.unwrap_or(b"{}")),
+        };
+        let mut response = sent.map_err(|e| self.transport_error(method, path, e))?;
+        let status = response.status().as_u16();
+        let text = response
+            .body_mut()
+            .with_config()
+            .limit(MAX_BODY)
+            .read_to_string()
+            .map_err(|e| self.transport_error(method, path, e))?;
+        match status {
+            200..=299 if text.trim().is_empty() => Ok(Some(Value::Null)),
+            200..=299 => serde_json::from_str(&text).map(Some).map_err(|e| {
+                Error::failure(format!("the tenant's answer to {} {path} is not JSON", method.as_str()))
+                    .why(e)
+                    .hint(format!(
+                        "check that c8y.url ({}) is the tenant's URL, not a proxy's page",
+                        self.url
+                    ))
+            }),
+            404 => Ok(None),
+            _ => Err(self.status_error(method, path, status, &text, need)),
+        }
+    }
+
+    fn status_error(&self, method: Method, path: &str, status: u16, body: &str, need: Permission) -> Error {
+        let request = format!("{} {path}", method.as_str());
+        let message = tenant_message(body);
+        let e = match status {
+            401 => Error::failure(format!("the tenant {} refused the credentials of {} (401 Unauthorized)", self.url, self.who))
+                .hint("check the user line (TENANT/USER, like t12345/admin) and the password, or that the token has not expired; then run the command again"),
+            403 => Error::failure(format!("{} may not {request} (403 Forbidden)", self.who)).hint(format!(
+                "give the user the permission {} in Administration > Roles, or use a user who has it",
+                need.role()
+            )),
+            409 => Error::failure(format!("the tenant refused {request}: it conflicts with what exists (409 Conflict)"))
+                .hint("run 'sudo edge-setup remote-access list' or 'sudo edge-setup register' to see the tenant's state, then run the command again"),
+            400..=499 => Error::failure(format!("the tenant refused {request} ({status})"))
+                .hint("this edge-setup may not match the tenant's API version; report it with the message above"),
+            _ => Error::failure(format!("the tenant {} failed to answer {request} ({status})", self.url))
+                .hint("the tenant has a problem: wait a while and run the command again"),
+        };
+        match message {
+            Some(m) => e.why(m),
+            None => e,
+        }
+    }
+
+    fn tls_error(&self, e: &rustls::Error) -> Error {
+        let host = &self.url.host;
+        let unknown = matches!(
+            e,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer)
+        );
+        let hint = if unknown {
+            format!(
+                "if the tenant uses a private CA, give its certificate: sudo edge-setup config set {C8Y_CA_FILE} /etc/edge-setup/tenant-ca.pem"
+            )
+        } else {
+            format!("check that {host} is the tenant, its certificate, and the clock of this appliance")
+        };
+        Error::failure(format!("the TLS connection to {} failed", self.url))
+            .why(e)
+            .hint(hint)
+    }
+
+    fn transport_error(&self, method: Method, path: &str, err: ureq::Error) -> Error {
+        let request = format!("{} {path}", method.as_str());
+        let host = &self.url.host;
+        match err {
+            ureq::Error::Timeout(_) => Error::failure(format!(
+                "the tenant {} did not answer {request} within {} s",
+                self.url,
+                self.timeout.as_secs()
+            ))
+            .hint(format!(
+                "check the network to {host} (proxy, firewall), or allow more time: sudo edge-setup config set {C8Y_REQUEST_TIMEOUT} 60"
+            )),
+            ureq::Error::HostNotFound => Error::failure(format!("cannot resolve the tenant's host name {host}"))
+                .hint(format!(
+                    "check c8y.url ({}) and the DNS server: sudo edge-setup remote-connectivity status",
+                    self.url
+                )),
+            ureq::Error::Rustls(e) => self.tls_error(&e),
+            ureq::Error::Io(e) if e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()).is_some() => {
+                let tls = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()).expect("checked above");
+                self.tls_error(tls)
+            }
+            e @ (ureq::Error::Io(_) | ureq::Error::ConnectionFailed) => {
+                Error::failure(format!("cannot connect to the tenant {}", self.url))
+                    .why(e)
+                    .hint(format!("check that {host} is reachable from this appliance (proxy, firewall) and run the command again"))
+            }
+            e => Error::failure(format!("{request} to the tenant {} failed", self.url))
+                .why(e)
+                .hint("run the command again; if it keeps failing, check the network to the tenant"),
+        }
+    }
+}
+
+/// The `message` (else `error`) of a Cumulocity error body, made safe to print.
+fn tenant_message(body: &str) -> Option<String> {
+    let v: Value = serde_json::from_str(body).ok()?;
+    let text = v
+        .get("message")
+        .and_then(Value::as_str)
+        .filter(|m| !m.is_empty())
+        .or_else(|| v.get("error").and_then(Value::as_str))?;
+    let clean: String = text.chars().filter(|c| !c.is_control()).take(300).collect();
+    Some(format!("the tenant says: {clean}"))
+}
+
+/// The system's trusted CAs, and those of `extra` (PEM).
+fn trusted_roots(sys: &System, extra: Option<&Path>) -> Result<Vec<ureq::tls::Certificate<'static>>> {
+    let mut roots: Vec<ureq::tls::Certificate<'static>> = rustls_native_certs::load_native_certs()
+        .certs
+        .iter()
+        .map(|der| ureq::tls::Certificate::from_der(der.as_ref()).to_owned())
+        .collect();
+    if let Some(path) = extra {
+        let shown = sys.host_path(path);
+        let pem = sys.read(path)?.ok_or_else(|| {
+            Error::bad_input(format!("{} ({C8Y_CA_FILE}) does not exist", shown.display())).hint(format!(
+                "put the tenant's CA certificate there, or: sudo edge-setup config unset {C8Y_CA_FILE}"
+            ))
+        })?;
+        let before = roots.len();
+        for item in ureq::tls::parse_pem(&pem) {
+            match item {
+                Ok(ureq::tls::PemItem::Certificate(cert)) => roots.push(cert),
+                Ok(_) => {}
+                Err(e) => {
+                    return Err(
+                        Error::bad_input(format!("{} ({C8Y_CA_FILE}) is not valid PEM", shown.display())).why(e),
+                    );
+                }
+            }
+        }
+        if roots.len() == before {
+            return Err(
+                Error::bad_input(format!("{} ({C8Y_CA_FILE}) has no certificate", shown.display()))
+                    .hint("give a file with one or more '-----BEGIN CERTIFICATE-----' blocks"),
+            );
+        }
+    }
+    if roots.is_empty() {
+        return Err(
+            Error::failure("this system trusts no certificate authority").hint(format!(
+                "install the CA certificates (Debian: apt-get install ca-certificates), or set {C8Y_CA_FILE}"
+            )),
+        );
+    }
+    Ok(roots)
+}
+
+/// Encodes a path segment (a device ID may hold ':').
+pub fn segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenant_messages_are_short_and_printable() {
+        assert_eq!(
+            tenant_message(r#"{"error":"security/Unauthorized","message":"Invalid credentials!"}"#).as_deref(),
+            Some("the tenant says: Invalid credentials!")
+        );
+        assert_eq!(
+            tenant_message(r#"{"error":"x/y"}"#).as_deref(),
+            Some("the tenant says: x/y")
+        );
+        assert_eq!(tenant_message("<html>"), None);
+        let long = format!(r#"{{"message":"{}\u001b[31m"}}"#, "a".repeat(500));
+        let m = tenant_message(&long).unwrap();
+        assert!(m.len() < 330 && !m.contains('\u{1b}'), "{m}");
+    }
+
+    #[test]
+    fn segments_are_percent_encoded() {
+        assert_eq!(segment("edge-01.a_b"), "edge-01.a_b");
+        assert_eq!(segment("mac:00:11"), "mac%3A00%3A11");
+    }
+}

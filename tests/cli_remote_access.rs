@@ -1,0 +1,559 @@
+//! `edge-setup register` and `edge-setup remote-access` against a tenant on
+//! loopback (tests/common/tenant.rs), in image roots. The users' files belong
+//! to them, so these tests need root (as CI has).
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+
+use common::Image;
+use common::tenant::{PASSWORD, TOKEN, Tenant, USER};
+use serde_json::{Value, json};
+
+const DEVICE: &str = "edge-plant7-01";
+const MO: &str = "4711";
+const CA: &str = "/etc/edge-setup/tenant-ca.pem";
+const RECORD: &str = "/var/lib/edge-setup/remote-access.json";
+
+fn hex_passwd(password: &str) -> Vec<u8> {
+    edge_setup::vnc_user::password::encode(password, None).to_vec()
+}
+
+/// An appliance with two VNC users (admin :1, operator :2) and their password
+/// files, a device ID, and the tenant's URL and CA configured.
+fn appliance(tenant: &Tenant) -> Image {
+    let img = Image::debian();
+    img.write("/opt/c8y/utilities/vnc-display-mapping", "admin:1\noperator:2\n");
+    img.write("/etc/tigervnc/vncserver.users", ":1=admin\n:2=operator\n");
+    img.write("/usr/edge/properties/edge-agent/device-id", &format!("{DEVICE}\n"));
+    img.write(CA, &tenant.ca_pem);
+    img.write(
+        "/etc/edge-setup/edge-setup.toml",
+        &format!(
+            "[c8y]\nurl = \"{}\"\nca-file = \"{CA}\"\nrequest-timeout = 3\n",
+            tenant.url()
+        ),
+    );
+    for (user, uid, password) in [("admin", 1000, "admin123"), ("operator", 1001, "oper4567")] {
+        set_password(&img, user, uid, password);
+    }
+    img
+}
+
+fn set_password(img: &Image, user: &str, uid: u32, password: &str) {
+    let home = img.path(&format!("/home/{user}"));
+    let dir = home.join(".vnc");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("passwd");
+    std::fs::write(&file, hex_passwd(password)).unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    for p in [&home, &dir, &file] {
+        std::os::unix::fs::chown(p, Some(uid), Some(uid)).unwrap();
+    }
+}
+
+const CREDENTIALS: &str = "t100/admin\nTenant:Pass#1\n";
+
+/// `edge-setup --root IMG ARGS --credentials-stdin --json`, its JSON object.
+fn run_json(img: &Image, args: &[&str]) -> (bool, Value, String) {
+    let out = img
+        .cmd()
+        .args(args)
+        .args(["--credentials-stdin", "--json"])
+        .write_stdin(CREDENTIALS)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let v: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}\n{stderr}"));
+    // no secret in what edge-setup prints
+    for secret in [PASSWORD, "admin123", "oper4567", "newpass9"] {
+        assert!(
+            !stdout.contains(secret) && !stderr.contains(secret),
+            "{secret} shown:\n{stdout}\n{stderr}"
+        );
+    }
+    (out.status.success(), v, stderr)
+}
+
+fn by_name<'a>(endpoints: &'a [Value], name: &str) -> &'a Value {
+    endpoints
+        .iter()
+        .find(|e| e["name"] == json!(name))
+        .unwrap_or_else(|| panic!("no endpoint {name} in {endpoints:?}"))
+}
+
+#[test]
+#[ignore = "needs root"]
+fn the_first_sync_creates_one_endpoint_per_user_and_the_second_changes_nothing() {
+    let tenant = Tenant::start();
+    tenant.register(DEVICE, MO);
+    let img = appliance(&tenant);
+    let (ok, v, err) = run_json(&img, &["remote-access", "sync"]);
+    assert!(ok, "{err}");
+    assert_eq!(
+        tenant.changes(),
+        [
+            format!("POST /service/remoteaccess/devices/{MO}/configurations"),
+            format!("POST /service/remoteaccess/devices/{MO}/configurations"),
+        ]
+    );
+    let stored = tenant.endpoints(MO);
+    let admin = by_name(&stored, "VNC admin (:1)");
+    assert_eq!(admin["hostname"], "127.0.0.1");
+    assert_eq!(admin["port"], 5901);
+    assert_eq!(admin["protocol"], "VNC");
+    assert_eq!(admin["credentialsType"], "PASS_ONLY");
+    assert_eq!(admin["password"], "admin123");
+    assert_eq!(by_name(&stored, "VNC operator (:2)")["password"], "oper4567");
+    let actions: Vec<&str> = v["result"]["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["created", "created"]);
+    assert_eq!(img.mode(RECORD), 0o600);
+    let record = img.read(RECORD).unwrap();
+    assert!(!record.contains("admin123"), "{record}");
+    // every request authenticated and well-formed
+    assert!(
+        tenant.with(|s| s.violations.is_empty()),
+        "{:?}",
+        tenant.with(|s| s.violations.clone())
+    );
+    let auth = tenant.with(|s| s.log[0].headers["authorization"].clone());
+    assert!(auth.starts_with("Basic "), "{auth}");
+
+    tenant.clear_log();
+    let (ok, v, err) = run_json(&img, &["remote-access", "sync"]);
+    assert!(ok, "{err}");
+    assert!(tenant.changes().is_empty(), "{:?}", tenant.changes());
+    assert_eq!(v["changed"], false, "{v}");
+    let actions: Vec<&str> = v["result"]["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["unchanged", "unchanged"]);
+    let plain = img
+        .cmd()
+        .args(["remote-access", "sync", "--credentials-stdin"])
+        .write_stdin(CREDENTIALS)
+        .assert()
+        .success();
+    let stderr = String::from_utf8(plain.get_output().stderr.clone()).unwrap();
+    assert!(stderr.contains("Nothing to change."), "{stderr}");
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_password_change_updates_only_that_users_endpoint() {
+    let tenant = Tenant::start();
+    tenant.register(DEVICE, MO);
+    let img = appliance(&tenant);
+    assert!(run_json(&img, &["remote-access", "sync"]).0);
+    let operator_before = by_name(&tenant.endpoints(MO), "VNC operator (:2)").clone();
+    let admin_id = by_name(&tenant.endpoints(MO), "VNC admin (:1)")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    set_password(&img, "admin", 1000, "newpass9");
+    tenant.clear_log();
+    let (ok, _, err) = run_json(&img, &["remote-access", "sync"]);
+    assert!(ok, "{err}");
+    assert_eq!(
+        tenant.changes(),
+        [format!(
+            "PUT /service/remoteaccess/devices/{MO}/configurations/{admin_id}"
+        )]
+    );
+    assert_eq!(by_name(&tenant.endpoints(MO), "VNC admin (:1)")["password"], "newpass9");
+    assert_eq!(by_name(&tenant.endpoints(MO), "VNC operator (:2)"), &operator_before);
+    // an endpoint edited in the tenant is put back
+    tenant.with(|s| {
+        s.endpoints.get_mut(MO).unwrap().iter_mut().for_each(|e| {
+            if e["name"] == "VNC operator (:2)" {
+                e["port"] = json!(5999);
+            }
+        })
+    });
+    tenant.clear_log();
+    assert!(run_json(&img, &["remote-access", "sync"]).0);
+    assert_eq!(tenant.changes().len(), 1, "{:?}", tenant.changes());
+    assert_eq!(by_name(&tenant.endpoints(MO), "VNC operator (:2)")["port"], 5902);
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_removed_users_endpoint_is_deleted_and_foreign_endpoints_are_kept() {
+    let tenant = Tenant::start();
+    tenant.register(DEVICE, MO);
+    let img = appliance(&tenant);
+    let foreign = tenant.add_foreign(
+        MO,
+        json!({"name": "VNC operator (:2)", "hostname": "10.0.0.9", "port": 5902, "protocol": "VNC",
+               "credentialsType": "NONE"}),
+    );
+    let ssh = tenant.add_foreign(
+        MO,
+        json!({"name": "Maintenance SSH", "hostname": "127.0.0.1", "port": 22, "protocol": "SSH",
+               "credentialsType": "USER_PASS", "username": "svc", "password": "x"}),
+    );
+    assert!(run_json(&img, &["remote-access", "sync"]).0);
+    let operator_id = tenant
+        .endpoints(MO)
+        .iter()
+        .find(|e| e["name"] == "VNC operator (:2)" && e["hostname"] == "127.0.0.1")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    img.write("/opt/c8y/utilities/vnc-display-mapping", "admin:1\n");
+    img.write("/etc/tigervnc/vncserver.users", ":1=admin\n");
+    tenant.clear_log();
+    let (ok, v, err) = run_json(&img, &["remote-access", "sync"]);
+    assert!(ok, "{err}");
+    assert_eq!(
+        tenant.changes(),
+        [format!(
+            "DELETE /service/remoteaccess/devices/{MO}/configurations/{operator_id}"
+        )]
+    );
+    let ids: Vec<String> = tenant
+        .endpoints(MO)
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(ids.contains(&foreign) && ids.contains(&ssh), "{ids:?}");
+    assert_eq!(ids.len(), 3, "{ids:?}");
+    // list marks edge-setup's own
+    let (ok, v2, _) = run_json(&img, &["remote-access", "list"]);
+    assert!(ok);
+    let listed = v2["result"]["endpoints"].as_array().unwrap();
+    let mine: Vec<bool> = listed
+        .iter()
+        .map(|e| e["managed_by_edge_setup"].as_bool().unwrap())
+        .collect();
+    assert_eq!(mine.iter().filter(|m| **m).count(), 1, "{listed:?}");
+    assert!(listed.iter().all(|e| e.get("password").is_none()));
+    assert!(v["result"]["endpoints"].to_string().contains("deleted"), "{v}");
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_dry_run_lists_the_requests_and_sends_none() {
+    let tenant = Tenant::start();
+    tenant.register(DEVICE, MO);
+    let img = appliance(&tenant);
+    let before = img.snapshot();
+    let (ok, v, err) = run_json(&img, &["remote-access", "sync", "--dry-run"]);
+    assert!(ok, "{err}");
+    assert!(tenant.changes().is_empty(), "{:?}", tenant.changes());
+    assert_eq!(img.snapshot(), before);
+    let changes = v["changes"].as_array().unwrap();
+    let sent: Vec<&str> = changes.iter().filter_map(|c| c["request"].as_str()).collect();
+    assert_eq!(sent.len(), 2, "{v}");
+    assert!(
+        sent[0].starts_with("POST /service/remoteaccess/devices/4711/configurations"),
+        "{v}"
+    );
+    assert!(err.contains("would send POST"), "{err}");
+}
+
+#[test]
+#[ignore = "needs root"]
+fn tenant_failures_are_clear_and_change_no_file() {
+    let tenant = Tenant::start();
+    tenant.register(DEVICE, MO);
+    let img = appliance(&tenant);
+    let before = img.snapshot();
+    let cases: [(Option<u16>, bool, &str); 5] = [
+        (Some(401), false, "refused the credentials"),
+        (Some(403), false, "ROLE_"),
+        (Some(500), false, "failed to answer"),
+        (Some(503), false, "wait a while"),
+        (None, true, "did not answer"),
+    ];
+    for (fail, hang, says) in cases {
+        tenant.with(|s| {
+            s.fail = fail;
+            s.hang = hang;
+        });
+        let (ok, v, err) = run_json(&img, &["remote-access", "sync"]);
+        assert!(!ok, "{fail:?}");
+        let text = format!("{} {}", v["error"]["what"], v["error"]["next"]);
+        assert!(
+            text.contains(says) || err.contains(says),
+            "{fail:?} {hang}: {text}\n{err}"
+        );
+        assert_eq!(v["error"]["exit"], 1);
+        assert_eq!(img.snapshot(), before, "{fail:?}: files changed");
+    }
+    tenant.with(|s| {
+        s.fail = None;
+        s.hang = false;
+    });
+    // wrong credentials
+    let out = img
+        .cmd()
+        .args(["remote-access", "sync", "--credentials-stdin"])
+        .write_stdin("t100/admin\nwrong-password\n")
+        .assert()
+        .code(1);
+    let err = String::from_utf8(out.get_output().stderr.clone()).unwrap();
+    assert!(err.contains("refused the credentials of t100/admin (401"), "{err}");
+    assert!(!err.contains("wrong-password"));
+    // a device the tenant does not know
+    let other = appliance(&tenant);
+    other.write("/usr/edge/properties/edge-agent/device-id", "edge-unknown\n");
+    let (ok, v, _) = run_json(&other, &["remote-access", "sync"]);
+    assert!(!ok);
+    assert!(v["error"]["next"].as_str().unwrap().contains("register"), "{v}");
+    assert_eq!(img.snapshot(), before);
+}
+
+#[test]
+#[ignore = "needs root"]
+fn the_tenant_certificate_must_be_trusted() {
+    let tenant = Tenant::start();
+    tenant.register(DEVICE, MO);
+    let img = appliance(&tenant);
+    img.write(
+        "/etc/edge-setup/edge-setup.toml",
+        &format!("[c8y]\nurl = \"{}\"\n", tenant.url()),
+    );
+    let (ok, v, _) = run_json(&img, &["remote-access", "list"]);
+    assert!(!ok);
+    assert!(v["error"]["what"].as_str().unwrap().contains("TLS"), "{v}");
+    assert!(v["error"]["next"].as_str().unwrap().contains("c8y.ca-file"), "{v}");
+    assert!(tenant.requests().is_empty());
+}
+
+#[test]
+#[ignore = "needs root"]
+fn credentials_come_from_a_private_root_file_or_a_token() {
+    let tenant = Tenant::start();
+    tenant.register(DEVICE, MO);
+    let img = appliance(&tenant);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("creds");
+    std::fs::write(&file, format!("{USER}\n{PASSWORD}\n")).unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = img
+        .cmd()
+        .args(["remote-access", "list", "--credentials"])
+        .arg(&file)
+        .assert()
+        .code(2);
+    let err = String::from_utf8(out.get_output().stderr.clone()).unwrap();
+    assert!(err.contains("mode 0644") && err.contains("chmod 600"), "{err}");
+    assert!(tenant.requests().is_empty(), "nothing is sent with a refused file");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    img.cmd()
+        .args(["remote-access", "list", "--credentials"])
+        .arg(&file)
+        .assert()
+        .success();
+    // the configured file, holding a token
+    img.write("/etc/edge-setup/token", &format!("Bearer {TOKEN}\n"));
+    std::fs::set_permissions(
+        img.path("/etc/edge-setup/token"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    img.cmd()
+        .args(["config", "set", "c8y.credentials-file", "/etc/edge-setup/token"])
+        .assert()
+        .success();
+    tenant.clear_log();
+    img.cmd().args(["remote-access", "list"]).assert().success();
+    let auth = tenant.with(|s| s.log[0].headers["authorization"].clone());
+    assert_eq!(auth, format!("Bearer {TOKEN}"));
+    // none at all
+    img.cmd()
+        .args(["config", "unset", "c8y.credentials-file"])
+        .assert()
+        .success();
+    let out = img.cmd().args(["remote-access", "list"]).assert().code(2);
+    let err = String::from_utf8(out.get_output().stderr.clone()).unwrap();
+    assert!(err.contains("--credentials-stdin"), "{err}");
+    // never on the command line
+    img.cmd()
+        .args(["remote-access", "list", "--password", PASSWORD])
+        .assert()
+        .code(2);
+}
+
+#[test]
+#[ignore = "needs root"]
+fn register_requests_accepts_and_waits_then_changes_nothing() {
+    let tenant = Tenant::start();
+    tenant.with(|s| {
+        s.connect_after = Some(2);
+        s.register_on_accept = true;
+    });
+    let img = appliance(&tenant);
+    let (ok, v, err) = run_json(&img, &["register", "--accept", "--wait", "--timeout", "60"]);
+    assert!(ok, "{err}\n{v}");
+    assert_eq!(v["result"]["status"], "ACCEPTED", "{v}");
+    assert_eq!(v["result"]["device_id"], DEVICE);
+    assert_eq!(
+        tenant.changes(),
+        [
+            "POST /devicecontrol/newDeviceRequests".to_string(),
+            format!("PUT /devicecontrol/newDeviceRequests/{DEVICE}"),
+        ]
+    );
+    let post = tenant.with(|s| s.log.iter().find(|r| r.method == "POST").unwrap().body.clone());
+    assert_eq!(serde_json::from_str::<Value>(&post).unwrap(), json!({"id": DEVICE}));
+    let put = tenant.with(|s| s.log.iter().find(|r| r.method == "PUT").unwrap().body.clone());
+    assert_eq!(
+        serde_json::from_str::<Value>(&put).unwrap(),
+        json!({"status": "ACCEPTED"})
+    );
+    assert!(
+        tenant.with(|s| s.violations.is_empty()),
+        "{:?}",
+        tenant.with(|s| s.violations.clone())
+    );
+    tenant.clear_log();
+    // the agent has fetched its credentials meanwhile
+    let (ok, v, _) = run_json(&img, &["register", "--accept"]);
+    assert!(ok);
+    assert_eq!(v["changed"], false);
+    assert_eq!(v["result"]["state"], "registered", "{v}");
+    assert!(tenant.changes().is_empty(), "{:?}", tenant.changes());
+}
+
+#[test]
+#[ignore = "needs root"]
+fn register_without_wait_requests_once_and_says_what_comes_next() {
+    let tenant = Tenant::start();
+    let img = appliance(&tenant);
+    let (ok, v, err) = run_json(&img, &["register"]);
+    assert!(ok, "{err}");
+    assert_eq!(v["result"]["status"], "WAITING_FOR_CONNECTION");
+    assert!(v["notes"].to_string().contains("remote-connectivity enable"), "{v}");
+    tenant.clear_log();
+    let (ok, v, _) = run_json(&img, &["register", "--accept"]);
+    assert!(ok);
+    assert_eq!(v["changed"], false, "an existing request is reported, not made again");
+    assert!(tenant.changes().is_empty(), "{:?}", tenant.changes());
+    // waiting gives up with the state and the next step
+    let (ok, v, _) = run_json(&img, &["register", "--wait", "--timeout", "2"]);
+    assert!(!ok);
+    assert!(
+        v["error"]["what"].as_str().unwrap().contains("WAITING_FOR_CONNECTION"),
+        "{v}"
+    );
+    assert!(
+        v["error"]["next"]
+            .as_str()
+            .unwrap()
+            .contains("remote-connectivity enable"),
+        "{v}"
+    );
+}
+
+#[test]
+#[ignore = "needs root"]
+fn an_ssh_endpoint_with_a_key_made_here_and_the_host_key() {
+    assert!(
+        std::path::Path::new("/usr/bin/ssh-keygen").exists(),
+        "ssh-keygen is missing: apt-get install openssh-client (scripts/install-deps)"
+    );
+    let tenant = Tenant::start();
+    tenant.register(DEVICE, MO);
+    let img = appliance(&tenant);
+    img.write(
+        "/etc/ssh/ssh_host_ed25519_key.pub",
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHOSTKEY root@edge\n",
+    );
+    img.write("/etc/ssh/sshd_config", "\n");
+    set_password(&img, "admin", 1000, "admin123");
+    std::fs::create_dir_all(img.path("/home/admin/.ssh")).unwrap();
+    img.write("/home/admin/.ssh/authorized_keys", "ssh-ed25519 AAAAOWN admin@laptop\n");
+    for p in ["/home/admin/.ssh", "/home/admin/.ssh/authorized_keys"] {
+        std::os::unix::fs::chown(img.path(p), Some(1000), Some(1000)).unwrap();
+    }
+    let (ok, v, err) = run_json(&img, &["remote-access", "ssh", "--user", "admin"]);
+    assert!(ok, "{err}\n{v}");
+    let stored = tenant.endpoints(MO);
+    let e = by_name(&stored, "SSH admin");
+    assert_eq!(e["protocol"], "SSH");
+    assert_eq!(e["credentialsType"], "KEY_PAIR");
+    assert_eq!(e["username"], "admin");
+    assert_eq!(e["port"], 22);
+    assert_eq!(e["hostKey"], "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHOSTKEY");
+    let private = e["privateKey"].as_str().unwrap();
+    assert!(private.starts_with("-----BEGIN OPENSSH PRIVATE KEY-----"), "{private}");
+    let public = e["publicKey"].as_str().unwrap();
+    assert!(public.starts_with("ssh-ed25519 "), "{public}");
+    let keys = img.read("/home/admin/.ssh/authorized_keys").unwrap();
+    assert_eq!(
+        keys,
+        format!("ssh-ed25519 AAAAOWN admin@laptop\n{public} edge-setup-remote-access\n")
+    );
+    assert_eq!(img.owner("/home/admin/.ssh/authorized_keys"), (1000, 1000));
+    assert_eq!(img.mode("/home/admin/.ssh/authorized_keys"), 0o600);
+    // the private key is kept nowhere, and not printed
+    let all = img.snapshot();
+    assert!(
+        all.iter()
+            .all(|(_, content, _)| !String::from_utf8_lossy(content).contains("PRIVATE KEY"))
+    );
+    assert!(!v.to_string().contains("PRIVATE KEY"));
+    // the service is installed and started on the target
+    let targets = v["target_commands"].to_string();
+    assert!(targets.contains("systemctl enable --now ssh.service"), "{v}");
+
+    tenant.clear_log();
+    let (ok, v, _) = run_json(&img, &["remote-access", "ssh", "--user", "admin"]);
+    assert!(ok);
+    assert!(tenant.changes().is_empty(), "{:?}", tenant.changes());
+    assert_eq!(v["result"]["endpoints"][0]["action"], "unchanged");
+
+    // a new key pair: the endpoint updated, one edge-setup key left
+    let (ok, _, err) = run_json(&img, &["remote-access", "ssh", "--user", "admin", "--rotate", "--rsa"]);
+    assert!(ok, "{err}");
+    let e = by_name(&tenant.endpoints(MO), "SSH admin").clone();
+    assert!(
+        e["privateKey"]
+            .as_str()
+            .unwrap()
+            .starts_with("-----BEGIN RSA PRIVATE KEY-----")
+    );
+    let keys = img.read("/home/admin/.ssh/authorized_keys").unwrap();
+    assert_eq!(keys.matches("edge-setup-remote-access").count(), 1, "{keys}");
+    assert!(keys.starts_with("ssh-ed25519 AAAAOWN admin@laptop\nssh-rsa "), "{keys}");
+    assert_eq!(tenant.endpoints(MO).len(), 1);
+    assert!(
+        tenant.with(|s| s.violations.is_empty()),
+        "{:?}",
+        tenant.with(|s| s.violations.clone())
+    );
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_failed_endpoint_request_puts_authorized_keys_back() {
+    let tenant = Tenant::start();
+    tenant.register(DEVICE, MO);
+    let img = appliance(&tenant);
+    img.write("/etc/ssh/ssh_host_ed25519_key.pub", "ssh-ed25519 AAAAHOST root@edge\n");
+    std::fs::create_dir_all(img.path("/home/admin/.ssh")).unwrap();
+    img.write("/home/admin/.ssh/authorized_keys", "ssh-ed25519 AAAAOWN admin@laptop\n");
+    for p in ["/home/admin/.ssh", "/home/admin/.ssh/authorized_keys"] {
+        std::os::unix::fs::chown(img.path(p), Some(1000), Some(1000)).unwrap();
+    }
+    // the list succeeds, the POST fails
+    tenant.with(|s| s.fail_on = Some(("POST", 500)));
+    let (ok, _, _) = run_json(&img, &["remote-access", "ssh", "--user", "admin"]);
+    assert!(!ok);
+    assert_eq!(
+        img.read("/home/admin/.ssh/authorized_keys").unwrap(),
+        "ssh-ed25519 AAAAOWN admin@laptop\n"
+    );
+}
