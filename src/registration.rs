@@ -104,6 +104,9 @@ pub struct Options {
     pub accept: bool,
     /// With `--wait`: how long to wait for ACCEPTED (or the device registered).
     pub wait: Option<Duration>,
+    /// Wait past ACCEPTED until the device is registered (it has fetched its
+    /// credentials), for what needs its managed object next.
+    pub registered: bool,
 }
 
 /// Requests the registration unless the device is registered or requested,
@@ -125,7 +128,7 @@ pub fn register(tenant: &Tenant, opts: &Options) -> Result<State> {
             &format!("register device {id}"),
             Permission::Registration,
         )?;
-        step.done(sys.done_word());
+        step.done(sys.word("done", "planned"));
         st = match sent {
             Some(Some(v)) => State::Requested {
                 status: v
@@ -157,13 +160,13 @@ pub fn register(tenant: &Tenant, opts: &Options) -> Result<State> {
                 &format!("accept device {id}"),
                 Permission::Registration,
             )?;
-            step.done(sys.done_word());
+            step.done(sys.word("done", "planned"));
             st = State::Requested {
                 status: "ACCEPTED".to_string(),
             };
         }
         let Some(deadline) = deadline else { break };
-        if st.done() {
+        if st.done() && (!opts.registered || matches!(st, State::Registered { .. })) {
             break;
         }
         if Instant::now() >= deadline {

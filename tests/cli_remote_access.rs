@@ -557,3 +557,148 @@ fn a_failed_endpoint_request_puts_authorized_keys_back() {
         "ssh-ed25519 AAAAOWN admin@laptop\n"
     );
 }
+
+/// `vnc-user` with `c8y.credentials-file` set, then without.
+#[test]
+#[ignore = "needs root"]
+fn vnc_user_keeps_the_users_endpoint_up_to_date_when_credentials_are_configured() {
+    let tenant = Tenant::start();
+    tenant.register(DEVICE, MO);
+    let img = appliance(&tenant);
+    img.write("/etc/edge-setup/credentials", CREDENTIALS);
+    std::fs::set_permissions(
+        img.path("/etc/edge-setup/credentials"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    img.cmd()
+        .args(["config", "set", "c8y.credentials-file", "/etc/edge-setup/credentials"])
+        .assert()
+        .success();
+    img.cmd().args(["remote-access", "sync"]).assert().success();
+    let id_of = |name: &str| by_name(&tenant.endpoints(MO), name)["id"].as_str().unwrap().to_string();
+    let (admin, operator) = (id_of("VNC admin (:1)"), id_of("VNC operator (:2)"));
+    let vnc_user = |args: &[&str], stdin: &'static str| {
+        let out = img
+            .cmd()
+            .arg("vnc-user")
+            .args(args)
+            .write_stdin(stdin)
+            .assert()
+            .success();
+        let out = out.get_output();
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!said.contains("newpass9") && !said.contains(PASSWORD), "{said}");
+        said
+    };
+
+    tenant.clear_log();
+    let said = vnc_user(&["--user", "admin", "--password-stdin"], "newpass9\n");
+    assert_eq!(
+        tenant.changes(),
+        [format!("PUT /service/remoteaccess/devices/{MO}/configurations/{admin}")]
+    );
+    assert_eq!(by_name(&tenant.endpoints(MO), "VNC admin (:1)")["password"], "newpass9");
+    assert!(
+        said.contains("endpoint 'VNC admin (:1)' (127.0.0.1:5901) is updated"),
+        "{said}"
+    );
+    assert!(!said.contains("Add endpoint"), "{said}");
+
+    tenant.clear_log();
+    let said = vnc_user(&["--user", "operator", "--remove"], "");
+    assert_eq!(
+        tenant.changes(),
+        [format!(
+            "DELETE /service/remoteaccess/devices/{MO}/configurations/{operator}"
+        )]
+    );
+    assert!(said.contains("is deleted"), "{said}");
+
+    // without credentials: the endpoint to enter by hand, and the sync command
+    img.cmd()
+        .args(["config", "unset", "c8y.credentials-file"])
+        .assert()
+        .success();
+    tenant.clear_log();
+    let said = vnc_user(&["--user", "admin", "--password-stdin"], "other123\n");
+    assert!(tenant.requests().is_empty(), "{:?}", tenant.requests());
+    assert!(
+        said.contains("Add endpoint") && said.contains("remote-access sync"),
+        "{said}"
+    );
+}
+
+#[test]
+#[ignore = "needs root"]
+fn remote_connectivity_status_shows_the_registration_with_credentials() {
+    let tenant = Tenant::start();
+    let img = appliance(&tenant);
+    let status = |img: &Image| {
+        let out = img
+            .cmd()
+            .args(["remote-connectivity", "status", "--json"])
+            .output()
+            .unwrap();
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    assert!(
+        status(&img)["result"].get("registration").is_none(),
+        "no credentials, no question"
+    );
+    assert!(tenant.requests().is_empty());
+    img.write("/etc/edge-setup/credentials", CREDENTIALS);
+    std::fs::set_permissions(
+        img.path("/etc/edge-setup/credentials"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    img.cmd()
+        .args(["config", "set", "c8y.credentials-file", "/etc/edge-setup/credentials"])
+        .assert()
+        .success();
+    assert_eq!(
+        status(&img)["result"]["registration"],
+        json!({"state": "not-registered"})
+    );
+    tenant.register(DEVICE, MO);
+    assert_eq!(
+        status(&img)["result"]["registration"],
+        json!({"state": "registered", "managed_object": MO})
+    );
+    let text = img.cmd().args(["remote-connectivity", "status"]).output().unwrap();
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(
+        text.contains("registration: registered (managed object 4711)"),
+        "{text}"
+    );
+}
+
+#[test]
+#[ignore = "needs root"]
+fn the_wizard_option_registers_the_device_and_syncs_its_endpoints() {
+    let tenant = Tenant::start();
+    tenant.with(|s| {
+        s.connect_after = Some(1);
+        s.register_on_accept = true;
+    });
+    let img = appliance(&tenant);
+    let (ok, v, err) = run_json(&img, &["setup", "remote-access"]);
+    assert!(ok, "{err}\n{v}");
+    assert_eq!(v["result"]["registration"]["state"], "registered", "{v}");
+    let changes = tenant.changes();
+    assert_eq!(changes.len(), 4, "{changes:?}");
+    assert_eq!(changes[0], "POST /devicecontrol/newDeviceRequests");
+    assert!(
+        changes[2].starts_with("POST /service/remoteaccess/devices/"),
+        "{changes:?}"
+    );
+    // without credentials and without a terminal: the way to give them
+    let out = img.cmd().args(["setup", "remote-access"]).assert().code(2);
+    let err = String::from_utf8(out.get_output().stderr.clone()).unwrap();
+    assert!(err.contains("--credentials-stdin"), "{err}");
+}

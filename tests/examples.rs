@@ -122,7 +122,7 @@ fn every_table_of_the_schema_is_an_option_of_the_menu_and_a_setup_subcommand() {
         }
     }
     let numbers: Vec<u32> = OPTIONS.iter().map(|o| o.number).collect();
-    assert_eq!(numbers, (1..=12).collect::<Vec<_>>());
+    assert_eq!(numbers, (1..=13).collect::<Vec<_>>());
 }
 
 /// An image with what the example needs, and the example with its files made real.

@@ -253,6 +253,9 @@ pub enum SetupCommand {
     DeviceId(AnswersArg),
     /// The appliance's status: remote connectivity, device ID, DNS, agent service.
     Status,
+    /// 13 Register this device and sync remote access (register --accept --wait,
+    /// then remote-access sync); asks for the tenant user without credentials.
+    RemoteAccess(CredentialArgs),
 }
 
 #[derive(Debug, Args)]

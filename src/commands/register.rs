@@ -20,6 +20,7 @@ pub fn run(ctx: &Ctx, args: &RegisterArgs) -> Result<()> {
         &Options {
             accept: args.accept,
             wait: args.wait.then(|| Duration::from_secs(args.timeout.into())),
+            registered: false,
         },
     )?;
     let mut result = st.to_json();

@@ -19,7 +19,7 @@ pub fn connect<'a>(ctx: &'a Ctx, args: &CredentialArgs) -> Result<Tenant<'a>> {
 
 /// Standard input (two lines, or one 'Bearer' line), the file named, or the
 /// file c8y.credentials-file names.
-fn credentials(ctx: &Ctx, args: &CredentialArgs) -> Result<Credentials> {
+pub fn credentials(ctx: &Ctx, args: &CredentialArgs) -> Result<Credentials> {
     if args.credentials_stdin {
         let mut text = Zeroizing::new(String::new());
         while let Some(line) = ctx.read_stdin_line(tenant::CREDENTIALS_MAX as usize)? {

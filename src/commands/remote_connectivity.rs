@@ -5,6 +5,8 @@ use crate::cli::{RemoteConnectivityAction, RemoteConnectivityArgs};
 use crate::config::C8Y_URL;
 use crate::context::Ctx;
 use crate::error::{Error, Result};
+use crate::registration;
+use crate::tenant::{self, Tenant};
 
 /// `edge-setup remote-connectivity [enable|disable|status]`.
 pub fn run(ctx: &Ctx, args: &RemoteConnectivityArgs) -> Result<()> {
@@ -36,8 +38,14 @@ pub fn run(ctx: &Ctx, args: &RemoteConnectivityArgs) -> Result<()> {
         RemoteConnectivityAction::Disable => agent::disable(&ctx.sys),
         RemoteConnectivityAction::Status => {
             let st = agent::status(&ctx.sys)?;
-            ctx.out.result(st.to_json());
-            for line in st.lines() {
+            let mut json = st.to_json();
+            let mut lines = st.lines();
+            if let Some((line, value)) = registration(ctx) {
+                lines.push(format!("registration: {line}"));
+                json["registration"] = value;
+            }
+            ctx.out.result(json);
+            for line in lines {
                 ctx.out.data(&line);
             }
             if let Some(first) = st.problems.first() {
@@ -51,4 +59,23 @@ pub fn run(ctx: &Ctx, args: &RemoteConnectivityArgs) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// The device's registration in the tenant, when tenant credentials are
+/// configured and the device has an ID: the line and its JSON. A tenant that
+/// cannot be asked is shown, not a failure of the status.
+fn registration(ctx: &Ctx) -> Option<(String, serde_json::Value)> {
+    let id = crate::device_id::read(&ctx.sys).ok().flatten()?;
+    let asked = match tenant::configured(&ctx.sys) {
+        Ok(None) => return None,
+        Ok(Some(credentials)) => Tenant::new(&ctx.sys, credentials).and_then(|t| registration::state(&t, &id)),
+        Err(e) => Err(e),
+    };
+    Some(match asked {
+        Ok(state) => (state.describe(), state.to_json()),
+        Err(e) => (
+            format!("unknown: {}", e.what),
+            serde_json::json!({"state": "unknown", "error": e.what}),
+        ),
+    })
 }

@@ -7,6 +7,7 @@ use crate::cli::VncUserArgs;
 use crate::context::Ctx;
 use crate::error::{Error, Result};
 use crate::prompt::Question;
+use crate::remote_access;
 use crate::vnc_user::password;
 use crate::vnc_user::{self, PASSWORD_LINE_MAX, Part, Passwords, check_view_only};
 
@@ -19,14 +20,17 @@ pub fn run(ctx: &Ctx, args: &VncUserArgs) -> Result<()> {
         } else {
             Part::Enable { restart: args.restart }
         };
-        return vnc_user::system_part(&ctx.sys, part);
+        return vnc_user::system_part(&ctx.sys, part, &remote_access::after_vnc_user);
     }
     if args.remove {
-        return vnc_user::remove(&ctx.sys, args.user.as_deref());
+        return vnc_user::remove(&ctx.sys, args.user.as_deref(), &remote_access::after_vnc_user);
     }
-    vnc_user::enable(&ctx.sys, args.user.as_deref(), || {
-        read_passwords(ctx, args.password_stdin)
-    })
+    vnc_user::enable(
+        &ctx.sys,
+        args.user.as_deref(),
+        || read_passwords(ctx, args.password_stdin),
+        &remote_access::after_vnc_user,
+    )
 }
 
 /// The passwords from standard input (`--password-stdin`) or asked twice each.

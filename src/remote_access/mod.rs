@@ -481,7 +481,7 @@ fn apply(device: &Device, record: &mut Record, steps: Vec<Step>) -> Result<Vec<O
                 Step::Create { name, user, port, body } => {
                     let s = out.step(&format!("Creating endpoint '{name}' ({HOST}:{port})"));
                     let id = device.create(&body, &name)?;
-                    s.done(sys.done_word());
+                    s.done(sys.word("done", "planned"));
                     if let Some(id) = &id {
                         record.put(Owned {
                             id: id.clone(),
@@ -502,7 +502,7 @@ fn apply(device: &Device, record: &mut Record, steps: Vec<Step>) -> Result<Vec<O
                 } => {
                     let s = out.step(&format!("Updating endpoint '{name}' ({HOST}:{port})"));
                     device.update(&id, &body, &name)?;
-                    s.done(sys.done_word());
+                    s.done(sys.word("done", "planned"));
                     record.put(Owned {
                         id: id.clone(),
                         protocol: "VNC".into(),
@@ -526,7 +526,7 @@ fn apply(device: &Device, record: &mut Record, steps: Vec<Step>) -> Result<Vec<O
                 } => {
                     let s = out.step(&format!("Deleting endpoint '{name}' ({why})"));
                     device.delete(&id, &name)?;
-                    s.done(sys.done_word());
+                    s.done(sys.word("done", "planned"));
                     if !sys.dry_run() {
                         record.forget(&id);
                     }
@@ -549,6 +549,45 @@ fn apply(device: &Device, record: &mut Record, steps: Vec<Step>) -> Result<Vec<O
     // saved also after a failure: the endpoints made so far are edge-setup's
     record.save(sys)?;
     result.map(|()| outcomes)
+}
+
+/// After `vnc-user` changed a user (a password, a display, a removal): that
+/// user's endpoint brought up to date when tenant credentials are configured
+/// (`c8y.credentials-file`) and the device has an ID; the line for the
+/// summary, `None` without (a golden image has no device ID). A failure is a warning naming the command that finishes the
+/// job: the VNC change itself is done and stays.
+pub fn after_vnc_user(sys: &System, user: &str) -> Option<String> {
+    let retry = format!("sudo edge-setup remote-access sync --user {user}");
+    if !matches!(crate::device_id::read(sys), Ok(Some(_))) {
+        return None;
+    }
+    let credentials = match crate::tenant::configured(sys) {
+        Ok(Some(c)) => c,
+        Ok(None) => return None,
+        Err(e) => {
+            sys.out().warn(&format!("the tenant's endpoint was not updated: {e}"));
+            return Some(format!("Fix the credentials file, then run: {retry}"));
+        }
+    };
+    let synced = (|| {
+        let tenant = Tenant::new(sys, credentials)?;
+        let device = Device::find(&tenant)?;
+        locked(sys, || sync(&device, Some(user)))
+    })();
+    match synced {
+        Ok(outcomes) => Some(match outcomes.first() {
+            Some(o) if o.action == "skipped" => format!("The tenant's endpoint '{}' is left as it was.", o.name),
+            Some(o) => format!(
+                "The tenant's remote access endpoint '{}' ({HOST}:{}) is {}.",
+                o.name, o.port, o.action
+            ),
+            None => "The tenant has no VNC endpoint of edge-setup's for this user.".to_string(),
+        }),
+        Err(e) => {
+            sys.out().warn(&format!("the tenant's endpoint was not updated: {e}"));
+            Some(format!("The tenant's endpoint is not up to date yet: run {retry}"))
+        }
+    }
 }
 
 /// `remote-access list`: the device's endpoints, edge-setup's marked.

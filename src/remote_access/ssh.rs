@@ -147,7 +147,7 @@ pub fn ensure(device: &Device, retry: &str, opts: &Options) -> Result<Outcome> {
     let path = user.home.join(".ssh/authorized_keys");
     let step = out.step(&format!("Authorizing the key in {}", sys.host_path(&path).display()));
     write_keys(sys, &user, &with_both)?;
-    step.done(sys.done_word());
+    step.done(sys.word("done", "planned"));
     let body = to_json(&Body {
         name: &name,
         hostname: HOST,
@@ -164,13 +164,13 @@ pub fn ensure(device: &Device, retry: &str, opts: &Options) -> Result<Outcome> {
             Some((o, _)) => {
                 let step = out.step(&format!("Updating endpoint '{name}' ({HOST}:{})", opts.port));
                 device.update(&o.id, &body, &name)?;
-                step.done(sys.done_word());
+                step.done(sys.word("done", "planned"));
                 Ok(Some(o.id.clone()))
             }
             None => {
                 let step = out.step(&format!("Creating endpoint '{name}' ({HOST}:{})", opts.port));
                 let id = device.create(&body, &name)?;
-                step.done(sys.done_word());
+                step.done(sys.word("done", "planned"));
                 Ok(id)
             }
         }
@@ -198,12 +198,12 @@ pub fn ensure(device: &Device, retry: &str, opts: &Options) -> Result<Outcome> {
     if only_new != with_both {
         let step = out.step("Removing the key edge-setup authorized before");
         write_keys(sys, &user, &only_new)?;
-        step.done(sys.done_word());
+        step.done(sys.word("done", "planned"));
     }
     if let (Some(keys), Some(file)) = (&keys, &opts.save_private_key) {
         let step = out.step(&format!("Keeping the private key in {}", sys.host_path(file).display()));
         sys.write(file, keys.private.as_bytes(), FileSpec::root(0o600))?;
-        step.done(sys.done_word());
+        step.done(sys.word("done", "planned"));
     }
     if let Some(id) = &id {
         record.put(Owned {

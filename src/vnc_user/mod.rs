@@ -62,6 +62,18 @@ pub use reset::{
     UserEndpoint, UserPasswords, current_passwords, password_files, remove_passwords, restart_enabled_sessions,
 };
 
+/// Brings the user's endpoint in the tenant up to date after a change (the
+/// front end passes `remote_access::after_vnc_user`): the line for the
+/// summary, or `None` when no tenant credentials are configured, and then the
+/// summary shows the endpoint to enter by hand. Not called in a dry run,
+/// which sends nothing to the tenant.
+pub type EndpointHook<'a> = &'a dyn Fn(&System, &str) -> Option<String>;
+
+/// The hook's answer, where a run may call it.
+fn endpoint_of(sys: &System, hook: EndpointHook, user: &str) -> Option<String> {
+    (!sys.dry_run()).then(|| hook(sys, user)).flatten()
+}
+
 /// What the privileged part (`--system-part`) is asked to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Part {
@@ -95,18 +107,23 @@ impl Settings {
 /// Enables `named` (default: the caller, or the one who ran sudo) with the
 /// passwords `passwords` gives: `vnc-user`, and the wizard's option 10. The
 /// passwords are asked for only after everything that can be refused was checked.
-pub fn enable(sys: &System, named: Option<&str>, passwords: impl FnOnce() -> Result<Passwords>) -> Result<()> {
+pub fn enable(
+    sys: &System,
+    named: Option<&str>,
+    passwords: impl FnOnce() -> Result<Passwords>,
+    hook: EndpointHook,
+) -> Result<()> {
     let (target, delegated) = target_of(sys, named)?;
-    enable_target(sys, &target, delegated, passwords)
+    enable_target(sys, &target, delegated, passwords, hook)
 }
 
 /// `vnc-user --remove`: stops the session, frees the display, deletes the password file.
-pub fn remove(sys: &System, named: Option<&str>) -> Result<()> {
+pub fn remove(sys: &System, named: Option<&str>, hook: EndpointHook) -> Result<()> {
     let (target, delegated) = target_of(sys, named)?;
     if delegated {
         remove_delegated(sys, &target)
     } else {
-        remove_here(sys, &target)
+        remove_here(sys, &target, hook)
     }
 }
 
@@ -127,6 +144,7 @@ fn enable_target(
     target: &Target,
     delegated: bool,
     passwords: impl FnOnce() -> Result<Passwords>,
+    hook: EndpointHook,
 ) -> Result<()> {
     require_home(sys, &target.user)?;
     let settings = Settings::load(sys)?;
@@ -140,7 +158,7 @@ fn enable_target(
     check_user_paths(sys, target)?;
     let existing = UserFiles::read(sys, target)?;
     let passwords = passwords()?;
-    let display = if delegated {
+    let (display, endpoint) = if delegated {
         enable_delegated(
             sys,
             target,
@@ -150,9 +168,10 @@ fn enable_target(
             preview.display_of(&target.user.name),
         )?
     } else {
-        enable_here(sys, target, &settings, &existing, &passwords)?
+        let display = enable_here(sys, target, &settings, &existing, &passwords)?;
+        (display, endpoint_of(sys, hook, &target.user.name))
     };
-    print_summary(sys, &target.user, display, settings.listen);
+    print_summary(sys, &target.user, display, settings.listen, endpoint.as_deref());
     Ok(())
 }
 
@@ -208,7 +227,7 @@ fn enable_delegated(
     existing: &UserFiles,
     passwords: &Passwords,
     known: Option<u32>,
-) -> Result<u32> {
+) -> Result<(u32, Option<String>)> {
     let config = existing.config_text(settings);
     let previous = [
         Previous::of(sys, &target.user, &target.passwd, existing.passwd.clone())?,
@@ -240,12 +259,12 @@ fn enable_delegated(
                 config: config_change,
             },
         );
-        run_system_part(sys, target, part).map(|d| d.or(known))
+        run_system_part(sys, target, part).map(|(d, endpoint)| (d.or(known), endpoint))
     })();
     if result.is_ok() {
         delete_legacy_passwd(sys, target)?;
     }
-    let display = match result {
+    let (display, endpoint) = match result {
         Ok(r) => r,
         Err(e) => {
             for p in previous.iter().take(written).rev() {
@@ -257,25 +276,26 @@ fn enable_delegated(
     };
     tighten_dir(sys, target, &created)?;
     // Only a dry run has no answer from the privileged part.
-    Ok(display.unwrap_or(0))
+    Ok((display.unwrap_or(0), endpoint))
 }
 
-fn remove_here(sys: &System, target: &Target) -> Result<()> {
+fn remove_here(sys: &System, target: &Target, hook: EndpointHook) -> Result<()> {
     let wait = Config::load(sys)?.lock_wait(sys)?;
     let display = free_display(sys, target, wait)?;
     delete_passwd(sys, target)?;
     delete_legacy_passwd(sys, target)?;
-    print_removed(sys, &target.user, display);
+    let endpoint = endpoint_of(sys, hook, &target.user.name);
+    print_removed(sys, &target.user, display, endpoint.as_deref());
     Ok(())
 }
 
 fn remove_delegated(sys: &System, target: &Target) -> Result<()> {
     let (m, _) = load_mappings(sys)?;
     check_sudo(sys, target, Part::Remove)?;
-    run_system_part(sys, target, Part::Remove)?;
+    let (_, endpoint) = run_system_part(sys, target, Part::Remove)?;
     delete_passwd(sys, target)?;
     delete_legacy_passwd(sys, target)?;
-    print_removed(sys, &target.user, m.display_of(&target.user.name));
+    print_removed(sys, &target.user, m.display_of(&target.user.name), endpoint.as_deref());
     Ok(())
 }
 

@@ -10,6 +10,9 @@ pub(super) struct Reply {
     pub(super) display: Option<u32>,
     /// Whether it changed anything, so the user's run says "Nothing to change" when it did not.
     pub(super) changed: bool,
+    /// What became of the user's endpoint in the tenant (see `EndpointHook`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) endpoint: Option<String>,
 }
 
 impl Reply {
@@ -18,10 +21,11 @@ impl Reply {
     }
 
     /// Prints the reply (as root, the privileged part's last line).
-    fn send(sys: &System, display: Option<u32>) {
+    fn send(sys: &System, display: Option<u32>, endpoint: Option<String>) {
         let reply = Reply {
             display,
             changed: sys.change_count() > 0,
+            endpoint,
         };
         sys.out()
             .data(&serde_json::to_string(&reply).expect("the reply serialises"));
@@ -80,12 +84,13 @@ pub(super) fn check_sudo(sys: &System, target: &Target, part: Part) -> Result<()
 }
 
 /// Runs the privileged part through sudo and relays what it printed; the
-/// display it reports (`None` when commands are only printed).
-pub(super) fn run_system_part(sys: &System, target: &Target, part: Part) -> Result<Option<u32>> {
+/// display it reports (`None` when commands are only printed) and what became
+/// of the user's endpoint in the tenant.
+pub(super) fn run_system_part(sys: &System, target: &Target, part: Part) -> Result<(Option<u32>, Option<String>)> {
     // a change only when the privileged part says it made one (or says nothing)
     let cmd = system_part_cmd(sys, part)?;
     let Some(out) = sys.run_reporting(cmd, |out| Reply::of(out).is_none_or(|r| r.changed))? else {
-        return Ok(None);
+        return Ok((None, None));
     };
     for line in out.stderr.lines().filter(|l| !l.trim().is_empty()) {
         sys.out().info(line);
@@ -108,12 +113,12 @@ pub(super) fn run_system_part(sys: &System, target: &Target, part: Part) -> Resu
         )
         .hint("see its message above; your own VNC files were put back as they were"));
     }
-    Ok(Reply::of(&out).and_then(|r| r.display))
+    Ok(Reply::of(&out).map_or((None, None), |r| (r.display, r.endpoint)))
 }
 
 /// `vnc-user --system-part [--restart | --remove]`: the privileged part, as root under
 /// sudo, for the user sudo names in SUDO_UID and no one else.
-pub fn system_part(sys: &System, part: Part) -> Result<()> {
+pub fn system_part(sys: &System, part: Part, hook: EndpointHook) -> Result<()> {
     if sys.is_image() {
         return Err(Error::bad_input(format!("{SYSTEM_PART_ARG} does not take --root"))
             .hint("in an image, run: edge-setup --root IMAGE vnc-user --user NAME"));
@@ -140,7 +145,7 @@ pub fn system_part(sys: &System, part: Part) -> Result<()> {
     let restart = match part {
         Part::Remove => {
             free_display(sys, &target, wait)?;
-            Reply::send(sys, None);
+            Reply::send(sys, None, endpoint_of(sys, hook, &target.user.name));
             return Ok(());
         }
         Part::Enable { restart } => restart,
@@ -170,6 +175,6 @@ pub fn system_part(sys: &System, part: Part) -> Result<()> {
         ))
         .done(recorded_word(sys, chosen.kept, change));
     start_session(sys, &target, display, restart)?;
-    Reply::send(sys, Some(display));
+    Reply::send(sys, Some(display), endpoint_of(sys, hook, &target.user.name));
     Ok(())
 }

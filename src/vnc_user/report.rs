@@ -17,7 +17,7 @@ pub(super) fn endpoint_host(sys: &System, listen: Listen) -> String {
 }
 
 /// The display, the port, and the Cumulocity remote access endpoint to enter.
-pub(super) fn print_summary(sys: &System, user: &UserInfo, display: u32, listen: Listen) {
+pub(super) fn print_summary(sys: &System, user: &UserInfo, display: u32, listen: Listen, endpoint: Option<&str>) {
     if display == 0 {
         sys.out().data(&format!(
             "VNC for {}: the display is allocated when the commands above run.",
@@ -47,20 +47,28 @@ pub(super) fn print_summary(sys: &System, user: &UserInfo, display: u32, listen:
         }
         Listen::Lan => "the session listens on all interfaces (vnc.listen = lan)",
     };
+    let tenant = match endpoint {
+        Some(line) => format!("{line}\n"),
+        None => format!(
+            "In Cumulocity, add a remote access endpoint to this device \
+             (Device Management > the device > Remote access > Add endpoint):\n  \
+             protocol: VNC\n  \
+             host:     {host}\n  \
+             port:     {port}\n  \
+             password: the VNC password set here (the view-only password gives view-only access)\n\
+             Or let edge-setup keep it up to date: sudo edge-setup remote-access sync \
+             (with tenant credentials, see 'edge-setup remote-access sync --help').\n"
+        ),
+    };
     sys.out().data(&format!(
         "VNC is enabled for {}: display :{display}, port {port}.\n\
-         In Cumulocity, add a remote access endpoint to this device \
-         (Device Management > the device > Remote access > Add endpoint):\n  \
-         protocol: VNC\n  \
-         host:     {host}\n  \
-         port:     {port}\n  \
-         password: the VNC password set here (the view-only password gives view-only access)\n\
+         {tenant}\
          Note: {reach}. Do not send Ctrl+Alt+Del to the session: it ends the session.",
         user.name
     ));
 }
 
-pub(super) fn print_removed(sys: &System, user: &UserInfo, display: Option<u32>) {
+pub(super) fn print_removed(sys: &System, user: &UserInfo, display: Option<u32>, endpoint: Option<&str>) {
     sys.out()
         .result(serde_json::json!({"user": user.name, "freed_display": display}));
     if sys.dry_run() {
@@ -70,14 +78,20 @@ pub(super) fn print_removed(sys: &System, user: &UserInfo, display: Option<u32>)
         ));
         return;
     }
-    match display {
-        Some(d) => sys.out().data(&format!(
+    match (display, endpoint) {
+        (Some(d), Some(line)) => sys.out().data(&format!(
+            "VNC access for {} is removed; display :{d} (port {}) is free. {line}",
+            user.name,
+            tigervnc::port(d),
+        )),
+        (Some(d), None) => sys.out().data(&format!(
             "VNC access for {} is removed; display :{d} (port {}) is free. \
-             Remove the VNC endpoint with port {} from the device's remote access in Cumulocity.",
+             Remove the VNC endpoint with port {} from the device's remote access in Cumulocity \
+             (or: sudo edge-setup remote-access sync).",
             user.name,
             tigervnc::port(d),
             tigervnc::port(d)
         )),
-        None => sys.out().data(&format!("VNC access for {} is removed.", user.name)),
+        (None, _) => sys.out().data(&format!("VNC access for {} is removed.", user.name)),
     }
 }

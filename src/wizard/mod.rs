@@ -12,6 +12,7 @@ pub mod input;
 pub mod network;
 pub mod post_install;
 pub mod post_upgrade;
+pub mod remote_access;
 pub mod tenant_password;
 pub mod vnc;
 
@@ -43,7 +44,7 @@ pub struct SetupOption {
     pub menu: Option<fn(&Ctx) -> Result<()>>,
 }
 
-pub const OPTIONS: [SetupOption; 12] = [
+pub const OPTIONS: [SetupOption; 13] = [
     SetupOption {
         number: 1,
         label: "Configure network",
@@ -128,6 +129,13 @@ pub const OPTIONS: [SetupOption; 12] = [
         table: None,
         menu: Some(status),
     },
+    SetupOption {
+        number: 13,
+        label: "Register this device and sync remote access",
+        command: Some("remote-access"),
+        table: None,
+        menu: Some(|ctx| remote_access::run(ctx, &cli::CredentialArgs::default())),
+    },
 ];
 
 const NONINTERACTIVE: &str =
@@ -161,6 +169,7 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
             agent_option(ctx, &given)
         }
         Some(cli::SetupCommand::Status) => status(ctx),
+        Some(cli::SetupCommand::RemoteAccess(a)) => remote_access::run(ctx, a),
         Some(cli::SetupCommand::Vnc(a)) => match &a.answers {
             Some(path) => {
                 let origin = format!("{} [vnc]", path.display());

@@ -10,7 +10,7 @@ use crate::config::{self, KeyValue, Listen};
 use crate::context::Ctx;
 use crate::error::{Error, Result};
 use crate::prompt::Question;
-use crate::{vnc, vnc_user};
+use crate::{remote_access, vnc, vnc_user};
 
 /// A `[vnc]` table: install the components, optionally offline, and where sessions listen.
 pub struct Install {
@@ -95,7 +95,12 @@ pub fn prepare_users(ctx: &Ctx, entries: &[answers::VncUser], origin: &str) -> R
 /// entry's file gave.
 pub fn apply_users(ctx: &Ctx, users: Vec<User>) -> Result<()> {
     for u in users {
-        vnc_user::enable(&ctx.sys, Some(&u.name), || Ok(u.passwords))?;
+        vnc_user::enable(
+            &ctx.sys,
+            Some(&u.name),
+            || Ok(u.passwords),
+            &remote_access::after_vnc_user,
+        )?;
     }
     Ok(())
 }
@@ -122,5 +127,10 @@ pub fn user_interactive(ctx: &Ctx) -> Result<()> {
         Ok(Some(_)) => Ok(()),
         _ => Err(format!("there is no user '{s}'")),
     })?;
-    vnc_user::enable(&ctx.sys, Some(&name), || read_passwords(ctx, false))
+    vnc_user::enable(
+        &ctx.sys,
+        Some(&name),
+        || read_passwords(ctx, false),
+        &remote_access::after_vnc_user,
+    )
 }

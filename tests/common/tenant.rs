@@ -290,7 +290,8 @@ fn answer(s: &mut State, r: &Seen) -> (u16, Option<Value>) {
                 s.requests.remove(&id);
                 s.next_id += 1;
                 let mo = s.next_id.to_string();
-                s.devices.insert(id.clone(), mo);
+                s.devices.insert(id.clone(), mo.clone());
+                s.endpoints.entry(mo).or_default();
                 return error(404, "no such request");
             }
             let status = match s.connect_after {
