@@ -76,6 +76,10 @@ pub fn prepare(sys: &System, resets: Resets) -> Result<serde_json::Value> {
             crate::network::ROLLBACK_FILE,
             "this machine's network files before its last change",
         ),
+        (
+            crate::remote_access::RECORD,
+            "the tenant endpoints of this machine's device",
+        ),
     ] {
         if sys.meta(Path::new(path))?.is_some() {
             let step = out.step(&format!("Removing {what} ({path})"));

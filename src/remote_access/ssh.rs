@@ -273,7 +273,7 @@ fn write_keys(sys: &System, user: &UserInfo, text: &str) -> Result<()> {
     Ok(())
 }
 
-/// The SSH server installed, enabled and running; host keys made if there are none.
+/// The SSH server installed (its package makes the host keys), enabled and running.
 fn ensure_server(sys: &System, family: Family, retry: &str, lock_timeout: std::time::Duration) -> Result<()> {
     let manager = Manager::detect(sys, family)?;
     let package = vec!["openssh-server".to_string()];
@@ -288,7 +288,6 @@ fn ensure_server(sys: &System, family: Family, retry: &str, lock_timeout: std::t
         packages::run(sys, manager, manager.install_cmd(&missing, false), retry, lock_timeout)?;
         step.done(sys.done_word());
     }
-    crate::image::first_boot::ssh_host_keys(sys)?;
     let unit = match family {
         Family::Debian => "ssh.service",
         Family::RedHat => "sshd.service",

@@ -6,7 +6,12 @@ from the clones first) and, through the module edge_setup, enables VNC for admin
 password and an agent URL of each host's own. A real VNC client logs in to each with that
 host's password and is refused with the other's; a second run reports changed=0 for both;
 a third run with one host's password too short fails that host only, completes the
-other, and leaves the failed host's files as they were. Both clones run at once."""
+other, and leaves the failed host's files as they were. Both clones run at once.
+
+Then (issue 19) `remote-access ssh --user admin` on fleet1 against a tenant on the host's
+loopback (reached through a reverse SSH forward): the host's ssh client logs in as admin with
+the private key the endpoint request carried, verifying the host key it named (a wrong one is
+refused), and a second run changes nothing."""
 
 import json
 import subprocess
@@ -14,6 +19,7 @@ import subprocess
 from vmtest import edge_setup_deb
 from vmtest.ansible import Ansible
 from vmtest.edge import reference_machine
+from vmtest.tenant import PASSWORD, USER, Tenant
 
 # The golden image 95_first_boot leaves shut down on this machine (alone: made here).
 MACHINE = "upgrade"
@@ -126,3 +132,58 @@ def test(machine):
     assert recap["fleet1"]["changed"] == 0, recap
     assert checksums(clones["fleet2"]) == before["fleet2"], "the failed host's files changed"
     assert "at least 6" in (out / "ansible-broken.txt").read_text()
+
+    ssh_endpoint(clones["fleet1"], ssh_ports["fleet1"], ids["fleet1"].strip(), key, out)
+
+
+def ssh_endpoint(c, ssh_port: int, device_id: str, key, out) -> None:
+    tenant = Tenant(out, {device_id: "5150"})
+    guest_port = 18443
+    forward = subprocess.Popen(
+        ["ssh", "-N", "-o", "ExitOnForwardFailure=yes", "-o", "StrictHostKeyChecking=no",
+         "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-i", str(key), "-p", str(ssh_port),
+         "-R", f"{guest_port}:127.0.0.1:{tenant.port}", "root@127.0.0.1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        c.copy_in(tenant.ca, "/etc/edge-setup/tenant-ca.pem", mode="0644")
+        c.succeed(f"edge-setup config set c8y.url https://localhost:{guest_port} 2>&1 && "
+                  "edge-setup config set c8y.ca-file /etc/edge-setup/tenant-ca.pem 2>&1")
+        c.wait_until_succeeds(f"bash -c 'echo > /dev/tcp/127.0.0.1/{guest_port}'", timeout=60)
+        run = (f"printf '%s\\n' '{USER}' '{PASSWORD}' | "
+               "edge-setup remote-access ssh --user admin --credentials-stdin 2>&1")
+        said = c.succeed(run, timeout=300)
+        assert PASSWORD not in said and "PRIVATE KEY" not in said, said
+        assert tenant.changes() == ["POST /service/remoteaccess/devices/5150/configurations"], tenant.changes()
+        assert not tenant.violations, tenant.violations
+        body = next(b for m, _, b in tenant.log if m == "POST")
+        assert body["username"] == "admin" and body["port"] == 22 and body["hostname"] == "127.0.0.1", body
+        guest_key = c.succeed("cut -d' ' -f1,2 /etc/ssh/ssh_host_ed25519_key.pub").strip()
+        assert body["hostKey"] == guest_key, (body["hostKey"], guest_key)
+        c.succeed("! grep -rl 'PRIVATE KEY' /etc/edge-setup /var/lib/edge-setup /home/admin /tmp")
+
+        private = out / "endpoint-key"
+        private.unlink(missing_ok=True)
+        private.touch(mode=0o600)
+        private.write_text(body["privateKey"])
+        known = out / "endpoint-known-hosts"
+
+        def login(host_key: str) -> subprocess.CompletedProcess:
+            known.write_text(f"[127.0.0.1]:{ssh_port} {host_key}\n")
+            return subprocess.run(
+                ["ssh", "-i", str(private), "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
+                 "-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={known}",
+                 "-p", str(ssh_port), "admin@127.0.0.1", "id -un"],
+                capture_output=True, text=True, timeout=120)
+
+        r = login(body["hostKey"])
+        assert r.returncode == 0 and r.stdout.strip() == "admin", r.stderr
+        other = " ".join(key.with_suffix(".pub").read_text().split()[:2])
+        r = login(other)
+        assert r.returncode != 0 and "Host key verification failed" in r.stderr, r.stderr
+
+        again = c.succeed(run, timeout=300)
+        assert "unchanged" in again, again
+        assert len(tenant.changes()) == 1, tenant.changes()
+    finally:
+        forward.terminate()
+        tenant.close()
