@@ -702,3 +702,76 @@ fn the_wizard_option_registers_the_device_and_syncs_its_endpoints() {
     let err = String::from_utf8(out.get_output().stderr.clone()).unwrap();
     assert!(err.contains("--credentials-stdin"), "{err}");
 }
+
+/// Whatever the appliance's users do between syncs (a display given, taken, a
+/// password changed), after each sync the tenant holds exactly one endpoint per
+/// user with a display, with that user's password and port, and the foreign
+/// endpoint as it was.
+#[test]
+#[ignore = "needs root"]
+fn after_every_sync_the_endpoints_match_the_users() {
+    use proptest::prelude::*;
+
+    const USERS: [(&str, u32); 2] = [("admin", 1000), ("operator", 1001)];
+    let tenant = Tenant::start();
+    tenant.register(DEVICE, MO);
+    let foreign = json!({"name": "VNC admin (:1)", "hostname": "10.1.1.1", "port": 5901, "protocol": "VNC",
+                         "credentialsType": "NONE"});
+    let foreign_id = tenant.add_foreign(MO, foreign.clone());
+    let img = appliance(&tenant);
+    // (user index, Some(display, password) or None for no display)
+    let step = (0..2usize, proptest::option::of((1..4u32, "[a-z0-9]{6,8}")));
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(8));
+    runner
+        .run(&proptest::collection::vec(step, 1..5), |steps| {
+            for (i, change) in steps {
+                let (user, uid) = USERS[i];
+                let mut mapping: Vec<(String, u32)> = img
+                    .read("/opt/c8y/utilities/vnc-display-mapping")
+                    .unwrap_or_default()
+                    .lines()
+                    .filter_map(|l| l.split_once(':').map(|(u, d)| (u.to_string(), d.parse().unwrap())))
+                    .filter(|(u, _)| u != user)
+                    .collect();
+                if let Some((display, password)) = &change {
+                    // displays stay distinct: the other user's is moved up when they clash
+                    let display = if mapping.iter().any(|(_, d)| d == display) {
+                        display + 10
+                    } else {
+                        *display
+                    };
+                    mapping.push((user.to_string(), display));
+                    set_password(&img, user, uid, password);
+                }
+                let text: String = mapping.iter().map(|(u, d)| format!("{u}:{d}\n")).collect();
+                let users: String = mapping.iter().map(|(u, d)| format!(":{d}={u}\n")).collect();
+                img.write("/opt/c8y/utilities/vnc-display-mapping", &text);
+                img.write("/etc/tigervnc/vncserver.users", &users);
+                let (ok, v, err) = run_json(&img, &["remote-access", "sync"]);
+                prop_assert!(ok, "{err}\n{v}");
+                let stored = tenant.endpoints(MO);
+                let mine: Vec<&Value> = stored.iter().filter(|e| e["id"] != json!(foreign_id)).collect();
+                prop_assert_eq!(mine.len(), mapping.len(), "{:?} {:?}", mine, mapping);
+                for (u, d) in &mapping {
+                    let name = format!("VNC {u} (:{d})");
+                    let e = mine
+                        .iter()
+                        .find(|e| e["name"] == json!(name))
+                        .expect("the user's endpoint");
+                    let file = std::fs::read(img.path(&format!("/home/{u}/.vnc/passwd"))).unwrap();
+                    let want = edge_setup::vnc_user::password::decode(&file).unwrap();
+                    prop_assert_eq!(e["password"].as_str(), Some(want.as_str()));
+                    prop_assert_eq!(e["port"].as_u64(), Some(5900 + u64::from(*d)));
+                }
+                let kept = stored.iter().find(|e| e["id"] == json!(foreign_id)).unwrap();
+                prop_assert_eq!(kept["hostname"].as_str(), Some("10.1.1.1"));
+            }
+            Ok(())
+        })
+        .unwrap();
+    assert!(
+        tenant.with(|s| s.violations.is_empty()),
+        "{:?}",
+        tenant.with(|s| s.violations.clone())
+    );
+}
