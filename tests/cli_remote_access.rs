@@ -201,7 +201,22 @@ fn a_removed_users_endpoint_is_deleted_and_foreign_endpoints_are_kept() {
         json!({"name": "Maintenance SSH", "hostname": "127.0.0.1", "port": 22, "protocol": "SSH",
                "credentialsType": "USER_PASS", "username": "svc", "password": "x"}),
     );
-    assert!(run_json(&img, &["remote-access", "sync"]).0);
+    let hand_made = tenant.add_foreign(
+        MO,
+        json!({"name": "admin's desktop", "hostname": "127.0.0.1", "port": 5901, "protocol": "VNC",
+               "credentialsType": "PASS_ONLY", "password": "oldpass1"}),
+    );
+    let (ok, v, _) = run_json(&img, &["remote-access", "sync"]);
+    assert!(ok);
+    let warned = v["warnings"].to_string();
+    assert!(
+        warned.contains("admin's desktop") && warned.contains(&format!("id {hand_made}")),
+        "{v}"
+    );
+    assert!(
+        !warned.contains(&format!("id {foreign}")),
+        "another address is not the same session: {v}"
+    );
     let operator_id = tenant
         .endpoints(MO)
         .iter()
@@ -226,8 +241,11 @@ fn a_removed_users_endpoint_is_deleted_and_foreign_endpoints_are_kept() {
         .iter()
         .map(|e| e["id"].as_str().unwrap().to_string())
         .collect();
-    assert!(ids.contains(&foreign) && ids.contains(&ssh), "{ids:?}");
-    assert_eq!(ids.len(), 3, "{ids:?}");
+    assert!(
+        ids.contains(&foreign) && ids.contains(&ssh) && ids.contains(&hand_made),
+        "{ids:?}"
+    );
+    assert_eq!(ids.len(), 4, "{ids:?}");
     // list marks edge-setup's own
     let (ok, v2, _) = run_json(&img, &["remote-access", "list"]);
     assert!(ok);
@@ -529,6 +547,39 @@ fn an_ssh_endpoint_with_a_key_made_here_and_the_host_key() {
     assert_eq!(keys.matches("edge-setup-remote-access").count(), 1, "{keys}");
     assert!(keys.starts_with("ssh-ed25519 AAAAOWN admin@laptop\nssh-rsa "), "{keys}");
     assert_eq!(tenant.endpoints(MO).len(), 1);
+    // kept only when asked, root's and private
+    let (ok, _, err) = run_json(
+        &img,
+        &[
+            "remote-access",
+            "ssh",
+            "--user",
+            "admin",
+            "--rotate",
+            "--save-private-key",
+            "/root/admin-endpoint-key",
+        ],
+    );
+    assert!(ok, "{err}");
+    let kept = img.read("/root/admin-endpoint-key").unwrap();
+    assert_eq!(
+        kept,
+        by_name(&tenant.endpoints(MO), "SSH admin")["privateKey"]
+            .as_str()
+            .unwrap()
+    );
+    assert_eq!(
+        (
+            img.mode("/root/admin-endpoint-key"),
+            img.owner("/root/admin-endpoint-key")
+        ),
+        (0o600, (0, 0))
+    );
+    let (ok, v, _) = run_json(
+        &img,
+        &["remote-access", "ssh", "--user", "admin", "--save-private-key", "key"],
+    );
+    assert!(!ok && v["error"]["exit"] == 2, "{v}");
     assert!(
         tenant.with(|s| s.violations.is_empty()),
         "{:?}",

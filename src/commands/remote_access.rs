@@ -6,7 +6,7 @@ use crate::cli::{CredentialArgs, RemoteAccessAction, RemoteAccessArgs};
 use crate::context::Ctx;
 use zeroize::Zeroizing;
 
-use crate::config::C8Y_CREDENTIALS_FILE;
+use crate::config::{C8Y_CREDENTIALS_FILE, FilePath, KeyValue};
 use crate::error::{Error, Result};
 use crate::remote_access::{self, Device, ssh};
 use crate::tenant::{self, Credentials, Tenant};
@@ -94,12 +94,20 @@ pub fn run(ctx: &Ctx, args: &RemoteAccessArgs) -> Result<()> {
             ctx.sys.require_root("remote-access ssh")?;
             let tenant = connect(ctx, credentials)?;
             let device = Device::find(&tenant)?;
+            let save_private_key = save_private_key
+                .as_deref()
+                .map(|p| {
+                    FilePath::parse(&p.display().to_string())
+                        .map(|f| f.0)
+                        .map_err(|why| Error::bad_input("--save-private-key was refused").why(why))
+                })
+                .transpose()?;
             let opts = ssh::Options {
                 user: user.clone(),
                 port: *port,
                 rsa: *rsa,
                 rotate: *rotate,
-                save_private_key: save_private_key.clone(),
+                save_private_key,
                 lock_timeout: packages::lock_timeout(&ctx.env),
             };
             let retry = format!("sudo edge-setup remote-access ssh --user {user}");

@@ -418,6 +418,22 @@ pub fn sync(device: &Device, only: Option<&str>) -> Result<Vec<Outcome>> {
             port,
             credentials_type: "PASS_ONLY",
         };
+        // an endpoint made by hand for the same session keeps its old password
+        for l in listed.iter().filter(|l| {
+            l.protocol == "VNC"
+                && l.port == u64::from(port)
+                && matches!(l.hostname.as_str(), HOST | "localhost")
+                && !record.endpoints.iter().any(|o| o.id == l.id)
+        }) {
+            sys.out().warn(&format!(
+                "endpoint '{}' (id {}) reaches {u}'s session ({HOST}:{port}) too, and edge-setup did not create it: \
+                 it keeps the password it was given; delete it in the tenant (Device Management > the device > \
+                 Remote access) once '{name}' works",
+                l.name,
+                l.id,
+                u = u.user
+            ));
+        }
         let user = u.user.clone();
         steps.push(match owned {
             None => Step::Create { name, user, port, body },
