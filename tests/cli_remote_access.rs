@@ -313,6 +313,20 @@ fn tenant_failures_are_clear_and_change_no_file() {
         s.fail = None;
         s.hang = false;
     });
+    // a redirect is not followed: the credentials would go elsewhere
+    tenant.with(|s| s.redirect = Some("https://login.example.net/".into()));
+    tenant.clear_log();
+    let (ok, v, _) = run_json(&img, &["remote-access", "sync"]);
+    assert!(!ok);
+    assert!(
+        v["error"]["what"]
+            .as_str()
+            .unwrap()
+            .contains("redirect (301) to https://login.example.net/"),
+        "{v}"
+    );
+    assert_eq!(tenant.requests().len(), 1, "one request, not followed");
+    tenant.with(|s| s.redirect = None);
     // wrong credentials
     let out = img
         .cmd()

@@ -176,6 +176,24 @@ impl<'a> Tenant<'a> {
         };
         let mut response = sent.map_err(|e| self.transport_error(method, path, e))?;
         let status = response.status().as_u16();
+        if (300..400).contains(&status) {
+            let to = response
+                .headers()
+                .get("location")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("another address")
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(200)
+                .collect::<String>();
+            // credentials are never sent on to another address
+            return Err(Error::failure(format!(
+                "the tenant {} answered {} {path} with a redirect ({status}) to {to}",
+                self.url,
+                method.as_str()
+            ))
+            .hint("set c8y.url to the tenant's own address (sudo edge-setup config set c8y.url https://<tenant host>) and run the command again"));
+        }
         let text = response
             .body_mut()
             .with_config()

@@ -43,6 +43,8 @@ pub struct State {
     pub fail: Option<u16>,
     /// Requests of this method get this status.
     pub fail_on: Option<(&'static str, u16)>,
+    /// Every request is redirected there (a proxy's login page, an old address).
+    pub redirect: Option<String>,
     /// Every request is read and never answered.
     pub hang: bool,
     /// A WAITING_FOR_CONNECTION request turns PENDING_ACCEPTANCE at the Nth GET
@@ -166,7 +168,7 @@ fn serve(conn: TcpStream, config: Arc<rustls::ServerConfig>, state: Arc<Mutex<St
         }
         answer(&mut s, &seen)
     };
-    let text = body.map(|b| b.to_string()).unwrap_or_default();
+    let text = body.as_ref().map(|b| b.to_string()).unwrap_or_default();
     let reason = match status {
         200 => "OK",
         201 => "Created",
@@ -175,8 +177,14 @@ fn serve(conn: TcpStream, config: Arc<rustls::ServerConfig>, state: Arc<Mutex<St
         404 => "Not Found",
         _ => "Status",
     };
+    let location = body
+        .as_ref()
+        .filter(|_| status == 301)
+        .and_then(|b| b["location"].as_str())
+        .map(|l| format!("Location: {l}\r\n"))
+        .unwrap_or_default();
     let head = format!(
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\n{location}Content-Length: {}\r\nConnection: close\r\n\r\n",
         text.len()
     );
     let _ = tls.write_all(head.as_bytes());
@@ -221,6 +229,9 @@ fn error(status: u16, message: &str) -> (u16, Option<Value>) {
 fn answer(s: &mut State, r: &Seen) -> (u16, Option<Value>) {
     if let Some(status) = s.fail {
         return error(status, "injected failure");
+    }
+    if let Some(to) = &s.redirect {
+        return (301, Some(json!({"location": to})));
     }
     if let Some((method, status)) = s.fail_on
         && method == r.method
