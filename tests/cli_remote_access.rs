@@ -840,3 +840,43 @@ fn after_every_sync_the_endpoints_match_the_users() {
         tenant.with(|s| s.violations.clone())
     );
 }
+
+/// An SSH endpoint stays while its user exists; sync deletes it when the user is gone.
+#[test]
+#[ignore = "needs root"]
+fn sync_deletes_the_ssh_endpoint_of_a_user_who_is_gone() {
+    let tenant = Tenant::start();
+    tenant.register(DEVICE, MO);
+    let img = appliance(&tenant);
+    img.write("/etc/ssh/ssh_host_ed25519_key.pub", "ssh-ed25519 AAAAHOST root@edge\n");
+    assert!(run_json(&img, &["remote-access", "ssh", "--user", "operator"]).0);
+    assert!(run_json(&img, &["remote-access", "sync"]).0);
+    let ssh_id = by_name(&tenant.endpoints(MO), "SSH operator")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    tenant.clear_log();
+    assert!(run_json(&img, &["remote-access", "sync"]).0);
+    assert!(tenant.changes().is_empty(), "{:?}", tenant.changes());
+    // operator leaves the system (and so the display mapping)
+    img.write(
+        "/etc/passwd",
+        "root:x:0:0:root:/root:/bin/bash\nadmin:x:1000:1000:Admin:/home/admin:/bin/bash\n",
+    );
+    img.write("/opt/c8y/utilities/vnc-display-mapping", "admin:1\n");
+    img.write("/etc/tigervnc/vncserver.users", ":1=admin\n");
+    let (ok, v, err) = run_json(&img, &["remote-access", "sync"]);
+    assert!(ok, "{err}");
+    let changes = tenant.changes();
+    assert_eq!(changes.len(), 2, "{changes:?}");
+    assert!(changes.contains(&format!(
+        "DELETE /service/remoteaccess/devices/{MO}/configurations/{ssh_id}"
+    )));
+    assert!(v["result"]["endpoints"].to_string().contains("no longer a user"), "{v}");
+    let names: Vec<String> = tenant
+        .endpoints(MO)
+        .iter()
+        .map(|e| e["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["VNC admin (:1)"]);
+}

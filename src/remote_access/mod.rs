@@ -371,6 +371,7 @@ enum Step {
         id: String,
         name: String,
         user: String,
+        protocol: String,
         port: u16,
         why: String,
     },
@@ -454,26 +455,32 @@ pub fn sync(device: &Device, only: Option<&str>) -> Result<Vec<Outcome>> {
             },
         });
     }
-    for o in record.endpoints.iter().filter(|o| o.protocol == "VNC") {
-        let wanted = users.iter().any(|u| u.user == o.user);
-        if wanted || only.is_some_and(|only| only != o.user) {
+    for o in &record.endpoints {
+        if only.is_some_and(|only| only != o.user) {
             continue;
         }
+        let why = match o.protocol.as_str() {
+            "VNC" if !users.iter().any(|u| u.user == o.user) => format!("{} has no VNC display now", o.user),
+            // an SSH endpoint stays while its user does (`remote-access ssh` keeps it)
+            "SSH" if sys.users().by_name(&o.user)?.is_none() => {
+                format!("{} is no longer a user of this system", o.user)
+            }
+            _ => continue,
+        };
         // one deleted in the tenant already is only forgotten (below)
         if let Some(l) = by_id(&o.id) {
             steps.push(Step::Delete {
                 id: o.id.clone(),
                 name: l.name.clone(),
                 user: o.user.clone(),
+                protocol: o.protocol.clone(),
                 port: u16::try_from(l.port).unwrap_or(0),
-                why: format!("{} has no VNC display now", o.user),
+                why,
             });
         }
     }
     let known: Vec<String> = listed.iter().map(|l| l.id.clone()).collect();
-    record
-        .endpoints
-        .retain(|o| o.protocol != "VNC" || known.contains(&o.id));
+    record.endpoints.retain(|o| known.contains(&o.id));
     apply(device, &mut record, steps)
 }
 
@@ -537,6 +544,7 @@ fn apply(device: &Device, record: &mut Record, steps: Vec<Step>) -> Result<Vec<O
                     id,
                     name,
                     user,
+                    protocol,
                     port,
                     why,
                 } => {
@@ -546,7 +554,10 @@ fn apply(device: &Device, record: &mut Record, steps: Vec<Step>) -> Result<Vec<O
                     if !sys.dry_run() {
                         record.forget(&id);
                     }
-                    outcome(&name, &user, port, Some(id), "deleted", Some(why))
+                    Outcome {
+                        protocol,
+                        ..outcome(&name, &user, port, Some(id), "deleted", Some(why))
+                    }
                 }
                 Step::Skip { name, user, port, why } => {
                     out.warn(&format!("endpoint '{name}' is left as it is: {why}"));
