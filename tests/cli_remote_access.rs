@@ -451,7 +451,7 @@ fn register_requests_accepts_and_waits_then_changes_nothing() {
         tenant.with(|s| s.violations.clone())
     );
     tenant.clear_log();
-    // the agent has fetched its credentials meanwhile
+    // the agent has fetched its credentials meanwhile (at the next request)
     let (ok, v, _) = run_json(&img, &["register", "--accept"]);
     assert!(ok);
     assert_eq!(v["changed"], false);
@@ -879,4 +879,42 @@ fn sync_deletes_the_ssh_endpoint_of_a_user_who_is_gone() {
         .map(|e| e["name"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(names, ["VNC admin (:1)"]);
+}
+
+#[test]
+#[ignore = "needs root"]
+fn endpoints_wait_for_an_accepted_device_to_fetch_its_credentials() {
+    let tenant = Tenant::start();
+    tenant.with(|s| s.connect_after = Some(1));
+    let img = appliance(&tenant);
+    let (ok, _, err) = run_json(&img, &["register"]);
+    assert!(ok, "{err}");
+    let (ok, v, _) = run_json(&img, &["remote-access", "sync"]);
+    assert!(!ok);
+    assert!(
+        v["error"]["what"].as_str().unwrap().contains("PENDING_ACCEPTANCE"),
+        "{v}"
+    );
+    assert!(
+        v["error"]["next"].as_str().unwrap().contains("register --accept"),
+        "{v}"
+    );
+    assert!(run_json(&img, &["register", "--accept"]).0);
+    let (ok, v, _) = run_json(&img, &["remote-access", "sync"]);
+    assert!(!ok);
+    assert!(
+        v["error"]["what"]
+            .as_str()
+            .unwrap()
+            .contains("has not fetched its credentials"),
+        "{v}"
+    );
+    // the agent fetches them: the device is there
+    tenant.with(|s| s.register_on_accept = true);
+    let (ok, v, err) = run_json(&img, &["remote-access", "sync"]);
+    assert!(ok, "{err}\n{v}");
+    assert_eq!(
+        tenant.endpoints(v["result"]["managed_object"].as_str().unwrap()).len(),
+        2
+    );
 }

@@ -210,12 +210,26 @@ impl<'t, 'a> Device<'t, 'a> {
     pub fn find(tenant: &'t Tenant<'a>) -> Result<Device<'t, 'a>> {
         let sys = tenant.sys();
         let id = crate::device_id::read(sys)?.ok_or_else(|| crate::device_id::missing(sys))?;
-        let managed_object = registration::managed_object(tenant, &id)?.ok_or_else(|| {
-            Error::failure(format!("device {id} is not registered in the tenant {}", tenant.url()))
-                .why("remote access endpoints belong to a registered device")
-                .hint("register it first: sudo edge-setup register --accept --wait")
-        })?;
-        Ok(Device { tenant, managed_object })
+        if let Some(managed_object) = registration::managed_object(tenant, &id)? {
+            return Ok(Device { tenant, managed_object });
+        }
+        let e = match registration::state(tenant, &id)? {
+            registration::State::Registered { managed_object } => return Ok(Device { tenant, managed_object }),
+            registration::State::Requested { status } if status == "ACCEPTED" => Error::failure(format!(
+                "device {id} is accepted, but the Edge agent has not fetched its credentials yet, so the tenant has no device for it"
+            ))
+            .hint("the agent does that within a minute of the acceptance: run the command again then ('sudo edge-setup remote-connectivity status' shows the registration)"),
+            st @ registration::State::Requested { .. } => {
+                Error::failure(format!("device {id} is not registered in the tenant {} yet: {}", tenant.url(), st.describe()))
+                    .hint(registration::waiting_hint(&st, false))
+            }
+            registration::State::Unknown => Error::failure(format!(
+                "device {id} is not registered in the tenant {}",
+                tenant.url()
+            ))
+            .hint("register it first: sudo edge-setup register --accept --wait"),
+        };
+        Err(e.why("remote access endpoints belong to a registered device"))
     }
 
     fn path(&self) -> String {

@@ -50,8 +50,8 @@ pub struct State {
     /// A WAITING_FOR_CONNECTION request turns PENDING_ACCEPTANCE at the Nth GET
     /// of it (the device asking for its credentials).
     pub connect_after: Option<u32>,
-    /// An ACCEPTED request becomes a registered device at the next GET (the
-    /// agent fetched its credentials).
+    /// An ACCEPTED request becomes a registered device at the next GET of
+    /// anything (the agent fetched its credentials).
     pub register_on_accept: bool,
     gets: BTreeMap<String, u32>,
 }
@@ -267,6 +267,22 @@ fn answer(s: &mut State, r: &Seen) -> (u16, Option<Value>) {
     } else {
         Value::Null
     };
+    if s.register_on_accept && r.method == "GET" {
+        // the agent has fetched its credentials: the request goes, the device is there
+        let accepted: Vec<String> = s
+            .requests
+            .iter()
+            .filter(|(_, st)| *st == "ACCEPTED")
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in accepted {
+            s.requests.remove(&id);
+            s.next_id += 1;
+            let mo = s.next_id.to_string();
+            s.devices.insert(id, mo.clone());
+            s.endpoints.entry(mo).or_default();
+        }
+    }
     let segs: Vec<&str> = r.path.trim_start_matches('/').split('/').collect();
     match (r.method.as_str(), segs.as_slice()) {
         ("GET", ["identity", "externalIds", "c8y_Serial", id]) => match s.devices.get(&decode(id)) {
@@ -297,14 +313,6 @@ fn answer(s: &mut State, r: &Seen) -> (u16, Option<Value>) {
             let Some(status) = s.requests.get(&id).cloned() else {
                 return error(404, "no such request");
             };
-            if status == "ACCEPTED" && s.register_on_accept {
-                s.requests.remove(&id);
-                s.next_id += 1;
-                let mo = s.next_id.to_string();
-                s.devices.insert(id.clone(), mo.clone());
-                s.endpoints.entry(mo).or_default();
-                return error(404, "no such request");
-            }
             let status = match s.connect_after {
                 Some(after) if status == "WAITING_FOR_CONNECTION" && n >= after => {
                     s.requests.insert(id.clone(), "PENDING_ACCEPTANCE".into());
