@@ -398,11 +398,11 @@ enum Step {
 }
 
 /// Makes the tenant's VNC endpoints match the display mapping: creates or
-/// updates one per user (or only `only`), deletes edge-setup's endpoints of
-/// users who have no display any more, and leaves every other endpoint alone.
-/// Everything is planned (users' files read, the tenant listed) before the
-/// first change; the record is saved after each change, so a failure halfway
-/// leaves no endpoint edge-setup would not know again.
+/// updates one per user (or only `only`), deletes edge-setup's VNC endpoints of
+/// users who have no display any more and its SSH endpoints of users who are
+/// gone, and leaves every other endpoint alone. Everything is planned (users'
+/// files read, the tenant listed) before the first change; the record is saved
+/// at the end, after a failure too, so an endpoint made halfway is known again.
 pub fn sync(device: &Device, only: Option<&str>) -> Result<Vec<Outcome>> {
     let sys = device.tenant.sys();
     let users = vnc_user::current_passwords(sys, only)?;
