@@ -1,7 +1,8 @@
 """A Cumulocity tenant on the host's loopback for the remote access steps: HTTPS with a CA
 made by openssl, the identity and Cloud Remote Access requests the README documents (the
 same contract as the Rust tests' tenant, tests/common/tenant.rs), every request checked
-and kept. A guest reaches it through a reverse SSH forward (its own loopback)."""
+and kept. A guest reaches it through a reverse SSH forward (its own loopback); the
+Ansible collection's integration test uses it too."""
 
 from __future__ import annotations
 
@@ -110,9 +111,12 @@ class Tenant:
             if method == "GET" and len(parts) == 5:
                 return 200, [{k: v for k, v in e.items() if k not in ("password", "privateKey")} for e in listed]
             if method == "POST" and len(parts) == 5:
-                missing = [k for k in ("name", "hostname", "port", "protocol", "credentialsType", "username",
-                                       "privateKey", "publicKey", "hostKey") if not (body or {}).get(k)]
-                if body.get("protocol") != "SSH" or body.get("credentialsType") != "KEY_PAIR" or missing:
+                body = body or {}
+                wanted = {("SSH", "KEY_PAIR"): ("username", "privateKey", "publicKey", "hostKey"),
+                          ("VNC", "PASS_ONLY"): ("password",)}.get((body.get("protocol"), body.get("credentialsType")))
+                missing = [k for k in ("name", "hostname", "port", "protocol", "credentialsType", *(wanted or ()))
+                           if not body.get(k)]
+                if wanted is None or missing:
                     self.violations.append(f"POST {path}: {missing} {body.get('protocol')}")
                     return 422, {"message": f"missing {missing}"}
                 self._next += 1

@@ -21,9 +21,12 @@ def base_argv(module, dry_run=False):
     return argv + ["--json"]
 
 
-def run_json(module, argv):
-    """(rc, the JSON object edge-setup printed or None, stdout, stderr)."""
-    rc, out, err = module.run_command(argv)
+def run_json(module, argv, data=None):
+    """(rc, the JSON object edge-setup printed or None, stdout, stderr); data goes to its stdin."""
+    if data is None:
+        rc, out, err = module.run_command(argv)
+    else:
+        rc, out, err = module.run_command(argv, data=data, binary_data=True)
     try:
         doc = json.loads(out)
     except ValueError:

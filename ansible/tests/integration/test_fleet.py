@@ -149,3 +149,44 @@ def test_package_steps(ansible, roots, tmp_path):
     assert [task_results(out, "Install the .%s" % kind)["edge-a"]["status"] for kind in ("deb", "rpm")] == ["skipped", "skipped"]
     assert "must end in .deb or .rpm" in task_results(out, "Check that the package is a .deb or an .rpm")["edge-b"]["msg"]
     assert list(dest.iterdir()) == []
+
+
+def test_the_role_registers_each_appliance_and_syncs_its_endpoints(ansible, roots, tmp_path):
+    """The tenant half with the real edge-setup against the tenant of the VM suite
+    (vm-tests/vmtest/tenant.py) on loopback: each host's device is looked up, its VNC
+    endpoint created; a second run sends nothing."""
+    sys.path.insert(0, str(HERE.parents[2] / "vm-tests"))
+    from vmtest.tenant import PASSWORD, USER, Tenant
+
+    tenant = Tenant(tmp_path, {name: str(100 + i) for i, name in enumerate(roots)})
+    try:
+        hosts = {}
+        for name, root in roots.items():
+            ca = root / "etc/edge-setup/tenant-ca.pem"
+            ca.parent.mkdir(parents=True, exist_ok=True)
+            ca.write_bytes(tenant.ca.read_bytes())
+            (root / "etc/edge-setup/edge-setup.toml").write_text('[c8y]\nca-file = "/etc/edge-setup/tenant-ca.pem"\n')
+            hosts[name] = host_vars(
+                root, name,
+                edge_setup_answers={"agent": {"url": "https://localhost:%d" % tenant.port, "force": True},
+                                    "device-id": {"id": name}},
+                edge_setup_remote_access=True,
+                edge_setup_tenant_user=USER,
+                edge_setup_tenant_api_password=PASSWORD,
+            )
+        inventory = ansible.inventory(hosts)
+        rc, out, text = ansible.playbook(HERE / "site.yml", inventory)
+        assert rc == 0, text
+        assert PASSWORD not in text
+        results = task_results(out, "Register the appliance and sync its remote access endpoints")
+        for i, name in enumerate(roots):
+            assert results[name]["registration"]["state"] == "registered"
+            assert [(e["name"], e["action"]) for e in results[name]["endpoints"]] == [("VNC admin (:1)", "created")]
+            stored = tenant.endpoints[str(100 + i)]
+            assert [(e["name"], e["port"], e["password"]) for e in stored] == [("VNC admin (:1)", 5901, PASSWORDS[name])]
+        sent = len(tenant.changes())
+        rc, out, _ = ansible.playbook(HERE / "site.yml", inventory)
+        assert rc == 0 and stats(out) == {"edge-a": (0, 0), "edge-b": (0, 0)}
+        assert len(tenant.changes()) == sent, tenant.changes()
+    finally:
+        tenant.close()

@@ -26,9 +26,12 @@ if "--answers" in sys.argv:
         path = os.path.join(directory, name)
         with open(path) as f:
             call["files"][name] = {{"mode": stat.S_IMODE(os.stat(path).st_mode), "text": f.read()}}
+if "--credentials-stdin" in sys.argv:
+    call["stdin"] = sys.stdin.read()
 with open(os.path.join(state, "calls.jsonl"), "a") as f:
     f.write(json.dumps(call) + "\\n")
-kind = "version" if "--version" in sys.argv else "status" if "status" in sys.argv else "apply"
+kind = "version" if "--version" in sys.argv else next(
+    (k for k in ("status", "register", "sync", "ssh") if k in sys.argv), "apply")
 with open(os.path.join(state, "replies.json")) as f:
     reply = json.load(f)[kind]
 sys.stdout.write(reply["stdout"].replace("@DIR@", call.get("dir", "")))
