@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::device_id;
 use crate::error::{Error, Result};
 use crate::tenant::{Method, Permission, Tenant, segment};
 use crate::values::DeviceId;
@@ -109,14 +108,13 @@ pub struct Options {
     pub registered: bool,
 }
 
-/// Requests the registration unless the device is registered or requested,
-/// accepts it when asked and the tenant allows, and waits when asked.
-pub fn register(tenant: &Tenant, opts: &Options) -> Result<State> {
+/// Requests the registration of `id` unless the device is registered or
+/// requested, accepts it when asked and the tenant allows, and waits when asked.
+pub fn register(tenant: &Tenant, id: &DeviceId, opts: &Options) -> Result<State> {
     let sys = tenant.sys();
     let out = sys.out();
-    let id = device_id::read(sys)?.ok_or_else(|| device_id::missing(sys))?;
     let step = out.step(&format!("Looking up device {id} in {}", tenant.url()));
-    let mut st = state(tenant, &id)?;
+    let mut st = state(tenant, id)?;
     step.done(&st.describe());
     if st == State::Unknown {
         let body = serde_json::to_vec(&json!({"id": id.as_str()})).expect("the body serialises");
@@ -155,7 +153,7 @@ pub fn register(tenant: &Tenant, opts: &Options) -> Result<State> {
             let step = out.step(&format!("Accepting device {id}"));
             tenant.change(
                 Method::Put,
-                &request_path(&id),
+                &request_path(id),
                 Some(&body),
                 &format!("accept device {id}"),
                 Permission::Registration,
@@ -189,7 +187,7 @@ pub fn register(tenant: &Tenant, opts: &Options) -> Result<State> {
         };
         std::thread::sleep(pause.min(deadline.saturating_duration_since(Instant::now())));
         polls += 1;
-        let next = state(tenant, &id)?;
+        let next = state(tenant, id)?;
         if next != st {
             out.finish_bar();
             out.info(&format!("Device {id}: {}", next.describe()));

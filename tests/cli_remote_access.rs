@@ -76,6 +76,22 @@ fn run_json(img: &Image, args: &[&str]) -> (bool, Value, String) {
     (out.status.success(), v, stderr)
 }
 
+/// A run that must fail: its error's `what` and `next`, to look for words in.
+struct Failed {
+    what: String,
+    next: String,
+}
+
+fn failure(img: &Image, args: &[&str]) -> Failed {
+    let (ok, v, _) = run_json(img, args);
+    assert!(!ok, "{args:?} succeeded: {v}");
+    let text = |k: &str| v["error"][k].as_str().unwrap_or_default().to_string();
+    Failed {
+        what: text("what"),
+        next: text("next"),
+    }
+}
+
 fn by_name<'a>(endpoints: &'a [Value], name: &str) -> &'a Value {
     endpoints
         .iter()
@@ -316,14 +332,11 @@ fn tenant_failures_are_clear_and_change_no_file() {
     // a redirect is not followed: the credentials would go elsewhere
     tenant.with(|s| s.redirect = Some("https://login.example.net/".into()));
     tenant.clear_log();
-    let (ok, v, _) = run_json(&img, &["remote-access", "sync"]);
-    assert!(!ok);
+    let e = failure(&img, &["remote-access", "sync"]);
     assert!(
-        v["error"]["what"]
-            .as_str()
-            .unwrap()
-            .contains("redirect (301) to https://login.example.net/"),
-        "{v}"
+        e.what.contains("redirect (301) to https://login.example.net/"),
+        "{}",
+        e.what
     );
     assert_eq!(tenant.requests().len(), 1, "one request, not followed");
     tenant.with(|s| s.redirect = None);
@@ -340,9 +353,8 @@ fn tenant_failures_are_clear_and_change_no_file() {
     // a device the tenant does not know
     let other = appliance(&tenant);
     other.write("/usr/edge/properties/edge-agent/device-id", "edge-unknown\n");
-    let (ok, v, _) = run_json(&other, &["remote-access", "sync"]);
-    assert!(!ok);
-    assert!(v["error"]["next"].as_str().unwrap().contains("register"), "{v}");
+    let e = failure(&other, &["remote-access", "sync"]);
+    assert!(e.next.contains("register"), "{}", e.next);
     assert_eq!(img.snapshot(), before);
 }
 
@@ -356,10 +368,9 @@ fn the_tenant_certificate_must_be_trusted() {
         "/etc/edge-setup/edge-setup.toml",
         &format!("[c8y]\nurl = \"{}\"\n", tenant.url()),
     );
-    let (ok, v, _) = run_json(&img, &["remote-access", "list"]);
-    assert!(!ok);
-    assert!(v["error"]["what"].as_str().unwrap().contains("TLS"), "{v}");
-    assert!(v["error"]["next"].as_str().unwrap().contains("c8y.ca-file"), "{v}");
+    let e = failure(&img, &["remote-access", "list"]);
+    assert!(e.what.contains("TLS"), "{}", e.what);
+    assert!(e.next.contains("c8y.ca-file"), "{}", e.next);
     assert!(tenant.requests().is_empty());
 }
 
@@ -474,19 +485,9 @@ fn register_without_wait_requests_once_and_says_what_comes_next() {
     assert_eq!(v["changed"], false, "an existing request is reported, not made again");
     assert!(tenant.changes().is_empty(), "{:?}", tenant.changes());
     // waiting gives up with the state and the next step
-    let (ok, v, _) = run_json(&img, &["register", "--wait", "--timeout", "2"]);
-    assert!(!ok);
-    assert!(
-        v["error"]["what"].as_str().unwrap().contains("WAITING_FOR_CONNECTION"),
-        "{v}"
-    );
-    assert!(
-        v["error"]["next"]
-            .as_str()
-            .unwrap()
-            .contains("remote-connectivity enable"),
-        "{v}"
-    );
+    let e = failure(&img, &["register", "--wait", "--timeout", "2"]);
+    assert!(e.what.contains("WAITING_FOR_CONNECTION"), "{}", e.what);
+    assert!(e.next.contains("remote-connectivity enable"), "{}", e.next);
 }
 
 #[test]
@@ -889,26 +890,12 @@ fn endpoints_wait_for_an_accepted_device_to_fetch_its_credentials() {
     let img = appliance(&tenant);
     let (ok, _, err) = run_json(&img, &["register"]);
     assert!(ok, "{err}");
-    let (ok, v, _) = run_json(&img, &["remote-access", "sync"]);
-    assert!(!ok);
-    assert!(
-        v["error"]["what"].as_str().unwrap().contains("PENDING_ACCEPTANCE"),
-        "{v}"
-    );
-    assert!(
-        v["error"]["next"].as_str().unwrap().contains("register --accept"),
-        "{v}"
-    );
+    let e = failure(&img, &["remote-access", "sync"]);
+    assert!(e.what.contains("PENDING_ACCEPTANCE"), "{}", e.what);
+    assert!(e.next.contains("register --accept"), "{}", e.next);
     assert!(run_json(&img, &["register", "--accept"]).0);
-    let (ok, v, _) = run_json(&img, &["remote-access", "sync"]);
-    assert!(!ok);
-    assert!(
-        v["error"]["what"]
-            .as_str()
-            .unwrap()
-            .contains("has not fetched its credentials"),
-        "{v}"
-    );
+    let e = failure(&img, &["remote-access", "sync"]);
+    assert!(e.what.contains("has not fetched its credentials"), "{}", e.what);
     // the agent fetches them: the device is there
     tenant.with(|s| s.register_on_accept = true);
     let (ok, v, err) = run_json(&img, &["remote-access", "sync"]);

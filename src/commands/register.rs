@@ -17,6 +17,7 @@ pub fn run(ctx: &Ctx, args: &RegisterArgs) -> Result<()> {
     let tenant = connect(ctx, &args.credentials)?;
     let st = registration::register(
         &tenant,
+        &id,
         &Options {
             accept: args.accept,
             wait: args.wait.then(|| Duration::from_secs(args.timeout.into())),

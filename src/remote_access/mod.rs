@@ -37,6 +37,8 @@ const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// Runs `f` holding the remote access lock (none in a dry run).
 pub fn locked<T>(sys: &System, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    // made (and reported) here rather than silently by the lock, so that a dry
+    // run's plan, whose record write makes it, matches the real run
     if !sys.dry_run() {
         sys.ensure_dir(Path::new("/var/lib/edge-setup"), FileSpec::root(0o755))?;
     }
@@ -210,9 +212,6 @@ impl<'t, 'a> Device<'t, 'a> {
     pub fn find(tenant: &'t Tenant<'a>) -> Result<Device<'t, 'a>> {
         let sys = tenant.sys();
         let id = crate::device_id::read(sys)?.ok_or_else(|| crate::device_id::missing(sys))?;
-        if let Some(managed_object) = registration::managed_object(tenant, &id)? {
-            return Ok(Device { tenant, managed_object });
-        }
         let e = match registration::state(tenant, &id)? {
             registration::State::Registered { managed_object } => return Ok(Device { tenant, managed_object }),
             registration::State::Requested { status } if status == "ACCEPTED" => Error::failure(format!(

@@ -6,6 +6,7 @@ use std::time::Duration;
 use crate::cli::CredentialArgs;
 use crate::commands::remote_access::credentials;
 use crate::context::Ctx;
+use crate::device_id;
 use crate::error::Result;
 use crate::prompt::Question;
 use crate::registration::{self, State};
@@ -19,11 +20,19 @@ const NONINTERACTIVE: &str = "edge-setup setup remote-access --credentials-stdin
 
 pub fn run(ctx: &Ctx, args: &CredentialArgs) -> Result<()> {
     ctx.sys.require_root("setup remote-access")?;
-    let given = args.credentials_stdin || args.credentials.is_some() || tenant::configured(&ctx.sys)?.is_some();
-    let credentials = if given { credentials(ctx, args)? } else { ask(ctx)? };
+    // the device ID first: without one there is nothing to ask credentials for
+    let id = device_id::read(&ctx.sys)?.ok_or_else(|| device_id::missing(&ctx.sys))?;
+    let credentials = if args.credentials_stdin || args.credentials.is_some() {
+        credentials(ctx, args)?
+    } else if let Some(configured) = tenant::configured(&ctx.sys)? {
+        configured
+    } else {
+        ask(ctx)?
+    };
     let tenant = Tenant::new(&ctx.sys, credentials)?;
     let st = registration::register(
         &tenant,
+        &id,
         &registration::Options {
             accept: true,
             wait: Some(WAIT),
@@ -31,12 +40,16 @@ pub fn run(ctx: &Ctx, args: &CredentialArgs) -> Result<()> {
         },
     )?;
     ctx.out.data(&format!("Registration: {}", st.describe()));
-    if ctx.sys.dry_run() && !matches!(st, State::Registered { .. }) {
+    // registered: the wait ends there, or a dry run stops short of it
+    let State::Registered { managed_object } = st.clone() else {
         ctx.out
             .note("the endpoints are synced once the device is registered (not in a dry run)");
         return Ok(());
-    }
-    let device = Device::find(&tenant)?;
+    };
+    let device = Device {
+        tenant: &tenant,
+        managed_object,
+    };
     let outcomes = remote_access::locked(&ctx.sys, || remote_access::sync(&device, None))?;
     for o in &outcomes {
         ctx.out.data(&format!(

@@ -41,3 +41,16 @@ def fail_without_json(module, argv, rc, out, err):
         stdout=out,
         stderr=err,
     )
+
+
+def describe(change):
+    """One line of --diff for a change edge-setup reported."""
+    if change.get("action") == "tenant":
+        return "%s (%s)" % (change.get("request"), change.get("what"))
+    line = "%s %s" % (change.get("action"), change.get("path") or change.get("command", ""))
+    if change.get("target"):
+        line += " -> %s" % change["target"]
+    details = [change["owner"]] if change.get("owner") else []
+    if change.get("mode"):
+        details.append("mode %s" % change["mode"])
+    return line + (" (%s)" % ", ".join(details) if details else "")

@@ -166,12 +166,6 @@ def steps(params):
     return out
 
 
-def describe(change):
-    if change.get("action") == "tenant":
-        return "%s (%s)" % (change.get("request"), change.get("what"))
-    return "%s %s" % (change.get("action"), change.get("path") or change.get("command", ""))
-
-
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -217,7 +211,7 @@ def main():
             module.fail_json(msg=error.get("what") or "edge-setup %s failed (exit %d)" % (name, rc),
                              why=error.get("why"), next=error.get("next"), rc=rc, step=name, **ret)
     if module._diff and ret["changes"]:
-        ret["diff"] = {"prepared": "".join(describe(c) + "\n" for c in ret["changes"])}
+        ret["diff"] = {"prepared": "".join(cli.describe(c) + "\n" for c in ret["changes"])}
     module.exit_json(**ret)
 
 
