@@ -6,6 +6,9 @@ import os
 import tempfile
 from vmtest.image import DISTROS  # runs on every release: TigerVNC 1.11, 1.12 and 1.15
 
+# Where it runs: the harness on both: a container's and a VM's boot, control shell and files.
+KINDS = ("container", "vm")
+
 
 def test(machine):
     machine.start()

@@ -9,6 +9,9 @@ from vmtest.edge import (USERS, assert_not_blank, display_of, install_package, v
                          wait_for_desktop)
 from vmtest.image import DISTROS  # runs on every release: TigerVNC 1.11, 1.12 and 1.15
 
+# Where it runs: in a container for the proof; in a VM as the release's whole-appliance smoke (its own kernel, a real boot).
+KINDS = ("container", "vm")
+
 
 def test(machine):
     install_package(machine)

@@ -11,6 +11,9 @@ import time
 from vmtest.edge import USERS, display_of, vnc_dir, vnc_user_as
 from vmtest.image import DISTROS  # runs on every release: TigerVNC 1.11, 1.12 and 1.15
 
+# Where it runs: its pipe checks read the release's kernel (wchan, the kernel stack).
+KINDS = ("vm",)
+
 EXE = "/usr/bin/edge-setup"
 SUDOERS = "/etc/sudoers.d/edge-setup-vnc"
 DEFAULTS = f'Defaults!{EXE} env_reset, secure_path="/usr/sbin:/usr/bin:/sbin:/bin"'

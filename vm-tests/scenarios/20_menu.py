@@ -5,6 +5,9 @@ its entries xterm and Firefox. Runs after 10_vnc on the shared machine."""
 from vmtest.edge import USERS, ocr, wait_for_desktop
 from vmtest.image import DISTROS  # runs on every release: TigerVNC 1.11, 1.12 and 1.15
 
+# Where it runs: a desktop and its menu: nothing of a kernel of its own.
+KINDS = ("container",)
+
 X, Y = 200, 150            # an empty spot of the desktop (the toolbar is at the bottom)
 
 

@@ -4,6 +4,9 @@ same displays and ports, and the same passwords open them. Runs after 10_vnc."""
 from vmtest.edge import USERS, assert_not_blank, display_of, vnc_dir, wait_for_desktop
 from vmtest.image import DISTROS  # runs on every release: TigerVNC 1.11, 1.12 and 1.15
 
+# Where it runs: a reboot needs a kernel and a boot of its own.
+KINDS = ("vm",)
+
 def test(machine):
     files = " ".join(["/etc/tigervnc/vncserver.users"] + [f"{vnc_dir(machine, u)}/passwd" for u in USERS])
     displays = {user: display_of(machine, user) for user in USERS}

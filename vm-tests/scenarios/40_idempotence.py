@@ -5,6 +5,9 @@ the session and frees the display. Runs after 10_vnc."""
 from vmtest.edge import USERS, display_of, vnc_dir, vnc_user_as, wait_for_desktop
 from vmtest.image import DISTROS  # runs on every release: TigerVNC 1.11, 1.12 and 1.15
 
+# Where it runs: files, packages and sessions: the release's systemd in a container is the same.
+KINDS = ("container",)
+
 WATCHED = ("/etc/tigervnc/vncserver.users /etc/sudoers.d/edge-setup-vnc /etc/hosts "
            "/etc/group /usr/share/xsessions/edge-setup.desktop /usr/libexec/edge-setup/session "
            "/usr/share/edge-setup/fluxbox/* /var/lib/edge-setup/vnc-installed.json")

@@ -11,6 +11,9 @@ import time
 from vmtest.edge import USERS, display_of
 from vmtest.image import DISTROS  # runs on every release: TigerVNC 1.11, 1.12 and 1.15
 
+# Where it runs: systemd's stop timeout and cgroups: the container's systemd on the unified hierarchy.
+KINDS = ("container",)
+
 DROPIN = "/etc/systemd/system/tigervncserver@.service.d/edge-setup.conf"
 
 

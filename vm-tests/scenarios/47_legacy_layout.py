@@ -18,6 +18,9 @@ import shlex
 
 from vmtest.edge import vnc_user_as
 
+# Where it runs: users' files and TigerVNC's wrapper: nothing of a kernel of its own.
+KINDS = ("container",)
+
 DISTROS = ("trixie",)
 
 USERS = {"carol": (3, "oldpass1", "newpass1"), "dave": (4, "oldpass2", "newpass2"),

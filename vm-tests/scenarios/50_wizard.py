@@ -3,6 +3,9 @@
 URL, the device ID, VNC (listen = lan) and a VNC user; `ip addr` and the files show it, and
 a second run changes nothing and says so. Runs after 40_idempotence (operator comes back)."""
 
+# Where it runs: edge-setup picks the NIC by its backing device (/sys/class/net/*/device), which a container's veth lacks.
+KINDS = ("vm",)
+
 ANSWERS = """\
 [network]
 ip = "10.0.2.15"

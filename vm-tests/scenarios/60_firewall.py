@@ -5,6 +5,9 @@ Runs last on the shared machine, since --uninstall removes the packages."""
 
 from vmtest.edge import USERS
 
+# Where it runs: firewalld's rules in the container's own network namespace, crossed by the client from its LAN.
+KINDS = ("container",)
+
 
 def test(machine):
     machine.succeed("DEBIAN_FRONTEND=noninteractive apt-get install -y firewalld", timeout=900)

@@ -9,6 +9,9 @@ from pathlib import Path
 
 from vmtest.edge import install_package
 
+# Where it runs: partitions and file systems on a disk of its own.
+KINDS = ("vm",)
+
 FRESH_MACHINE = True
 MiB = 1024 * 1024
 

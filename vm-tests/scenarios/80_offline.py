@@ -14,6 +14,9 @@ from vmtest.edge import install_package, wait_for_desktop
 from vmtest.image import DISTROS  # runs on every release: TigerVNC 1.11, 1.12 and 1.15
 from vmtest.release_root import release_root
 
+# Where it runs: apt and dpkg from the bundle: the release's own tools at native speed.
+KINDS = ("container",)
+
 FRESH_MACHINE = True
 
 

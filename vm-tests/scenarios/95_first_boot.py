@@ -16,8 +16,13 @@ from pathlib import Path
 from vmtest.cloudinit import seed
 from vmtest.edge import display_of, reference_machine
 
-# Continues 90_upgrade's machine, whose VNC packages are installed (run alone, it installs them).
-MACHINE = "upgrade"
+# Where it runs: clones of a disk booting from a cloud-init seed disk.
+KINDS = ("vm",)
+
+# A machine of its own from the snapshot after 10_vnc, whose VNC packages are installed (run
+# alone, it installs them).
+MACHINE = "golden"
+FROM = "10_vnc"
 DISTROS = ("bookworm",)
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "cloud-init-user-data.yaml"

@@ -1,6 +1,6 @@
-"""A fleet on Ansible (issue 18): two appliances cloned from the golden image 95_first_boot
-prepared (their first boot without cloud-init data: the SSH host keys and the device ID made
-by edge-setup itself), reached over SSH through loopback forwards with a key the harness
+"""A fleet on Ansible (issue 18): two appliances cloned from a golden image (the package,
+`edge-setup vnc`, admin enabled, `image prepare`; their first boot without cloud-init data:
+the SSH host keys and the device ID made by edge-setup itself), reached over SSH through loopback forwards with a key the harness
 makes, one inventory. The role edge_setup.fleet.appliance installs the package (removed
 from the clones first) and, through the module edge_setup, enables VNC for admin with a
 password and an agent URL of each host's own. A real VNC client logs in to each with that
@@ -21,8 +21,11 @@ from vmtest.ansible import Ansible
 from vmtest.edge import reference_machine
 from vmtest.tenant import PASSWORD, USER, Tenant
 
-# The golden image 95_first_boot leaves shut down on this machine (alone: made here).
-MACHINE = "upgrade"
+# Where it runs: SSH, Ansible, sessions and the tenant need no kernel of their own, and a
+# container's clone starts from the golden container's files as a VM's from its disk (95_first_boot
+# proves the clones' boot from a seed disk in VMs).
+KINDS = ("container",)
+MACHINE = "fleet"
 DISTROS = ("bookworm",)
 
 HOSTS = {"fleet1": ("fl33tOne", "https://one.example.com"),
@@ -66,11 +69,10 @@ def checksums(clone) -> str:
 
 
 def test(machine):
-    if machine.process is None or machine.is_running():
-        # run without 95_first_boot: make the golden image here
-        reference_machine(machine)
-        machine.succeed("edge-setup image prepare --ssh-host-keys --vnc-passwords 2>&1")
-        machine.shutdown()
+    # the golden image
+    reference_machine(machine)
+    machine.succeed("edge-setup image prepare --ssh-host-keys --vnc-passwords 2>&1")
+    machine.shutdown()
     out = machine.out_dir
     key = out / "id_ed25519"
     key.unlink(missing_ok=True)

@@ -43,6 +43,7 @@ class Backdoor:
         self.sock: socket.socket | None = None
         self.buf = b""
         self.boot_id: str | None = None
+        self.boot_id_seen = False   # a READY line came since the last boot began
         self._ids = itertools.count(1)
         self._prefix = f"{os.getpid():x}x{int(time.time()) % 100000:x}x"
 
@@ -122,6 +123,7 @@ class Backdoor:
                 boot = line.split()[1].decode()
                 if boot != other_than:
                     self.boot_id = boot
+                    self.boot_id_seen = True
                     return boot
             elif not line.startswith(b"@@VMT-"):
                 self._handle_noise(line)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import socket
@@ -19,6 +20,9 @@ from .backdoor import Backdoor, ChannelError, ChannelTimeout, GuestRestarted
 from .image import DEFAULT_DISTRO, Image, cache_dir, get_image
 
 DEFAULT_TIMEOUT = 300
+# Under TCG: the emulated CPU and the emulation's threads (see README, Boot).
+TCG_CPU = os.environ.get("EDGE_SETUP_VM_CPU", "max")
+TCG_THREAD = os.environ.get("EDGE_SETUP_VM_TCG_THREAD", "multi")
 BOOT_TIMEOUT = 600          # under TCG a boot takes about a minute; leave room on slow CI
 _HARNESS_DIR = str(Path(__file__).resolve().parent)
 
@@ -53,6 +57,10 @@ def scenario_location() -> str:
             return f"{Path(frame.f_code.co_filename).name}:{frame.f_lineno}"
         frame = frame.f_back
     return "?"
+
+
+# What a kernel prints when it crashes (an oops may be followed by a panic, or by nothing).
+CRASH = re.compile(r"Kernel panic - not syncing|\bOops: |\bBUG: |general protection fault")
 
 
 def free_port() -> int:
@@ -93,173 +101,26 @@ def _probe_accel(image: Image) -> str:
     return accel
 
 
-class Machine:
-    """One guest. Steps start the machine if it is not running yet."""
+class Guest:
+    """What every kind of test machine offers scenarios: commands, waits, files, VNC. A
+    subclass boots it (start, stop, is_running) and carries commands and files (_run,
+    _xchg, forward)."""
 
-    def __init__(self, name: str = "machine", *, memory_mb: int = 2048, cpus: int = 2,
-                 distro: str = DEFAULT_DISTRO, image: Image | None = None,
-                 log: Callable[[str], None] | None = None, backing: Path | None = None):
+    kind = "?"
+
+    def __init__(self, name: str, distro: str, log: Callable[[str], None] | None):
         self.name = name
         # The Debian release the machine runs (its image): bullseye, bookworm or trixie.
         self.distro = distro
-        self.memory_mb = memory_mb
-        self.cpus = cpus
-        # Raw disk images on the host attached as further virtio disks (/dev/vdb, ...):
-        # add to it before the machine starts.
-        self.extra_disks: list[Path] = []
-        self._image = image
         self.log = log or (lambda text: print(text, flush=True))
         self.transcript: Callable[[str], None] | None = None  # full command outputs
         self.forwards: dict[int, int] = {}     # guest port -> host port
         self.state_dir: Path | None = None
-        self.process: subprocess.Popen | None = None
-        self.backdoor: Backdoor | None = None
-        self.accel: str | None = None
-        self.boot_seconds: float | None = None
         self.kept = False
-        self._xchg_mounted = False
-        # The disk this machine starts from instead of the image: another machine's
-        # (clone()) or a snapshot of one (snapshot()).
-        self.backing = backing
-        self.clones: list[Machine] = []
-        self.disk: Path | None = None     # the overlay QEMU writes to
-        # The running scenario's artifacts directory (vm-tests/out/<release>/<scenario>), set by the
-        # runner: relative screenshot paths land there.
+        self.clones: list[Guest] = []
+        # The running scenario's artifacts directory (vm-tests/out/<release>/<kind>/<scenario>),
+        # set by the runner: relative screenshot paths land there.
         self.out_dir: Path = Path.cwd()
-
-    # -- life cycle -------------------------------------------------------------------
-    @property
-    def image(self) -> Image:
-        if self._image is None:
-            self._image = get_image(self.distro)
-        return self._image
-
-    def is_running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def start(self) -> None:
-        """Boots the machine (once; later calls do nothing while it runs) and waits for
-        its control shell. After shutdown() it boots the same disks again."""
-        if self.is_running():
-            return
-        hosttools.ensure(hosttools.QEMU_TOOLS)
-        image = self.image
-        if self.process is None:
-            self.accel = _probe_accel(image)
-            runs = cache_dir() / "run"
-            runs.mkdir(parents=True, exist_ok=True)
-            _remove_stale_runs(runs)
-            self.state_dir = Path(tempfile.mkdtemp(prefix=f"{self.name}-", dir=runs))
-            (self.state_dir / "xchg").mkdir()
-            sock_dir = self.state_dir
-            if len(str(self.state_dir / "shell.sock")) > 100:   # Unix socket paths are short
-                sock_dir = Path(tempfile.mkdtemp(prefix="vmt-"))
-            self.shell_socket = sock_dir / "shell.sock"
-            self.qmp_socket = sock_dir / "qmp.sock"
-            base, fmt = (self.backing, "qcow2") if self.backing else (image.rootfs, "raw")
-            self.disk = self.state_dir / "disk.qcow2"
-            subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(base),
-                            "-F", fmt, str(self.disk)], check=True)
-        else:
-            self.log(f"[{self.name}] booting again after a shutdown")
-            for sock in (self.shell_socket, self.qmp_socket):
-                sock.unlink(missing_ok=True)
-        self._xchg_mounted = False
-        sd = self.state_dir
-        overlay = self.disk
-        fwd = "".join(f",hostfwd=tcp:127.0.0.1:{h}-:{g}" for g, h in self.forwards.items())
-        accel = ["-accel", "kvm", "-cpu", "host"] if self.accel == "kvm" else \
-            ["-accel", "tcg,thread=multi", "-cpu", "max"]
-        cmd = [
-            "qemu-system-x86_64", "-name", f"edge-setup-vm-{self.name}", "-machine", "pc",
-            *accel, "-smp", str(self.cpus), "-m", str(self.memory_mb),
-            "-nodefaults", "-display", "none",
-            "-kernel", str(image.kernel), "-initrd", str(image.initrd),
-            "-append", "root=/dev/vda rw console=ttyS0",
-            "-drive", f"file={overlay},format=qcow2,if=virtio,cache=unsafe,discard=unmap",
-            *[a for d in self.extra_disks for a in ("-drive", f"file={d},format=raw,if=virtio")],
-            "-netdev", f"user,id=net0,restrict=on{fwd}",
-            "-device", "virtio-net-pci,netdev=net0",
-            "-device", "virtio-serial-pci",
-            "-chardev", f"socket,id=shell,path={self.shell_socket},server=on,wait=off",
-            "-device", "virtconsole,chardev=shell",
-            "-chardev", f"file,id=serial0,path={sd / 'serial.log'}",
-            "-serial", "chardev:serial0",
-            "-qmp", f"unix:{self.qmp_socket},server=on,wait=off",
-            "-virtfs", f"local,path={sd / 'xchg'},mount_tag=xchg,security_model=none,id=xchg",
-            "-device", "virtio-rng-pci",
-        ]
-        (sd / "qemu.cmdline").write_text(shlex.join(cmd) + "\n")
-        self.log(f"[{self.name}] booting ({self.accel}, {self.cpus} vCPUs, "
-                 f"{self.memory_mb} MiB, state in {sd})")
-        started = time.monotonic()
-        (sd / "owner.pid").write_text(f"{os.getpid()}\n")
-        with open(sd / "qemu.log", "ab") as qemu_log:
-            self.process = subprocess.Popen(
-                cmd, stdin=subprocess.DEVNULL, stdout=qemu_log, stderr=subprocess.STDOUT,
-                start_new_session=True)   # Ctrl-C of the harness reaches QEMU via stop()
-        (sd / "qemu.pid").write_text(f"{self.process.pid}\n")
-        self.backdoor = Backdoor(str(self.shell_socket), alive=self.is_running,
-                                 noise=self._console_noise)
-        try:
-            self.backdoor.connect()
-            self.backdoor.wait_ready(BOOT_TIMEOUT)
-        except ChannelError as e:
-            raise StepFailed(f"{self.name} did not boot: {e}\n{self._serial_tail()}") from None
-        self.boot_seconds = time.monotonic() - started
-        self.log(f"[{self.name}] control shell ready after {self.boot_seconds:.1f}s")
-
-    def _console_noise(self, line: bytes) -> None:
-        if self.transcript:
-            self.transcript("hvc0: " + line.decode(errors="replace"))
-
-    def _serial_tail(self, lines: int = 25) -> str:
-        try:
-            text = (self.state_dir / "serial.log").read_text(errors="replace")
-        except (OSError, TypeError):
-            return ""
-        tail = text.replace("\r", "").splitlines()[-lines:]
-        result = "last lines of the serial console:\n" + "\n".join("  | " + l for l in tail)
-        if self.process is not None and self.process.poll() is not None:
-            qemu = (self.state_dir / "qemu.log").read_text(errors="replace").strip()
-            result += (f"\nQEMU exited with status {self.process.returncode}:\n"
-                       + "\n".join("  | " + l for l in qemu.splitlines()[-15:]))
-        return result
-
-    def _qmp(self, command: str, **arguments) -> object:
-        with socket.socket(socket.AF_UNIX) as s:
-            s.settimeout(30)
-            s.connect(str(self.qmp_socket))
-            f = s.makefile("rwb")
-            f.readline()  # greeting
-            for cmd, args in (("qmp_capabilities", {}), (command, arguments)):
-                f.write(json.dumps({"execute": cmd, "arguments": args}).encode() + b"\n")
-                f.flush()
-                while True:
-                    reply = json.loads(f.readline())
-                    if "event" not in reply:
-                        break
-                if "error" in reply:
-                    raise StepFailed(f"QMP {cmd}: {reply['error']}")
-            return reply.get("return")
-
-    def forward(self, guest_port: int) -> int:
-        """Forwards a free port on the host's 127.0.0.1 to `guest_port` (TCP) and returns
-        it. Works before and after start(); asking twice returns the same port."""
-        if guest_port in self.forwards:
-            return self.forwards[guest_port]
-        for _ in range(5):
-            host_port = free_port()
-            if self.is_running():
-                out = self._qmp("human-monitor-command", **{
-                    "command-line": f"hostfwd_add net0 tcp:127.0.0.1:{host_port}-:{guest_port}"})
-                if out:              # HMP prints nothing on success
-                    self.log(f"[{self.name}] hostfwd_add: {str(out).strip()}")
-                    continue
-            self.forwards[guest_port] = host_port
-            self.log(f"[{self.name}] forward 127.0.0.1:{host_port} -> guest port {guest_port}")
-            return host_port
-        raise StepFailed(f"could not forward a host port to guest port {guest_port}")
 
     def _check_running(self, step: str) -> None:
         if not self.is_running():
@@ -279,16 +140,7 @@ class Machine:
         self._check_running(_step)
         where = scenario_location()
         started = time.monotonic()
-        try:
-            status, output = self.backdoor.run(command, timeout)
-        except GuestRestarted as e:
-            self._xchg_mounted = self._xchg_mounted and e.same_boot
-            raise StepFailed(f"{_step}: `{command}`: {e} while the command ran\n"
-                             f"{self._serial_tail()}") from None
-        except ChannelTimeout as e:
-            raise StepFailed(f"{_step}: `{command}`: {e}") from None
-        except ChannelError as e:
-            raise StepFailed(f"{_step}: `{command}`: {e}\n{self._serial_tail()}") from None
+        status, output = self._run(command, timeout, _step)
         took = time.monotonic() - started
         if not _quiet:
             self.log(f"  {where} {_step}: {command} -> {status} ({took:.1f}s)")
@@ -371,16 +223,6 @@ class Machine:
         self.wait_until_fails(f"ss -Htln 'sport = :{int(port)}' | grep -q .", timeout)
 
     # -- files ------------------------------------------------------------------------
-    def _xchg(self) -> str:
-        """Mounts the host's exchange directory (virtio 9p) in the guest; returns its path."""
-        guest_dir = "/run/vmt/xchg"
-        if not self._xchg_mounted:
-            self.execute(f"mountpoint -q {guest_dir} || {{ mkdir -p {guest_dir} && mount -t 9p "
-                         f"-o trans=virtio,version=9p2000.L,msize=1048576 xchg {guest_dir}; }}",
-                         60, _quiet=True)
-            self._xchg_mounted = True
-        return guest_dir
-
     def copy_in(self, host_path: str | os.PathLike, guest_path: str, mode: str | None = None) -> None:
         """Copies a host file or directory to `guest_path` (parent directories are made;
         the copy is owned by root; file modes are kept unless `mode`, e.g. "0755", is given)."""
@@ -426,18 +268,290 @@ class Machine:
         shutil.move(self.state_dir / "xchg" / name, dest)
         return dest
 
+    # -- VNC ----------------------------------------------------------------------------
+    def vncdo(self, guest_port: int, password: str | None, *args: str,
+              timeout: float = 120) -> tuple[int, str]:
+        """Runs vncdotool's `vncdo` against guest TCP `guest_port` (forwarded to the host);
+        returns (exit status, output). Status 3 is vncdo's answer to a bad password."""
+        host_port = self.forward(guest_port)
+        status, output = vnc.vncdo("127.0.0.1", host_port, password, list(args), timeout)
+        self.log(f"  {scenario_location()} vncdo :{guest_port} {' '.join(args)} -> {status}")
+        if self.transcript:
+            self.transcript(f"[host] vncdo :{guest_port} {' '.join(args)}: exit {status}\n{output}")
+        return status, output
+
+    def screenshot(self, guest_port: int, password: str | None, path: str | os.PathLike) -> Path:
+        """Captures the VNC server on guest `guest_port` to a PNG at `path` on the host
+        (a relative path is taken in the scenario's artifacts directory)."""
+        path = (self.out_dir / path).resolve()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        status, output = self.vncdo(guest_port, password, "capture", str(path))
+        if status != 0 or not path.exists():
+            raise StepFailed(f"screenshot of guest port {guest_port} failed (vncdo exit "
+                             f"{status})\n{_indent_output(output)}")
+        return path
+
+
+
+class Machine(Guest):
+    """One QEMU guest. Steps start the machine if it is not running yet."""
+
+    kind = "vm"
+
+    def __init__(self, name: str = "machine", *, memory_mb: int = 2048, cpus: int = 2,
+                 distro: str = DEFAULT_DISTRO, image: Image | None = None,
+                 log: Callable[[str], None] | None = None, backing: Path | None = None):
+        super().__init__(name, distro, log)
+        self.memory_mb = memory_mb
+        self.cpus = cpus
+        # Raw disk images on the host attached as further virtio disks (/dev/vdb, ...):
+        # add to it before the machine starts.
+        self.extra_disks: list[Path] = []
+        self._image = image
+        self.process: subprocess.Popen | None = None
+        self.backdoor: Backdoor | None = None
+        self.accel: str | None = None
+        self.boot_seconds: float | None = None
+        self._xchg_mounted = False
+        # The disk this machine starts from instead of the image: another machine's
+        # (clone()) or a snapshot of one (snapshot()).
+        self.backing = backing
+        self.disk: Path | None = None     # the overlay QEMU writes to
+        # The serial console's lines of each kernel crash while booting (the boot was tried again).
+        self.crashes: list[list[str]] = []
+
+    # -- life cycle -------------------------------------------------------------------
+    @property
+    def image(self) -> Image:
+        if self._image is None:
+            self._image = get_image(self.distro)
+        return self._image
+
+    def is_running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def start(self) -> None:
+        """Boots the machine (once; later calls do nothing while it runs) and waits for
+        its control shell. After shutdown() it boots the same disks again."""
+        if self.is_running():
+            return
+        hosttools.ensure(hosttools.QEMU_TOOLS)
+        image = self.image
+        if self.process is None:
+            self.accel = _probe_accel(image)
+            runs = cache_dir() / "run"
+            runs.mkdir(parents=True, exist_ok=True)
+            _remove_stale_runs(runs)
+            self.state_dir = Path(tempfile.mkdtemp(prefix=f"{self.name}-", dir=runs))
+            (self.state_dir / "xchg").mkdir()
+            sock_dir = self.state_dir
+            if len(str(self.state_dir / "shell.sock")) > 100:   # Unix socket paths are short
+                sock_dir = Path(tempfile.mkdtemp(prefix="vmt-"))
+            self.shell_socket = sock_dir / "shell.sock"
+            self.qmp_socket = sock_dir / "qmp.sock"
+            base, fmt = (self.backing, "qcow2") if self.backing else (image.rootfs, "raw")
+            self.disk = self.state_dir / "disk.qcow2"
+            subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(base),
+                            "-F", fmt, str(self.disk)], check=True)
+        else:
+            self.log(f"[{self.name}] booting again after a shutdown")
+            for sock in (self.shell_socket, self.qmp_socket):
+                sock.unlink(missing_ok=True)
+        self._xchg_mounted = False
+        sd = self.state_dir
+        overlay = self.disk
+        fwd = "".join(f",hostfwd=tcp:127.0.0.1:{h}-:{g}" for g, h in self.forwards.items())
+        accel = ["-accel", "kvm", "-cpu", "host"] if self.accel == "kvm" else \
+            ["-accel", f"tcg,thread={TCG_THREAD}", "-cpu", TCG_CPU]
+        cmd = [
+            "qemu-system-x86_64", "-name", f"edge-setup-vm-{self.name}", "-machine", "pc",
+            *accel, "-smp", str(self.cpus), "-m", str(self.memory_mb),
+            "-nodefaults", "-display", "none",
+            "-kernel", str(image.kernel), "-initrd", str(image.initrd),
+            "-append", "root=/dev/vda rw console=ttyS0",
+            "-drive", f"file={overlay},format=qcow2,if=virtio,cache=unsafe,discard=unmap",
+            *[a for d in self.extra_disks for a in ("-drive", f"file={d},format=raw,if=virtio")],
+            "-netdev", f"user,id=net0,restrict=on{fwd}",
+            "-device", "virtio-net-pci,netdev=net0",
+            "-device", "virtio-serial-pci",
+            "-chardev", f"socket,id=shell,path={self.shell_socket},server=on,wait=off",
+            "-device", "virtconsole,chardev=shell",
+            "-chardev", f"file,id=serial0,path={sd / 'serial.log'},append=on",
+            "-serial", "chardev:serial0",
+            "-qmp", f"unix:{self.qmp_socket},server=on,wait=off",
+            "-virtfs", f"local,path={sd / 'xchg'},mount_tag=xchg,security_model=none,id=xchg",
+            "-device", "virtio-rng-pci",
+        ]
+        (sd / "qemu.cmdline").write_text(shlex.join(cmd) + "\n")
+        self.log(f"[{self.name}] booting ({self.accel}, {self.cpus} vCPUs, "
+                 f"{self.memory_mb} MiB, state in {sd})")
+        (sd / "owner.pid").write_text(f"{os.getpid()}\n")
+        self._boot(cmd, lambda: self.backdoor.wait_ready(BOOT_TIMEOUT))
+
+    def _launch(self, cmd: list[str]) -> None:
+        self._boot_from = self._serial_size()
+        with open(self.state_dir / "qemu.log", "ab") as qemu_log:
+            self.process = subprocess.Popen(
+                cmd, stdin=subprocess.DEVNULL, stdout=qemu_log, stderr=subprocess.STDOUT,
+                start_new_session=True)   # Ctrl-C of the harness reaches QEMU via stop()
+        (self.state_dir / "qemu.pid").write_text(f"{self.process.pid}\n")
+        self.backdoor = Backdoor(str(self.shell_socket), alive=self._booting_well,
+                                 noise=self._console_noise)
+        self.backdoor.connect()
+
+    def _boot(self, cmd: list[str] | None, wait: Callable[[], object]) -> None:
+        """Launches QEMU (unless `cmd` is None: a reboot of the running one) and waits for
+        the control shell. A kernel panic or oops on the serial console fails the boot at
+        once; such a boot is tried once more, on the same disk, and the output says so."""
+        started = time.monotonic()
+        for attempt in (1, 2):
+            try:
+                if cmd is not None:
+                    self._launch(cmd)
+                wait()
+                break
+            except ChannelError as e:
+                crash = self._crash_lines()
+                if not crash:
+                    raise StepFailed(f"{self.name} did not boot: {e}\n{self._serial_tail()}") from None
+                report = "\n".join("  | " + line for line in crash)
+                self.crashes.append(crash)
+                if attempt == 2:
+                    raise StepFailed(f"{self.name}: the kernel crashed while booting, twice; the "
+                                     f"second time:\n{report}") from None
+                self.log(f"!!! [{self.name}] the kernel crashed while booting "
+                         f"({time.monotonic() - started:.0f}s); booting once more. "
+                         f"The serial console said:\n{report}")
+                self._kill_qemu()
+                cmd = self._cmd_of_last_launch()
+                wait = lambda: self.backdoor.wait_ready(BOOT_TIMEOUT)   # noqa: E731
+        self.boot_seconds = time.monotonic() - started
+        self.log(f"[{self.name}] control shell ready after {self.boot_seconds:.1f}s")
+
+    def _cmd_of_last_launch(self) -> list[str]:
+        return shlex.split((self.state_dir / "qemu.cmdline").read_text())
+
+    def _kill_qemu(self) -> None:
+        if self.backdoor:
+            self.backdoor.close()
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def _serial_size(self) -> int:
+        try:
+            return (self.state_dir / "serial.log").stat().st_size
+        except OSError:
+            return 0
+
+    def _crash_lines(self) -> list[str]:
+        """The serial console's lines from a kernel panic or oops in this boot, with the
+        lines before them; empty when there was none."""
+        try:
+            with open(self.state_dir / "serial.log", "rb") as f:
+                f.seek(min(self._boot_from, self._serial_size()))
+                text = f.read().decode(errors="replace").replace("\r", "")
+        except OSError:
+            return []
+        lines = text.splitlines()
+        hit = next((i for i, line in enumerate(lines) if CRASH.search(line)), None)
+        return [] if hit is None else lines[max(0, hit - 5):hit + 20]
+
+    def _booting_well(self) -> bool:
+        """What the control channel asks while it waits: QEMU runs, and the kernel has not
+        crashed in this boot (then the guest never answers; waiting would take minutes)."""
+        return self.is_running() and (self.backdoor is None or self.backdoor.boot_id_seen
+                                      or not self._crash_lines())
+
+    def _run(self, command: str, timeout: float, step: str) -> tuple[int, bytes]:
+        """Runs `command` through the control shell on the virtio console."""
+        try:
+            return self.backdoor.run(command, timeout)
+        except GuestRestarted as e:
+            self._xchg_mounted = self._xchg_mounted and e.same_boot
+            raise StepFailed(f"{step}: `{command}`: {e} while the command ran\n"
+                             f"{self._serial_tail()}") from None
+        except ChannelTimeout as e:
+            raise StepFailed(f"{step}: `{command}`: {e}") from None
+        except ChannelError as e:
+            raise StepFailed(f"{step}: `{command}`: {e}\n{self._serial_tail()}") from None
+
+    def _xchg(self) -> str:
+        """Mounts the host's exchange directory (virtio 9p) in the guest; returns its path."""
+        guest_dir = "/run/vmt/xchg"
+        if not self._xchg_mounted:
+            self.execute(f"mountpoint -q {guest_dir} || {{ mkdir -p {guest_dir} && mount -t 9p "
+                         f"-o trans=virtio,version=9p2000.L,msize=1048576 xchg {guest_dir}; }}",
+                         60, _quiet=True)
+            self._xchg_mounted = True
+        return guest_dir
+
+    def _console_noise(self, line: bytes) -> None:
+        if self.transcript:
+            self.transcript("hvc0: " + line.decode(errors="replace"))
+
+    def _serial_tail(self, lines: int = 25) -> str:
+        try:
+            text = (self.state_dir / "serial.log").read_text(errors="replace")
+        except (OSError, TypeError):
+            return ""
+        tail = text.replace("\r", "").splitlines()[-lines:]
+        result = "last lines of the serial console:\n" + "\n".join("  | " + l for l in tail)
+        if self.process is not None and self.process.poll() is not None:
+            qemu = (self.state_dir / "qemu.log").read_text(errors="replace").strip()
+            result += (f"\nQEMU exited with status {self.process.returncode}:\n"
+                       + "\n".join("  | " + l for l in qemu.splitlines()[-15:]))
+        return result
+
+    def _qmp(self, command: str, **arguments) -> object:
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(30)
+            s.connect(str(self.qmp_socket))
+            f = s.makefile("rwb")
+            f.readline()  # greeting
+            for cmd, args in (("qmp_capabilities", {}), (command, arguments)):
+                f.write(json.dumps({"execute": cmd, "arguments": args}).encode() + b"\n")
+                f.flush()
+                while True:
+                    reply = json.loads(f.readline())
+                    if "event" not in reply:
+                        break
+                if "error" in reply:
+                    raise StepFailed(f"QMP {cmd}: {reply['error']}")
+            return reply.get("return")
+
+    def forward(self, guest_port: int) -> int:
+        """Forwards a free port on the host's 127.0.0.1 to `guest_port` (TCP) and returns
+        it. Works before and after start(); asking twice returns the same port."""
+        if guest_port in self.forwards:
+            return self.forwards[guest_port]
+        for _ in range(5):
+            host_port = free_port()
+            if self.is_running():
+                out = self._qmp("human-monitor-command", **{
+                    "command-line": f"hostfwd_add net0 tcp:127.0.0.1:{host_port}-:{guest_port}"})
+                if out:              # HMP prints nothing on success
+                    self.log(f"[{self.name}] hostfwd_add: {str(out).strip()}")
+                    continue
+            self.forwards[guest_port] = host_port
+            self.log(f"[{self.name}] forward 127.0.0.1:{host_port} -> guest port {guest_port}")
+            return host_port
+        raise StepFailed(f"could not forward a host port to guest port {guest_port}")
+
     # -- power ------------------------------------------------------------------------
     def reboot(self, timeout: float = BOOT_TIMEOUT) -> None:
         """Reboots the guest (systemctl reboot) and waits for its shell to come back."""
         self._check_running("reboot")
         old_boot = self.backdoor.boot_id
         started = time.monotonic()
+        self._boot_from = self._serial_size()
+        self.backdoor.boot_id_seen = False
         self.backdoor.send_only("systemctl reboot")
         self._xchg_mounted = False
         try:
-            self.backdoor.wait_ready(timeout, other_than=old_boot)
-        except ChannelError as e:
-            raise StepFailed(f"reboot: the guest did not come back: {e}\n{self._serial_tail()}") from None
+            self._boot(None, lambda: self.backdoor.wait_ready(timeout, other_than=old_boot))
+        except StepFailed as e:
+            raise StepFailed(f"reboot: the guest did not come back: {e}") from None
         self.log(f"  {scenario_location()} reboot: back after {time.monotonic() - started:.1f}s")
 
     def shutdown(self, timeout: float = 180) -> None:
@@ -541,30 +655,6 @@ class Machine:
                 except ChannelError as e:
                     (dest / fname).write_text(f"could not collect: {e}\n")
 
-    # -- VNC ----------------------------------------------------------------------------
-    def vncdo(self, guest_port: int, password: str | None, *args: str,
-              timeout: float = 120) -> tuple[int, str]:
-        """Runs vncdotool's `vncdo` against guest TCP `guest_port` (forwarded to the host);
-        returns (exit status, output). Status 3 is vncdo's answer to a bad password."""
-        host_port = self.forward(guest_port)
-        status, output = vnc.vncdo("127.0.0.1", host_port, password, list(args), timeout)
-        self.log(f"  {scenario_location()} vncdo :{guest_port} {' '.join(args)} -> {status}")
-        if self.transcript:
-            self.transcript(f"[host] vncdo :{guest_port} {' '.join(args)}: exit {status}\n{output}")
-        return status, output
-
-    def screenshot(self, guest_port: int, password: str | None, path: str | os.PathLike) -> Path:
-        """Captures the VNC server on guest `guest_port` to a PNG at `path` on the host
-        (a relative path is taken in the scenario's artifacts directory)."""
-        path = (self.out_dir / path).resolve()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        status, output = self.vncdo(guest_port, password, "capture", str(path))
-        if status != 0 or not path.exists():
-            raise StepFailed(f"screenshot of guest port {guest_port} failed (vncdo exit "
-                             f"{status})\n{_indent_output(output)}")
-        return path
-
-
 def _alive(pid_file: Path) -> int | None:
     """The pid in `pid_file` if that process still runs."""
     try:
@@ -579,6 +669,8 @@ def _remove_stale_runs(runs: Path) -> None:
     """Cleans up after runs that were killed: ends their QEMU (unless the machine was
     kept with --keep) and removes their state directories."""
     for d in runs.iterdir():
+        if d.name.startswith("ct-"):
+            continue                     # a container's (vmtest.container cleans those up)
         if not (d / "qemu.pid").exists():
             # a running harness's snapshots, or a machine being set up now
             if _alive(d / "owner.pid") is None and time.time() - d.stat().st_mtime > 3600:

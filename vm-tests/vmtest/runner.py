@@ -20,17 +20,24 @@ from types import ModuleType
 from . import hosttools
 from .backdoor import Backdoor, ChannelError
 from .image import DEFAULT_DISTRO, DISTROS, cache_dir, get_image
-from .machine import Machine, StepFailed
+from .container import CONTAINER_TOOLS, Container
+from .machine import CRASH, Guest, Machine, StepFailed
 
 VM_TESTS = Path(__file__).resolve().parent.parent
 SCENARIOS = VM_TESTS / "scenarios"
 OUT = VM_TESTS / "out"
 
 
+# Where a scenario runs: a systemd container on the host's kernel, at native speed, or a
+# QEMU VM with a kernel, boot loader and disks of its own (TCG here: minutes per install).
+KINDS = ("container", "vm")
+
+
 @dataclass
 class Result:
     name: str
     distro: str
+    kind: str
     passed: bool
     seconds: float
     artifacts: Path
@@ -40,6 +47,11 @@ class Result:
 def distros_of(module: ModuleType) -> tuple[str, ...]:
     """The releases a scenario runs on: its DISTROS, else the default release only."""
     return tuple(getattr(module, "DISTROS", (DEFAULT_DISTRO,)))
+
+
+def kinds_of(module: ModuleType) -> tuple[str, ...]:
+    """Where a scenario runs: its KINDS, "container" and/or "vm"."""
+    return tuple(module.KINDS)
 
 
 def discover() -> list[str]:
@@ -62,6 +74,12 @@ def load(name: str) -> ModuleType:
     spec.loader.exec_module(module)
     if not callable(getattr(module, "test", None)):
         raise SystemExit(f"{path} defines no test(machine) function")
+    kinds = getattr(module, "KINDS", None)
+    if not kinds or not isinstance(kinds, tuple) or not set(kinds) <= set(KINDS):
+        raise SystemExit(f"{path} must say where it runs: KINDS = (\"container\",), (\"vm\",) "
+                         "or both (see vm-tests/README.md, Containers and VMs)")
+    if getattr(module, "FROM", None) and "container" in kinds:
+        raise SystemExit(f"{path}: FROM (a snapshot of a VM's disk) needs KINDS = (\"vm\",)")
     return module
 
 
@@ -163,17 +181,23 @@ class Runner:
     """Runs a unit's scenarios in order: those of a machine group on one machine of the release."""
 
     def __init__(self, keep: bool, verbose: bool, distro: str = DEFAULT_DISTRO, live: bool = True,
-                 snapshots: Snapshots | None = None):
-        self.snapshots = snapshots or Snapshots(set())
+                 snapshots: Snapshots | None = None, kind: str = "vm"):
+        self.kind = kind
+        # snapshots are of VMs' disks: a container unit neither takes nor waits for them
+        self.snapshots = snapshots if snapshots is not None and kind == "vm" else Snapshots(set())
         self.keep = keep
         self.verbose = verbose
         self.distro = distro
         self.live = live
         # the machine of each group (MACHINE) that has one running or shut down
-        self.groups: dict[str, Machine] = {}
-        self.machines: list[Machine] = []
+        self.groups: dict[str, Guest] = {}
+        self.machines: list[Guest] = []
 
-    def new_machine(self, name: str, module: ModuleType) -> Machine:
+    def new_machine(self, name: str, module: ModuleType) -> Guest:
+        if self.kind == "container":
+            m = Container(f"{self.distro}-{name}", distro=self.distro)
+            self.machines.append(m)
+            return m
         backing = None
         key = (self.distro, starts_from(module))
         if key in self.snapshots.wanted:
@@ -186,7 +210,7 @@ class Runner:
         self.machines.append(m)
         return m
 
-    def machine_for(self, name: str, module: ModuleType) -> Machine:
+    def machine_for(self, name: str, module: ModuleType) -> Guest:
         if needs_own_machine(module):
             return self.new_machine(name, module)
         group = machine_group(module)
@@ -200,20 +224,21 @@ class Runner:
         module = load(arg)
         name = scenario_name(arg)
         out = Output(self.live)
+        where = f"{self.distro} ({self.kind})"
+        artifacts = OUT / self.distro / self.kind / name
         skip = getattr(module, "SKIP", None)
         if skip and not named:      # a scenario named on the command line runs anyway
-            out(f"=== {name} on {self.distro}\nSKIP {name}: {skip}")
+            out(f"=== {name} on {where}\nSKIP {name}: {skip}")
             out.flush()
-            return Result(name, self.distro, True, 0.0, OUT / self.distro / name, skipped=True)
-        artifacts = OUT / self.distro / name
+            return Result(name, self.distro, self.kind, True, 0.0, artifacts, skipped=True)
         shutil.rmtree(artifacts, ignore_errors=True)
         artifacts.mkdir(parents=True)
         try:
             machine = self.machine_for(name, module)
         except StepFailed as e:
-            out(f"=== {name} on {self.distro}\nFAIL {name} on {self.distro}: not run: {e}")
+            out(f"=== {name} on {where}\nFAIL {name} on {where}: not run: {e}")
             out.flush()
-            return Result(name, self.distro, False, 0.0, artifacts)
+            return Result(name, self.distro, self.kind, False, 0.0, artifacts)
         log = open(artifacts / "commands.log", "w")
 
         def transcript(text: str) -> None:
@@ -225,7 +250,7 @@ class Runner:
         machine.transcript = transcript
         machine.log = out
         machine.out_dir = artifacts
-        header = f"=== {name} on {self.distro}" + \
+        header = f"=== {name} on {where}" + \
             (f" (machine {machine.name})" if machine.name != f"{self.distro}-{name}" else "")
         if not self.live:
             with Output.lock:
@@ -248,7 +273,7 @@ class Runner:
             report = describe_failure(error, scenario_path(arg))
             (artifacts / "failure.txt").write_text(
                 report + "\n\n" + "".join(traceback.format_exception(error)))
-            out(f"FAIL {name} on {self.distro} ({seconds:.1f}s)\n{report}")
+            out(f"FAIL {name} on {where} ({seconds:.1f}s)\n{report}")
         machine.collect(artifacts, journal=error is not None)
         log.close()
         if error is not None:
@@ -258,7 +283,7 @@ class Runner:
             else:
                 machine.stop()
         else:
-            out(f"PASS {name} on {self.distro} ({seconds:.1f}s)")
+            out(f"PASS {name} on {where} ({seconds:.1f}s)")
             key = (self.distro, name)
             if key in self.snapshots.wanted and machine.is_running():
                 try:
@@ -269,15 +294,16 @@ class Runner:
                 machine.stop()
         machine.log = print
         out.flush()
-        return Result(name, self.distro, error is None, seconds, artifacts)
+        return Result(name, self.distro, self.kind, error is None, seconds, artifacts)
 
     def not_run(self, arg: str, why: str) -> Result:
         """A failed result for a scenario that did not run, and why."""
         name = scenario_name(arg)
         out = Output(self.live)
-        out(f"=== {name} on {self.distro}\nFAIL {name} on {self.distro}: not run: {why}")
+        where = f"{self.distro} ({self.kind})"
+        out(f"=== {name} on {where}\nFAIL {name} on {where}: not run: {why}")
         out.flush()
-        return Result(name, self.distro, False, 0.0, OUT / self.distro / name)
+        return Result(name, self.distro, self.kind, False, 0.0, OUT / self.distro / self.kind / name)
 
     def stop_all(self) -> None:
         for m in self.machines:
@@ -290,6 +316,7 @@ class Unit:
     """Scenarios of one release that run in order on one worker: those of a machine group
     together, each one that needs its own machine alone."""
     distro: str
+    kind: str
     names: list[str]
     estimate: float
     shared: bool = False
@@ -307,22 +334,23 @@ def load_times() -> dict[str, float]:
         return {}
 
 
-def make_units(plan: list[tuple[str, list[str]]], modules: dict[str, ModuleType],
+def make_units(plan: list[tuple[str, str, list[str]]], modules: dict[str, ModuleType],
                times: dict[str, float]) -> list[Unit]:
     """The units, longest first (by the last run's times; 180 s for a scenario not run
     before), so that the long ones do not end up last on one worker."""
     units = []
-    for distro, names in plan:
+    for distro, kind, names in plan:
+        def took(n: str) -> float:
+            return times.get(f"{distro}/{kind}/{scenario_name(n)}", 180.0)
         groups: dict[str, list[str]] = {}
         for n in names:
             if not needs_own_machine(modules[n]):
                 groups.setdefault(machine_group(modules[n]), []).append(n)
         for group in groups.values():
-            estimate = sum(times.get(f"{distro}/{scenario_name(n)}", 180.0) for n in group)
-            units.append(Unit(distro, group, estimate, shared=True))
+            units.append(Unit(distro, kind, group, sum(map(took, group)), shared=True))
         for n in names:
             if needs_own_machine(modules[n]):
-                units.append(Unit(distro, [n], times.get(f"{distro}/{scenario_name(n)}", 180.0)))
+                units.append(Unit(distro, kind, [n], took(n)))
     return sorted(units, key=lambda u: -u.estimate)
 
 
@@ -369,14 +397,14 @@ class Schedule:
             if error:
                 with self.lock:
                     for n in unit.names:
-                        self.results.append(Result(scenario_name(n), unit.distro, False, 0.0,
-                                                   OUT / unit.distro / scenario_name(n)))
+                        self.results.append(Result(scenario_name(n), unit.distro, unit.kind, False,
+                                                   0.0, OUT / unit.distro / unit.kind / scenario_name(n)))
                 with Output.lock:
                     print(f"FAIL {', '.join(map(scenario_name, unit.names))} on {unit.distro}: "
                           f"no image: {error}", flush=True)
                 continue
             runner = Runner(keep=self.keep, verbose=self.verbose, distro=unit.distro,
-                            live=self.jobs == 1, snapshots=self.snapshots)
+                            live=self.jobs == 1, snapshots=self.snapshots, kind=unit.kind)
             with self.lock:
                 self.runners.append(runner)
             try:
@@ -394,7 +422,8 @@ class Schedule:
             finally:
                 # a snapshot this unit did not take will not come: its waiters fail
                 for n in unit.names:
-                    self.snapshots.put((unit.distro, scenario_name(n)), None)
+                    if unit.kind == "vm":
+                        self.snapshots.put((unit.distro, scenario_name(n)), None)
                 runner.stop_all()
 
     def run(self) -> list[Result]:
@@ -454,6 +483,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--attach", metavar="SOCKET", help="open a root shell on a kept machine")
     parser.add_argument("--shell", action="store_true",
                         help="boot a machine, leave it running and say how to reach it")
+    parser.add_argument("--boots", type=int, metavar="N",
+                        help="boot a new VM of each release N times in a row (to its control shell, "
+                             "then stop it) and count the kernel crashes; no scenario runs")
     parser.add_argument("--forward", type=int, action="append", default=[], metavar="PORT",
                         help="with --shell: forward a host port to this guest TCP port")
     parser.add_argument("--distro", action="append", choices=DISTROS, metavar="RELEASE",
@@ -461,6 +493,9 @@ def main(argv: list[str] | None = None) -> int:
                              "several; default: $EDGE_SETUP_VM_DISTROS, else all of them); "
                              "each scenario runs on the releases its DISTROS names "
                              f"(default: {DEFAULT_DISTRO} only)")
+    parser.add_argument("--kind", action="append", choices=KINDS,
+                        help="run only the scenarios' runs in containers, or in VMs (repeatable; "
+                             "default: both; each scenario runs where its KINDS says)")
     parser.add_argument("-j", "--jobs", type=int, metavar="N",
                         help="machines running at the same time (default: $EDGE_SETUP_VM_JOBS, "
                              "else 1: on a 2-core machine two TCG guests each run at half "
@@ -472,6 +507,12 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["PATH"] = os.environ.get("PATH", "/usr/bin:/bin") + ":/usr/local/sbin:/usr/sbin:/sbin"
     if args.attach:
         return attach(args.attach)
+    # Every program the harness starts reads /dev/null, not the caller's standard input:
+    # another program may have left that non-blocking, which ansible-galaxy refuses ("Ansible
+    # requires blocking IO"), and nothing here is interactive.
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
     names = discover()
     if args.list:
         print("\n".join(names))
@@ -526,24 +567,36 @@ def main(argv: list[str] | None = None) -> int:
         print(machine.keep())
         return 0
 
-    plan = [(d, [n for n in selected if d in distros_of(modules[n])]) for d in distros]
-    plan = [(d, names) for d, names in plan if names]
+    kinds = [k for k in KINDS if k in (args.kind or KINDS)]
+    # Per release, the containers first: they take minutes where the VMs take tens of them,
+    # and they prove most of the suite.
+    if args.boots:
+        return boot_check(distros, args.boots)
+
+    plan = [(d, k, [n for n in selected if d in distros_of(modules[n]) and k in kinds_of(modules[n])])
+            for d in distros for k in kinds]
+    plan = [(d, k, names) for d, k, names in plan if names]
     if args.rebuild:
-        for distro, _ in plan:
+        for distro in dict.fromkeys(d for d, _, _ in plan):
             get_image(distro, rebuild=True)
     # Host tools once, before the workers start.
-    hosttools.ensure(hosttools.QEMU_TOOLS)
+    if any(k == "vm" for _, k, _ in plan):
+        hosttools.ensure(hosttools.QEMU_TOOLS)
+    if any(k == "container" for _, k, _ in plan):
+        hosttools.ensure(CONTAINER_TOOLS)
     hosttools.ensure(hosttools.IMAGE_TOOLS)
     times = load_times()
     units = make_units(plan, modules, times)
     if jobs == 1:               # one at a time: release by release, as the plan lists them
-        units.sort(key=lambda u: [d for d, _ in plan].index(u.distro))
-    # Snapshots of scenarios that run here, for the scenarios that start FROM them; those
-    # wait for them, so they are queued after every unit that takes none.
-    wanted = {(d, starts_from(modules[n])) for d, names in plan for n in names
+        order = [(d, k) for d, k, _ in plan]
+        units.sort(key=lambda u: order.index((u.distro, u.kind)))
+    # Snapshots of scenarios that run here in VMs, for the scenarios that start FROM them;
+    # those wait for them, so they are queued after every unit that takes none.
+    wanted = {(d, starts_from(modules[n])) for d, k, names in plan if k == "vm" for n in names
               if starts_from(modules[n]) in map(scenario_name, names)}
     snapshots = Snapshots(wanted)
-    units.sort(key=lambda u: any((u.distro, starts_from(modules[n])) in wanted for n in u.names))
+    units.sort(key=lambda u: u.kind == "vm" and
+               any((u.distro, starts_from(modules[n])) in wanted for n in u.names))
     later = list(dict.fromkeys(u.distro for u in units if u.distro != units[0].distro)) if units else []
     if later:
         # The other releases' images build while the first scenarios run (on a new
@@ -551,8 +604,9 @@ def main(argv: list[str] | None = None) -> int:
         threading.Thread(target=prefetch_images, args=(later,), name="images", daemon=True).start()
     schedule = Schedule(units, jobs, keep=args.keep, verbose=args.verbose,
                         named=bool(args.scenarios), snapshots=snapshots)
-    print(f"[run] {sum(len(u.names) for u in units)} scenarios on "
-          f"{', '.join(d for d, _ in plan)}, {schedule.jobs} at a time", flush=True)
+    print(f"[run] {sum(len(u.names) for u in units)} scenario runs on "
+          f"{', '.join(dict.fromkeys(d for d, _, _ in plan))} ({', '.join(kinds)}), "
+          f"{schedule.jobs} at a time", flush=True)
     started = time.monotonic()
     try:
         results = schedule.run()
@@ -561,21 +615,60 @@ def main(argv: list[str] | None = None) -> int:
         snapshots.remove()
     wall = time.monotonic() - started
     order = {d: i for i, d in enumerate(DISTROS)}
-    results.sort(key=lambda r: (order[r.distro], r.name))
+    results.sort(key=lambda r: (order[r.distro], KINDS.index(r.kind), r.name))
     print("\nscenario results:")
     for r in results:
         word = "SKIP" if r.skipped else "PASS" if r.passed else "FAIL"
-        print(f"  {word}  {r.distro:<9} {r.name:<24} {r.seconds:7.1f}s")
-    for distro, _ in plan:
-        mine = [r for r in results if r.distro == distro]
-        print(f"{distro}: {count(mine)}, {sum(r.seconds for r in mine):.1f}s of scenarios")
+        print(f"  {word}  {r.distro:<9} {r.kind:<9} {r.name:<24} {r.seconds:7.1f}s")
+    phases = []
+    for distro, kind, _ in plan:
+        mine = [r for r in results if r.distro == distro and r.kind == kind]
+        seconds = sum(r.seconds for r in mine)
+        print(f"{distro} ({kind}): {count(mine)}, {seconds:.1f}s of scenarios")
+        phases.append(f"{'containers' if kind == 'container' else 'VMs'} {distro}: {seconds:.0f} s")
     print(f"total {wall:.1f}s ({sum(r.seconds for r in results):.1f}s of scenarios, "
           f"{schedule.jobs} at a time)")
-    times.update({f"{r.distro}/{r.name}": round(r.seconds, 1)
+    # The CI summary (.ci/run) lists these with its own phases.
+    if os.environ.get("EDGE_SETUP_TIMES"):
+        with open(os.environ["EDGE_SETUP_TIMES"], "a") as f:
+            f.write("".join(f"  {p}\n" for p in phases))
+    times.update({f"{r.distro}/{r.kind}/{r.name}": round(r.seconds, 1)
                   for r in results if r.passed and not r.skipped})
     times_file().write_text(json.dumps(times, indent=1, sort_keys=True) + "\n")
     print(count(results))
     return 0 if all(r.passed for r in results) else 1
+
+
+def boot_check(distros: list[str], boots: int) -> int:
+    """Boots a new VM of each release `boots` times, as the scenarios do, and counts the
+    boots whose kernel crashed (each is tried once more by the harness, so a crash is
+    counted even when the retry came up) and those that failed outright."""
+    hosttools.ensure(hosttools.QEMU_TOOLS)
+    failed_any = False
+    for distro in distros:
+        get_image(distro)
+        crashed, failed, seconds = 0, 0, []
+        for i in range(1, boots + 1):
+            m = Machine(f"{distro}-boot{i}", distro=distro, log=lambda text: None)
+            try:
+                m.start()
+                seconds.append(m.boot_seconds)
+                word = "ok"
+            except StepFailed as e:
+                failed += 1
+                word = "FAILED: " + str(e).splitlines()[0]
+            finally:
+                m.stop()
+            crashed += bool(m.crashes)
+            if m.crashes:
+                said = next(line for line in m.crashes[0] if CRASH.search(line))
+                word += f" (the kernel crashed first: {said.strip()[:100]})"
+            print(f"[boots] {distro} {i}/{boots}: {word}", flush=True)
+        mean = sum(seconds) / len(seconds) if seconds else 0.0
+        print(f"[boots] {distro}: {boots} boots, {crashed} with a kernel crash, {failed} failed; "
+              f"{mean:.0f}s to the control shell on average", flush=True)
+        failed_any |= bool(crashed or failed)
+    return 1 if failed_any else 0
 
 
 def prefetch_images(distros: list[str]) -> None:
