@@ -13,6 +13,8 @@ from vmtest.image import DISTROS  # runs on every release: TigerVNC 1.11, 1.12 a
 
 # Where it runs: its pipe checks read the release's kernel (wchan, the kernel stack).
 KINDS = ("vm",)
+# The state 10_vnc leaves (admin on :1, operator on :2), on the same machine.
+NEEDS = ("10_vnc",)
 
 EXE = "/usr/bin/edge-setup"
 SUDOERS = "/etc/sudoers.d/edge-setup-vnc"

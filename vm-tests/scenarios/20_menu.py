@@ -7,6 +7,8 @@ from vmtest.image import DISTROS  # runs on every release: TigerVNC 1.11, 1.12 a
 
 # Where it runs: a desktop and its menu: nothing of a kernel of its own.
 KINDS = ("container",)
+# The state 10_vnc leaves (admin on :1, operator on :2), on the same machine.
+NEEDS = ("10_vnc",)
 
 X, Y = 200, 150            # an empty spot of the desktop (the toolbar is at the bottom)
 

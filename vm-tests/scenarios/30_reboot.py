@@ -6,6 +6,8 @@ from vmtest.image import DISTROS  # runs on every release: TigerVNC 1.11, 1.12 a
 
 # Where it runs: a reboot needs a kernel and a boot of its own.
 KINDS = ("vm",)
+# The state 10_vnc leaves (admin on :1, operator on :2), on the same machine.
+NEEDS = ("10_vnc",)
 
 def test(machine):
     files = " ".join(["/etc/tigervnc/vncserver.users"] + [f"{vnc_dir(machine, u)}/passwd" for u in USERS])

@@ -7,6 +7,8 @@ from vmtest.image import DISTROS  # runs on every release: TigerVNC 1.11, 1.12 a
 
 # Where it runs: files, packages and sessions: the release's systemd in a container is the same.
 KINDS = ("container",)
+# The state 10_vnc leaves (admin on :1, operator on :2), on the same machine.
+NEEDS = ("10_vnc",)
 
 WATCHED = ("/etc/tigervnc/vncserver.users /etc/sudoers.d/edge-setup-vnc /etc/hosts "
            "/etc/group /usr/share/xsessions/edge-setup.desktop /usr/libexec/edge-setup/session "

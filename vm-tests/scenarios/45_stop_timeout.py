@@ -13,6 +13,8 @@ from vmtest.image import DISTROS  # runs on every release: TigerVNC 1.11, 1.12 a
 
 # Where it runs: systemd's stop timeout and cgroups: the container's systemd on the unified hierarchy.
 KINDS = ("container",)
+# The state 10_vnc leaves (admin on :1, operator on :2), on the same machine.
+NEEDS = ("10_vnc",)
 
 DROPIN = "/etc/systemd/system/tigervncserver@.service.d/edge-setup.conf"
 

@@ -20,6 +20,8 @@ from vmtest.edge import vnc_user_as
 
 # Where it runs: users' files and TigerVNC's wrapper: nothing of a kernel of its own.
 KINDS = ("container",)
+# The state 10_vnc leaves (admin on :1, operator on :2), on the same machine.
+NEEDS = ("10_vnc",)
 
 DISTROS = ("trixie",)
 

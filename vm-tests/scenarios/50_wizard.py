@@ -1,10 +1,12 @@
 """Scenario 6, the wizard from an answers file: a static address on the guest's NIC
 (systemd-networkd, the address QEMU's DHCP gave, so the guest stays reachable), the agent's
 URL, the device ID, VNC (listen = lan) and a VNC user; `ip addr` and the files show it, and
-a second run changes nothing and says so. Runs after 40_idempotence (operator comes back)."""
+a second run changes nothing and says so. Runs after 10_vnc (operator enabled)."""
 
 # Where it runs: edge-setup picks the NIC by its backing device (/sys/class/net/*/device), which a container's veth lacks.
 KINDS = ("vm",)
+# The state 10_vnc leaves (admin on :1, operator on :2), on the same machine.
+NEEDS = ("10_vnc",)
 
 ANSWERS = """\
 [network]

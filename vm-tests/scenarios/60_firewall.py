@@ -3,17 +3,23 @@
 up to the highest display; `--uninstall` closes them (and removes what it installed).
 Runs last on the shared machine, since --uninstall removes the packages."""
 
-from vmtest.edge import USERS
+from vmtest.edge import USERS, display_of, vnc_user_as
 
 # Where it runs: firewalld's rules in the container's own network namespace, crossed by the client from its LAN.
 KINDS = ("container",)
+# The state 10_vnc leaves (admin on :1, operator on :2), on the same machine.
+NEEDS = ("10_vnc",)
 
 
 def test(machine):
     machine.succeed("DEBIAN_FRONTEND=noninteractive apt-get install -y firewalld", timeout=900)
     machine.succeed("systemctl enable --now firewalld")
     machine.wait_for_unit("firewalld.service", timeout=180)
-    # Displays 3 and 4 for two more users, so that a port above 5903 is needed.
+    # operator back on display 2 (40_idempotence removed it; in a VM 50_wizard enabled it again),
+    # then displays 3 and 4 for two more users, so that a port above 5903 is needed.
+    if "operator" not in machine.succeed("cat /etc/tigervnc/vncserver.users"):
+        vnc_user_as(machine, "operator", *USERS["operator"])
+    assert display_of(machine, "operator") == 2
     for n, user in ((3, "viewer3"), (4, "viewer4")):
         machine.succeed(f"useradd -m -s /bin/bash {user}")
         machine.succeed(f"printf 'pass{n}wd\\n\\n' | edge-setup vnc-user --user {user} --password-stdin 2>&1",

@@ -7,9 +7,9 @@ the package leaves the sessions and the mappings; purging it drops only the rule
 binary it names is left.
 
 A container of its own starts from the image: the package, `edge-setup vnc`, admin and
-operator enabled (at native speed, so no snapshot of another scenario's machine is worth
-it); then the package is purged, which leaves an appliance as the scripts set it up, and
-`edge-setup vnc` through the copy has nothing to download."""
+operator enabled, as 10_vnc leaves its machine (at native speed, so no snapshot of another
+scenario's machine is worth it); then the package is purged, which leaves an appliance as
+the scripts set it up, and `edge-setup vnc` through the copy has nothing to download."""
 
 import re
 import shutil
@@ -57,6 +57,16 @@ def sessions_accept_passwords(machine, tag: str, passwords: dict[str, str]) -> N
 def test(machine):
     deb = edge_setup_deb()
     earlier = earlier_package(deb, machine.out_dir)
+
+    # An appliance set up with the package: VNC, admin and operator enabled through it.
+    install_package(machine)
+    for user in USERS:
+        machine.succeed(f"useradd -m -s /bin/bash $(getent group {user} >/dev/null && echo -N) {user}")
+    machine.succeed("edge-setup config set vnc.listen lan")
+    machine.succeed("edge-setup vnc 2>&1", timeout=1800)
+    machine.succeed("usermod -aG vncusers admin && usermod -aG vncusers operator")
+    for user, (password, view_only) in USERS.items():
+        vnc_user_as(machine, user, password, view_only)
 
     # Before the packages: a copied binary, `edge-setup vnc`, admin enabled through it.
     machine.succeed("DEBIAN_FRONTEND=noninteractive apt-get purge -y edge-setup 2>&1 && test ! -e " + RULE,

@@ -32,7 +32,7 @@ from .backdoor import Backdoor, ChannelError, ChannelTimeout, GuestRestarted
 from .image import DEFAULT_DISTRO, Image, cache_dir, get_image
 from .machine import BOOT_TIMEOUT, Guest, StepFailed, _alive, scenario_location
 
-CONTAINER_TOOLS = {"systemd-nspawn": "systemd-container", "nsenter": "util-linux"}
+CONTAINER_TOOLS = {"systemd-nspawn": "systemd-container", "ip": "iproute2"}
 GUEST_ADDRESS = "10.0.2.15"
 LAN_ADDRESS = "10.0.2.2"
 _CLONE_NEWNET = 0x40000000
@@ -196,7 +196,7 @@ class Container(Guest):
             self.log(f"[{self.name}] booting again after a shutdown")
         sd = self.state_dir
         cmd = ["systemd-nspawn", "--boot", "--register=no", "--keep-unit", "--quiet",
-               "-D", str(sd / "root"), "--machine", f"vmt-{sd.name[-8:]}",
+               "-D", str(sd / "root"), "--machine", f"vmt-{self._tag()}",
                f"--network-namespace-path=/run/netns/{self._netns[0]}",
                # the network is the container's own: networkd and firewalld configure it
                "--capability=CAP_NET_ADMIN",
@@ -242,7 +242,7 @@ class Container(Guest):
         (dropin / "container.conf").write_text(_BACKDOOR_DROPIN)
         for fifo in ("in", "out"):
             os.mkfifo(sd / "ctl" / fifo, 0o600)
-        tag = sd.name[-8:]
+        tag = self._tag()
         self._netns = ct, lan = (f"vmt-ct-{tag}", f"vmt-lan-{tag}")
         (sd / "netns").write_text(f"{ct} {lan}\n")
         _run("ip", "netns", "add", ct)
@@ -252,6 +252,11 @@ class Container(Guest):
         _run("ip", "-n", lan, "addr", "add", f"{LAN_ADDRESS}/24", "dev", "lan0")
         _run("ip", "-n", lan, "link", "set", "lan0", "up")
         _run("ip", "-n", lan, "link", "set", "lo", "up")
+
+    def _tag(self) -> str:
+        """A short name of this container's own for its namespaces and machine name (a host
+        name: mkdtemp's underscores are not allowed there)."""
+        return self.state_dir.name[-8:].replace("_", "x")
 
     def _mount(self) -> None:
         """The image read-only, and the overlay on it (on the base's layer, for a clone)."""

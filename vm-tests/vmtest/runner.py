@@ -106,6 +106,39 @@ def needs_own_machine(module: ModuleType) -> bool:
         getattr(module, "MEMORY_MB", 2048) != 2048 or getattr(module, "CPUS", 2) != 2
 
 
+def needs(module: ModuleType) -> tuple[str, ...]:
+    """The scenarios whose end state this one starts from (`NEEDS = ("10_vnc",)`): run before
+    it on its machine, in name order, when it is named without them."""
+    return tuple(getattr(module, "NEEDS", ()))
+
+
+def with_needs(chosen: list[str], modules: dict[str, ModuleType]) -> list[str]:
+    """`chosen` with the scenarios they need, transitively, in name order."""
+    wanted = set(chosen)
+    todo = list(chosen)
+    while todo:
+        for n in needs(modules[todo.pop()]):
+            if n not in wanted:
+                wanted.add(n)
+                todo.append(n)
+    return sorted(wanted, key=scenario_name)
+
+
+def check_needs(name: str, modules: dict[str, ModuleType]) -> None:
+    """A needed scenario exists and runs wherever the scenario does, on the same machine."""
+    module = modules[name]
+    for n in needs(module):
+        if n not in modules:
+            raise SystemExit(f"{scenario_path(name)}: NEEDS names {n}, which is no scenario")
+        other = modules[n]
+        if not (set(distros_of(module)) <= set(distros_of(other))
+                and set(kinds_of(module)) <= set(kinds_of(other))
+                and machine_group(module) == machine_group(other)
+                and not needs_own_machine(module) and not needs_own_machine(other)):
+            raise SystemExit(f"{scenario_path(name)}: NEEDS {n}, which must run on every release "
+                             "and kind it runs on, on the same machine")
+
+
 def starts_from(module: ModuleType) -> str | None:
     """The scenario whose end state this one's machine starts from (`FROM = "NAME"`): a
     snapshot of the release's machine right after NAME passed, taken only when NAME runs
@@ -355,13 +388,17 @@ def make_units(plan: list[tuple[str, str, list[str]]], modules: dict[str, Module
 
 
 class Schedule:
-    """Runs the units on `jobs` workers; each unit's scenarios in order on one of them."""
+    """Runs the units on `jobs` workers; each unit's scenarios in order on one of them. At
+    most `vms` VM units run at a time: two TCG guests on two cores each ran at half speed,
+    while containers run beside a guest on the core it leaves."""
 
     def __init__(self, units: list[Unit], jobs: int, keep: bool, verbose: bool, named: bool,
-                 snapshots: Snapshots | None = None):
+                 snapshots: Snapshots | None = None, vms: int = 1):
         self.snapshots = snapshots or Snapshots(set())
         self.queue = list(units)
         self.jobs = max(1, min(jobs, len(units)))
+        self.vms, self.vms_running = vms, 0
+        self.slots = threading.Condition()
         self.keep, self.verbose, self.named = keep, verbose, named
         self.lock = threading.Lock()
         self.results: list[Result] = []
@@ -370,8 +407,21 @@ class Schedule:
         self.images_shown: set[str] = set()
 
     def _next(self) -> Unit | None:
-        with self.lock:
-            return self.queue.pop(0) if self.queue else None
+        """The first unit in the queue that may start now; waits while only VM units are
+        left and the VMs' slots are taken."""
+        with self.slots:
+            while self.queue:
+                for i, unit in enumerate(self.queue):
+                    if unit.kind != "vm" or self.vms_running < self.vms:
+                        self.vms_running += unit.kind == "vm"
+                        return self.queue.pop(i)
+                self.slots.wait()
+            return None
+
+    def _done(self, unit: Unit) -> None:
+        with self.slots:
+            self.vms_running -= unit.kind == "vm"
+            self.slots.notify_all()
 
     def _image(self, distro: str) -> str | None:
         """Finds or builds the release's image; the error, if that failed."""
@@ -393,38 +443,44 @@ class Schedule:
 
     def _work(self) -> None:
         while (unit := self._next()) is not None:
-            error = self.image_errors.get(unit.distro) or self._image(unit.distro)
-            if error:
-                with self.lock:
-                    for n in unit.names:
-                        self.results.append(Result(scenario_name(n), unit.distro, unit.kind, False,
-                                                   0.0, OUT / unit.distro / unit.kind / scenario_name(n)))
-                with Output.lock:
-                    print(f"FAIL {', '.join(map(scenario_name, unit.names))} on {unit.distro}: "
-                          f"no image: {error}", flush=True)
-                continue
-            runner = Runner(keep=self.keep, verbose=self.verbose, distro=unit.distro,
-                            live=self.jobs == 1, snapshots=self.snapshots, kind=unit.kind)
-            with self.lock:
-                self.runners.append(runner)
             try:
-                failed = None
-                for name in unit.names:
-                    if failed is not None:
-                        # what follows on the shared machine builds on what failed
-                        result = runner.not_run(name, f"{failed} failed before it on the shared machine")
-                    else:
-                        result = runner.run_one(name, named=self.named)
-                    if unit.shared and not result.passed and failed is None:
-                        failed = result.name
-                    with self.lock:
-                        self.results.append(result)
+                self._run_unit(unit)
             finally:
-                # a snapshot this unit did not take will not come: its waiters fail
+                self._done(unit)
+
+    def _run_unit(self, unit: Unit) -> None:
+        error = self.image_errors.get(unit.distro) or self._image(unit.distro)
+        if error:
+            with self.lock:
                 for n in unit.names:
-                    if unit.kind == "vm":
-                        self.snapshots.put((unit.distro, scenario_name(n)), None)
-                runner.stop_all()
+                    self.results.append(Result(scenario_name(n), unit.distro, unit.kind, False,
+                                               0.0, OUT / unit.distro / unit.kind / scenario_name(n)))
+            with Output.lock:
+                print(f"FAIL {', '.join(map(scenario_name, unit.names))} on {unit.distro}: "
+                      f"no image: {error}", flush=True)
+            return
+        runner = Runner(keep=self.keep, verbose=self.verbose, distro=unit.distro,
+                        live=self.jobs == 1, snapshots=self.snapshots, kind=unit.kind)
+        with self.lock:
+            self.runners.append(runner)
+        try:
+            failed = None
+            for name in unit.names:
+                if failed is not None:
+                    # what follows on the shared machine builds on what failed
+                    result = runner.not_run(name, f"{failed} failed before it on the shared machine")
+                else:
+                    result = runner.run_one(name, named=self.named)
+                if unit.shared and not result.passed and failed is None:
+                    failed = result.name
+                with self.lock:
+                    self.results.append(result)
+        finally:
+            # a snapshot this unit did not take will not come: its waiters fail
+            for n in unit.names:
+                if unit.kind == "vm":
+                    self.snapshots.put((unit.distro, scenario_name(n)), None)
+            runner.stop_all()
 
     def run(self) -> list[Result]:
         if self.jobs == 1:
@@ -547,7 +603,9 @@ def main(argv: list[str] | None = None) -> int:
 
     # SIGTERM (e.g. a CI time limit) ends the run through the clean-up below.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    modules = {name: load(name) for name in selected}
+    modules = {name: load(name) for name in dict.fromkeys(names + selected)}
+    for name in selected:
+        check_needs(name, modules)
     if args.shell or args.build_image:
         for distro in (distros[:1] if args.shell else distros):
             image = get_image(distro, rebuild=args.rebuild)
@@ -573,7 +631,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.boots:
         return boot_check(distros, args.boots)
 
-    plan = [(d, k, [n for n in selected if d in distros_of(modules[n]) and k in kinds_of(modules[n])])
+    plan = [(d, k, with_needs([n for n in selected
+                               if d in distros_of(modules[n]) and k in kinds_of(modules[n])], modules))
             for d in distros for k in kinds]
     plan = [(d, k, names) for d, k, names in plan if names]
     if args.rebuild:

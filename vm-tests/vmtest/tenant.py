@@ -1,6 +1,6 @@
 """A Cumulocity tenant on the host's loopback for the remote access steps: HTTPS with a CA
 made by openssl, the identity and Cloud Remote Access requests the README documents (the
-same contract as the Rust tests' tenant, tests/common/tenant.rs), every request checked
+same contract as the Rust tests' tenant, tests/cli/common/tenant.rs), every request checked
 and kept. A guest reaches it through a reverse SSH forward (its own loopback); the
 Ansible collection's integration test uses it too."""
 

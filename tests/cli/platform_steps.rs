@@ -3,7 +3,7 @@
 //! steps, so this is where their order, halting, and where the secrets go are
 //! proven.
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;

@@ -1,6 +1,6 @@
 //! examples/appliance.toml documents every key of the answers file.
 
-mod common;
+use crate::common;
 
 use common::Image;
 use edge_setup::wizard::OPTIONS;

@@ -1,7 +1,7 @@
 //! `edge-setup vnc-user` in image roots: files, rules, concurrency, crashes, traps.
 //! These tests create files owned by other users, so they need root (as CI has).
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! Options 2 to 6 through the command line, on image roots: every input rule,
 //! what is installed where, and the order between the options.
 
-mod common;
+use crate::common;
 
 use common::Image;
 use common::pki::{DOMAIN, NEW_PASSWORD, PASSWORD, Pki};

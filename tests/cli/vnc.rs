@@ -1,7 +1,7 @@
 //! `edge-setup vnc` in image mode: the plan and the files, re-runs, bad input,
 //! uninstall, purge, bundle, and interruption.
 
-mod common;
+use crate::common;
 
 use common::{Image, ROCKY_9};
 use edge_setup::system::os_release::{Family, OsRelease};

@@ -1,8 +1,8 @@
 //! `edge-setup register` and `edge-setup remote-access` against a tenant on
-//! loopback (tests/common/tenant.rs), in image roots. The users' files belong
+//! loopback (tests/cli/common/tenant.rs), in image roots. The users' files belong
 //! to them, so these tests need root (as CI has).
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::PermissionsExt;
 

@@ -1,7 +1,7 @@
 //! `edge-setup --version` names the commit; `edge-setup completions SHELL`
 //! prints a script the shell accepts.
 
-mod common;
+use crate::common;
 
 use common::Image;
 

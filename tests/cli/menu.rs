@@ -1,6 +1,6 @@
 //! The interactive menu, driven through a real pseudo-terminal with tmux.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::time::{Duration, Instant};

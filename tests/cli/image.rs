@@ -1,7 +1,7 @@
 //! `edge-setup image prepare | first-boot` on image roots. The users' files
 //! belong to them, so these tests need root (as CI has).
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::PermissionsExt;
 

@@ -4,7 +4,7 @@
 //! resize2fs; it is proven with the recording runner in src/disk.rs because
 //! this sandbox denies the ext4 online-resize ioctl.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

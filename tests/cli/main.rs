@@ -1,0 +1,21 @@
+//! The integration tests, one binary: a module per command or concern. One test binary
+//! links edge-setup and its dependencies once; fifteen linked them fifteen times, which on
+//! two cores was most of the tests' build.
+
+mod common;
+
+mod config;
+mod device_id;
+mod examples;
+mod expand_disk_real;
+mod image;
+mod layout;
+mod menu;
+mod platform_steps;
+mod post_install;
+mod remote_access;
+mod remote_connectivity;
+mod setup;
+mod version;
+mod vnc;
+mod vnc_user;
