@@ -319,6 +319,9 @@ class Machine(Guest):
         self.disk: Path | None = None     # the overlay QEMU writes to
         # The serial console's lines of each kernel crash while booting (the boot was tried again).
         self.crashes: list[list[str]] = []
+        self.tcg_thread = TCG_THREAD
+        # Added to the kernel's command line at the next boot.
+        self.kernel_args = ""
 
     # -- life cycle -------------------------------------------------------------------
     @property
@@ -362,13 +365,13 @@ class Machine(Guest):
         overlay = self.disk
         fwd = "".join(f",hostfwd=tcp:127.0.0.1:{h}-:{g}" for g, h in self.forwards.items())
         accel = ["-accel", "kvm", "-cpu", "host"] if self.accel == "kvm" else \
-            ["-accel", f"tcg,thread={TCG_THREAD}", "-cpu", TCG_CPU]
+            ["-accel", f"tcg,thread={self.tcg_thread}", "-cpu", TCG_CPU]
         cmd = [
             "qemu-system-x86_64", "-name", f"edge-setup-vm-{self.name}", "-machine", "pc",
             *accel, "-smp", str(self.cpus), "-m", str(self.memory_mb),
             "-nodefaults", "-display", "none",
             "-kernel", str(image.kernel), "-initrd", str(image.initrd),
-            "-append", "root=/dev/vda rw console=ttyS0",
+            "-append", f"root=/dev/vda rw console=ttyS0 {self.kernel_args}".rstrip(),
             "-drive", f"file={overlay},format=qcow2,if=virtio,cache=unsafe,discard=unmap",
             *[a for d in self.extra_disks for a in ("-drive", f"file={d},format=raw,if=virtio")],
             "-netdev", f"user,id=net0,restrict=on{fwd}",
@@ -417,13 +420,22 @@ class Machine(Guest):
                 report = "\n".join("  | " + line for line in crash)
                 self.crashes.append(crash)
                 if attempt == 2:
+                    self._kill_qemu()
                     raise StepFailed(f"{self.name}: the kernel crashed while booting, twice; the "
                                      f"second time:\n{report}") from None
+                cmd = self._cmd_of_last_launch()
+                how = ""
+                if self.accel == "tcg" and self.tcg_thread == "multi":
+                    # A crash in code the kernel patches at run time (text_poke under several
+                    # emulation threads) cannot recur with one thread for all vCPUs.
+                    self.tcg_thread = "single"
+                    cmd = [a.replace("tcg,thread=multi", "tcg,thread=single") for a in cmd]
+                    how = " with one emulation thread (-accel tcg,thread=single) from now on"
+                    (self.state_dir / "qemu.cmdline").write_text(shlex.join(cmd) + "\n")
                 self.log(f"!!! [{self.name}] the kernel crashed while booting "
-                         f"({time.monotonic() - started:.0f}s); booting once more. "
+                         f"({time.monotonic() - started:.0f}s); booting once more{how}. "
                          f"The serial console said:\n{report}")
                 self._kill_qemu()
-                cmd = self._cmd_of_last_launch()
                 wait = lambda: self.backdoor.wait_ready(BOOT_TIMEOUT)   # noqa: E731
         self.boot_seconds = time.monotonic() - started
         self.log(f"[{self.name}] control shell ready after {self.boot_seconds:.1f}s")
