@@ -553,11 +553,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="run only the scenarios' runs in containers, or in VMs (repeatable; "
                              "default: both; each scenario runs where its KINDS says)")
     parser.add_argument("-j", "--jobs", type=int, metavar="N",
-                        help="machines running at the same time (default: $EDGE_SETUP_VM_JOBS, "
-                             "else 1: on a 2-core machine two TCG guests each run at half "
-                             "speed); a release's shared machine runs its scenarios in order, "
-                             "the scenarios with a machine of their own and other releases "
-                             "run beside it")
+                        help="machines running at the same time, at most one of them a VM "
+                             "(on a 2-core machine two TCG guests each ran at half speed; "
+                             "containers run beside one); default: $EDGE_SETUP_VM_JOBS, else 2; "
+                             "a release's shared machine runs its scenarios in order")
     args = parser.parse_args(argv)
 
     os.environ["PATH"] = os.environ.get("PATH", "/usr/bin:/bin") + ":/usr/local/sbin:/usr/sbin:/sbin"
@@ -593,7 +592,7 @@ def main(argv: list[str] | None = None) -> int:
     jobs = args.jobs
     if jobs is None:
         try:
-            jobs = int(os.environ.get("EDGE_SETUP_VM_JOBS", "1"))
+            jobs = int(os.environ.get("EDGE_SETUP_VM_JOBS", "2"))
         except ValueError:
             print("EDGE_SETUP_VM_JOBS must be a number", file=sys.stderr)
             return 2
