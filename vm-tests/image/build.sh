@@ -110,6 +110,25 @@ step "build the offline repository /var/local/edge-repo"
 repo=$root/var/local/edge-repo
 mkdir -p "$repo"
 mv "$root"/var/cache/apt/archives/*.deb "$repo/"
+# Each package's data member uncompressed: the same data.tar, control member and member
+# order, which dpkg reads as it reads data.tar.xz. Under TCG, decompressing xz was a sixth of
+# a guest's install of the VNC package set (bullseye: 190 s with xz, 158 s without).
+unpacked=$work/unpacked
+mkdir "$unpacked"
+for deb in "$repo"/*.deb; do
+    rm -f "$unpacked"/*
+    (cd "$unpacked" && ar x "$deb")
+    if [ -e "$unpacked/data.tar.xz" ]; then
+        xz -d "$unpacked/data.tar.xz"
+    elif [ -e "$unpacked/data.tar.gz" ]; then
+        gzip -d "$unpacked/data.tar.gz"
+    else
+        continue
+    fi
+    control=$(cd "$unpacked" && echo control.tar*)
+    rm "$deb"
+    (cd "$unpacked" && ar rcD "$deb" debian-binary "$control" data.tar)
+done
 (cd "$repo" && dpkg-scanpackages --multiversion . /dev/null >Packages 2>/dev/null)
 rm "$root/etc/apt/sources.list.d/debian.sources"
 # No name server: the guest is offline, and a lookup must fail at once rather than after
