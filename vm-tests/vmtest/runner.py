@@ -689,7 +689,7 @@ def main(argv: list[str] | None = None) -> int:
     # The CI summary (.ci/run) lists these with its own phases.
     if os.environ.get("EDGE_SETUP_TIMES"):
         with open(os.environ["EDGE_SETUP_TIMES"], "a") as f:
-            f.write("".join(f"  {p}\n" for p in phases))
+            f.write("".join(f"{p}\n" for p in phases))
     times.update({f"{r.distro}/{r.kind}/{r.name}": round(r.seconds, 1)
                   for r in results if r.passed and not r.skipped})
     times_file().write_text(json.dumps(times, indent=1, sort_keys=True) + "\n")
