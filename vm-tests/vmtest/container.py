@@ -28,9 +28,9 @@ from pathlib import Path
 from typing import Callable
 
 from . import hosttools
-from .backdoor import Backdoor, ChannelError, ChannelTimeout, GuestRestarted
-from .image import DEFAULT_DISTRO, Image, cache_dir, get_image
-from .machine import BOOT_TIMEOUT, Guest, StepFailed, _alive, scenario_location
+from .backdoor import Backdoor, ChannelError
+from .image import DEFAULT_DISTRO, Image, cache_dir
+from .machine import BOOT_TIMEOUT, Guest, StepFailed, _alive
 
 CONTAINER_TOOLS = {"systemd-nspawn": "systemd-container", "ip": "iproute2"}
 GUEST_ADDRESS = "10.0.2.15"
@@ -157,29 +157,18 @@ class Container(Guest):
     """One systemd-nspawn container of a release. Steps start it if it is not running."""
 
     kind = "container"
+    logs = ("console.log", "nspawn.cmdline")
 
     def __init__(self, name: str = "container", *, distro: str = DEFAULT_DISTRO,
                  image: Image | None = None, log: Callable[[str], None] | None = None,
                  base: Path | None = None):
-        super().__init__(name, distro, log)
-        self._image = image
+        super().__init__(name, distro, log, image)
         # The overlay of a shut-down container this one starts from (clone()), as a layer
         # between the image and its own.
         self.base = base
-        self.process: subprocess.Popen | None = None
-        self.backdoor: Backdoor | None = None
         self.boot_seconds: float | None = None
         self._relays: dict[int, _Relay] = {}
         self._netns: tuple[str, str] | None = None     # (container's, LAN's) names
-
-    @property
-    def image(self) -> Image:
-        if self._image is None:
-            self._image = get_image(self.distro)
-        return self._image
-
-    def is_running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
 
     # -- life cycle -------------------------------------------------------------------
     def start(self) -> None:
@@ -217,7 +206,7 @@ class Container(Guest):
             self.backdoor.connect()
             self.backdoor.wait_ready(BOOT_TIMEOUT)
         except ChannelError as e:
-            raise StepFailed(f"{self.name} did not boot: {e}\n{self._console_tail()}") from None
+            raise StepFailed(f"{self.name} did not boot: {e}\n{self._tail()}") from None
         self.boot_seconds = time.monotonic() - started
         self.log(f"[{self.name}] control shell ready after {self.boot_seconds:.1f}s")
 
@@ -273,27 +262,8 @@ class Container(Guest):
         if self.transcript:
             self.transcript("ctl: " + line.decode(errors="replace"))
 
-    def _console_tail(self, lines: int = 25) -> str:
-        try:
-            text = (self.state_dir / "console.log").read_text(errors="replace")
-        except (OSError, TypeError):
-            return ""
-        tail = text.replace("\r", "").splitlines()[-lines:]
-        result = "last lines of the container's console:\n" + "\n".join("  | " + l for l in tail)
-        if self.process is not None and self.process.poll() is not None:
-            result += f"\nsystemd-nspawn exited with status {self.process.returncode}"
-        return result
-
-    def _run(self, command: str, timeout: float, step: str) -> tuple[int, bytes]:
-        try:
-            return self.backdoor.run(command, timeout)
-        except GuestRestarted as e:
-            raise StepFailed(f"{step}: `{command}`: {e} while the command ran\n"
-                             f"{self._console_tail()}") from None
-        except ChannelTimeout as e:
-            raise StepFailed(f"{step}: `{command}`: {e}") from None
-        except ChannelError as e:
-            raise StepFailed(f"{step}: `{command}`: {e}\n{self._console_tail()}") from None
+    def _ended(self) -> str:
+        return f"systemd-nspawn exited with status {self.process.returncode}"
 
     def _xchg(self) -> str:
         return "/run/vmt/xchg"         # bound in by systemd-nspawn
@@ -311,21 +281,6 @@ class Container(Guest):
         return self.forwards[guest_port]
 
     # -- power ------------------------------------------------------------------------
-    def shutdown(self, timeout: float = 180) -> None:
-        """Powers the container off cleanly (systemctl poweroff) and waits for it; the next
-        step boots the same overlay again."""
-        if not self.is_running():
-            return
-        self.backdoor.send_only("systemctl poweroff")
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            raise StepFailed(f"shutdown: the container did not power off within {timeout:.0f}s\n"
-                             f"{self._console_tail()}") from None
-        finally:
-            self.backdoor.close()
-        self.log(f"  {scenario_location()} shutdown: powered off")
-
     def reboot(self, timeout: float = BOOT_TIMEOUT) -> None:
         raise StepFailed("reboot: a container shares the host's kernel; a scenario that "
                          "reboots runs in a VM (KINDS = (\"vm\",))")
@@ -364,10 +319,6 @@ class Container(Guest):
         if self.state_dir and not self.kept:
             _remove_state(self.state_dir)
 
-    def release_shell(self) -> None:
-        if self.backdoor:
-            self.backdoor.close()
-
     def keep(self) -> str:
         self.kept = True
         self.release_shell()
@@ -378,20 +329,6 @@ class Container(Guest):
                 f"  console log: {self.state_dir / 'console.log'}\n"
                 f"  forwards:    {fw} (they end with this run)\n"
                 f"  stop it:     kill {self.process.pid}, then run vm-tests/run again (it cleans up)")
-
-    def collect(self, dest: Path, journal: bool) -> None:
-        dest.mkdir(parents=True, exist_ok=True)
-        if self.state_dir and (self.state_dir / "console.log").exists():
-            shutil.copy(self.state_dir / "console.log", dest / "console.log")
-            shutil.copy(self.state_dir / "nspawn.cmdline", dest / "nspawn.cmdline")
-        if journal and self.is_running():
-            for fname, cmd in (("journal.txt", "journalctl -b --no-pager"),
-                               ("failed-units.txt", "systemctl --failed --no-pager")):
-                try:
-                    _, out = self.backdoor.run(cmd, 120)
-                    (dest / fname).write_bytes(out)
-                except ChannelError as e:
-                    (dest / fname).write_text(f"could not collect: {e}\n")
 
 
 def _leader(nspawn_pid: int) -> int | None:

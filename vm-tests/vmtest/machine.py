@@ -107,9 +107,16 @@ class Guest:
     _xchg, forward)."""
 
     kind = "?"
+    # The files of its state directory that go into a scenario's artifacts: the console's
+    # log first (its tail is shown when a step fails), then how it was started.
+    logs: tuple[str, ...] = ()
 
-    def __init__(self, name: str, distro: str, log: Callable[[str], None] | None):
+    def __init__(self, name: str, distro: str, log: Callable[[str], None] | None,
+                 image: Image | None = None):
         self.name = name
+        self._image = image
+        self.process: subprocess.Popen | None = None
+        self.backdoor: Backdoor | None = None
         # The Debian release the machine runs (its image): bullseye, bookworm or trixie.
         self.distro = distro
         self.log = log or (lambda text: print(text, flush=True))
@@ -122,9 +129,86 @@ class Guest:
         # set by the runner: relative screenshot paths land there.
         self.out_dir: Path = Path.cwd()
 
+    @property
+    def image(self) -> Image:
+        if self._image is None:
+            self._image = get_image(self.distro)
+        return self._image
+
+    def is_running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
     def _check_running(self, step: str) -> None:
         if not self.is_running():
             self.start()
+
+    def _tail(self, lines: int = 25) -> str:
+        """The last lines of the console's log, and how the machine's process ended."""
+        try:
+            text = (self.state_dir / self.logs[0]).read_text(errors="replace")
+        except (OSError, TypeError, IndexError):
+            return ""
+        tail = text.replace("\r", "").splitlines()[-lines:]
+        result = f"last lines of {self.logs[0]}:\n" + "\n".join("  | " + l for l in tail)
+        if self.process is not None and self.process.poll() is not None:
+            result += f"\n{self._ended()}"
+        return result
+
+    def _ended(self) -> str:
+        return f"its process exited with status {self.process.returncode}"
+
+    def _run(self, command: str, timeout: float, step: str) -> tuple[int, bytes]:
+        """Runs `command` through the control shell."""
+        try:
+            return self.backdoor.run(command, timeout)
+        except GuestRestarted as e:
+            self._restarted(e)
+            raise StepFailed(f"{step}: `{command}`: {e} while the command ran\n"
+                             f"{self._tail()}") from None
+        except ChannelTimeout as e:
+            raise StepFailed(f"{step}: `{command}`: {e}") from None
+        except ChannelError as e:
+            raise StepFailed(f"{step}: `{command}`: {e}\n{self._tail()}") from None
+
+    def _restarted(self, e: GuestRestarted) -> None:
+        """The control shell restarted while a command ran (the guest rebooted)."""
+
+    def shutdown(self, timeout: float = 180) -> None:
+        """Powers the machine off cleanly (systemctl poweroff) and waits for its process to
+        exit; the next step (or start()) boots the same disk again."""
+        if not self.is_running():
+            return
+        self.backdoor.send_only("systemctl poweroff")
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise StepFailed(f"shutdown: {self.name} did not power off within {timeout:.0f}s\n"
+                             f"{self._tail()}") from None
+        finally:
+            self.backdoor.close()
+        self.log(f"  {scenario_location()} shutdown: powered off")
+
+    def release_shell(self) -> None:
+        """Closes this process's connection to the machine's control shell (a VM's QEMU
+        socket serves one client at a time: `vm-tests/run --attach` can then have it). The
+        next step connects again."""
+        if self.backdoor:
+            self.backdoor.close()
+
+    def collect(self, dest: Path, journal: bool) -> None:
+        """Copies the machine's logs (and, if asked, its journal and failed units) to `dest`."""
+        dest.mkdir(parents=True, exist_ok=True)
+        for name in self.logs:
+            if self.state_dir and (self.state_dir / name).exists():
+                shutil.copy(self.state_dir / name, dest / name)
+        if journal and self.is_running():
+            for fname, cmd in (("journal.txt", "journalctl -b --no-pager"),
+                               ("failed-units.txt", "systemctl --failed --no-pager")):
+                try:
+                    _, out = self.backdoor.run(cmd, 120)
+                    (dest / fname).write_bytes(out)
+                except ChannelError as e:
+                    (dest / fname).write_text(f"could not collect: {e}\n")
 
     # -- commands -----------------------------------------------------------------------
     def execute(self, command: str, timeout: float = DEFAULT_TIMEOUT, *,
@@ -297,19 +381,17 @@ class Machine(Guest):
     """One QEMU guest. Steps start the machine if it is not running yet."""
 
     kind = "vm"
+    logs = ("serial.log", "qemu.cmdline")
 
     def __init__(self, name: str = "machine", *, memory_mb: int = 2048, cpus: int = 2,
                  distro: str = DEFAULT_DISTRO, image: Image | None = None,
                  log: Callable[[str], None] | None = None, backing: Path | None = None):
-        super().__init__(name, distro, log)
+        super().__init__(name, distro, log, image)
         self.memory_mb = memory_mb
         self.cpus = cpus
         # Raw disk images on the host attached as further virtio disks (/dev/vdb, ...):
         # add to it before the machine starts.
         self.extra_disks: list[Path] = []
-        self._image = image
-        self.process: subprocess.Popen | None = None
-        self.backdoor: Backdoor | None = None
         self.accel: str | None = None
         self.boot_seconds: float | None = None
         self._xchg_mounted = False
@@ -324,15 +406,6 @@ class Machine(Guest):
         self.kernel_args = ""
 
     # -- life cycle -------------------------------------------------------------------
-    @property
-    def image(self) -> Image:
-        if self._image is None:
-            self._image = get_image(self.distro)
-        return self._image
-
-    def is_running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
     def start(self) -> None:
         """Boots the machine (once; later calls do nothing while it runs) and waits for
         its control shell. After shutdown() it boots the same disks again."""
@@ -416,7 +489,7 @@ class Machine(Guest):
             except ChannelError as e:
                 crash = self._crash_lines()
                 if not crash:
-                    raise StepFailed(f"{self.name} did not boot: {e}\n{self._serial_tail()}") from None
+                    raise StepFailed(f"{self.name} did not boot: {e}\n{self._tail()}") from None
                 report = "\n".join("  | " + line for line in crash)
                 self.crashes.append(crash)
                 if attempt == 2:
@@ -475,18 +548,8 @@ class Machine(Guest):
         return self.is_running() and (self.backdoor is None or self.backdoor.boot_id_seen
                                       or not self._crash_lines())
 
-    def _run(self, command: str, timeout: float, step: str) -> tuple[int, bytes]:
-        """Runs `command` through the control shell on the virtio console."""
-        try:
-            return self.backdoor.run(command, timeout)
-        except GuestRestarted as e:
-            self._xchg_mounted = self._xchg_mounted and e.same_boot
-            raise StepFailed(f"{step}: `{command}`: {e} while the command ran\n"
-                             f"{self._serial_tail()}") from None
-        except ChannelTimeout as e:
-            raise StepFailed(f"{step}: `{command}`: {e}") from None
-        except ChannelError as e:
-            raise StepFailed(f"{step}: `{command}`: {e}\n{self._serial_tail()}") from None
+    def _restarted(self, e: GuestRestarted) -> None:
+        self._xchg_mounted = self._xchg_mounted and e.same_boot
 
     def _xchg(self) -> str:
         """Mounts the host's exchange directory (virtio 9p) in the guest; returns its path."""
@@ -502,18 +565,10 @@ class Machine(Guest):
         if self.transcript:
             self.transcript("hvc0: " + line.decode(errors="replace"))
 
-    def _serial_tail(self, lines: int = 25) -> str:
-        try:
-            text = (self.state_dir / "serial.log").read_text(errors="replace")
-        except (OSError, TypeError):
-            return ""
-        tail = text.replace("\r", "").splitlines()[-lines:]
-        result = "last lines of the serial console:\n" + "\n".join("  | " + l for l in tail)
-        if self.process is not None and self.process.poll() is not None:
-            qemu = (self.state_dir / "qemu.log").read_text(errors="replace").strip()
-            result += (f"\nQEMU exited with status {self.process.returncode}:\n"
-                       + "\n".join("  | " + l for l in qemu.splitlines()[-15:]))
-        return result
+    def _ended(self) -> str:
+        qemu = (self.state_dir / "qemu.log").read_text(errors="replace").strip()
+        return (f"QEMU exited with status {self.process.returncode}:\n"
+                + "\n".join("  | " + l for l in qemu.splitlines()[-15:]))
 
     def _qmp(self, command: str, **arguments) -> object:
         with socket.socket(socket.AF_UNIX) as s:
@@ -566,20 +621,6 @@ class Machine(Guest):
             raise StepFailed(f"reboot: the guest did not come back: {e}") from None
         self.log(f"  {scenario_location()} reboot: back after {time.monotonic() - started:.1f}s")
 
-    def shutdown(self, timeout: float = 180) -> None:
-        """Powers the guest off cleanly (systemctl poweroff) and waits for QEMU to exit."""
-        if not self.is_running():
-            return
-        self.backdoor.send_only("systemctl poweroff")
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            raise StepFailed(f"shutdown: the guest did not power off within {timeout:.0f}s\n"
-                             f"{self._serial_tail()}") from None
-        finally:
-            self.backdoor.close()
-        self.log(f"  {scenario_location()} shutdown: powered off")
-
     def clone(self, name: str) -> "Machine":
         """A new machine whose disk starts as this one's, as a clone of a golden image
         would: a copy-on-write overlay on this machine's disk, which stays powered off
@@ -630,13 +671,6 @@ class Machine(Guest):
             if self.shell_socket.parent != self.state_dir:
                 shutil.rmtree(self.shell_socket.parent, ignore_errors=True)
 
-    def release_shell(self) -> None:
-        """Closes this process's connection to the guest's control shell, so that
-        `vm-tests/run --attach` can have it: QEMU's socket serves one client at a time, and
-        a second one waits until the first lets go. The next step connects again."""
-        if self.backdoor:
-            self.backdoor.close()
-
     def keep(self) -> str:
         """Leaves the machine running after the harness exits; returns how to reach it."""
         self.kept = True
@@ -650,22 +684,6 @@ class Machine(Guest):
                 f"  serial log:  {self.state_dir / 'serial.log'}\n"
                 f"  forwards:    {fw}\n"
                 f"  stop it:     kill {self.process.pid}; rm -rf {self.state_dir}")
-
-    # -- diagnostics --------------------------------------------------------------------
-    def collect(self, dest: Path, journal: bool) -> None:
-        """Copies the serial console log (and, if asked, the guest's journal) to `dest`."""
-        dest.mkdir(parents=True, exist_ok=True)
-        if self.state_dir and (self.state_dir / "serial.log").exists():
-            shutil.copy(self.state_dir / "serial.log", dest / "serial.log")
-            shutil.copy(self.state_dir / "qemu.cmdline", dest / "qemu.cmdline")
-        if journal and self.is_running():
-            for fname, cmd in (("journal.txt", "journalctl -b --no-pager"),
-                               ("failed-units.txt", "systemctl --failed --no-pager")):
-                try:
-                    _, out = self.backdoor.run(cmd, 120)
-                    (dest / fname).write_bytes(out)
-                except ChannelError as e:
-                    (dest / fname).write_text(f"could not collect: {e}\n")
 
 def _alive(pid_file: Path) -> int | None:
     """The pid in `pid_file` if that process still runs."""
