@@ -431,10 +431,15 @@ class Machine(Guest):
                             "-F", fmt, str(self.disk)], check=True)
         else:
             self.log(f"[{self.name}] booting again after a shutdown")
-            for sock in (self.shell_socket, self.qmp_socket):
-                sock.unlink(missing_ok=True)
-        self._xchg_mounted = False
-        sd = self.state_dir
+        self.log(f"[{self.name}] booting ({self.accel}, {self.cpus} vCPUs, "
+                 f"{self.memory_mb} MiB, state in {self.state_dir})")
+        (self.state_dir / "owner.pid").write_text(f"{os.getpid()}\n")
+        self._boot(True, lambda: self.backdoor.wait_ready(BOOT_TIMEOUT))
+
+    def _qemu_cmd(self) -> list[str]:
+        """QEMU's command line as the machine is now: its forwards, disks, kernel arguments
+        and TCG threads."""
+        sd, image = self.state_dir, self.image
         overlay = self.disk
         fwd = "".join(f",hostfwd=tcp:127.0.0.1:{h}-:{g}" for g, h in self.forwards.items())
         accel = ["-accel", "kvm", "-cpu", "host"] if self.accel == "kvm" else \
@@ -458,13 +463,14 @@ class Machine(Guest):
             "-virtfs", f"local,path={sd / 'xchg'},mount_tag=xchg,security_model=none,id=xchg",
             "-device", "virtio-rng-pci",
         ]
-        (sd / "qemu.cmdline").write_text(shlex.join(cmd) + "\n")
-        self.log(f"[{self.name}] booting ({self.accel}, {self.cpus} vCPUs, "
-                 f"{self.memory_mb} MiB, state in {sd})")
-        (sd / "owner.pid").write_text(f"{os.getpid()}\n")
-        self._boot(cmd, lambda: self.backdoor.wait_ready(BOOT_TIMEOUT))
+        return cmd
 
-    def _launch(self, cmd: list[str]) -> None:
+    def _launch(self) -> None:
+        for sock in (self.shell_socket, self.qmp_socket):
+            sock.unlink(missing_ok=True)
+        self._xchg_mounted = False
+        cmd = self._qemu_cmd()
+        (self.state_dir / "qemu.cmdline").write_text(shlex.join(cmd) + "\n")
         self._boot_from = self._serial_size()
         with open(self.state_dir / "qemu.log", "ab") as qemu_log:
             self.process = subprocess.Popen(
@@ -475,15 +481,15 @@ class Machine(Guest):
                                  noise=self._console_noise)
         self.backdoor.connect()
 
-    def _boot(self, cmd: list[str] | None, wait: Callable[[], object]) -> None:
-        """Launches QEMU (unless `cmd` is None: a reboot of the running one) and waits for
+    def _boot(self, launch: bool, wait: Callable[[], object]) -> None:
+        """Launches QEMU (unless not `launch`: a reboot of the running one) and waits for
         the control shell. A kernel panic or oops on the serial console fails the boot at
         once; such a boot is tried once more, on the same disk, and the output says so."""
         started = time.monotonic()
         for attempt in (1, 2):
             try:
-                if cmd is not None:
-                    self._launch(cmd)
+                if launch:
+                    self._launch()
                 wait()
                 break
             except ChannelError as e:
@@ -496,25 +502,20 @@ class Machine(Guest):
                     self._kill_qemu()
                     raise StepFailed(f"{self.name}: the kernel crashed while booting, twice; the "
                                      f"second time:\n{report}") from None
-                cmd = self._cmd_of_last_launch()
                 how = ""
                 if self.accel == "tcg" and self.tcg_thread == "multi":
                     # A crash in code the kernel patches at run time (text_poke under several
                     # emulation threads) cannot recur with one thread for all vCPUs.
                     self.tcg_thread = "single"
-                    cmd = [a.replace("tcg,thread=multi", "tcg,thread=single") for a in cmd]
                     how = " with one emulation thread (-accel tcg,thread=single) from now on"
-                    (self.state_dir / "qemu.cmdline").write_text(shlex.join(cmd) + "\n")
                 self.log(f"!!! [{self.name}] the kernel crashed while booting "
                          f"({time.monotonic() - started:.0f}s); booting once more{how}. "
                          f"The serial console said:\n{report}")
                 self._kill_qemu()
+                launch = True
                 wait = lambda: self.backdoor.wait_ready(BOOT_TIMEOUT)   # noqa: E731
         self.boot_seconds = time.monotonic() - started
         self.log(f"[{self.name}] control shell ready after {self.boot_seconds:.1f}s")
-
-    def _cmd_of_last_launch(self) -> list[str]:
-        return shlex.split((self.state_dir / "qemu.cmdline").read_text())
 
     def _kill_qemu(self) -> None:
         if self.backdoor:
@@ -616,7 +617,7 @@ class Machine(Guest):
         self.backdoor.send_only("systemctl reboot")
         self._xchg_mounted = False
         try:
-            self._boot(None, lambda: self.backdoor.wait_ready(timeout, other_than=old_boot))
+            self._boot(False, lambda: self.backdoor.wait_ready(timeout, other_than=old_boot))
         except StepFailed as e:
             raise StepFailed(f"reboot: the guest did not come back: {e}") from None
         self.log(f"  {scenario_location()} reboot: back after {time.monotonic() - started:.1f}s")
