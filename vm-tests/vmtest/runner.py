@@ -103,7 +103,7 @@ def describe_failure(error: BaseException, scenario_file: Path) -> str:
 def needs_own_machine(module: ModuleType) -> bool:
     """FRESH_MACHINE, or a size other than the shared machines'."""
     return bool(getattr(module, "FRESH_MACHINE", False)) or \
-        getattr(module, "MEMORY_MB", 2048) != 2048 or getattr(module, "CPUS", 2) != 2
+        getattr(module, "MEMORY_MB", 2048) != 2048 or getattr(module, "CPUS", 1) != 1
 
 
 def needs(module: ModuleType) -> tuple[str, ...]:
@@ -239,7 +239,7 @@ class Runner:
                 raise StepFailed(f"{key[1]} did not pass on {self.distro}, so there is no "
                                  f"snapshot of its machine to start from")
         m = Machine(f"{self.distro}-{name}", memory_mb=getattr(module, "MEMORY_MB", 2048),
-                    cpus=getattr(module, "CPUS", 2), distro=self.distro, backing=backing)
+                    cpus=getattr(module, "CPUS", 1), distro=self.distro, backing=backing)
         self.machines.append(m)
         return m
 
@@ -389,8 +389,8 @@ def make_units(plan: list[tuple[str, str, list[str]]], modules: dict[str, Module
 
 class Schedule:
     """Runs the units on `jobs` workers; each unit's scenarios in order on one of them. At
-    most `vms` VM units run at a time: two TCG guests on two cores each ran at half speed,
-    while containers run beside a guest on the core it leaves."""
+    most `vms` VM units run at a time: a TCG guest with one vCPU keeps one host core busy
+    (two of them on two cores each ran as fast as one alone), containers fill the gaps."""
 
     def __init__(self, units: list[Unit], jobs: int, keep: bool, verbose: bool, named: bool,
                  snapshots: Snapshots | None = None, vms: int = 1):
@@ -553,10 +553,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="run only the scenarios' runs in containers, or in VMs (repeatable; "
                              "default: both; each scenario runs where its KINDS says)")
     parser.add_argument("-j", "--jobs", type=int, metavar="N",
-                        help="machines running at the same time, at most one of them a VM "
-                             "(on a 2-core machine two TCG guests each ran at half speed; "
-                             "containers run beside one); default: $EDGE_SETUP_VM_JOBS, else 2; "
-                             "a release's shared machine runs its scenarios in order")
+                        help="machines running at the same time (containers and VMs; on 2 cores a "
+                             "third slowed every guest more than it gained); default: "
+                             "$EDGE_SETUP_VM_JOBS, else 2; a release's shared machine runs its "
+                             "scenarios in order")
+    parser.add_argument("--vms", type=int, metavar="N",
+                        help="VMs among them at most (a TCG guest with one vCPU keeps one core "
+                             "busy); default: $EDGE_SETUP_VM_VMS, else 2")
     args = parser.parse_args(argv)
 
     os.environ["PATH"] = os.environ.get("PATH", "/usr/bin:/bin") + ":/usr/local/sbin:/usr/sbin:/sbin"
@@ -589,16 +592,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"EDGE_SETUP_VM_DISTROS names unknown releases: {', '.join(bad)}", file=sys.stderr)
         return 2
     distros = [d for d in DISTROS if d in (args.distro or env_distros or DISTROS)]
-    jobs = args.jobs
-    if jobs is None:
-        try:
-            jobs = int(os.environ.get("EDGE_SETUP_VM_JOBS", "2"))
-        except ValueError:
-            print("EDGE_SETUP_VM_JOBS must be a number", file=sys.stderr)
+    counts = {}
+    for option, value, variable, default in (("--jobs", args.jobs, "EDGE_SETUP_VM_JOBS", "2"),
+                                             ("--vms", args.vms, "EDGE_SETUP_VM_VMS", "2")):
+        if value is None:
+            try:
+                value = int(os.environ.get(variable, default))
+            except ValueError:
+                print(f"{variable} must be a number", file=sys.stderr)
+                return 2
+        if value < 1:
+            print(f"{option} (or {variable}) must be at least 1", file=sys.stderr)
             return 2
-    if jobs < 1:
-        print("--jobs must be at least 1", file=sys.stderr)
-        return 2
+        counts[option] = value
+    jobs, vms = counts["--jobs"], counts["--vms"]
 
     # SIGTERM (e.g. a CI time limit) ends the run through the clean-up below.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -661,7 +668,7 @@ def main(argv: list[str] | None = None) -> int:
         # machine that is minutes); a scenario that needs one waits for its build.
         threading.Thread(target=prefetch_images, args=(later,), name="images", daemon=True).start()
     schedule = Schedule(units, jobs, keep=args.keep, verbose=args.verbose,
-                        named=bool(args.scenarios), snapshots=snapshots)
+                        named=bool(args.scenarios), snapshots=snapshots, vms=vms)
     print(f"[run] {sum(len(u.names) for u in units)} scenario runs on "
           f"{', '.join(dict.fromkeys(d for d, _, _ in plan))} ({', '.join(kinds)}), "
           f"{schedule.jobs} at a time", flush=True)
