@@ -13,13 +13,16 @@ REPO = Path(__file__).resolve().parent.parent.parent
 
 
 def edge_setup_binary() -> Path:
-    """The edge-setup binary to test: $EDGE_SETUP_BIN, else target/release/edge-setup,
-    else target/debug/edge-setup (whichever exists, release first)."""
+    """The edge-setup binary to test: $EDGE_SETUP_BIN, else the packages' (scripts/package:
+    target/x86_64-unknown-linux-gnu/release/edge-setup), target/release/edge-setup or
+    target/debug/edge-setup, the first that exists (scripts/test builds the debug one while
+    the VM suite runs)."""
     if os.environ.get("EDGE_SETUP_BIN"):
         candidates = [Path(os.environ["EDGE_SETUP_BIN"])]
     else:
         target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
-        candidates = [target / "release" / "edge-setup", target / "debug" / "edge-setup"]
+        candidates = [target / "x86_64-unknown-linux-gnu" / "release" / "edge-setup",
+                      target / "release" / "edge-setup", target / "debug" / "edge-setup"]
     for path in candidates:
         if path.is_file():
             return path

@@ -16,6 +16,7 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import Callable
 
 from . import hosttools
 from .backdoor import Backdoor, ChannelError
@@ -156,6 +157,7 @@ class Snapshots:
         self.paths: dict[tuple[str, str], Path | None] = {}
         self.ready = {key: threading.Event() for key in wanted}
         self.dir: Path | None = None
+        self.on_put: Callable[[], None] = lambda: None
 
     def path_for(self, key: tuple[str, str]) -> Path:
         if self.dir is None:
@@ -170,6 +172,10 @@ class Snapshots:
         if key in self.ready and not self.ready[key].is_set():
             self.paths[key] = path
             self.ready[key].set()
+            self.on_put()
+
+    def is_ready(self, key: tuple[str, str]) -> bool:
+        return self.ready[key].is_set()
 
     def get(self, key: tuple[str, str]) -> Path | None:
         self.ready[key].wait()
@@ -353,6 +359,8 @@ class Unit:
     names: list[str]
     estimate: float
     shared: bool = False
+    # the snapshots (release, scenario) it starts from: it is not started before they exist
+    waits_for: frozenset = frozenset()
 
 
 def times_file() -> Path:
@@ -395,6 +403,7 @@ class Schedule:
     def __init__(self, units: list[Unit], jobs: int, keep: bool, verbose: bool, named: bool,
                  snapshots: Snapshots | None = None, vms: int = 1):
         self.snapshots = snapshots or Snapshots(set())
+        self.snapshots.on_put = self._snapshot_taken
         self.queue = list(units)
         self.jobs = max(1, min(jobs, len(units)))
         self.vms, self.vms_running = vms, 0
@@ -407,16 +416,24 @@ class Schedule:
         self.images_shown: set[str] = set()
 
     def _next(self) -> Unit | None:
-        """The first unit in the queue that may start now; waits while only VM units are
-        left and the VMs' slots are taken."""
+        """The first unit in the queue that may start now: a VM unit while a VM slot is
+        free, one that starts from a snapshot once the snapshot is taken (or known not to
+        come). Waits while none may."""
         with self.slots:
             while self.queue:
                 for i, unit in enumerate(self.queue):
-                    if unit.kind != "vm" or self.vms_running < self.vms:
-                        self.vms_running += unit.kind == "vm"
-                        return self.queue.pop(i)
+                    if unit.kind == "vm" and self.vms_running >= self.vms:
+                        continue
+                    if not all(self.snapshots.is_ready(key) for key in unit.waits_for):
+                        continue
+                    self.vms_running += unit.kind == "vm"
+                    return self.queue.pop(i)
                 self.slots.wait()
             return None
+
+    def _snapshot_taken(self) -> None:
+        with self.slots:
+            self.slots.notify_all()
 
     def _done(self, unit: Unit) -> None:
         with self.slots:
@@ -656,12 +673,14 @@ def main(argv: list[str] | None = None) -> int:
         order = [(d, k) for d, k, _ in plan]
         units.sort(key=lambda u: order.index((u.distro, u.kind)))
     # Snapshots of scenarios that run here in VMs, for the scenarios that start FROM them;
-    # those wait for them, so they are queued after every unit that takes none.
+    # those start once their snapshot is taken, ahead of shorter units still queued.
     wanted = {(d, starts_from(modules[n])) for d, k, names in plan if k == "vm" for n in names
               if starts_from(modules[n]) in map(scenario_name, names)}
     snapshots = Snapshots(wanted)
-    units.sort(key=lambda u: u.kind == "vm" and
-               any((u.distro, starts_from(modules[n])) in wanted for n in u.names))
+    for unit in units:
+        if unit.kind == "vm":
+            unit.waits_for = frozenset(key for n in unit.names
+                                       if (key := (unit.distro, starts_from(modules[n]))) in wanted)
     later = list(dict.fromkeys(u.distro for u in units if u.distro != units[0].distro)) if units else []
     if later:
         # The other releases' images build while the first scenarios run (on a new
