@@ -196,6 +196,12 @@ class Container(Guest):
         started = time.monotonic()
         # Trixie's systemd needs the unified cgroup hierarchy; the host may mount both.
         env = dict(os.environ, SYSTEMD_NSPAWN_UNIFIED_HIERARCHY="1")
+        # In a cgroup of its own: nspawn roots the container's cgroup namespace at its own
+        # cgroup, and two containers in one (--keep-unit, all in the harness's) shared every
+        # unit's cgroup (tigervncserver@:1 of two releases at once: "Failed to kill control
+        # group ... Input/output error", a stop timeout that did not hold).
+        cgroup = (sd / "cgroup").read_text().strip()
+        cmd = ["sh", "-c", 'echo $$ >"$0/cgroup.procs" && exec "$@"', cgroup, *cmd]
         with open(sd / "console.log", "ab") as console:
             self.process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=console,
                                             stderr=subprocess.STDOUT, env=env,
@@ -232,6 +238,9 @@ class Container(Guest):
         for fifo in ("in", "out"):
             os.mkfifo(sd / "ctl" / fifo, 0o600)
         tag = self._tag()
+        cgroup = _own_cgroup() / f"vmt-{tag}"
+        cgroup.mkdir()
+        (sd / "cgroup").write_text(f"{cgroup}\n")
         self._netns = ct, lan = (f"vmt-ct-{tag}", f"vmt-lan-{tag}")
         (sd / "netns").write_text(f"{ct} {lan}\n")
         _run("ip", "netns", "add", ct)
@@ -375,7 +384,26 @@ def _remove_state(sd: Path) -> None:
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
     except OSError:
         pass
+    try:
+        cgroup = Path((sd / "cgroup").read_text().strip())
+        for d, _, _ in sorted(os.walk(cgroup), reverse=True):   # the deepest first
+            os.rmdir(d)
+    except OSError:
+        pass
     shutil.rmtree(sd, ignore_errors=True)
+
+
+def _own_cgroup() -> Path:
+    """This process's cgroup in the unified hierarchy (/sys/fs/cgroup, or
+    /sys/fs/cgroup/unified on a host that mounts both)."""
+    mount = next((line.split()[1] for line in Path("/proc/self/mounts").read_text().splitlines()
+                  if line.split()[2] == "cgroup2"), None)
+    path = next((line[3:] for line in Path("/proc/self/cgroup").read_text().splitlines()
+                 if line.startswith("0::")), None)
+    if mount is None or path is None:
+        raise StepFailed("containers need the unified cgroup hierarchy (cgroup2), which this "
+                         "host does not mount")
+    return Path(mount) / path.lstrip("/")
 
 
 def remove_stale_containers(runs: Path) -> None:

@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -582,12 +583,15 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["PATH"] = os.environ.get("PATH", "/usr/bin:/bin") + ":/usr/local/sbin:/usr/sbin:/sbin"
     if args.attach:
         return attach(args.attach)
-    # Every program the harness starts reads /dev/null, not the caller's standard input:
-    # another program may have left that non-blocking, which ansible-galaxy refuses ("Ansible
-    # requires blocking IO"), and nothing here is interactive.
+    # Every program the harness starts reads a /dev/null of its own, not the caller's
+    # standard input nor one open file shared by all: a program that sets its standard input
+    # non-blocking (ssh; apt-get in a fresh release root) would leave it so for the next,
+    # which ansible-galaxy refuses ("Ansible requires blocking IO"). Nothing here is
+    # interactive.
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.close(devnull)
+    own_stdin()
     names = discover()
     if args.list:
         print("\n".join(names))
@@ -630,7 +634,9 @@ def main(argv: list[str] | None = None) -> int:
     for name in selected:
         check_needs(name, modules)
     if args.shell or args.build_image:
-        for distro in (distros[:1] if args.shell else distros):
+        # The default release first: its units are the longest, so a run started beside
+        # this build (scripts/test) needs its image first.
+        for distro in (distros[:1] if args.shell else sorted(distros, key=lambda d: d != DEFAULT_DISTRO)):
             image = get_image(distro, rebuild=args.rebuild)
             print(f"[image] {distro}: {image.dir}", flush=True)
         if args.build_image:
@@ -753,6 +759,18 @@ def boot_check(distros: list[str], boots: int) -> int:
               f"{mean:.0f}s to the control shell on average", flush=True)
         failed_any |= bool(crashed or failed)
     return 1 if failed_any else 0
+
+
+def own_stdin() -> None:
+    """subprocess's programs get a /dev/null of their own when the call names no stdin."""
+    popen_init = subprocess.Popen.__init__
+
+    def init(self, args, *rest, **kwargs):
+        if not rest and kwargs.get("stdin") is None:
+            kwargs["stdin"] = subprocess.DEVNULL
+        popen_init(self, args, *rest, **kwargs)
+
+    subprocess.Popen.__init__ = init
 
 
 def prefetch_images(distros: list[str]) -> None:
