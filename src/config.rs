@@ -89,7 +89,7 @@ pub static KEYS: &[KeyDef] = &[
     },
     KeyDef {
         name: C8Y_CA_FILE,
-        doc: "PEM certificates trusted for the tenant besides the system's, for a tenant behind a private CA.",
+        doc: "PEM certificates trusted for the tenant besides the system's, for a tenant behind a private CA. The file and every directory above it must be root's and writable by no one else.",
         example: "/etc/edge-setup/tenant-ca.pem",
         default: None,
         list: false,

@@ -311,6 +311,20 @@ fn trusted_roots(sys: &System, extra: Option<&Path>) -> Result<Vec<ureq::tls::Ce
         .collect();
     if let Some(path) = extra {
         let shown = sys.host_path(path);
+        // What root trusts for the tenant (and sends its credentials through): the file and
+        // every directory above it must be root's alone, as for hooks; anyone else who can
+        // write it could put in a CA of their own and read the tenant's password.
+        sys.check_controlled(path).map_err(|e| {
+            let why = e.what.clone();
+            Error::failure(format!("refusing the CA file {} ({C8Y_CA_FILE})", shown.display()))
+                .why(why)
+                .hint(format!(
+                    "keep the tenant's CA certificate where only root can change it, e.g. \
+                     sudo install -m 0644 -o root -g root {} /etc/edge-setup/tenant-ca.pem && \
+                     sudo edge-setup config set {C8Y_CA_FILE} /etc/edge-setup/tenant-ca.pem",
+                    shown.display()
+                ))
+        })?;
         let pem = sys.read(path)?.ok_or_else(|| {
             Error::bad_input(format!("{} ({C8Y_CA_FILE}) does not exist", shown.display())).hint(format!(
                 "put the tenant's CA certificate there, or: sudo edge-setup config unset {C8Y_CA_FILE}"

@@ -79,6 +79,7 @@ fn run_json(img: &Image, args: &[&str]) -> (bool, Value, String) {
 /// A run that must fail: its error's `what` and `next`, to look for words in.
 struct Failed {
     what: String,
+    why: String,
     next: String,
 }
 
@@ -88,6 +89,7 @@ fn failure(img: &Image, args: &[&str]) -> Failed {
     let text = |k: &str| v["error"][k].as_str().unwrap_or_default().to_string();
     Failed {
         what: text("what"),
+        why: text("why"),
         next: text("next"),
     }
 }
@@ -371,6 +373,41 @@ fn the_tenant_certificate_must_be_trusted() {
     let e = failure(&img, &["remote-access", "list"]);
     assert!(e.what.contains("TLS"), "{}", e.what);
     assert!(e.next.contains("c8y.ca-file"), "{}", e.next);
+    assert!(tenant.requests().is_empty());
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_ca_file_a_user_can_change_is_refused_before_any_request() {
+    let tenant = Tenant::start();
+    tenant.register(DEVICE, MO);
+    // the tenant's own CA, but in a file anyone may rewrite, then in a user's directory
+    let img = appliance(&tenant);
+    let file = img.path(CA);
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let before = img.snapshot();
+    let e = failure(&img, &["remote-access", "list"]);
+    assert!(
+        e.what.contains("refusing the CA file") && e.what.contains("c8y.ca-file"),
+        "{}",
+        e.what
+    );
+    assert!(e.why.contains("group or others may change it"), "{}", e.why);
+    assert!(e.next.contains("install -m 0644 -o root -g root"), "{}", e.next);
+    assert!(tenant.requests().is_empty());
+    assert_eq!(img.snapshot(), before);
+
+    let img = appliance(&tenant);
+    let mallory = "/home/mallory/myca.pem";
+    img.write(mallory, &tenant.ca_pem);
+    std::os::unix::fs::chown(img.path("/home/mallory"), Some(1002), Some(1002)).unwrap();
+    img.write(
+        "/etc/edge-setup/edge-setup.toml",
+        &format!("[c8y]\nurl = \"{}\"\nca-file = \"{mallory}\"\n", tenant.url()),
+    );
+    let e = failure(&img, &["remote-access", "list"]);
+    assert!(e.what.contains(mallory), "{}", e.what);
+    assert!(e.why.contains("uid 1002"), "{}", e.why);
     assert!(tenant.requests().is_empty());
 }
 
