@@ -18,7 +18,7 @@ use std::time::Duration;
 use crate::config::{self, Config, Listen, PackageList};
 use crate::error::{Error, Result};
 use crate::system::System;
-use crate::system::fs::{Change, FileSpec};
+use crate::system::fs::{Change, Entry, FileSpec};
 use crate::system::os_release::{Family, OsRelease};
 use crate::system::runner::{Cmd, Tool};
 use crate::system::users::UserInfo;
@@ -657,15 +657,102 @@ fn sudoers_exes(sys: &System) -> Result<Vec<PathBuf>> {
     let mut exes = vec![sudoers_exe(sys)?];
     let current = sys.read_string(Path::new(SUDOERS_FILE))?.unwrap_or_default();
     for earlier in tigervnc::sudoers_rule_exes(&current) {
-        let kept = match sys.is_image() {
+        let present = match sys.is_image() {
             true => sys.meta(&earlier)?.is_some_and(|m| !m.is_dir),
             false => root_only(sys, &earlier).is_ok(),
         };
-        if kept && !exes.contains(&earlier) {
-            exes.push(earlier);
+        if !present || exes.contains(&earlier) {
+            continue;
+        }
+        // Any root-owned program at that path would run as root for every vncusers member:
+        // only an edge-setup binary that has the hardened privileged part stays.
+        match binary_version(sys, &earlier)? {
+            Some(version) if version >= MIN_RULE_VERSION => {
+                sys.out().warn(&format!(
+                    "the sudoers rule keeps {} (edge-setup {}.{}.{}) besides {}: remove that copy once nothing uses it, then run: sudo edge-setup vnc refresh-sudoers",
+                    earlier.display(),
+                    version.0,
+                    version.1,
+                    version.2,
+                    exes[0].display()
+                ));
+                exes.push(earlier);
+            }
+            _ => sys.out().warn(&format!(
+                "dropping {} from the sudoers rule: it is not an edge-setup binary of version {}.{}.{} or later (edge-setup's binaries carry a mark naming their version)",
+                earlier.display(),
+                MIN_RULE_VERSION.0,
+                MIN_RULE_VERSION.1,
+                MIN_RULE_VERSION.2
+            )),
         }
     }
     Ok(exes)
+}
+
+/// Every edge-setup binary carries this mark, so that root can tell one at a path an
+/// earlier sudoers rule names from any other program without running it.
+#[used]
+static BINARY_MARK: &str = concat!("\0edge-setup-binary ", env!("CARGO_PKG_VERSION"), "\0");
+
+/// The oldest edge-setup an earlier sudoers rule may keep naming (the first with the mark).
+const MIN_RULE_VERSION: (u64, u64, u64) = (0, 1, 0);
+
+/// The version in the mark of the edge-setup binary at `path`; `None` for any other file.
+/// Read as a stream (a debug build is larger than `read` allows), through directories only
+/// root can change, without following a link.
+fn binary_version(sys: &System, path: &Path) -> Result<Option<(u64, u64, u64)>> {
+    use std::io::Read;
+    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+        return Ok(None);
+    };
+    let Some(dir) = sys.open_controlled_dir(parent)? else {
+        return Ok(None);
+    };
+    let Some(Entry::File(fd, _)) = sys.open_controlled_entry(&dir, name)? else {
+        return Ok(None);
+    };
+    let prefix = BINARY_MARK.split_inclusive(' ').next().unwrap_or_default().as_bytes();
+    // what a mark cut at a chunk's end needs from the one before
+    let keep = prefix.len() + 32;
+    let mut file = File::from(fd);
+    let mut chunk = vec![0u8; 1 << 16];
+    let mut window: Vec<u8> = Vec::with_capacity(chunk.len() + keep);
+    loop {
+        let n = file
+            .read(&mut chunk)
+            .map_err(|e| Error::io("read", &sys.host_path(path), e))?;
+        if n == 0 {
+            return Ok(None);
+        }
+        window.extend_from_slice(&chunk[..n]);
+        if let Some(version) = marked_version(&window, prefix) {
+            return Ok(Some(version));
+        }
+        window.drain(..window.len().saturating_sub(keep));
+    }
+}
+
+/// The first `prefix VERSION\0` in `bytes`.
+fn marked_version(bytes: &[u8], prefix: &[u8]) -> Option<(u64, u64, u64)> {
+    let mut rest = bytes;
+    while let Some(at) = rest.windows(prefix.len()).position(|w| w == prefix) {
+        rest = &rest[at + prefix.len()..];
+        let end = rest.iter().take(32).position(|&b| b == 0);
+        if let Some(version) = end
+            .and_then(|end| std::str::from_utf8(&rest[..end]).ok())
+            .and_then(parse_version)
+        {
+            return Some(version);
+        }
+    }
+    None
+}
+
+fn parse_version(text: &str) -> Option<(u64, u64, u64)> {
+    let mut parts = text.split('.').map(|p| p.parse::<u64>().ok());
+    let version = (parts.next()??, parts.next()??, parts.next()??);
+    parts.next().is_none().then_some(version)
 }
 
 /// The edge-setup the sudoers rule names first. Live: this very binary, which must be

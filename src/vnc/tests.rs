@@ -657,3 +657,23 @@ fn a_new_host_name_replaces_the_images_hosts_line() {
     // the second time: nothing to change
     assert!(!refresh_host_name(&image).unwrap());
 }
+
+#[test]
+fn an_edge_setup_binary_is_told_by_its_mark_and_nothing_else() {
+    let prefix = BINARY_MARK.split_inclusive(' ').next().unwrap().as_bytes();
+    assert_eq!(prefix, b"\0edge-setup-binary ");
+    // this very build carries its own version
+    let own = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+    let version = parse_version(env!("CARGO_PKG_VERSION")).unwrap();
+    assert_eq!(marked_version(&own, prefix), Some(version));
+    // the prefix alone, or followed by junk, is no mark; a later real one is found (built
+    // here, so that this test's binary carries no second mark)
+    let with = |parts: &[&[u8]]| parts.concat();
+    assert_eq!(marked_version(&with(&[b"x", prefix, b"1.2"]), prefix), None);
+    assert_eq!(marked_version(&with(&[prefix, b"rm -rf\0"]), prefix), None);
+    let later = with(&[prefix, b"9.x\0..", prefix, b"0.3.12\0"]);
+    assert_eq!(marked_version(&later, prefix), Some((0, 3, 12)));
+    assert_eq!(parse_version("1.2.3.4"), None);
+    assert_eq!(parse_version("1.2"), None);
+    assert!((0, 1, 0) >= MIN_RULE_VERSION && (0, 0, 9) < MIN_RULE_VERSION);
+}

@@ -469,8 +469,8 @@ fn libc_sigkill() -> nix::sys::signal::Signal {
 }
 
 /// The packages' maintainer scripts run `vnc refresh-sudoers`: it rewrites the
-/// rule an earlier `edge-setup vnc` installed, keeps an earlier binary that is
-/// still installed, and never creates a rule.
+/// rule an earlier `edge-setup vnc` installed, keeps an earlier edge-setup binary that
+/// is still installed (and no other program at its path), and never creates a rule.
 #[test]
 fn refresh_sudoers_rewrites_an_existing_rule_only() {
     let img = prepared();
@@ -481,14 +481,33 @@ fn refresh_sudoers_rewrites_an_existing_rule_only() {
     assert_eq!(json["changed"], false, "{json}");
     assert!(!img.exists(SUDOERS), "no rule is created");
 
-    // a rule from before the package, for a copy in /usr/local/bin that is still there
-    img.write("/usr/local/bin/edge-setup", "old");
+    // a rule from before the package, for /usr/local/bin/edge-setup, where another program
+    // (root's) now is: it is dropped, it would run as root for every vncusers member
+    img.write("/usr/local/bin/edge-setup", "#!/bin/sh\nexec /bin/sh\n");
     let old = "Defaults!/usr/local/bin/edge-setup env_reset, secure_path=\"/usr/sbin:/usr/bin:/sbin:/bin\"\n\
                %vncusers ALL=(root) NOPASSWD: /usr/local/bin/edge-setup vnc-user --system-part\n";
     img.write(SUDOERS, old);
     let err = stderr(&img, &["vnc", "refresh-sudoers"]);
     assert!(
+        err.contains("dropping /usr/local/bin/edge-setup from the sudoers rule: it is not an edge-setup binary"),
+        "{err}"
+    );
+    let rule = img.read(SUDOERS).unwrap();
+    assert!(!rule.contains("/usr/local/bin"), "{rule}");
+
+    // a copy of edge-setup that is still there stays, with a warning
+    img.write(SUDOERS, old);
+    std::fs::copy(env!("CARGO_BIN_EXE_edge-setup"), img.path("/usr/local/bin/edge-setup")).unwrap();
+    let err = stderr(&img, &["vnc", "refresh-sudoers"]);
+    assert!(
         err.contains("Refreshing the sudoers rule /etc/sudoers.d/edge-setup-vnc for /usr/bin/edge-setup and /usr/local/bin/edge-setup"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "the sudoers rule keeps /usr/local/bin/edge-setup (edge-setup {}) besides /usr/bin/edge-setup",
+            env!("CARGO_PKG_VERSION")
+        )),
         "{err}"
     );
     let rule = img.read(SUDOERS).unwrap();
