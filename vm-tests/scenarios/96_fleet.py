@@ -145,7 +145,7 @@ def ssh_endpoint(c, ssh_port: int, device_id: str, key, out) -> None:
         ["ssh", "-N", "-o", "ExitOnForwardFailure=yes", "-o", "StrictHostKeyChecking=no",
          "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-i", str(key), "-p", str(ssh_port),
          "-R", f"{guest_port}:127.0.0.1:{tenant.port}", "root@127.0.0.1"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         c.copy_in(tenant.ca, "/etc/edge-setup/tenant-ca.pem", mode="0644")
         c.succeed(f"edge-setup config set c8y.url https://localhost:{guest_port} 2>&1 && "
@@ -175,7 +175,7 @@ def ssh_endpoint(c, ssh_port: int, device_id: str, key, out) -> None:
                 ["ssh", "-i", str(private), "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
                  "-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={known}",
                  "-p", str(ssh_port), "admin@127.0.0.1", "id -un"],
-                stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+                capture_output=True, text=True, timeout=120)
 
         r = login(body["hostKey"])
         assert r.returncode == 0 and r.stdout.strip() == "admin", r.stderr

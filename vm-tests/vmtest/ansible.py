@@ -40,11 +40,8 @@ class Ansible:
                     PATH=f"{self.venv / 'bin'}:{os.environ.get('PATH', '')}")
 
     def _run(self, tool: str, *args: str) -> str:
-        # its own /dev/null: the runner's standard input is one open file shared by every
-        # child, and one that sets it non-blocking (ssh does) would make Ansible refuse it
         r = subprocess.run([str(self.venv / "bin" / tool), *args], env=self._env(),
-                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, text=True)
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         if r.returncode != 0:
             raise AssertionError(f"{tool} {' '.join(args)} failed:\n{r.stdout[-3000:]}")
         return r.stdout

@@ -15,6 +15,7 @@ of the container's systemd), over two FIFOs bound into the container instead of 
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import select
@@ -386,10 +387,12 @@ def _remove_state(sd: Path) -> None:
         pass
     try:
         cgroup = Path((sd / "cgroup").read_text().strip())
-        for d, _, _ in sorted(os.walk(cgroup), reverse=True):   # the deepest first
-            os.rmdir(d)
     except OSError:
-        pass
+        cgroup = None
+    if cgroup is not None:
+        for d, _, _ in sorted(os.walk(cgroup), reverse=True):   # the deepest first
+            with contextlib.suppress(OSError):                   # one still busy: the rest go
+                os.rmdir(d)
     shutil.rmtree(sd, ignore_errors=True)
 
 
