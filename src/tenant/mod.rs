@@ -302,6 +302,9 @@ fn tenant_message(body: &str) -> Option<String> {
     Some(format!("the tenant says: {clean}"))
 }
 
+/// Where the fix of an unsafe `c8y.ca-file` puts the CA (root's alone, as the key's example).
+const SAFE_CA: &str = "/etc/edge-setup/tenant-ca.pem";
+
 /// The system's trusted CAs, and those of `extra` (PEM).
 fn trusted_roots(sys: &System, extra: Option<&Path>) -> Result<Vec<ureq::tls::Certificate<'static>>> {
     let mut roots: Vec<ureq::tls::Certificate<'static>> = rustls_native_certs::load_native_certs()
@@ -320,9 +323,10 @@ fn trusted_roots(sys: &System, extra: Option<&Path>) -> Result<Vec<ureq::tls::Ce
                 .why(why)
                 .hint(format!(
                     "keep the tenant's CA certificate where only root can change it, e.g. \
-                     sudo install -m 0644 -o root -g root {} /etc/edge-setup/tenant-ca.pem && \
-                     sudo edge-setup config set {C8Y_CA_FILE} /etc/edge-setup/tenant-ca.pem",
-                    shown.display()
+                     sudo install -m 0644 -o root -g root {} {} && \
+                     sudo edge-setup config set {C8Y_CA_FILE} {SAFE_CA}",
+                    shown.display(),
+                    sys.host_path(Path::new(SAFE_CA)).display()
                 ))
         })?;
         let pem = sys.read(path)?.ok_or_else(|| {
