@@ -12,6 +12,7 @@ use crate::context::Ctx;
 use crate::error::{Result, exit};
 use crate::output::Out;
 use crate::prompt::{NoPrompt, NoPromptReason, Prompter, Terminal};
+use crate::system::environ;
 use crate::system::fs::Root;
 use crate::system::runner::{HostRunner, Runner};
 use crate::system::{Mode, System};
@@ -84,6 +85,11 @@ pub fn run(process: Process) -> i32 {
             return code;
         }
     };
+    // what `main` left of its own environment; a test's process gets the same policy
+    let env: HashMap<String, String> = environ::filter(env.into_iter().map(|(k, v)| (k.into(), v.into())), uid, euid)
+        .into_iter()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect();
     let json = cli.global.json;
     let out = Out::with_json(stdout, stderr, stderr_terminal, json);
     let prompt: Box<dyn Prompter> = if cli.global.yes {

@@ -14,7 +14,8 @@ use crate::error::{Error, Result};
 use crate::system::System;
 use crate::system::fs::{Change, FileSpec};
 pub use crate::values::{
-    DeviceId, FilePath, Geometry, KeyValue, Listen, MountPoint, PackageList, Scheme, Seconds, TenantUrl, UnitName,
+    DeviceId, FilePath, Geometry, KeyValue, Listen, MountPoint, PackageList, ProxyUrl, Scheme, Seconds, TenantUrl,
+    UnitName,
 };
 
 pub const PATH: &str = "/etc/edge-setup/edge-setup.toml";
@@ -58,6 +59,7 @@ pub const VNC_LOCK_WAIT: &str = "vnc.lock-wait";
 pub const C8Y_CREDENTIALS_FILE: &str = "c8y.credentials-file";
 pub const C8Y_CA_FILE: &str = "c8y.ca-file";
 pub const C8Y_REQUEST_TIMEOUT: &str = "c8y.request-timeout";
+pub const C8Y_PROXY: &str = "c8y.proxy";
 
 pub static KEYS: &[KeyDef] = &[
     KeyDef {
@@ -95,6 +97,15 @@ pub static KEYS: &[KeyDef] = &[
         list: false,
         storage: Storage::Toml,
         validate: validate::<FilePath>,
+    },
+    KeyDef {
+        name: C8Y_PROXY,
+        doc: "The HTTP proxy through which edge-setup reaches the tenant (http://host:port). When it is not set, root's own https_proxy is used; a user's, passed on by sudo, never is.",
+        example: "http://proxy.example.com:3128",
+        default: None,
+        list: false,
+        storage: Storage::Toml,
+        validate: validate::<ProxyUrl>,
     },
     KeyDef {
         name: C8Y_REQUEST_TIMEOUT,
@@ -401,6 +412,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn proxy_urls_name_a_host_and_port_and_nothing_secret() {
+        let ok = |s: &str| ProxyUrl::parse(s).unwrap().to_string();
+        assert_eq!(ok("Proxy.Example.com:3128"), "http://proxy.example.com:3128");
+        assert_eq!(ok("http://10.0.0.1:8080/"), "http://10.0.0.1:8080");
+        assert_eq!(ok("HTTPS://proxy:443"), "https://proxy:443");
+        let bad = |s: &str| ProxyUrl::parse(s).unwrap_err();
+        assert!(bad("http://proxy.example.com").contains("http://proxy.example.com:3128"));
+        assert!(bad("http://user:secret@proxy:3128").contains("credentials"));
+        assert!(bad("socks5://proxy:1080").contains("http:// or https://"));
+        assert!(bad("http://proxy:3128/path").contains("only a host and a port"));
+        assert!(bad("http://proxy:0").contains("port 0"));
+        assert!(bad("http://pro xy:3128").contains("not a valid host name"));
+        assert!(bad("").contains("no port"));
+    }
+
+    #[test]
     fn tenant_urls_are_normalised_and_checked() {
         let ok = |s: &str| TenantUrl::parse(s).unwrap().to_string();
         assert_eq!(ok("MyTenant.Cumulocity.com"), "https://mytenant.cumulocity.com");
@@ -446,5 +473,51 @@ mod tests {
     fn line_and_column() {
         assert_eq!(line_col("a\nbc\nd", 4), (2, 3));
         assert_eq!(line_col("abc", 0), (1, 1));
+    }
+
+    const NEAR: &[&str] = &[
+        "[c8y]",
+        "url = \"https://t.example.com\"",
+        "[vnc]",
+        "listen = \"lan\"",
+        "desktop-apps = [\"a\", \"b\"]",
+        "request-timeout = 30",
+        "request-timeout = \"x\"",
+        "[agent]",
+        "service = 5",
+        "# comment",
+        "[c8y",
+        "url =",
+        "proxy = \"http://p:3128\"",
+        "ca-file = \"/etc/x.pem\"",
+    ];
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(crate::fuzz::CASES / 4))]
+        /// Any edge-setup.toml loads or is refused naming its line and column;
+        /// every key then reads as a value or an error naming the file and line.
+        #[test]
+        fn any_config_file_loads_or_names_its_line(text in crate::fuzz::text(NEAR)) {
+            let f = crate::testkit::Fixture::debian();
+            f.write(PATH, &text);
+            let sys = f.live();
+            match Config::load(&sys) {
+                Err(e) => {
+                    let at = e.what.split(": ").next().unwrap();
+                    let line: usize = at.split(':').nth(1).unwrap().parse().unwrap();
+                    proptest::prop_assert!((1..=crate::fuzz::line_count(&text)).contains(&line), "{}", e.what);
+                }
+                Ok(cfg) => {
+                    for def in KEYS.iter().filter(|d| d.storage == Storage::Toml) {
+                        if let Some(raw) = cfg.stored(def.name)
+                            && (def.validate)(&raw).is_err()
+                        {
+                            let e = cfg.invalid_stored(&sys, def.name, &raw, "refused".into());
+                            proptest::prop_assert!(e.what.contains("edge-setup.toml"), "{}", e.what);
+                        }
+                    }
+                }
+            }
+        }
     }
 }

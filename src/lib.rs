@@ -14,6 +14,8 @@ pub mod context;
 pub mod device_id;
 pub mod disk;
 pub mod error;
+#[cfg(test)]
+mod fuzz;
 pub mod hooks;
 pub mod image;
 pub mod network;

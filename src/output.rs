@@ -27,6 +27,10 @@ struct Inner {
     /// `--json`: stdout carries one JSON object at the end, so data lines are kept for it.
     json: bool,
     kept: RefCell<Kept>,
+    /// While `hold` runs: what would have been written, `(to stdout, text)`,
+    /// and how many steps ended (for the bar).
+    held: RefCell<Option<Vec<(bool, String)>>>,
+    held_steps: Cell<u64>,
 }
 
 /// What `--json` reports besides the changes.
@@ -54,7 +58,52 @@ impl Out {
             bar: RefCell::new(None),
             json,
             kept: RefCell::new(Kept::default()),
+            held: RefCell::new(None),
+            held_steps: Cell::new(0),
         }))
+    }
+
+    /// Runs `f` with nothing written: what it prints is written when it returns.
+    /// For work under a lock others wait for: a caller whose output nobody reads
+    /// (a full pipe, a terminal stopped with Ctrl-S) then blocks only itself,
+    /// after the lock is released.
+    pub fn hold<T>(&self, f: impl FnOnce() -> T) -> T {
+        if self.0.held.borrow().is_some() {
+            return f();
+        }
+        *self.0.held.borrow_mut() = Some(Vec::new());
+        let result = f();
+        let held = self.0.held.borrow_mut().take().unwrap_or_default();
+        if let Some(bar) = self.0.bar.borrow().as_ref() {
+            bar.inc(self.0.held_steps.replace(0));
+        }
+        for (stdout, text) in held {
+            self.with_bar_hidden(|| self.write(stdout, &text));
+        }
+        result
+    }
+
+    /// Writes `text` to stdout or stderr, or keeps it while output is held.
+    fn write(&self, stdout: bool, text: &str) {
+        if let Some(held) = self.0.held.borrow_mut().as_mut() {
+            held.push((stdout, text.to_string()));
+            return;
+        }
+        let mut w = if stdout {
+            self.0.stdout.borrow_mut()
+        } else {
+            self.0.stderr.borrow_mut()
+        };
+        let _ = w.write_all(text.as_bytes());
+        let _ = w.flush();
+    }
+
+    /// The progress bar, unless output is held (it would draw on the terminal).
+    fn bar(&self) -> Option<std::cell::Ref<'_, ProgressBar>> {
+        if self.0.held.borrow().is_some() {
+            return None;
+        }
+        std::cell::Ref::filter_map(self.0.bar.borrow(), Option::as_ref).ok()
     }
 
     /// The command's result as data for `--json` (`"result"`); the human form
@@ -97,11 +146,7 @@ impl Out {
             self.0.kept.borrow_mut().data.push(line.to_string());
             return;
         }
-        self.with_bar_hidden(|| {
-            let mut w = self.0.stdout.borrow_mut();
-            let _ = writeln!(w, "{line}");
-            let _ = w.flush();
-        });
+        self.with_bar_hidden(|| self.write(true, &format!("{line}\n")));
     }
 
     /// A line of information on stderr.
@@ -129,16 +174,12 @@ impl Out {
     /// Starts a step; finish it with `Step::done` (or let the error path print).
     pub fn step(&self, what: &str) -> Step {
         self.close_step();
-        if let Some(bar) = self.0.bar.borrow().as_ref() {
+        if let Some(bar) = self.bar() {
             bar.set_message(what.to_string());
             *self.0.pending_step.borrow_mut() = Some(what.to_string());
             return Step { out: self.clone() };
         }
-        self.with_bar_hidden(|| {
-            let mut w = self.0.stderr.borrow_mut();
-            let _ = write!(w, "{what} ...");
-            let _ = w.flush();
-        });
+        self.with_bar_hidden(|| self.write(false, &format!("{what} ...")));
         self.0.open_step.set(true);
         Step { out: self.clone() }
     }
@@ -179,22 +220,16 @@ impl Out {
             self.err_line(&format!("{what} ..."));
         }
         if self.0.open_step.replace(false) {
-            self.with_bar_hidden(|| {
-                let _ = writeln!(self.0.stderr.borrow_mut());
-            });
+            self.with_bar_hidden(|| self.write(false, "\n"));
         }
     }
 
     fn err_line(&self, line: &str) {
-        self.with_bar_hidden(|| {
-            let mut w = self.0.stderr.borrow_mut();
-            let _ = writeln!(w, "{line}");
-            let _ = w.flush();
-        });
+        self.with_bar_hidden(|| self.write(false, &format!("{line}\n")));
     }
 
     fn with_bar_hidden(&self, f: impl FnOnce()) {
-        match self.0.bar.borrow().as_ref() {
+        match self.bar().as_deref() {
             Some(bar) => bar.suspend(f),
             None => f(),
         }
@@ -211,17 +246,14 @@ impl Step {
     /// Ends the step with its outcome (`done`, `unchanged`, `skipped: ...`).
     pub fn done(self, outcome: &str) {
         let out = &self.out;
-        if let Some(bar) = out.0.bar.borrow().as_ref() {
-            bar.inc(1);
+        match out.bar() {
+            Some(bar) => bar.inc(1),
+            None => out.0.held_steps.set(out.0.held_steps.get() + 1),
         }
         if let Some(what) = out.0.pending_step.borrow_mut().take() {
             out.err_line(&format!("{what} ... {outcome}"));
         } else if out.0.open_step.replace(false) {
-            out.with_bar_hidden(|| {
-                let mut w = out.0.stderr.borrow_mut();
-                let _ = writeln!(w, " {outcome}");
-                let _ = w.flush();
-            });
+            out.with_bar_hidden(|| out.write(false, &format!(" {outcome}\n")));
         } else {
             out.err_line(&format!("  ... {outcome}"));
         }
@@ -287,6 +319,31 @@ mod tests {
             e.text(),
             "Writing the device ID ... done\nRestarting the agent ...\nwould run: systemctl restart edge-agent\n  ... planned\n"
         );
+    }
+
+    /// Work under a lock others wait for writes nothing until it ends.
+    #[test]
+    fn held_output_is_written_in_order_when_the_work_ends() {
+        let (o, e) = (Capture::default(), Capture::default());
+        let out = Out::new(Box::new(o.clone()), Box::new(e.clone()), false);
+        out.step("Before").done("done");
+        let inner = out.hold(|| {
+            let s = out.step("Updating endpoint 'VNC admin (:1)'");
+            s.done("done");
+            out.warn("endpoint 'x' is left as it is");
+            out.data("a line of data");
+            // nested holds write when the outermost ends
+            out.hold(|| out.info("nested"));
+            assert_eq!(e.text(), "Before ... done\n", "nothing written while held");
+            assert_eq!(o.text(), "");
+            42
+        });
+        assert_eq!(inner, 42);
+        assert_eq!(
+            e.text(),
+            "Before ... done\nUpdating endpoint 'VNC admin (:1)' ... done\nwarning: endpoint 'x' is left as it is\nnested\n"
+        );
+        assert_eq!(o.text(), "a line of data\n");
     }
 
     #[test]

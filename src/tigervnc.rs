@@ -69,11 +69,14 @@ pub fn sudoers_rule(exes: &[PathBuf]) -> String {
     let mut rule = format!(
         "# Installed by 'edge-setup vnc': members of {VNC_GROUP} may run their own part of\n\
          # 'edge-setup vnc-user' as root. The identity comes from SUDO_UID, never from an argument.\n\
-         # The caller's environment is dropped and PATH fixed, whatever the site's defaults.\n"
+         # The caller's environment is dropped and PATH fixed, whatever the site's defaults\n\
+         # (its env_keep and env_check lists are emptied for these binaries).\n"
     );
     for exe in exes {
         rule.push_str(&format!(
-            "Defaults!{} env_reset, secure_path=\"{CLEAN_PATH}\"\n",
+            // command Defaults apply after the site's, so a site's
+            // `env_keep += "https_proxy"` is emptied here
+            "Defaults!{} env_reset, !env_keep, !env_check, secure_path=\"{CLEAN_PATH}\"\n",
             exe.display()
         ));
     }
@@ -247,7 +250,8 @@ mod tests {
     #[test]
     fn sudoers_rule_resets_the_environment_and_visudo_accepts_it() {
         let rule = sudoers_rule(&["/usr/local/bin/edge-setup".into()]);
-        let defaults = "Defaults!/usr/local/bin/edge-setup env_reset, secure_path=\"/usr/sbin:/usr/bin:/sbin:/bin\"\n";
+        let defaults = "Defaults!/usr/local/bin/edge-setup env_reset, !env_keep, !env_check, \
+                        secure_path=\"/usr/sbin:/usr/bin:/sbin:/bin\"\n";
         let (at, rule_at) = (rule.find(defaults), rule.find("%vncusers"));
         assert!(at.is_some() && at < rule_at, "{rule}");
         visudo_accepts(&rule);

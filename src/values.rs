@@ -71,6 +71,62 @@ impl TenantUrl {
     }
 }
 
+/// An HTTP proxy for the tenant's connections: `http://host:port` (or https),
+/// no credentials, path or query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyUrl {
+    pub scheme: Scheme,
+    pub host: String,
+    pub port: u16,
+}
+
+impl KeyValue for ProxyUrl {
+    fn parse(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        let (scheme, rest) = match s.split_once("://") {
+            Some((sch, rest)) => match sch.to_ascii_lowercase().as_str() {
+                "http" => (Scheme::Http, rest),
+                "https" => (Scheme::Https, rest),
+                other => return Err(format!("a proxy is http:// or https://, not '{other}://'")),
+            },
+            None => (Scheme::Http, s),
+        };
+        let rest = rest.strip_suffix('/').unwrap_or(rest);
+        if rest.contains('@') {
+            return Err("a proxy URL here cannot carry credentials (user:password@): the configuration is readable by all; use a proxy that admits this appliance by its address".into());
+        }
+        if rest.contains(['/', '?', '#']) {
+            return Err("a proxy URL has only a host and a port, like http://proxy.example.com:3128".into());
+        }
+        let Some((host, port)) = rest.rsplit_once(':') else {
+            return Err(format!(
+                "'{s}' has no port: give the proxy's port, like http://{}:3128",
+                if rest.is_empty() { "proxy.example.com" } else { rest }
+            ));
+        };
+        let port: u16 = port.parse().map_err(|_| format!("'{port}' is not a port number"))?;
+        if port == 0 {
+            return Err("port 0 is not a valid port".into());
+        }
+        let host = host.to_ascii_lowercase();
+        validate_host(&host)?;
+        Ok(ProxyUrl { scheme, host, port })
+    }
+    fn render(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl fmt::Display for ProxyUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = match self.scheme {
+            Scheme::Https => "https",
+            Scheme::Http => "http",
+        };
+        write!(f, "{scheme}://{}:{}", self.host, self.port)
+    }
+}
+
 fn validate_host(host: &str) -> Result<(), String> {
     if host.is_empty() {
         return Err("the URL has no host name".into());

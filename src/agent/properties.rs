@@ -172,4 +172,30 @@ mod tests {
         let e = err("\nenabled=true\n");
         assert_eq!((e.line, e.problem.contains("url=")), (2, true));
     }
+
+    const NEAR: &[&str] = &[
+        "enabled=true",
+        "enabled=false",
+        "url=https://t.example.com",
+        "url=http://x",
+        "# comment",
+        "",
+        "enabled = yes",
+        "url=",
+        "proxy=x",
+        "enabled=true\u{0}",
+    ];
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(crate::fuzz::CASES))]
+        /// Any text is a remote-connectivity.properties or an error naming one of its lines.
+        #[test]
+        fn any_text_parses_or_names_its_line(text in crate::fuzz::text(NEAR)) {
+            if let Err(c) = AgentConfig::parse(&text) {
+                // line 0: the file as a whole (it lacks a line)
+                let whole = c.line == 0 && c.problem.contains("no enabled");
+                proptest::prop_assert!(whole || (1..=crate::fuzz::line_count(&text)).contains(&c.line), "{}", c.line);
+            }
+        }
+    }
 }

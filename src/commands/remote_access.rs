@@ -92,8 +92,6 @@ pub fn run(ctx: &Ctx, args: &RemoteAccessArgs) -> Result<()> {
             save_private_key,
         } => {
             ctx.sys.require_root("remote-access ssh")?;
-            let tenant = connect(ctx, credentials)?;
-            let device = Device::find(&tenant)?;
             let save_private_key = save_private_key
                 .as_deref()
                 .map(|p| {
@@ -102,6 +100,13 @@ pub fn run(ctx: &Ctx, args: &RemoteAccessArgs) -> Result<()> {
                         .map_err(|why| Error::bad_input("--save-private-key was refused").why(why))
                 })
                 .transpose()?;
+            // before the first request: once the tenant holds the key, a file that
+            // cannot be written leaves an endpoint whose private key nobody here has
+            if let Some(file) = &save_private_key {
+                ssh::check_key_file(&ctx.sys, file)?;
+            }
+            let tenant = connect(ctx, credentials)?;
+            let device = Device::find(&tenant)?;
             let opts = ssh::Options {
                 user: user.clone(),
                 port: *port,

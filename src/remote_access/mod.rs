@@ -42,8 +42,12 @@ pub fn locked<T>(sys: &System, f: impl FnOnce() -> Result<T>) -> Result<T> {
     if !sys.dry_run() {
         sys.ensure_dir(Path::new("/var/lib/edge-setup"), FileSpec::root(0o755))?;
     }
-    let _lock = sys.lock(Path::new(LOCK), LOCK_WAIT)?;
-    f()
+    // Nothing is printed while the lock is held: a caller whose output nobody
+    // reads (a full pipe) would hold every other user's endpoint update.
+    sys.out().hold(|| {
+        let _lock = sys.lock(Path::new(LOCK), LOCK_WAIT)?;
+        f()
+    })
 }
 
 /// Where every endpoint connects: the Edge agent on the appliance reaches the
@@ -594,20 +598,32 @@ fn apply(device: &Device, record: &mut Record, steps: Vec<Step>) -> Result<Vec<O
 /// After `vnc-user` changed a user (a password, a display, a removal): that
 /// user's endpoint brought up to date when tenant credentials are configured
 /// (`c8y.credentials-file`) and the device has an ID; the line for the
-/// summary, `None` without (a golden image has no device ID). A failure is a warning naming the command that finishes the
-/// job: the VNC change itself is done and stays.
-pub fn after_vnc_user(sys: &System, user: &str) -> Option<String> {
+/// summary, `None` without (a golden image has no device ID). A failure is a
+/// warning with why, and a line saying what `local` change is done here, that
+/// the tenant lags behind, and the command that finishes the job: the VNC change
+/// itself is done and stays.
+pub fn after_vnc_user(sys: &System, user: &str, local: &str) -> Option<String> {
     let retry = format!("sudo edge-setup remote-access sync --user {user}");
+    let behind = |e: &Error| {
+        // only what failed and why: a hint written for a whole command (such as a
+        // lock's "nothing was changed") would be wrong after the local change
+        let why = e.why.as_deref().map(|w| format!(" ({w})")).unwrap_or_default();
+        sys.out().warn(&format!(
+            "the tenant's endpoint for {user} was not updated: {}{why}",
+            e.what
+        ));
+        Some(format!(
+            "Done here: {local}. Not done: the tenant's endpoint for {user} still has what it had before \
+             (Cloud Remote Access may offer an old password, or no endpoint). Finish it with: {retry}"
+        ))
+    };
     if !matches!(crate::device_id::read(sys), Ok(Some(_))) {
         return None;
     }
     let credentials = match crate::tenant::configured(sys) {
         Ok(Some(c)) => c,
         Ok(None) => return None,
-        Err(e) => {
-            sys.out().warn(&format!("the tenant's endpoint was not updated: {e}"));
-            return Some(format!("Fix the credentials file, then run: {retry}"));
-        }
+        Err(e) => return behind(&e),
     };
     let synced = (|| {
         let tenant = Tenant::new(sys, credentials)?;
@@ -623,10 +639,7 @@ pub fn after_vnc_user(sys: &System, user: &str) -> Option<String> {
             ),
             None => "The tenant has no VNC endpoint of edge-setup's for this user.".to_string(),
         }),
-        Err(e) => {
-            sys.out().warn(&format!("the tenant's endpoint was not updated: {e}"));
-            Some(format!("The tenant's endpoint is not up to date yet: run {retry}"))
-        }
+        Err(e) => behind(&e),
     }
 }
 
@@ -721,5 +734,50 @@ mod tests {
             credentials_type: "PASS_ONLY"
         }));
         assert!(Listed::of(&json!({"name": "no id"})).is_none());
+    }
+
+    /// JSON values of any shape, with the keys an endpoint has.
+    fn json_value() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            any::<f64>().prop_map(|f| json!(f)),
+            any::<String>().prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 64, 8, |inner| {
+            let key = prop_oneof![
+                proptest::sample::select(
+                    &[
+                        "id",
+                        "name",
+                        "protocol",
+                        "hostname",
+                        "port",
+                        "credentialsType",
+                        "publicKey",
+                        "hostKey"
+                    ][..]
+                )
+                .prop_map(str::to_string),
+                any::<String>(),
+            ];
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..8).prop_map(Value::Array),
+                proptest::collection::btree_map(key, inner, 0..8).prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(crate::fuzz::CASES))]
+        /// Any JSON the tenant lists is an endpoint or skipped, never a panic.
+        #[test]
+        fn any_listed_json_is_an_endpoint_or_skipped(v in json_value()) {
+            if let Some(l) = Listed::of(&v) {
+                proptest::prop_assert!(!l.id.is_empty() || v.get("id").is_some());
+            }
+        }
     }
 }

@@ -12,7 +12,7 @@ use zeroize::Zeroizing;
 use super::{Device, HOST, Listed, Outcome, Owned, Shown, to_json};
 use crate::error::{Error, Result};
 use crate::system::System;
-use crate::system::fs::{FileSpec, as_user};
+use crate::system::fs::{FileKind, FileSpec, as_user};
 use crate::system::os_release::Family;
 use crate::system::runner::{Cmd, Tool};
 use crate::system::users::UserInfo;
@@ -31,7 +31,7 @@ pub struct Options {
     pub rsa: bool,
     /// A new key pair even when the endpoint is up to date.
     pub rotate: bool,
-    /// Keep the private key in this file (root's, 0600).
+    /// Keep the private key in this file (root's, 0600); `check_key_file` first.
     pub save_private_key: Option<PathBuf>,
     /// How long to wait for the package manager's lock.
     pub lock_timeout: std::time::Duration,
@@ -189,6 +189,17 @@ pub fn ensure(device: &Device, retry: &str, opts: &Options) -> Result<Outcome> {
             return Err(e);
         }
     };
+    // saved before anything else can fail: the endpoint is edge-setup's from now on
+    if let Some(id) = &id {
+        record.put(Owned {
+            id: id.clone(),
+            protocol: "SSH".into(),
+            user: user.name.clone(),
+            digest: record.digest(&public_body(&line)),
+            public_key: Some(line.clone()),
+        });
+    }
+    record.save(sys)?;
     let only_new = render(
         kept.iter()
             .copied()
@@ -205,18 +216,24 @@ pub fn ensure(device: &Device, retry: &str, opts: &Options) -> Result<Outcome> {
         sys.write(file, keys.private.as_bytes(), FileSpec::root(0o600))?;
         step.done(sys.word("done", "planned"));
     }
-    if let Some(id) = &id {
-        record.put(Owned {
-            id: id.clone(),
-            protocol: "SSH".into(),
-            user: user.name.clone(),
-            digest: record.digest(&public_body(&line)),
-            public_key: Some(line.clone()),
-        });
-    }
-    record.save(sys)?;
     let action = if owned.is_some() { "updated" } else { "created" };
     Ok(outcome(&name, &user.name, opts.port, id, action))
+}
+
+/// `--save-private-key FILE`, for the caller to check before the first request
+/// (and before the lock): a link, a directory, or a directory that refuses the write.
+pub fn check_key_file(sys: &System, file: &Path) -> Result<()> {
+    let shown = sys.host_path(file);
+    let refuse = |what: &str| {
+        Error::bad_input(format!("cannot keep the private key in {}: it is {what}", shown.display())).hint(
+            "name a regular file in a directory of root's (it is written as root, mode 0600) and run the command again; nothing was changed",
+        )
+    };
+    match sys.kind(file)? {
+        Some(FileKind::Link) => Err(refuse("a symbolic link")),
+        Some(FileKind::Dir) => Err(refuse("a directory")),
+        _ => sys.check_writable(file),
+    }
 }
 
 fn outcome(name: &str, user: &str, port: u16, id: Option<String>, action: &'static str) -> Outcome {

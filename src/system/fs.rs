@@ -485,6 +485,58 @@ impl Root {
         read_fd(fd, max, &host).map(Some)
     }
 
+    /// Overwrites a regular file with zeros, syncs it, and removes its name;
+    /// `false` when it is absent. Reached through `walk` (no link of a user's on
+    /// the way, none at the end), overwritten through the descriptor opened
+    /// there, and unlinked from the directory opened there after checking that
+    /// the name still is that file: a directory swapped for a link half way
+    /// cannot point the overwrite or the removal at another file.
+    pub fn shred(&self, target: &Path) -> Result<bool> {
+        let Some((dir, name)) = self.parent(target, None)? else {
+            return Ok(false);
+        };
+        let host = self.host_path(target);
+        let refuse = |why: &str| {
+            Error::failure(format!("refusing to shred {}: {why}", host.display()))
+                .hint("name the secret file itself in the answers file")
+        };
+        let flags = OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
+        let fd = match openat(&dir, name.as_os_str(), flags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => return Ok(false),
+            Err(Errno::ELOOP) => return Err(refuse("it is a symbolic link")),
+            Err(e) => return Err(Error::io("open", &host, e.into())),
+        };
+        let st = nix::sys::stat::fstat(&fd).map_err(|e| Error::io("inspect", &host, e.into()))?;
+        if let Some(problem) = not_regular(&st) {
+            return Err(refuse(&problem));
+        }
+        if st.st_nlink != 1 {
+            return Err(refuse(&format!("it has {} hard links", st.st_nlink)));
+        }
+        let mut file = File::from(fd);
+        let zeros = [0u8; 8192];
+        let mut left = u64::try_from(st.st_size).unwrap_or(0);
+        while left > 0 {
+            let n = left.min(zeros.len() as u64) as usize;
+            file.write_all(&zeros[..n])
+                .map_err(|e| Error::io("overwrite", &host, e))?;
+            left -= n as u64;
+        }
+        file.sync_all().map_err(|e| Error::io("sync", &host, e))?;
+        match fstatat(&dir, name.as_os_str(), AtFlags::AT_SYMLINK_NOFOLLOW) {
+            Ok(now) if (now.st_dev, now.st_ino) == (st.st_dev, st.st_ino) => {}
+            _ => {
+                return Err(refuse(
+                    "its name was changed while it was overwritten (its content is zeros now)",
+                ));
+            }
+        }
+        unlinkat(&dir, name.as_os_str(), UnlinkatFlags::NoRemoveDir)
+            .map_err(|e| Error::io("remove", &host, e.into()))?;
+        Ok(true)
+    }
+
     /// Reads a UTF-8 text file; `None` when it does not exist.
     pub fn read_string(&self, target: &Path) -> Result<Option<String>> {
         self.read(target)?.map(|b| text(b, &self.host_path(target))).transpose()
@@ -1150,7 +1202,7 @@ pub fn text(bytes: Vec<u8>, host: &Path) -> Result<String> {
 }
 
 /// What root reads at most from any file (dpkg's status file is a few MiB).
-const MAX_READ: u64 = 64 << 20;
+pub const MAX_READ: u64 = 64 << 20;
 
 /// Opens a file for reading without following a link at `name` and without
 /// blocking on a FIFO or a device.
@@ -1731,6 +1783,30 @@ mod tests {
                 err.to_string().contains("it is owned by uid 4242, not by root"),
                 "{err}"
             );
+        }
+    }
+
+    const LOCKS_NEAR: &[&str] = &[
+        "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF",
+        "1: -> FLOCK  ADVISORY  WRITE 99 08:01:5678 0 EOF",
+        "2: POSIX  ADVISORY  WRITE 812 00:1a:77 0 EOF",
+        "3: FLOCK  ADVISORY  WRITE x 08:01:5678 0 EOF",
+        "4: FLOCK ADVISORY WRITE 99999999999 08:01:5678",
+        "5: OFDLCK ADVISORY  READ  -1 00:05:3 0 EOF",
+    ];
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(crate::fuzz::CASES))]
+        /// Any /proc/locks gives the holder of a FLOCK line on the file, or none.
+        #[test]
+        fn any_proc_locks_names_a_holder_of_the_file_or_none(text in crate::fuzz::text(LOCKS_NEAR)) {
+            let mut st = nix::sys::stat::stat("/").unwrap();
+            st.st_dev = nix::sys::stat::makedev(8, 1);
+            st.st_ino = 5678;
+            if let Some(pid) = lock_holder(&text, &st) {
+                let line = format!(" {pid} 08:01:5678");
+                proptest::prop_assert!(text.lines().any(|l| l.contains("FLOCK") && l.split_whitespace().collect::<Vec<_>>().join(" ").contains(line.trim_start())), "{pid}");
+            }
         }
     }
 }

@@ -99,4 +99,32 @@ mod tests {
         let err = OsRelease::parse("ID=arch\n").family().unwrap_err();
         assert!(err.what.contains("ID=arch"), "{err}");
     }
+
+    const NEAR: &[&str] = &[
+        "ID=debian",
+        "ID=\"rocky\"",
+        "ID_LIKE=\"rhel centos fedora\"",
+        "VERSION_ID=\"12\"",
+        "PRETTY_NAME='x'",
+        "ID=",
+        "=",
+        "\"",
+        "ID='",
+        "# comment",
+        "ID_LIKE=",
+        "VERSION_ID=\"\\\"\"",
+    ];
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(crate::fuzz::CASES))]
+        /// Any os-release parses; its family is known or an error naming what it found.
+        #[test]
+        fn any_text_parses_and_names_its_family_or_the_problem(text in crate::fuzz::text(NEAR)) {
+            let os = OsRelease::parse(&text);
+            proptest::prop_assert!(os.id.len() <= text.len());
+            if let Err(e) = os.family() {
+                proptest::prop_assert!(!e.what.is_empty());
+            }
+        }
+    }
 }

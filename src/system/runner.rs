@@ -13,17 +13,6 @@ use zeroize::Zeroizing;
 pub const CLEAN_PATH: &str = "/usr/sbin:/usr/bin:/sbin:/bin";
 pub const CLEAN_LANG: &str = "C.UTF-8";
 
-/// Proxy settings that package managers need to reach their repositories; no
-/// other variable of the caller reaches a command.
-const PROXY_VARS: &[&str] = &[
-    "http_proxy",
-    "https_proxy",
-    "no_proxy",
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "NO_PROXY",
-];
-
 macro_rules! tools {
     ($($variant:ident $name:literal [$($path:literal),+];)+) => {
         /// The programs edge-setup runs.
@@ -266,8 +255,9 @@ impl Runner for HostRunner {
         ];
         let program = match &cmd.program {
             Program::Tool(tool) => {
+                // as root, only root's own (`system::environ` dropped a sudo caller's)
                 if tool.needs_proxy() {
-                    for var in PROXY_VARS {
+                    for var in super::environ::PROXY {
                         if let Some(v) = std::env::var_os(var).and_then(|v| v.into_string().ok()) {
                             env.push((var.to_string(), v));
                         }

@@ -238,4 +238,35 @@ mod tests {
                 .contains("regular")
         );
     }
+
+    const NEAR: &[&str] = &[
+        "t100/admin",
+        "Bearer eyJ0ZXN0",
+        "Bearer ",
+        "S3cret-Pass#1",
+        "",
+        " ",
+        "t100/",
+        "\r",
+    ];
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(crate::fuzz::CASES))]
+        /// Any text is credentials or an error that says nothing of the secrets in
+        /// it: the same text with every letter and digit of the token or password
+        /// changed gives the same error, so the error cannot contain them.
+        #[test]
+        fn any_text_parses_or_is_refused_without_its_secrets(text in crate::fuzz::text(NEAR)) {
+            let mask = |s: &str| s.chars().map(|c| if c.is_alphanumeric() { 'Q' } else { c }).collect::<String>();
+            let mut lines = text.split('\n');
+            let first = lines.next().unwrap_or_default();
+            let first = match first.strip_prefix("Bearer ") {
+                Some(token) => format!("Bearer {}", mask(token)),
+                None => first.to_string(),
+            };
+            let masked = std::iter::once(first).chain(lines.map(mask)).collect::<Vec<_>>().join("\n");
+            let said = |t: &str| Credentials::parse(t, "the file").err().map(|e| format!("{} {:?} {:?}", e.what, e.why, e.hint));
+            proptest::prop_assert_eq!(said(&text), said(&masked));
+        }
+    }
 }

@@ -1,5 +1,7 @@
 //! The Cumulocity tenant's REST API, for device registration and Cloud Remote
-//! Access endpoints: HTTPS only (rustls; the system's CAs plus `c8y.ca-file`),
+//! Access endpoints: HTTPS only (rustls; the distribution's CA bundle plus
+//! `c8y.ca-file`, never a CA named by the environment), through `c8y.proxy` or
+//! root's own proxy variables (never a sudo caller's),
 //! basic or bearer authentication, one timeout per request
 //! (`c8y.request-timeout`), and an error for every status that names the fix.
 //!
@@ -17,7 +19,9 @@ use zeroize::Zeroizing;
 
 pub use credentials::{Credentials, MAX as CREDENTIALS_MAX, configured, read_file as credentials_file};
 
-use crate::config::{C8Y_CA_FILE, C8Y_REQUEST_TIMEOUT, C8Y_URL, Config, FilePath, Seconds, TenantUrl};
+use crate::config::{
+    C8Y_CA_FILE, C8Y_PROXY, C8Y_REQUEST_TIMEOUT, C8Y_URL, Config, FilePath, ProxyUrl, Seconds, TenantUrl,
+};
 use crate::error::{Error, Result};
 use crate::system::System;
 
@@ -90,7 +94,19 @@ impl<'a> Tenant<'a> {
         let timeout = cfg.require::<Seconds>(sys, C8Y_REQUEST_TIMEOUT)?.duration();
         let ca_file = cfg.get::<FilePath>(sys, C8Y_CA_FILE)?;
         let roots = trusted_roots(sys, ca_file.as_ref().map(|f| f.0.as_path()))?;
+        // The route is set here, whatever the process's environment holds: the
+        // configured proxy, else root's own variables, else none.
+        let proxy = match cfg.get::<ProxyUrl>(sys, C8Y_PROXY)? {
+            Some(p) => Some(ureq::Proxy::new(&p.to_string()).map_err(|e| {
+                Error::bad_input(format!("{C8Y_PROXY} ({p}) cannot be used")).why(e).hint(format!(
+                    "set a proxy of the form http://host:port: sudo edge-setup config set {C8Y_PROXY} http://proxy.example.com:3128"
+                ))
+            })?),
+            None if sys.caller_is_root() => ureq::Proxy::try_from_env(),
+            None => None,
+        };
         let config = ureq::Agent::config_builder()
+            .proxy(proxy)
             .http_status_as_error(false)
             .https_only(true)
             .max_redirects(0)
@@ -106,7 +122,13 @@ impl<'a> Tenant<'a> {
             sys,
             url,
             auth: credentials.header(),
-            who: credentials.who(),
+            // The user's name comes from root's credentials file: a user who ran
+            // the privileged part through sudo is not told it.
+            who: if sys.sudo_uid().is_some_and(|uid| uid != 0) {
+                "the user of the tenant credentials file".to_string()
+            } else {
+                credentials.who()
+            },
             agent: config.new_agent(),
             timeout,
         })
@@ -305,13 +327,29 @@ fn tenant_message(body: &str) -> Option<String> {
 /// Where the fix of an unsafe `c8y.ca-file` puts the CA (root's alone, as the key's example).
 const SAFE_CA: &str = "/etc/edge-setup/tenant-ca.pem";
 
-/// The system's trusted CAs, and those of `extra` (PEM).
+/// Where the distributions keep the system's CA bundle (openssl-probe's list, the
+/// first that exists is read). Fixed paths of root's: SSL_CERT_FILE and SSL_CERT_DIR,
+/// which rustls-native-certs would honour, are the caller's to choose.
+const SYSTEM_CA_BUNDLES: &[&str] = &[
+    "/etc/ssl/certs/ca-certificates.crt",                // Debian, Ubuntu
+    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem", // RHEL, Fedora
+    "/etc/pki/tls/certs/ca-bundle.crt",                  // RHEL 6
+    "/etc/ssl/ca-bundle.pem",                            // SUSE
+    "/etc/ssl/cert.pem",                                 // Alpine
+];
+
+/// The CAs of the host's system bundle (the machine that connects, also when
+/// it builds an image), and those of `extra` (PEM).
 fn trusted_roots(sys: &System, extra: Option<&Path>) -> Result<Vec<ureq::tls::Certificate<'static>>> {
-    let mut roots: Vec<ureq::tls::Certificate<'static>> = rustls_native_certs::load_native_certs()
-        .certs
-        .iter()
-        .map(|der| ureq::tls::Certificate::from_der(der.as_ref()).to_owned())
-        .collect();
+    let bundle = SYSTEM_CA_BUNDLES.iter().map(Path::new).find(|p| p.is_file());
+    let mut roots: Vec<ureq::tls::Certificate<'static>> = match bundle {
+        Some(file) => rustls_native_certs::load_certs_from_paths(Some(file), None)
+            .certs
+            .iter()
+            .map(|der| ureq::tls::Certificate::from_der(der.as_ref()).to_owned())
+            .collect(),
+        None => Vec::new(),
+    };
     if let Some(path) = extra {
         let shown = sys.host_path(path);
         // What root trusts for the tenant (and sends its credentials through): the file and
@@ -400,5 +438,28 @@ mod tests {
     fn segments_are_percent_encoded() {
         assert_eq!(segment("edge-01.a_b"), "edge-01.a_b");
         assert_eq!(segment("mac:00:11"), "mac%3A00%3A11");
+    }
+
+    const NEAR: &[&str] = &[
+        r#"{"error":"security/Unauthorized","message":"Invalid credentials!"}"#,
+        r#"{"message":""}"#,
+        r#"{"error":5}"#,
+        "<html>",
+        "{",
+        "[]",
+        "null",
+        r#"{"message":"\u001b[31m"}"#,
+        r#"{"message":"#,
+    ];
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(crate::fuzz::CASES))]
+        /// Any answer of the tenant gives a short printable message, or none.
+        #[test]
+        fn any_error_body_gives_a_short_printable_message_or_none(text in crate::fuzz::text(NEAR)) {
+            if let Some(m) = tenant_message(&text) {
+                proptest::prop_assert!(m.chars().count() <= 320 && !m.chars().any(char::is_control), "{m:?}");
+            }
+        }
     }
 }

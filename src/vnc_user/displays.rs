@@ -64,51 +64,81 @@ pub(super) fn stage_mappings(sys: &System, batch: &mut Batch, m: &Mappings) -> R
     Ok(if a == Change::Unchanged { t } else { a })
 }
 
-/// X servers running on this host: display -> owner uid. A display counts when
-/// its `/tmp/.XN-lock` is a regular file naming a live process (the X server's
-/// own rule), or `/tmp/.X11-unix/XN` is a socket in a root-owned 1777 directory.
-/// Anything else any user could plant in /tmp (a stale or fake lock file, a
-/// link, a directory of their own) is no information, never an error. An image
+/// X servers running on this host: display -> owner uid. A display is held
+/// only while a live process has a socket bound at `/tmp/.X11-unix/XN` or at
+/// the abstract `@/tmp/.X11-unix/XN` (the kernel's `/proc/net/unix`): every X
+/// server has one, and an X server cannot start on a display where one exists.
+/// Files in /tmp prove nothing: a socket file stays after its process ends, and
+/// any user can leave lock files and socket files there. The owner is that of
+/// the socket file (in a root-owned 1777 /tmp/.X11-unix), else of the lock file
+/// naming a live process, else unknown (`u32::MAX`, another user's). An image
 /// runs nothing.
 pub(super) fn x_servers(sys: &System) -> BTreeMap<u32, u32> {
     let mut found = BTreeMap::new();
     if sys.is_image() {
         return found;
     }
-    let root = sys;
-    for name in root.list_dir(Path::new("/tmp")).unwrap_or_default() {
-        let name = name.to_string_lossy();
-        let Some(n) = name
-            .strip_prefix(".X")
-            .and_then(|s| s.strip_suffix("-lock"))
-            .and_then(display_number)
-        else {
-            continue;
-        };
-        if let Some(owner) = live_lock(sys, &Path::new("/tmp").join(name.as_ref())) {
-            found.entry(n).or_insert(owner);
-        }
-    }
-    let sockets = Path::new("/tmp/.X11-unix");
-    let sound = matches!(root.kind(sockets), Ok(Some(FileKind::Dir)))
-        && root
-            .meta(sockets)
-            .ok()
-            .flatten()
-            .is_some_and(|m| root.trusts(m.uid) && m.mode == 0o1777);
-    if sound {
-        for name in root.list_dir(sockets).unwrap_or_default() {
-            let name = name.to_string_lossy();
-            let Some(n) = name.strip_prefix('X').and_then(display_number) else {
-                continue;
-            };
-            let path = sockets.join(name.as_ref());
-            if let (Ok(Some(FileKind::Socket)), Ok(Some(meta))) = (root.kind(&path), root.meta(&path)) {
-                found.entry(n).or_insert(meta.uid);
-            }
-        }
+    let sound = sound_socket_dir(sys);
+    for n in bound_x_sockets(sys) {
+        let socket = socket_path(n);
+        let by_socket = sound
+            .then(|| match (sys.kind(&socket), sys.meta(&socket)) {
+                (Ok(Some(FileKind::Socket)), Ok(Some(meta))) => Some(meta.uid),
+                _ => None,
+            })
+            .flatten();
+        let owner = by_socket.or_else(|| live_lock(sys, &lock_path(n))).unwrap_or(u32::MAX);
+        found.insert(n, owner);
     }
     found
+}
+
+fn lock_path(display: u32) -> PathBuf {
+    PathBuf::from(format!("/tmp/.X{display}-lock"))
+}
+
+fn socket_path(display: u32) -> PathBuf {
+    PathBuf::from(format!("{SOCKET_DIR}/X{display}"))
+}
+
+const SOCKET_DIR: &str = "/tmp/.X11-unix";
+
+/// Whether /tmp/.X11-unix is the system's (root's, mode 1777), not one a user made.
+fn sound_socket_dir(sys: &System) -> bool {
+    let dir = Path::new(SOCKET_DIR);
+    matches!(sys.kind(dir), Ok(Some(FileKind::Dir)))
+        && sys
+            .meta(dir)
+            .ok()
+            .flatten()
+            .is_some_and(|m| sys.trusts(m.uid) && m.mode == 0o1777)
+}
+
+/// The displays with an X socket bound by a live process, from the kernel's
+/// list of Unix sockets (which names a socket only while it is open).
+fn bound_x_sockets(sys: &System) -> std::collections::BTreeSet<u32> {
+    let text = sys
+        .read_small(Path::new("/proc/net/unix"), 16 << 20)
+        .ok()
+        .flatten()
+        .map(|(bytes, _)| String::from_utf8_lossy(&bytes).into_owned())
+        .unwrap_or_default();
+    parse_unix_sockets(&text)
+}
+
+/// `/proc/net/unix`: `Num RefCount Protocol Flags Type St Inode [Path]`; an
+/// abstract name starts with '@'.
+pub(super) fn parse_unix_sockets(text: &str) -> std::collections::BTreeSet<u32> {
+    text.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let path = line.split_whitespace().nth(7)?;
+            let name = path.strip_prefix('@').unwrap_or(path);
+            name.strip_prefix(SOCKET_DIR)?
+                .strip_prefix("/X")
+                .and_then(display_number)
+        })
+        .collect()
 }
 
 /// The owner of an X lock file that is a regular file naming a live process
@@ -119,26 +149,43 @@ pub(super) fn live_lock(sys: &System, path: &Path) -> Option<u32> {
     sys.process_alive(pid).then_some(meta.uid)
 }
 
-/// Removes `/tmp/.XN-lock` for the display about to start when it names no
-/// live process: Debian's wrapper refuses a display whose lock file exists at
-/// all, and in the sticky /tmp only its owner (or root) can remove it, so one
-/// left by a crash or planted by another user would stop the session.
-pub(super) fn clear_stale_lock(sys: &System, display: u32) {
-    let path = PathBuf::from(format!("/tmp/.X{display}-lock"));
-    if sys.is_image() || !matches!(sys.kind(&path), Ok(Some(_))) || live_lock(sys, &path).is_some() {
+/// Before the session on `display` starts: when no live process holds the
+/// display (no bound X socket), removes what is left in /tmp for it, a lock
+/// file and a socket file. Debian's wrapper refuses a display whose lock file
+/// exists at all, and the X server, running as the user, cannot bind a socket
+/// path another user's file occupies (in the sticky /tmp only the owner or root
+/// may remove it): one left by a crash or planted by another user would stop
+/// the session on every start.
+pub(super) fn clear_stale(sys: &System, display: u32) {
+    if sys.is_image() || bound_x_sockets(sys).contains(&display) {
         return;
     }
-    match sys.remove(&path) {
-        Ok(true) => sys.out().note(&format!(
-            "{} {}: it named no running X server and would have stopped the session on :{display}",
-            sys.word("removed", "would remove"),
-            path.display()
-        )),
-        Ok(false) => {}
-        Err(e) => sys.out().warn(&format!(
-            "{} names no running X server, but it could not be removed ({e}); the session on :{display} may not start",
-            path.display()
-        )),
+    let socket = sound_socket_dir(sys).then(|| socket_path(display));
+    for path in std::iter::once(lock_path(display)).chain(socket) {
+        match sys.kind(&path) {
+            Ok(Some(FileKind::Dir)) => {
+                sys.out().warn(&format!(
+                    "{} is a directory, which no X server made; the session on :{display} may not start: remove it (sudo rm -r {})",
+                    path.display(),
+                    path.display()
+                ));
+                continue;
+            }
+            Ok(Some(_)) => {}
+            _ => continue,
+        }
+        match sys.remove(&path) {
+            Ok(true) => sys.out().note(&format!(
+                "{} {}: no running X server holds display :{display}, and it would have stopped the session there",
+                sys.word("removed", "would remove"),
+                path.display()
+            )),
+            Ok(false) => {}
+            Err(e) => sys.out().warn(&format!(
+                "{} is left from an X server that no longer runs, but it could not be removed ({e}); the session on :{display} may not start",
+                path.display()
+            )),
+        }
     }
 }
 
@@ -160,7 +207,13 @@ pub(super) fn choose_display(m: &mut Mappings, user: &UserInfo, servers: &BTreeM
         });
     }
     let foreign = |n: u32| servers.get(&n).is_some_and(|owner| *owner != user.uid);
-    let display = m.allocate(foreign).ok_or_else(|| no_free_display(user))?;
+    let display = m.allocate(foreign).ok_or_else(|| {
+        let used = m.used();
+        let held: Vec<u32> = (1..=tigervnc::MAX_DISPLAY)
+            .filter(|n| !used.contains(n) && foreign(*n))
+            .collect();
+        no_free_display(user, &held)
+    })?;
     let used = m.used();
     let skipped = (1..display).filter(|n| !used.contains(n) && foreign(*n)).collect();
     m.assign(&user.name, display);
@@ -186,17 +239,28 @@ pub(super) fn note_skipped(sys: &System, skipped: &[u32]) {
     }
 }
 
-pub(super) fn no_free_display(user: &UserInfo) -> Error {
-    Error::failure(format!(
-        "no free VNC display for {}: all {} displays are taken",
-        user.name,
-        tigervnc::MAX_DISPLAY
+/// No display is free for `user`: `held` are the displays the mapping leaves
+/// free that running X servers of other users hold.
+pub(super) fn no_free_display(user: &UserInfo, held: &[u32]) -> Error {
+    let max = tigervnc::MAX_DISPLAY;
+    let e = Error::failure(format!(
+        "no free VNC display for {}: all {max} displays are taken",
+        user.name
+    ));
+    if held.is_empty() {
+        return e.why(format!("{MAPPING_FILE} lists every display from 1 to {max}")).hint(
+            "free one for a user who no longer needs VNC: sudo edge-setup vnc-user --remove --user NAME; nothing was changed",
+        );
+    }
+    let first = held[0];
+    e.why(format!(
+        "{MAPPING_FILE} lists {} of them; running X servers of other users hold the other {} (their sockets in /tmp/.X11-unix)",
+        max as usize - held.len(),
+        held.len()
     ))
-    .why(format!(
-        "{MAPPING_FILE} lists every display from 1 to {}, or another X server holds the rest",
-        tigervnc::MAX_DISPLAY
+    .hint(format!(
+        "see who holds one (sudo ss -xlp | grep X11-unix/X{first}), end the servers no one needs, or free a display: sudo edge-setup vnc-user --remove --user NAME; nothing was changed"
     ))
-    .hint("free one for a user who no longer needs VNC: sudo edge-setup vnc-user --remove --user NAME; nothing was changed")
 }
 
 /// How the mapping step ends: a display kept, added, or files repaired.

@@ -479,4 +479,45 @@ mod tests {
             }
         }
     }
+
+    const A_NEAR: &[&str] = &[
+        "admin:1",
+        "operator : 3",
+        "# kept",
+        "",
+        "bob:0",
+        "bob:100",
+        "x:y",
+        ":1",
+        "admin:1:2",
+    ];
+    const T_NEAR: &[&str] = &[
+        ":1=admin",
+        " :3 = operator",
+        "# TigerVNC",
+        "",
+        ":0=x",
+        ":1=",
+        "=admin",
+        ":x=y",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(crate::fuzz::CASES))]
+        /// Any pair of mapping files parses, or the error names the file and its line.
+        #[test]
+        fn any_mapping_files_parse_or_name_file_and_line(
+            a in crate::fuzz::text(A_NEAR),
+            t in crate::fuzz::text(T_NEAR),
+        ) {
+            if let Err(e) = parse(&a, &t) {
+                let (file, text) = if e.what.starts_with(A) { (A, &a) } else { (T, &t) };
+                let rest = e.what.strip_prefix(file).and_then(|r| r.strip_prefix(':'));
+                prop_assert!(rest.is_some(), "{}", e.what);
+                let digits: String = rest.unwrap().chars().take_while(char::is_ascii_digit).collect();
+                let line: usize = digits.parse().unwrap_or(0);
+                prop_assert!((1..=crate::fuzz::line_count(text)).contains(&line), "{}", e.what);
+            }
+        }
+    }
 }

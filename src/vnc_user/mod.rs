@@ -66,12 +66,23 @@ pub use reset::{
 /// front end passes `remote_access::after_vnc_user`): the line for the
 /// summary, or `None` when no tenant credentials are configured, and then the
 /// summary shows the endpoint to enter by hand. Not called in a dry run,
-/// which sends nothing to the tenant.
-pub type EndpointHook<'a> = &'a dyn Fn(&System, &str) -> Option<String>;
+/// which sends nothing to the tenant. Its arguments: the user, and what this
+/// run changed here (for a failure, which must say what is done and what is not).
+pub type EndpointHook<'a> = &'a dyn Fn(&System, &str, &str) -> Option<String>;
 
 /// The hook's answer, where a run may call it.
-fn endpoint_of(sys: &System, hook: EndpointHook, user: &str) -> Option<String> {
-    (!sys.dry_run()).then(|| hook(sys, user)).flatten()
+fn endpoint_of(sys: &System, hook: EndpointHook, user: &str, local: &str) -> Option<String> {
+    (!sys.dry_run()).then(|| hook(sys, user, local)).flatten()
+}
+
+/// What enabling changed here, in the words of `EndpointHook`'s failure line.
+fn enabled_here(user: &str, display: u32) -> String {
+    format!("{user}'s VNC session on :{display} takes the password set here")
+}
+
+/// What removing changed here, likewise.
+fn removed_here(user: &str) -> String {
+    format!("{user}'s VNC session is removed here")
 }
 
 /// What the privileged part (`--system-part`) is asked to do.
@@ -153,7 +164,7 @@ fn enable_target(
     let (preview, _) = load_mappings(sys)?;
     check_name(&target.user.name)?;
     if preview.display_of(&target.user.name).is_none() && preview.allocate(|_| false).is_none() {
-        return Err(no_free_display(&target.user));
+        return Err(no_free_display(&target.user, &[]));
     }
     check_user_paths(sys, target)?;
     let existing = UserFiles::read(sys, target)?;
@@ -169,7 +180,8 @@ fn enable_target(
         )?
     } else {
         let display = enable_here(sys, target, &settings, &existing, &passwords)?;
-        (display, endpoint_of(sys, hook, &target.user.name))
+        let local = enabled_here(&target.user.name, display);
+        (display, endpoint_of(sys, hook, &target.user.name, &local))
     };
     print_summary(sys, &target.user, display, settings.listen, endpoint.as_deref());
     Ok(())
@@ -284,7 +296,7 @@ fn remove_here(sys: &System, target: &Target, hook: EndpointHook) -> Result<()> 
     let display = free_display(sys, target, wait)?;
     delete_passwd(sys, target)?;
     delete_legacy_passwd(sys, target)?;
-    let endpoint = endpoint_of(sys, hook, &target.user.name);
+    let endpoint = endpoint_of(sys, hook, &target.user.name, &removed_here(&target.user.name));
     print_removed(sys, &target.user, display, endpoint.as_deref());
     Ok(())
 }
@@ -343,7 +355,7 @@ mod tests {
             self.fake
                 .lines()
                 .into_iter()
-                .filter(|l| !l.starts_with("systemctl show "))
+                .filter(|l| !l.starts_with("systemctl show ") && !l.starts_with("systemctl is-active "))
                 .collect()
         }
 
@@ -673,62 +685,96 @@ mod tests {
     }
 
     /// What any local user can put in /tmp is no information about X servers:
-    /// a link for /tmp/.X11-unix, fake or stale lock files, zero-padded names.
+    /// a link for /tmp/.X11-unix, fake or stale lock files (one naming a live
+    /// process that is no X server), zero-padded names, socket files whose
+    /// process has ended (issue 26, finding 4: they used to fill all 99 displays).
     #[test]
     fn planted_tmp_files_do_not_stop_an_allocation() {
         let live = Live::new(DEBIAN);
-        std::fs::create_dir_all(live.path("/tmp")).unwrap();
-        std::os::unix::fs::symlink("/nonexistent", live.path("/tmp/.X11-unix")).unwrap();
-        if nix::unistd::geteuid().is_root() {
-            // planted by a user, as on a real system
-            std::os::unix::fs::lchown(live.path("/tmp/.X11-unix"), Some(4242), None).unwrap();
-        }
+        std::fs::create_dir_all(live.path("/tmp/.X11-unix")).unwrap();
+        std::fs::set_permissions(live.path("/tmp/.X11-unix"), std::fs::Permissions::from_mode(0o1777)).unwrap();
         for n in 1..=99 {
             live.write(&format!("/tmp/.X{n}-lock"), "fake\n");
+            // a socket file of a process that has ended
+            drop(std::os::unix::net::UnixListener::bind(live.path(&format!("/tmp/.X11-unix/X{n}"))).unwrap());
         }
-        // a process that has ended: its lock file is stale
-        let mut child = std::process::Command::new("true").spawn().unwrap();
-        let dead = child.id();
-        child.wait().unwrap();
-        live.write("/tmp/.X1-lock", &format!("{dead:>10}\n"));
-        // a live process, but not display 3: X writes no leading zeros
+        if nix::unistd::geteuid().is_root() {
+            // planted by a user, as on a real system
+            for n in 1..=99 {
+                std::os::unix::fs::lchown(live.path(&format!("/tmp/.X11-unix/X{n}")), Some(4242), None).unwrap();
+            }
+        }
+        // a live process, but no X server: it has no X socket
+        live.write("/tmp/.X1-lock", &format!("{:>10}\n", std::process::id()));
+        // not display 3: X writes no leading zeros
         live.write("/tmp/.X0003-lock", &format!("{:>10}\n", std::process::id()));
+        // the kernel's list of open Unix sockets names none of them
+        live.write("/proc/net/unix", UNIX_HEADER);
         let ctx = live.ctx(0, &[], no_prompt(), "secret12\n");
         run(&ctx, &args(Some("root"), true, false, false)).unwrap();
         assert_eq!(live.read(MAPPING_FILE).unwrap(), b"root:1\n");
-        // the stale lock of :1 would stop Debian's wrapper: gone; the others are left
+        // the lock and the socket of :1 would stop the session: gone; the others are left
         assert!(live.read("/tmp/.X1-lock").is_none());
-        assert!(live.err.text().contains("/tmp/.X1-lock: it named no running X server"));
+        assert!(!live.path("/tmp/.X11-unix/X1").exists());
+        let err = live.err.text();
+        assert!(
+            err.contains("removed /tmp/.X1-lock: no running X server holds display :1"),
+            "{err}"
+        );
+        assert!(
+            err.contains("removed /tmp/.X11-unix/X1: no running X server holds display :1"),
+            "{err}"
+        );
         assert!(live.read("/tmp/.X2-lock").is_some());
+        assert!(live.path("/tmp/.X11-unix/X2").exists());
     }
 
-    /// A live root with an X server on :1 (a lock file naming this process) and
-    /// one on :2 (a socket in a root-owned 1777 /tmp/.X11-unix); the socket is
-    /// returned to keep it bound.
-    fn with_x_servers() -> (Live, std::os::unix::net::UnixListener) {
+    const UNIX_HEADER: &str = "Num       RefCount Protocol Flags    Type St Inode Path\n";
+
+    /// A live root with X servers on :1 (an abstract socket, and a lock file
+    /// naming this process) and :2 (a socket file in a root-owned 1777
+    /// /tmp/.X11-unix), as the kernel lists their open sockets.
+    fn with_x_servers() -> Live {
         let live = Live::new(DEBIAN);
         std::fs::create_dir_all(live.path("/tmp/.X11-unix")).unwrap();
         std::fs::set_permissions(live.path("/tmp/.X11-unix"), std::fs::Permissions::from_mode(0o1777)).unwrap();
         live.write("/tmp/.X1-lock", &format!("{:>10}\n", std::process::id()));
-        let socket = std::os::unix::net::UnixListener::bind(live.path("/tmp/.X11-unix/X2")).unwrap();
-        (live, socket)
+        drop(std::os::unix::net::UnixListener::bind(live.path("/tmp/.X11-unix/X2")).unwrap());
+        live.write(
+            "/proc/net/unix",
+            &format!(
+                "{UNIX_HEADER}\
+                 0000000000000000: 00000002 00000000 00010000 0001 01 31001 @/tmp/.X11-unix/X1\n\
+                 0000000000000000: 00000002 00000000 00010000 0001 01 31002 /tmp/.X11-unix/X2\n\
+                 0000000000000000: 00000002 00000000 00010000 0001 01 31003 /run/systemd/private\n\
+                 0000000000000000: 00000002 00000000 00000000 0002 01 31004\n"
+            ),
+        );
+        live
     }
 
     #[test]
-    fn live_locks_and_sockets_in_a_sound_directory_are_x_servers() {
-        let (live, _socket) = with_x_servers();
+    fn displays_with_an_open_x_socket_are_x_servers() {
+        let live = with_x_servers();
         let ctx = live.ctx(0, &[], no_prompt(), "secret12\n");
-        assert_eq!(x_servers(&ctx.sys).keys().copied().collect::<Vec<_>>(), vec![1, 2]);
-        // a socket directory anyone could have made is no information
+        let servers = x_servers(&ctx.sys);
+        assert_eq!(servers.keys().copied().collect::<Vec<_>>(), vec![1, 2]);
+        // the owners: the socket file's, else the live lock's
+        let me = nix::unistd::geteuid().as_raw();
+        assert_eq!((servers[&1], servers[&2]), (me, me));
+        // a socket directory anyone could have made tells no owner
         std::fs::set_permissions(live.path("/tmp/.X11-unix"), std::fs::Permissions::from_mode(0o777)).unwrap();
-        assert_eq!(x_servers(&ctx.sys).keys().copied().collect::<Vec<_>>(), vec![1]);
+        live.write("/tmp/.X1-lock", "fake\n");
+        let servers = x_servers(&ctx.sys);
+        assert_eq!((servers[&1], servers[&2]), (u32::MAX, u32::MAX));
     }
 
-    /// X servers of another uid than the user's are skipped, and the run says so.
+    /// X servers of another uid than the user's are skipped, and the run says so;
+    /// when they hold every display the mapping leaves, the error says that.
     #[test]
     #[ignore = "needs root"]
     fn displays_held_by_another_user_are_skipped() {
-        let (live, _socket) = with_x_servers();
+        let live = with_x_servers();
         std::os::unix::fs::chown(live.path("/tmp/.X1-lock"), Some(4242), None).unwrap();
         std::os::unix::fs::lchown(live.path("/tmp/.X11-unix/X2"), Some(4242), None).unwrap();
         let ctx = live.ctx(0, &[], no_prompt(), "secret12\n");
@@ -737,6 +783,36 @@ mod tests {
         let err = live.err.text();
         assert!(err.contains("display :1 is held by another X server"), "{err}");
         assert!(err.contains("display :2 is held by another X server"), "{err}");
+        assert!(live.read("/tmp/.X1-lock").is_some(), "a live server's files stay");
+
+        let mapping: String = (3..=99).map(|n| format!("u{n}:{n}\n")).collect();
+        live.write(MAPPING_FILE, &mapping);
+        let users: String = (3..=99).map(|n| format!(":{n}=u{n}\n")).collect();
+        live.write(USERS_FILE, &users);
+        let ctx = live.ctx(0, &[], no_prompt(), "secret12\n");
+        let err = run(&ctx, &args(Some("root"), true, false, false)).unwrap_err();
+        assert!(err.what.contains("all 99 displays are taken"), "{err}");
+        let why = err.why.unwrap_or_default();
+        assert!(
+            why.contains("lists 97 of them; running X servers of other users hold the other 2"),
+            "{why}"
+        );
+        assert!(err.hint.unwrap_or_default().contains("ss -xlp"));
+    }
+
+    #[test]
+    fn x_sockets_are_read_from_the_kernels_list() {
+        let list = format!(
+            "{UNIX_HEADER}\
+             0000000000000000: 00000002 00000000 00010000 0001 01 1 /tmp/.X11-unix/X7\n\
+             0000000000000000: 00000002 00000000 00010000 0001 01 2 @/tmp/.X11-unix/X12\n\
+             0000000000000000: 00000002 00000000 00010000 0001 01 3 /tmp/.X11-unix/X0003\n\
+             0000000000000000: 00000002 00000000 00010000 0001 01 4 /home/x/tmp/.X11-unix/X9\n\
+             0000000000000000: 00000002 00000000 00010000 0001 01 5 /tmp/.X11-unix/Xa\n\
+             0000000000000000: 00000003 00000000 00000000 0001 03 6\n"
+        );
+        assert_eq!(parse_unix_sockets(&list).into_iter().collect::<Vec<_>>(), vec![7, 12]);
+        assert!(parse_unix_sockets("").is_empty());
     }
 
     #[test]
@@ -774,5 +850,50 @@ mod tests {
             "# c\nsession=edge-setup\nlocalhost=no\nrfbport=5999\ngeometry=1024x768\n"
         );
         assert!(session_config(None, &s).starts_with("# TigerVNC session settings"));
+    }
+
+    const CONFIG_NEAR: &[&str] = &[
+        "session=gnome",
+        "Session = xfce",
+        "geometry=800x600",
+        "localhost",
+        "localhost=no",
+        "rfbport=5999",
+        "# comment",
+        "=",
+        "securitytypes=VncAuth",
+        "GEOMETRY",
+        "session",
+    ];
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(crate::fuzz::CASES))]
+        /// Any TigerVNC settings file gets our three keys exactly once, and keeps
+        /// every other line; the result is no more than the input and our lines.
+        #[test]
+        fn any_session_settings_get_our_keys_once(text in crate::fuzz::text(CONFIG_NEAR)) {
+            let s = Settings { listen: Listen::Localhost, geometry: Geometry { width: 1280, height: 800 }, lock_wait: Duration::from_secs(1) };
+            let out = session_config(Some(&text), &s);
+            let key = |l: &str| l.trim().split('=').next().unwrap_or("").trim().to_ascii_lowercase();
+            for ours in ["session", "geometry", "localhost"] {
+                let n = out.lines().filter(|l| !l.trim().starts_with('#') && key(l) == ours).count();
+                proptest::prop_assert_eq!(n, 1, "{}", ours);
+            }
+            proptest::prop_assert!(out.len() <= text.len() + text.lines().count() + 200);
+        }
+
+        /// Any list of the kernel's Unix sockets names only X displays in range.
+        #[test]
+        fn any_unix_socket_list_names_displays(text in crate::fuzz::text(&[
+            "Num       RefCount Protocol Flags    Type St Inode Path",
+            "0000000000000000: 00000002 00000000 00010000 0001 01 31001 @/tmp/.X11-unix/X1",
+            "0000000000000000: 00000002 00000000 00010000 0001 01 31002 /tmp/.X11-unix/X42",
+            "0000000000000000: 00000002 00000000 00000000 0002 01 31004",
+        ])) {
+            for n in parse_unix_sockets(&text) {
+                let path = format!("/tmp/.X11-unix/X{n}");
+                proptest::prop_assert!(text.contains(&path), "{}", path);
+            }
+        }
     }
 }

@@ -145,7 +145,8 @@ pub fn system_part(sys: &System, part: Part, hook: EndpointHook) -> Result<()> {
     let restart = match part {
         Part::Remove => {
             free_display(sys, &target, wait)?;
-            Reply::send(sys, None, endpoint_of(sys, hook, &target.user.name));
+            let local = removed_here(&target.user.name);
+            Reply::send(sys, None, endpoint_of(sys, hook, &target.user.name, &local));
             return Ok(());
         }
         Part::Enable { restart } => restart,
@@ -175,6 +176,7 @@ pub fn system_part(sys: &System, part: Part, hook: EndpointHook) -> Result<()> {
         ))
         .done(recorded_word(sys, chosen.kept, change));
     start_session(sys, &target, display, restart)?;
-    Reply::send(sys, Some(display), endpoint_of(sys, hook, &target.user.name));
+    let local = enabled_here(&target.user.name, display);
+    Reply::send(sys, Some(display), endpoint_of(sys, hook, &target.user.name, &local));
     Ok(())
 }

@@ -7,7 +7,7 @@ use super::*;
 /// tigervncserver even hands Xtigervnc a copy of the password file), so without a
 /// restart a changed password would leave the old one working.
 pub(super) fn start_session(sys: &System, target: &Target, display: u32, restart: bool) -> Result<()> {
-    clear_stale_lock(sys, display);
+    clear_stale(sys, display);
     let outcome = sys.done_word();
     if target.family == Family::RedHat && selinux_enabled(sys) {
         let step = sys.out().step("Restoring the SELinux labels of the VNC files");
@@ -37,6 +37,7 @@ pub(super) fn start_session(sys: &System, target: &Target, display: u32, restart
             .map_err(hint)?;
         sys.run(Cmd::new(Tool::Systemctl).args(["restart", &unit]))
             .map_err(hint)?;
+        wait_until_serving(sys, &unit, display).map_err(hint)?;
         step.done(outcome);
     } else {
         let step = sys.out().step(&format!("Enabling and starting {unit}"));
@@ -46,9 +47,51 @@ pub(super) fn start_session(sys: &System, target: &Target, display: u32, restart
         }
         sys.run(Cmd::new(Tool::Systemctl).args(["enable", "--now", &unit]))
             .map_err(hint)?;
+        wait_until_serving(sys, &unit, display).map_err(hint)?;
         step.done(outcome);
     }
     Ok(())
+}
+
+/// How long a started session may take to listen (a VM under emulation takes
+/// a few seconds; a session that cannot start fails within one).
+const START_WAIT: Duration = Duration::from_secs(20);
+
+/// After a start: waits until the unit is active and the session's port
+/// listens. systemctl returns once the wrapper forked, and an X server that
+/// cannot bind its socket dies a moment later: only the port proves the
+/// session serves. Nothing to wait for where commands are only printed.
+fn wait_until_serving(sys: &System, unit: &str, display: u32) -> Result<()> {
+    if !sys.applies_commands() {
+        return Ok(());
+    }
+    let port = tigervnc::port(display);
+    let started = std::time::Instant::now();
+    loop {
+        let state = sys
+            .query(Cmd::new(Tool::Systemctl).args(["is-active", unit]))?
+            .map(|out| (out.success(), out.stdout.trim().to_string()));
+        let (active, state) = state.unwrap_or((true, String::new()));
+        let waiting = matches!(state.as_str(), "activating" | "reloading" | "deactivating");
+        if !active && !waiting {
+            return Err(Error::failure(format!(
+                "{unit} did not keep running: it is {} after the start",
+                if state.is_empty() { "not active" } else { state.as_str() }
+            )));
+        }
+        // `None`: this system does not show its sockets, so there is nothing more to tell
+        if active && sys.tcp_listening(port).unwrap_or(true) {
+            return Ok(());
+        }
+        if started.elapsed() >= START_WAIT {
+            return Err(Error::failure(format!(
+                "{unit} is {}, but nothing listens on port {port} after {} s",
+                if active { "active" } else { state.as_str() },
+                START_WAIT.as_secs()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 /// Whether the unit is enabled and running already (live only): then there is

@@ -282,4 +282,40 @@ mod tests {
             [Path::new("/s/a"), Path::new("/s/k.key"), Path::new("/s/t")]
         );
     }
+
+    const NEAR: &[&str] = &[
+        "[network]",
+        "[vnc]",
+        "install = true",
+        "[[vnc-user]]",
+        "user = \"admin\"",
+        "password-file = \"/s/a\"",
+        "[agent]",
+        "url = \"https://t.example.com\"",
+        "shred-secrets = true",
+        "[post-install]",
+        "# a comment",
+        "[device-id]",
+        "id = \"edge-1\"",
+        "x = [1, 2",
+        "\"\"\"",
+        "a.b.c = 1",
+        "[tenant-password]",
+        "key = 'k'",
+        "[certificates]",
+        "\u{e9}t\u{e9} = \"\u{1F600}\"",
+    ];
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(crate::fuzz::CASES))]
+        /// Any text is an answers file or an error naming its file, line and column.
+        #[test]
+        fn any_text_parses_or_names_its_line(text in crate::fuzz::text(NEAR)) {
+            if let Err(e) = Answers::parse(&text, Path::new("/a.toml")) {
+                let at = e.what.strip_prefix("/a.toml:").expect("the file first");
+                let line: usize = at.split(':').next().unwrap().parse().unwrap();
+                proptest::prop_assert!((1..=crate::fuzz::line_count(&text)).contains(&line), "{}", e.what);
+            }
+        }
+    }
 }

@@ -193,4 +193,28 @@ mod tests {
             "tenant.admin.password=U2VjcmV0MTIz\nnetwork.ip=10.0.0.5\ncustom.key=x\n"
         );
     }
+
+    const NEAR: &[&str] = &[
+        "hostname=edge-1",
+        "ip=192.168.1.10",
+        "# comment",
+        "",
+        "password=czNjcjN0",
+        "=x",
+        "key=",
+        "a=b=c",
+        "netmask=255.255.255.0",
+        "dns=8.8.8.8,1.1.1.1",
+    ];
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(crate::fuzz::CASES))]
+        /// Any text is a config.dat or an error naming one of its lines.
+        #[test]
+        fn any_text_parses_or_names_its_line(text in crate::fuzz::text(NEAR)) {
+            if let Err((line, _)) = ConfigDat::parse(&text) {
+                proptest::prop_assert!((1..=crate::fuzz::line_count(&text)).contains(&line));
+            }
+        }
+    }
 }

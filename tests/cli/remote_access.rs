@@ -7,6 +7,7 @@ use crate::common;
 use std::os::unix::fs::PermissionsExt;
 
 use common::Image;
+use common::proxy::Proxy;
 use common::tenant::{PASSWORD, TOKEN, Tenant, USER};
 use serde_json::{Value, json};
 
@@ -56,8 +57,14 @@ const CREDENTIALS: &str = "t100/admin\nTenant:Pass#1\n";
 
 /// `edge-setup --root IMG ARGS --credentials-stdin --json`, its JSON object.
 fn run_json(img: &Image, args: &[&str]) -> (bool, Value, String) {
+    run_json_with(img, args, &[])
+}
+
+/// `run_json` with these variables in the caller's environment.
+fn run_json_with(img: &Image, args: &[&str], env: &[(&str, &str)]) -> (bool, Value, String) {
     let out = img
         .cmd()
+        .envs(env.iter().copied())
         .args(args)
         .args(["--credentials-stdin", "--json"])
         .write_stdin(CREDENTIALS)
@@ -84,7 +91,11 @@ struct Failed {
 }
 
 fn failure(img: &Image, args: &[&str]) -> Failed {
-    let (ok, v, _) = run_json(img, args);
+    failure_with(img, args, &[])
+}
+
+fn failure_with(img: &Image, args: &[&str], env: &[(&str, &str)]) -> Failed {
+    let (ok, v, _) = run_json_with(img, args, env);
     assert!(!ok, "{args:?} succeeded: {v}");
     let text = |k: &str| v["error"][k].as_str().unwrap_or_default().to_string();
     Failed {
@@ -413,6 +424,70 @@ fn a_ca_file_a_user_can_change_is_refused_before_any_request() {
 
 #[test]
 #[ignore = "needs root"]
+fn root_takes_neither_trust_nor_route_from_a_sudo_callers_environment() {
+    let tenant = Tenant::start();
+    tenant.register(DEVICE, MO);
+    let proxy = Proxy::start();
+    let img = appliance(&tenant);
+    // no c8y.ca-file: only the caller's SSL_CERT_FILE would make the tenant trusted
+    img.write(
+        "/etc/edge-setup/edge-setup.toml",
+        &format!("[c8y]\nurl = \"{}\"\nrequest-timeout = 3\n", tenant.url()),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("mallory-ca.pem");
+    std::fs::write(&ca, &tenant.ca_pem).unwrap();
+    let (ca, url) = (ca.to_str().unwrap(), proxy.url());
+    let hostile = [
+        ("SSL_CERT_FILE", ca),
+        ("SSL_CERT_DIR", dir.path().to_str().unwrap()),
+        ("https_proxy", url.as_str()),
+        ("HTTPS_PROXY", url.as_str()),
+        ("ALL_PROXY", url.as_str()),
+    ];
+    // a vncusers member's variables, passed on by a site's env_keep: her CA is not
+    // trusted and her proxy never sees a connection
+    let sudo = [&hostile[..], &[("SUDO_UID", "1000"), ("SUDO_USER", "admin")]].concat();
+    let e = failure_with(&img, &["remote-access", "list"], &sudo);
+    assert!(e.what.contains("TLS"), "{}", e.what);
+    assert!(e.why.contains("UnknownIssuer"), "{}", e.why);
+    assert_eq!(proxy.log(), Vec::<String>::new());
+
+    // root itself: its proxy is used, its SSL_CERT_FILE still is not
+    let e = failure_with(&img, &["remote-access", "list"], &hostile);
+    assert!(e.what.contains("TLS"), "{}", e.what);
+    let connect = format!("CONNECT localhost:{} HTTP/1.1", tenant.port);
+    assert_eq!(proxy.log(), std::slice::from_ref(&connect));
+
+    // the proxy root configured carries a sudo caller's requests, with the CA root configured
+    img.write(CA, &tenant.ca_pem);
+    img.write(
+        "/etc/edge-setup/edge-setup.toml",
+        &format!(
+            "[c8y]\nurl = \"{}\"\nca-file = \"{CA}\"\nproxy = \"{url}\"\nrequest-timeout = 3\n",
+            tenant.url()
+        ),
+    );
+    let other = Proxy::start();
+    let theirs = other.url();
+    let sudo = [
+        ("SUDO_UID", "1000"),
+        ("https_proxy", theirs.as_str()),
+        ("ALL_PROXY", theirs.as_str()),
+    ];
+    let (ok, v, err) = run_json_with(&img, &["remote-access", "list"], &sudo);
+    assert!(ok, "{v}\n{err}");
+    assert!(
+        proxy.log().len() > 1 && proxy.log().iter().all(|l| *l == connect),
+        "{:?}",
+        proxy.log()
+    );
+    assert_eq!(other.log(), Vec::<String>::new());
+    assert!(!tenant.requests().is_empty());
+}
+
+#[test]
+#[ignore = "needs root"]
 fn credentials_come_from_a_private_root_file_or_a_token() {
     let tenant = Tenant::start();
     tenant.register(DEVICE, MO);
@@ -661,6 +736,36 @@ fn a_failed_endpoint_request_puts_authorized_keys_back() {
     );
 }
 
+/// `--save-private-key` naming a link (or a directory) is refused before any
+/// request: before, the endpoint (with its private key) was made first and the
+/// run then failed, leaving it unrecorded.
+#[test]
+#[ignore = "needs root"]
+fn an_unusable_key_file_is_refused_before_the_endpoint_is_made() {
+    let tenant = Tenant::start();
+    tenant.register(DEVICE, MO);
+    let img = appliance(&tenant);
+    img.write("/etc/ssh/ssh_host_ed25519_key.pub", "ssh-ed25519 AAAAHOST root@edge\n");
+    std::fs::create_dir_all(img.path("/root/keys")).unwrap();
+    std::os::unix::fs::symlink("/etc/shadow", img.path("/root/keys/admin.pem")).unwrap();
+    let before = img.snapshot();
+    tenant.clear_log();
+    let save = |file: &str| {
+        failure(
+            &img,
+            &["remote-access", "ssh", "--user", "admin", "--save-private-key", file],
+        )
+    };
+    let e = save("/root/keys/admin.pem");
+    assert!(e.what.contains("a symbolic link"), "{}", e.what);
+    assert!(e.next.contains("nothing was changed"), "{}", e.next);
+    let e = save("/root/keys");
+    assert!(e.what.contains("a directory"), "{}", e.what);
+    assert!(tenant.changes().is_empty(), "{:?}", tenant.changes());
+    assert!(tenant.endpoints(MO).is_empty());
+    assert_eq!(img.snapshot(), before);
+}
+
 /// `vnc-user` with `c8y.credentials-file` set, then without.
 #[test]
 #[ignore = "needs root"]
@@ -734,6 +839,119 @@ fn vnc_user_keeps_the_users_endpoint_up_to_date_when_credentials_are_configured(
         said.contains("Add endpoint") && said.contains("remote-access sync"),
         "{said}"
     );
+}
+
+/// A run whose output nobody reads (its stderr a full pipe) holds the remote
+/// access lock only for its work: another run right after it finishes at once,
+/// where before it waited the lock's two minutes and failed.
+#[test]
+#[ignore = "needs root"]
+fn a_run_blocked_on_its_output_does_not_hold_the_lock() {
+    use nix::fcntl::{FcntlArg, OFlag, fcntl};
+    use std::io::Write;
+    let tenant = Tenant::start();
+    tenant.register(DEVICE, MO);
+    let img = appliance(&tenant);
+    let (ok, v, err) = run_json(&img, &["remote-access", "sync"]);
+    assert!(ok, "{v}\n{err}");
+    set_password(&img, "admin", 1000, "newpass9");
+
+    // a pipe of one page, full, that nobody reads
+    // close-on-exec: no other program the tests start may hold its ends
+    let (reader, writer) = nix::unistd::pipe2(OFlag::O_CLOEXEC).unwrap();
+    fcntl(&writer, FcntlArg::F_SETPIPE_SZ(4096)).unwrap();
+    fcntl(&writer, FcntlArg::F_SETFL(OFlag::O_NONBLOCK)).unwrap();
+    let mut full = std::fs::File::from(writer);
+    while full.write(&[b'x'; 512]).is_ok() {}
+    fcntl(&full, FcntlArg::F_SETFL(OFlag::empty())).unwrap();
+    tenant.clear_log();
+    let mut blocked = std::process::Command::new(env!("CARGO_BIN_EXE_edge-setup"))
+        .arg("--root")
+        .arg(img.root())
+        .args(["remote-access", "sync", "--user", "admin", "--credentials-stdin"])
+        .env_remove("SUDO_UID")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(full.try_clone().unwrap())
+        .spawn()
+        .unwrap();
+    blocked.stdin.take().unwrap().write_all(CREDENTIALS.as_bytes()).unwrap();
+    // it has updated admin's endpoint, under the lock (before, it printed its step
+    // there first and blocked, lock held)
+    let started = std::time::Instant::now();
+    while tenant.changes().is_empty() && started.elapsed().as_secs() < 30 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(blocked.try_wait().unwrap(), None, "it waits on its output");
+
+    let started = std::time::Instant::now();
+    let (ok, v, err) = run_json(&img, &["remote-access", "sync", "--user", "operator"]);
+    assert!(ok, "{v}\n{err}");
+    assert!(started.elapsed().as_secs() < 60, "{:?}", started.elapsed());
+    // the blocked run had done its work: admin's endpoint has the new password
+    assert_eq!(by_name(&tenant.endpoints(MO), "VNC admin (:1)")["password"], "newpass9");
+    // once its reader goes, it ends (its lines are lost, its work is not)
+    drop(reader);
+    blocked.wait().unwrap();
+}
+
+/// A failed endpoint update after `vnc-user` changed the password: the run says
+/// what is done here, what is not, and the command that finishes it; a user
+/// behind sudo is not shown the credentials file's user name.
+#[test]
+#[ignore = "needs root"]
+fn a_failed_endpoint_update_says_what_changed_here_and_names_no_secret() {
+    let tenant = Tenant::start();
+    tenant.register(DEVICE, MO);
+    let img = appliance(&tenant);
+    img.write("/etc/edge-setup/credentials", "t100/admin\nnot-the-password\n");
+    std::fs::set_permissions(
+        img.path("/etc/edge-setup/credentials"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    img.cmd()
+        .args(["config", "set", "c8y.credentials-file", "/etc/edge-setup/credentials"])
+        .assert()
+        .success();
+    let vnc_user = |env: &[(&str, &str)]| {
+        let out = img
+            .cmd()
+            .envs(env.iter().copied())
+            .args(["vnc-user", "--user", "admin", "--password-stdin"])
+            .write_stdin("newpass9\n")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+    // as an administrator: why, with the tenant user, and what is done and not
+    let said = vnc_user(&[]);
+    assert!(said.contains("refused the credentials of t100/admin"), "{said}");
+    assert!(
+        said.contains("Done here: admin's VNC session on :1 takes the password set here. Not done: the tenant's endpoint for admin still has what it had before"),
+        "{said}"
+    );
+    assert!(
+        said.contains("Finish it with: sudo edge-setup remote-access sync --user admin"),
+        "{said}"
+    );
+    assert!(!said.contains("nothing was changed"), "{said}");
+    // a user whose run went through sudo: the same, without the name from root's file
+    let said = vnc_user(&[("SUDO_UID", "1000"), ("SUDO_USER", "admin")]);
+    assert!(
+        said.contains("the tenant's endpoint for admin was not updated"),
+        "{said}"
+    );
+    assert!(said.contains("401"), "{said}");
+    assert!(!said.contains("t100"), "{said}");
+    assert!(said.contains("Finish it with:"), "{said}");
+    assert!(tenant.changes().is_empty(), "{:?}", tenant.changes());
 }
 
 #[test]

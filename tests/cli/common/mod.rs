@@ -3,6 +3,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod pki;
+pub mod proxy;
 pub mod tenant;
 pub mod tmux;
 
@@ -37,6 +38,10 @@ impl Image {
             .env_remove("SSH_CONNECTION")
             .env_remove("SSH_CLIENT")
             .env_remove("SSH_TTY");
+        // a proxy of the machine that runs the tests is not the tests' to use
+        for var in edge_setup::system::environ::PROXY {
+            c.env_remove(var);
+        }
         c
     }
 }
