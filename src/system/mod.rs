@@ -490,7 +490,7 @@ impl System {
     /// who owns a directory on the way cannot swap in a link to root's secrets.
     pub fn read_host_private(&self, path: &Path) -> Result<Zeroizing<Vec<u8>>> {
         let (bytes, meta) = host_root()?
-            .read_small(path, fs::MAX_READ)?
+            .read_small(&absolute(path)?, fs::MAX_READ)?
             .ok_or_else(|| named_file_error(path, std::io::ErrorKind::NotFound.into()))?;
         let bytes = Zeroizing::new(bytes);
         if meta.mode & 0o077 != 0 {
@@ -738,6 +738,7 @@ impl System {
     /// survive: this keeps the secret out of the file system, not off the medium.
     pub fn shred_host_file(&self, path: &Path) -> Result<bool> {
         let host = host_root()?;
+        let path = &absolute(path)?;
         let Some(meta) = host.meta(path)? else {
             return Ok(false);
         };
@@ -962,6 +963,12 @@ fn listens_on(table: &str, port: u16) -> bool {
         let state = fields.nth(1);
         state == Some("0A") && local.is_some_and(|(_, p)| p.len() == 4 && u16::from_str_radix(p, 16) == Ok(port))
     })
+}
+
+/// A path the user named, from the current directory when it is relative (as
+/// the shell would take it; the walk of `host_root` starts at `/`).
+fn absolute(path: &Path) -> Result<PathBuf> {
+    std::path::absolute(path).map_err(|e| Error::io("resolve", path, e))
 }
 
 /// This host's root, for files the user named by a host path (also in image mode).

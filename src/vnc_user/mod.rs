@@ -75,9 +75,14 @@ fn endpoint_of(sys: &System, hook: EndpointHook, user: &str, local: &str) -> Opt
     (!sys.dry_run()).then(|| hook(sys, user, local)).flatten()
 }
 
-/// What enabling changed here, in the words of `EndpointHook`'s failure line.
-fn enabled_here(user: &str, display: u32) -> String {
-    format!("{user}'s VNC session on :{display} takes the password set here")
+/// What enabling changed here, in the words of `EndpointHook`'s failure line
+/// (`changed`: a password or settings written, or the display recorded).
+fn enabled_here(user: &str, display: u32, changed: bool) -> String {
+    if changed {
+        format!("{user}'s VNC session on :{display} takes the password set here")
+    } else {
+        format!("nothing changed for {user}'s VNC session on :{display}")
+    }
 }
 
 /// What removing changed here, likewise.
@@ -180,7 +185,7 @@ fn enable_target(
         )?
     } else {
         let display = enable_here(sys, target, &settings, &existing, &passwords)?;
-        let local = enabled_here(&target.user.name, display);
+        let local = enabled_here(&target.user.name, display, sys.change_count() > 0);
         (display, endpoint_of(sys, hook, &target.user.name, &local))
     };
     print_summary(sys, &target.user, display, settings.listen, endpoint.as_deref());

@@ -176,7 +176,8 @@ pub fn system_part(sys: &System, part: Part, hook: EndpointHook) -> Result<()> {
         ))
         .done(recorded_word(sys, chosen.kept, change));
     start_session(sys, &target, display, restart)?;
-    let local = enabled_here(&target.user.name, display);
+    // the user's part wrote the password when it asks for a restart
+    let local = enabled_here(&target.user.name, display, restart || sys.change_count() > 0);
     Reply::send(sys, Some(display), endpoint_of(sys, hook, &target.user.name, &local));
     Ok(())
 }

@@ -55,7 +55,7 @@ pub(super) fn start_session(sys: &System, target: &Target, display: u32, restart
 
 /// How long a started session may take to listen (a VM under emulation takes
 /// a few seconds; a session that cannot start fails within one).
-const START_WAIT: Duration = Duration::from_secs(20);
+const START_WAIT: Duration = Duration::from_secs(30);
 
 /// After a start: waits until the unit is active and the session's port
 /// listens. systemctl returns once the wrapper forked, and an X server that
