@@ -304,7 +304,7 @@ def remote_access_lock_free_while_blocked(machine):
     assert "Done here: nothing changed for operator's VNC session on :2. Not done: the tenant's endpoint" in out, out
     assert "Finish it with: sudo edge-setup remote-access sync --user operator" in out, out
     machine.succeed(blocked_on_pipe(pid))
-    machine.succeed(f"kill {pid}; pkill -f 'sleep 600'; true")
+    machine.succeed(f"kill {pid}; pkill -f '[s]leep 600'; true")
     machine.wait_until_fails(f"test -d /proc/{pid}", timeout=30)
     machine.wait_for_open_port(5902)
 
