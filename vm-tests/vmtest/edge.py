@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shlex
 import subprocess
+import time
 from pathlib import Path
 
 from . import edge_setup_deb, hosttools, vnc
@@ -117,3 +118,51 @@ def reference_machine(machine) -> None:
     password, _ = USERS["admin"]
     machine.succeed(f"printf '%s\\n' {password} | edge-setup vnc-user --user admin --password-stdin 2>&1",
                     timeout=600)
+
+
+# -- a user of the appliance as the security scenarios play her (15_security, 16_hostile_user)
+
+def as_user(user: str, script: str) -> str:
+    return f"runuser -u {user} -- sh -c {shlex.quote(script)}"
+
+
+def blocked_on_pipe(pid: str) -> str:
+    """Succeeds while the process waits in pipe_write: wchan names it from Linux 5.16;
+    Debian 11's 5.10 says 0 there (found on the bullseye guest), its kernel stack names it."""
+    return f"grep -q pipe_write /proc/{pid}/wchan /proc/{pid}/stack"
+
+
+def start_blocked(machine, user: str, command: str) -> tuple[str, str]:
+    """Runs `command` (a sudo of the privileged part) as `user` in the background with its
+    output into a pipe that is already full and that nobody reads; returns the pids of
+    edge-setup, blocked on its first write, and of its sudo. setsid: no controlling
+    terminal, so sudo runs it without a pty (Debian's use_pty) and it writes straight into
+    the pipe."""
+    script = f"{{ head -c 65536 /dev/zero; {command} 2>&1; }} | sleep 600"
+    machine.succeed(f"setsid -f {as_user(user, script)} </dev/null >/dev/null 2>&1")
+    pid = machine.wait_until_succeeds("pgrep -x edge-setup", timeout=60).split()[0]
+    machine.wait_until_succeeds(blocked_on_pipe(pid), timeout=60)
+    time.sleep(2)
+    state = machine.succeed(f"ps -o stat=,args= -p {pid}")
+    machine.log(f"    blocked run: {' '.join(state.split())}")
+    machine.succeed(blocked_on_pipe(pid))
+    sudo = machine.succeed(f"ps -o ppid= -p {pid}").strip()
+    assert machine.succeed(f"ps -o comm= -p {sudo}").strip() == "sudo"
+    return pid, sudo
+
+
+def end_blocked(machine, user: str, pid: str, sudo: str) -> None:
+    # By pid: `pkill -f` would also match the guest's `timeout ... bash -c` of the step.
+    # The reader goes last: on a closed pipe edge-setup would get EPIPE and carry on.
+    machine.succeed(f"kill {pid} {sudo}")
+    machine.wait_until_fails(f"test -d /proc/{pid} || test -d /proc/{sudo}", timeout=30)
+    machine.succeed(f"pkill -u {user} -x sleep")
+
+
+def environ_seen(machine, user: str, command: str) -> list[str]:
+    """The environment the privileged part, run by `user`, gets from sudo: read while it is
+    blocked (before it runs anything), then ended."""
+    pid, sudo = start_blocked(machine, user, command)
+    env = machine.succeed(f"tr '\\0' '\\n' </proc/{pid}/environ").splitlines()
+    end_blocked(machine, user, pid, sudo)
+    return env
