@@ -82,7 +82,7 @@ def with_tenant(machine, body) -> None:
                         "printf 't100/admin\\nVm-Tenant#1\\n' >/etc/edge-setup/sec-credentials")
         for key, value in (("c8y.url", "https://127.0.0.1:8443"), ("c8y.ca-file", "/etc/edge-setup/sec-tenant-ca.pem"),
                            ("c8y.credentials-file", "/etc/edge-setup/sec-credentials"),
-                           ("c8y.request-timeout", "15"), ("device.id", "edge-sec-01")):
+                           ("c8y.request-timeout", "5"), ("device.id", "edge-sec-01")):
             machine.succeed(f"edge-setup config set {key} {shlex.quote(value)}")
         machine.wait_for_open_port(8443)
         out = machine.succeed("edge-setup remote-access list 2>&1", timeout=120)
@@ -143,7 +143,7 @@ def site_env_keep_gives_no_proxy_and_no_ca(machine):
         machine.succeed("install -m 0600 /dev/null /etc/edge-setup/sec-credentials && "
                         "printf 't100/admin\\nVm-Tenant#1\\n' >/etc/edge-setup/sec-credentials")
         for key, value in (("c8y.url", "https://127.0.0.1:9443"), ("c8y.credentials-file", "/etc/edge-setup/sec-credentials"),
-                           ("c8y.request-timeout", "15"), ("device.id", "edge-sec-01")):
+                           ("c8y.request-timeout", "5"), ("device.id", "edge-sec-01")):
             machine.succeed(f"edge-setup config set {key} {shlex.quote(value)}")
         hostile = f"env https_proxy=http://127.0.0.1:3128 SSL_CERT_FILE={HER}/ca.pem SSL_CERT_DIR={HER}"
         command = f"{hostile} {SYSTEM_PART}"
