@@ -10,20 +10,14 @@ in a container. Runs after 10_vnc on the shared machine and leaves it as it foun
 import shlex
 import time
 
-from vmtest.edge import (USERS, as_user, blocked_on_pipe, display_of, end_blocked, environ_seen, start_blocked,
-                         vnc_dir, vnc_user_as)
+from vmtest.edge import (DEFAULTS, as_10_vnc_left, SUDOERS, SYSTEM_PART, USERS, as_user, blocked_on_pipe, display_of, end_blocked,
+                         environ_seen, start_blocked, vnc_dir, vnc_user_as)
 from vmtest.image import DISTROS  # runs on every release: TigerVNC 1.11, 1.12 and 1.15
 
 # Where it runs: its pipe checks read the release's kernel (wchan, the kernel stack).
 KINDS = ("vm",)
 # The state 10_vnc leaves (admin on :1, operator on :2), on the same machine.
 NEEDS = ("10_vnc",)
-
-EXE = "/usr/bin/edge-setup"
-SUDOERS = "/etc/sudoers.d/edge-setup-vnc"
-DEFAULTS = f'Defaults!{EXE} env_reset, !env_keep, !env_check, secure_path="/usr/sbin:/usr/bin:/sbin:/bin"'
-SYSTEM_PART = f"sudo -n {EXE} vnc-user --system-part"
-
 
 def no_pwned(machine) -> None:
     machine.succeed("! ls -l /tmp/pwned-* 2>/dev/null")
@@ -38,11 +32,7 @@ def test(machine):
     path_not_trusted(machine)
     full_pipe_blocks_no_one(machine)
     fifo_refused(machine)
-    # As 10_vnc left it: admin on :1, operator on :2.
-    assert display_of(machine, "admin") == 1 and display_of(machine, "operator") == 2
-    for n in (1, 2):
-        machine.wait_for_unit(f"tigervncserver@:{n}.service")
-        machine.wait_for_open_port(5900 + n)
+    as_10_vnc_left(machine)
 
 
 def path_not_trusted(machine):

@@ -9,7 +9,8 @@ Runs after 10_vnc on the shared machine and leaves it as it found it."""
 import shlex
 import time
 
-from vmtest.edge import USERS, as_user, blocked_on_pipe, display_of, environ_seen, vnc_user_as
+from vmtest.edge import (DEFAULTS, as_10_vnc_left, SUDOERS, SYSTEM_PART, USERS, as_user, blocked_on_pipe, display_of, environ_seen,
+                         vnc_user_as)
 from vmtest.image import DISTROS  # runs on every release: sudo 1.9.5 to 1.9.16, OpenSSL 1.1.1 and 3
 
 # Where it runs: sudo, systemd units, TLS and /tmp; nothing of a kernel of its own (the
@@ -18,37 +19,36 @@ KINDS = ("container",)
 # The state 10_vnc leaves (admin on :1, operator on :2), on the same machine.
 NEEDS = ("10_vnc",)
 
-EXE = "/usr/bin/edge-setup"
-SUDOERS = "/etc/sudoers.d/edge-setup-vnc"
-DEFAULTS = f'Defaults!{EXE} env_reset, !env_keep, !env_check, secure_path="/usr/sbin:/usr/bin:/sbin:/bin"'
-SYSTEM_PART = f"sudo -n {EXE} vnc-user --system-part"
-
-
-# A tenant on the guest's loopback that answers GETs from files: `openssl s_server -HTTP`
-# (openssl comes with ca-certificates), with a CA and a certificate for 127.0.0.1 made
-# there. The device is registered (4711) and has no endpoints; a POST ends the connection
-# unanswered (s_server stops on it; the loop starts it again). Every extension comes from
-# an -extfile: Debian 11's OpenSSL 1.1.1 adds the config's v3_ca extensions to
+# A CA ($1 names it) and a certificate for 127.0.0.1 it signed (srv.pem, srv.key), made by
+# openssl (it comes with ca-certificates) in the current directory. Every extension comes
+# from an -extfile: Debian 11's OpenSSL 1.1.1 adds the config's v3_ca extensions to
 # `req -x509` and keeps an -addext of the same one as a second copy, which rustls refuses
 # (on bullseye the tenant's CA was then not trusted).
+CERTS = r"""certs() {
+  ec="-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes"
+  printf 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign\n' >caext
+  openssl req -new $ec -keyout ca.key -out ca.csr -subj "/CN=$1" 2>/dev/null
+  openssl x509 -req -in ca.csr -signkey ca.key -out ca.pem -days 2 -extfile caext 2>/dev/null
+  openssl req -new $ec -keyout srv.key -out srv.csr -subj /CN=127.0.0.1 2>/dev/null
+  printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >ext
+  openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out srv.pem -days 2 \
+    -extfile ext 2>/dev/null
+}
+"""
+
+# A tenant on the guest's loopback that answers GETs from files: `openssl s_server -HTTP`.
+# The device is registered (4711) and has no endpoints; a POST ends the connection
+# unanswered (s_server stops on it; the loop starts it again).
 TENANT = "/root/sec-tenant"
-TENANT_SETUP = r"""set -e
-d=/root/sec-tenant
+TENANT_SETUP = "set -e\n" + CERTS + r"""d=/root/sec-tenant
 mkdir -p $d/www/identity/externalIds/c8y_Serial $d/www/service/remoteaccess/devices/4711
 cd $d
-ec="-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes"
-printf 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign\n' >caext
-openssl req -new $ec -keyout ca.key -out ca.csr -subj '/CN=sec CA' 2>/dev/null
-openssl x509 -req -in ca.csr -signkey ca.key -out ca.pem -days 2 -extfile caext 2>/dev/null
-openssl req $ec -keyout tenant.key -out tenant.csr -subj /CN=127.0.0.1 2>/dev/null
-printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >ext
-openssl x509 -req -in tenant.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out tenant.pem -days 2 \
-  -extfile ext 2>/dev/null
+certs 'sec CA'
 ok='HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n'
 printf "$ok"'{"externalId":"edge-sec-01","type":"c8y_Serial","managedObject":{"id":"4711"}}' \
   >www/identity/externalIds/c8y_Serial/edge-sec-01
 printf "$ok"'[]' >www/service/remoteaccess/devices/4711/configurations
-printf '#!/bin/sh\ncd %s/www\nwhile :; do openssl s_server -accept 127.0.0.1:8443 -cert ../tenant.pem -key ../tenant.key -HTTP -quiet; sleep 0.2; done\n' $d >serve
+printf '#!/bin/sh\ncd %s/www\nwhile :; do openssl s_server -accept 127.0.0.1:8443 -cert ../srv.pem -key ../srv.key -HTTP -quiet; sleep 0.2; done\n' $d >serve
 chmod 755 serve
 setsid -f ./serve >log 2>&1 </dev/null
 """
@@ -99,26 +99,15 @@ def test(machine):
     with_tenant(machine, lambda: remote_access_lock_free_while_blocked(machine))
     fake_x_files(machine)
     unstartable_session_is_a_failure(machine)
-    # As 10_vnc left it: admin on :1, operator on :2.
-    assert display_of(machine, "admin") == 1 and display_of(machine, "operator") == 2
-    for n in (1, 2):
-        machine.wait_for_unit(f"tigervncserver@:{n}.service")
-        machine.wait_for_open_port(5900 + n)
+    as_10_vnc_left(machine)
 
 
 HER = "/tmp/her"
 # admin's own CA, certificate and "tenant" (s_server -www) on 9443, and her "proxy" on 3128:
 # an s_server that ends after its first connection, so whether it still runs tells whether
 # anyone connected to it.
-HER_SETUP = r"""set -e
-mkdir -p /tmp/her && cd /tmp/her
-ec="-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes"
-printf 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign\n' >caext
-openssl req -new $ec -keyout ca.key -out ca.csr -subj '/CN=her CA' 2>/dev/null
-openssl x509 -req -in ca.csr -signkey ca.key -out ca.pem -days 2 -extfile caext 2>/dev/null
-openssl req $ec -keyout srv.key -out srv.csr -subj /CN=127.0.0.1 2>/dev/null
-printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >ext
-openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out srv.pem -days 2 -extfile ext 2>/dev/null
+HER_SETUP = "set -e\n" + CERTS + r"""mkdir -p /tmp/her && cd /tmp/her
+certs 'her CA'
 setsid -f openssl s_server -accept 127.0.0.1:9443 -cert srv.pem -key srv.key -www -quiet >tenant.log 2>&1 </dev/null
 setsid -f openssl s_server -accept 127.0.0.1:3128 -cert srv.pem -key srv.key -naccept 1 -quiet >proxy.log 2>&1 </dev/null
 """

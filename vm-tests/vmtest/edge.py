@@ -122,6 +122,13 @@ def reference_machine(machine) -> None:
 
 # -- a user of the appliance as the security scenarios play her (15_security, 16_hostile_user)
 
+EXE = "/usr/bin/edge-setup"
+SUDOERS = "/etc/sudoers.d/edge-setup-vnc"
+# The rule's Defaults! line as `edge-setup vnc` writes it.
+DEFAULTS = f'Defaults!{EXE} env_reset, !env_keep, !env_check, secure_path="/usr/sbin:/usr/bin:/sbin:/bin"'
+SYSTEM_PART = f"sudo -n {EXE} vnc-user --system-part"
+
+
 def as_user(user: str, script: str) -> str:
     return f"runuser -u {user} -- sh -c {shlex.quote(script)}"
 
@@ -166,3 +173,12 @@ def environ_seen(machine, user: str, command: str) -> list[str]:
     env = machine.succeed(f"tr '\\0' '\\n' </proc/{pid}/environ").splitlines()
     end_blocked(machine, user, pid, sudo)
     return env
+
+
+def as_10_vnc_left(machine) -> None:
+    """The shared machine as 10_vnc left it, for a scenario that must leave it so: admin on
+    :1, operator on :2, both sessions up."""
+    assert display_of(machine, "admin") == 1 and display_of(machine, "operator") == 2
+    for n in (1, 2):
+        machine.wait_for_unit(f"tigervncserver@:{n}.service")
+        machine.wait_for_open_port(5900 + n)
