@@ -21,9 +21,9 @@ NEEDS = ("10_vnc",)
 
 # A CA ($1 names it) and a certificate for 127.0.0.1 it signed (srv.pem, srv.key), made by
 # openssl (it comes with ca-certificates) in the current directory. Every extension comes
-# from an -extfile: Debian 11's OpenSSL 1.1.1 adds the config's v3_ca extensions to
-# `req -x509` and keeps an -addext of the same one as a second copy, which rustls refuses
-# (on bullseye the tenant's CA was then not trusted).
+# from an -extfile: on bullseye a CA made with `req -x509 -addext` was not trusted by
+# rustls (UnknownIssuer), likely because OpenSSL 1.1.1 also adds the config's v3_ca
+# extensions, so that one came twice; made this way it is trusted on all three releases.
 CERTS = r"""certs() {
   ec="-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes"
   printf 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign\n' >caext
