@@ -775,9 +775,13 @@ mod tests {
         /// Any JSON the tenant lists is an endpoint or skipped, never a panic.
         #[test]
         fn any_listed_json_is_an_endpoint_or_skipped(v in json_value()) {
-            if let Some(l) = Listed::of(&v) {
-                proptest::prop_assert!(!l.id.is_empty() || v.get("id").is_some());
-            }
+            // an endpoint exactly when it has an id, a string or a number, and that id
+            let id = match v.get("id") {
+                Some(Value::String(s)) => Some(s.clone()),
+                Some(Value::Number(n)) => Some(n.to_string()),
+                _ => None,
+            };
+            proptest::prop_assert_eq!(Listed::of(&v).map(|l| l.id), id);
         }
     }
 }

@@ -122,6 +122,14 @@ mod tests {
         fn any_text_parses_and_names_its_family_or_the_problem(text in crate::fuzz::text(NEAR)) {
             let os = OsRelease::parse(&text);
             proptest::prop_assert!(os.id.len() <= text.len());
+            // an ID only from an ID= line, and one whenever such a line has a value
+            let id_lines: Vec<&str> = text
+                .lines()
+                .filter_map(|l| l.split_once('='))
+                .filter(|(k, _)| k.trim() == "ID")
+                .map(|(_, v)| v)
+                .collect();
+            proptest::prop_assert_eq!(os.id.is_empty(), id_lines.last().is_none_or(|v| unquote(v.trim()).is_empty()));
             if let Err(e) = os.family() {
                 proptest::prop_assert!(!e.what.is_empty());
             }

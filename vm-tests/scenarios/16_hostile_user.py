@@ -177,10 +177,8 @@ def remote_access_lock_free_while_blocked(machine):
     # it did its work (the record is saved after the dropped POST) and let go of the lock
     machine.succeed("test -s /var/lib/edge-setup/remote-access.json")
     machine.succeed("flock -n /var/lib/edge-setup/.remote-access.lock true")
-    password, view_only = USERS["operator"]
-    inner = f"printf '%s\\n%s\\n' {password} {view_only} | edge-setup vnc-user --password-stdin"
     started = time.monotonic()
-    out = machine.succeed(f"{as_user('operator', inner)} 2>&1", timeout=300)
+    out = vnc_user_as(machine, "operator", *USERS["operator"])
     took = time.monotonic() - started
     machine.log(f"    operator's vnc-user while root's sync is blocked: {took:.1f}s")
     assert took < 60, f"operator waited {took:.1f}s: the lock was held"
