@@ -118,10 +118,13 @@ impl Prompter for Terminal {
         p.interact().map(Zeroizing::new).map_err(prompt_error)
     }
 
+    /// Waits for Enter, as `read`, apt and debconf do: a `y` taken alone would leave the
+    /// Enter typed after it to answer the next question.
     fn confirm(&self, q: Question, default: bool) -> Result<bool> {
         dialoguer::Confirm::new()
             .with_prompt(q.prompt)
             .default(default)
+            .wait_for_newline(true)
             .interact()
             .map_err(prompt_error)
     }

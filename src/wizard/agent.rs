@@ -8,10 +8,12 @@ use crate::device_id;
 use crate::error::{Error, Result};
 use crate::prompt::Question;
 
-/// The validated choice: a tenant to connect to, or remote management off.
+/// The validated choice: a tenant to connect to, remote management off, or (a blank answer
+/// at the console that was not confirmed) nothing to change.
 pub struct Prepared {
     url: Option<TenantUrl>,
     opts: EnableOpts,
+    keep: bool,
 }
 
 impl Prepared {
@@ -41,7 +43,8 @@ pub fn prepare(ctx: &Ctx, input: &Input) -> Result<Prepared> {
         _ => {
             // As the old menu: a blank answer disables, so the current URL is
             // shown, not offered as the default Enter would take.
-            let prompt = match ctx.config()?.tenant_url(&ctx.sys)? {
+            let now = ctx.config()?.tenant_url(&ctx.sys)?;
+            let prompt = match &now {
                 Some(u) => format!("Enter cloud URL (leave blank to disable remote management; now {u})"),
                 None => "Enter cloud URL (leave blank to disable remote management)".to_string(),
             };
@@ -63,11 +66,30 @@ pub fn prepare(ctx: &Ctx, input: &Input) -> Result<Prepared> {
                 };
                 opts.insecure = ctx.prompt.confirm(q, false)?;
             }
+            // A blank answer turns a connection off only when asked once more.
+            if let (true, Some(u)) = (answer.is_empty(), &now) {
+                let prompt = format!("Disable remote management (now {u})");
+                let q = Question {
+                    prompt: &prompt,
+                    noninteractive: "edge-setup remote-connectivity disable",
+                };
+                if !ctx.prompt.confirm(q, false)? {
+                    return Ok(Prepared {
+                        url: None,
+                        opts,
+                        keep: true,
+                    });
+                }
+            }
             answer
         }
     };
     if text.trim().is_empty() {
-        return Ok(Prepared { url: None, opts });
+        return Ok(Prepared {
+            url: None,
+            opts,
+            keep: false,
+        });
     }
     let url = agent::parse_url(&text).map_err(|e| match &input.source {
         Source::Answers(_) => {
@@ -79,11 +101,19 @@ pub fn prepare(ctx: &Ctx, input: &Input) -> Result<Prepared> {
         return Err(Error::bad_input(format!("refusing the unencrypted URL {url}"))
             .hint("use https, or set insecure = true in the [agent] table to accept http knowingly"));
     }
-    Ok(Prepared { url: Some(url), opts })
+    Ok(Prepared {
+        url: Some(url),
+        opts,
+        keep: false,
+    })
 }
 
 /// Enables or disables remote connectivity, then shows the device ID to register.
 pub fn apply(ctx: &Ctx, prepared: &Prepared) -> Result<()> {
+    if prepared.keep {
+        ctx.out.info("Remote management stays as it is.");
+        return Ok(());
+    }
     match &prepared.url {
         Some(url) => agent::enable(&ctx.sys, url, &prepared.opts)?,
         None => agent::disable(&ctx.sys)?,

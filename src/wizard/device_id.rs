@@ -65,7 +65,8 @@ pub fn apply(ctx: &Ctx, plan: Option<Plan>) -> Result<()> {
 
 /// Menu entry: show the ID, offer to set or generate one.
 pub fn interactive(ctx: &Ctx) -> Result<()> {
-    match crate::device_id::read(&ctx.sys)? {
+    let existing = crate::device_id::read(&ctx.sys)?;
+    match &existing {
         Some(id) => ctx.out.info(&format!("Device ID: {id}")),
         None => ctx.out.info("No device ID is set."),
     }
@@ -89,6 +90,19 @@ pub fn interactive(ctx: &Ctx) -> Result<()> {
         }
     })?;
     let id = if answer.is_empty() {
+        // A blank answer is easily an Enter meant for something else: it replaces a set ID
+        // only when asked once more.
+        if let Some(old) = existing {
+            let prompt = format!("Replace the device ID {old} with one derived from this machine");
+            let q = Question {
+                prompt: &prompt,
+                noninteractive: "edge-setup device-id generate --force",
+            };
+            if !ctx.prompt.confirm(q, false)? {
+                ctx.out.info(&format!("The device ID stays {old}."));
+                return Ok(());
+            }
+        }
         crate::device_id::derive(&ctx.sys)?
     } else {
         DeviceId::parse(&answer).expect("validated at the prompt")

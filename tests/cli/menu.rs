@@ -44,6 +44,7 @@ fn the_menu_sets_a_device_id_and_exits_with_8() {
     tmux.send(&["1", "1", "Enter"]);
     tmux.wait_for("Set a new device ID", 1);
     tmux.send(&["y"]);
+    tmux.send(&["Enter"]);
     tmux.wait_for("Device ID (leave blank", 1);
     tmux.send(&["edge-menu-1", "Enter"]);
     tmux.wait_for("Enter your choice", 2);
@@ -93,10 +94,10 @@ fn option_7_stores_the_cloud_url_and_8_exits_with_0() {
     assert!(img.read("/usr/edge/properties/edge-agent/device-id").is_none());
 }
 
-/// As in the old menu, a blank answer at option 7 disables remote management;
-/// the current URL is shown, not taken by Enter.
+/// As in the old menu, a blank answer at option 7 disables remote management, once
+/// confirmed; the current URL is shown, not taken by Enter.
 #[test]
-fn option_7_with_a_blank_answer_disables() {
+fn option_7_with_a_blank_answer_disables_when_confirmed() {
     let img = Image::debian();
     img.write("/etc/resolv.conf", "nameserver 192.0.2.53\n");
     img.cmd()
@@ -107,6 +108,9 @@ fn option_7_with_a_blank_answer_disables() {
     tmux.wait_for("Enter your choice", 1);
     tmux.send(&["7", "Enter"]);
     tmux.wait_for("now https://t.example.com)", 1);
+    tmux.send(&["Enter"]);
+    tmux.wait_for("Disable remote management (now https://t.example.com)", 1);
+    tmux.send(&["y"]);
     tmux.send(&["Enter"]);
     tmux.wait_for("Enter your choice", 2);
     tmux.send(&["8", "Enter"]);
@@ -183,4 +187,66 @@ fn option_2_from_the_console_asks_the_password_twice() {
     assert_eq!(wait_for_file(&exit_file), "0\n");
     assert!(img.read("/var/lib/edge-setup/post-install.json").is_some());
     assert_eq!(img.mode("/etc/edge-setup/ssl/edge.example.com.key"), 0o600);
+}
+
+/// A person types `y`, then Enter, as two keystrokes (issue 27): the `y` alone answers
+/// nothing, the Enter answers the question it was typed for and not the next one, and a
+/// blank answer does not replace a set device ID without asking once more.
+#[test]
+fn a_confirmation_waits_for_enter_and_a_blank_answer_keeps_the_set_id() {
+    let img = Image::debian();
+    img.cmd().args(["device-id", "set", "edge-old-1"]).assert().success();
+    let bin = assert_cmd::cargo::cargo_bin("edge-setup");
+    let exit_file = img.root().join("exit-code");
+    let tmux = Tmux::start(&format!(
+        "{} --root {} setup device-id; echo $? > {}; sleep 30",
+        bin.display(),
+        img.root().display(),
+        exit_file.display()
+    ));
+    tmux.wait_for("Set a new device ID", 1);
+    tmux.send(&["y"]);
+    std::thread::sleep(Duration::from_millis(500));
+    let screen = tmux.screen();
+    assert!(
+        !screen.contains("Device ID (leave blank"),
+        "a y without Enter was taken:\n{screen}"
+    );
+    tmux.send(&["Enter"]);
+    tmux.wait_for("Device ID (leave blank", 1);
+    tmux.send(&["Enter"]);
+    tmux.wait_for("Replace the device ID edge-old-1 with one derived from this machine", 1);
+    tmux.send(&["Enter"]);
+    assert_eq!(wait_for_file(&exit_file), "0\n");
+    tmux.wait_for("The device ID stays edge-old-1.", 1);
+    assert_eq!(
+        img.read("/usr/edge/properties/edge-agent/device-id").unwrap(),
+        "edge-old-1\n"
+    );
+}
+
+/// Enter at option 7 with a URL set, then Enter at the question that follows: remote
+/// management stays on.
+#[test]
+fn option_7_with_a_blank_answer_not_confirmed_keeps_the_connection() {
+    let img = Image::debian();
+    img.write("/etc/resolv.conf", "nameserver 192.0.2.53\n");
+    img.cmd()
+        .args(["remote-connectivity", "enable", "--url", "t.example.com"])
+        .assert()
+        .success();
+    let props = "/usr/edge/properties/edge-agent/remote-connectivity.properties";
+    let before = img.read(props).unwrap();
+    let (tmux, exit_file) = menu_session(&img);
+    tmux.wait_for("Enter your choice", 1);
+    tmux.send(&["7", "Enter"]);
+    tmux.wait_for("now https://t.example.com)", 1);
+    tmux.send(&["Enter"]);
+    tmux.wait_for("Disable remote management (now https://t.example.com)", 1);
+    tmux.send(&["Enter"]);
+    tmux.wait_for("Remote management stays as it is.", 1);
+    tmux.wait_for("Enter your choice", 2);
+    tmux.send(&["8", "Enter"]);
+    assert_eq!(wait_for_file(&exit_file), "0\n");
+    assert_eq!(img.read(props).unwrap(), before);
 }

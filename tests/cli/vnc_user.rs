@@ -710,7 +710,15 @@ fn on_a_terminal_the_prompts_ask_again() {
     wait_for("Verify:", 1);
     typed("secret12");
     wait_for("view-only password?", 1);
+    // y and Enter as two keystrokes: the y alone answers nothing, and the Enter does not
+    // fall into the view-only password's prompt as an empty entry
     term.send(&["y"]);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        !term.screen().contains("View-only password:"),
+        "a y without Enter was taken"
+    );
+    term.send(&["Enter"]);
     wait_for("View-only password:", 1);
     typed("viewonly");
     wait_for("Verify:", 1);
