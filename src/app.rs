@@ -25,6 +25,7 @@ pub struct Process {
     pub uid: u32,
     pub euid: u32,
     pub stdin_terminal: bool,
+    pub stdout_terminal: bool,
     pub stderr_terminal: bool,
     pub stdin: Box<dyn BufRead>,
     pub stdout: Box<dyn Write>,
@@ -44,6 +45,7 @@ impl Process {
             uid: nix::unistd::getuid().as_raw(),
             euid: nix::unistd::geteuid().as_raw(),
             stdin_terminal: std::io::stdin().is_terminal(),
+            stdout_terminal: std::io::stdout().is_terminal(),
             stderr_terminal: std::io::stderr().is_terminal(),
             stdin: Box::new(std::io::BufReader::new(std::io::stdin())),
             stdout: Box::new(std::io::stdout()),
@@ -51,6 +53,12 @@ impl Process {
             runner: Box::new(HostRunner),
         }
     }
+}
+
+/// Whether a stream gets colour: only a terminal, and neither with `NO_COLOR` set to
+/// anything (no-color.org) nor on a terminal that says it has none (`TERM=dumb`).
+fn colour(terminal: bool, env: &HashMap<String, String>) -> bool {
+    terminal && env.get("NO_COLOR").is_none_or(|v| v.is_empty()) && env.get("TERM").is_none_or(|t| t != "dumb")
 }
 
 /// Runs the command line and returns the exit code.
@@ -61,6 +69,7 @@ pub fn run(process: Process) -> i32 {
         uid,
         euid,
         stdin_terminal,
+        stdout_terminal,
         stderr_terminal,
         stdin,
         stdout,
@@ -71,7 +80,13 @@ pub fn run(process: Process) -> i32 {
         Ok(cli) => cli,
         Err(e) => {
             let code = if e.use_stderr() { exit::BAD_INPUT } else { exit::SUCCESS };
-            let text = if stderr_terminal {
+            // help and version go to stdout, errors to stderr: each is coloured by its own stream
+            let terminal = if e.use_stderr() {
+                stderr_terminal
+            } else {
+                stdout_terminal
+            };
+            let text = if colour(terminal, &env) {
                 e.render().ansi().to_string()
             } else {
                 e.render().to_string()

@@ -16,6 +16,7 @@ mod post_install;
 mod remote_access;
 mod remote_connectivity;
 mod setup;
+mod streams;
 mod version;
 mod vnc;
 mod vnc_user;

@@ -39,6 +39,15 @@ impl Tmux {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// The screen with its colours and attributes as escape sequences.
+    pub fn screen_with_escapes(&self) -> String {
+        let out = tmux(&self.name)
+            .args(["capture-pane", "-e", "-p", "-t", &self.name])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// Waits until the screen shows `text` (after `after` occurrences of it).
     pub fn wait_for(&self, text: &str, count: usize) {
         let start = Instant::now();
