@@ -19,6 +19,8 @@ pub const SESSION: &str = "edge-setup";
 pub const XSESSION_FILE: &str = "/usr/share/xsessions/edge-setup.desktop";
 /// Members of this group may run their own part of `vnc-user` through sudo.
 pub const VNC_GROUP: &str = "vncusers";
+/// The record of what `edge-setup vnc` added; in an image, the sign that it ran.
+pub const INSTALL_RECORD: &str = "/var/lib/edge-setup/vnc-installed.json";
 pub const SUDOERS_FILE: &str = "/etc/sudoers.d/edge-setup-vnc";
 /// The argument that selects the privileged part of `vnc-user`; the sudoers
 /// rule allows exactly these argument lists, so a user cannot add `--user`.

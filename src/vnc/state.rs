@@ -12,7 +12,7 @@ use crate::system::System;
 use crate::system::fs::{Change, FileSpec};
 use crate::vnc::firewall::Rule;
 
-pub const PATH: &str = "/var/lib/edge-setup/vnc-installed.json";
+pub const PATH: &str = crate::tigervnc::INSTALL_RECORD;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]

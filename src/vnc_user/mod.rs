@@ -129,13 +129,13 @@ pub fn enable(
     passwords: impl FnOnce() -> Result<Passwords>,
     hook: EndpointHook,
 ) -> Result<()> {
-    let (target, delegated) = target_of(sys, named)?;
+    let (target, delegated) = target_of(sys, named, true)?;
     enable_target(sys, &target, delegated, passwords, hook)
 }
 
 /// `vnc-user --remove`: stops the session, frees the display, deletes the password file.
 pub fn remove(sys: &System, named: Option<&str>, hook: EndpointHook) -> Result<()> {
-    let (target, delegated) = target_of(sys, named)?;
+    let (target, delegated) = target_of(sys, named, false)?;
     if delegated {
         remove_delegated(sys, &target)
     } else {
@@ -145,10 +145,10 @@ pub fn remove(sys: &System, named: Option<&str>, hook: EndpointHook) -> Result<(
 
 /// The user's VNC files for the installed TigerVNC, and whether the privileged
 /// part must go through sudo (an ordinary user on a live system).
-fn target_of(sys: &System, named: Option<&str>) -> Result<(Target, bool)> {
+fn target_of(sys: &System, named: Option<&str>, enabling: bool) -> Result<(Target, bool)> {
     let family = sys.os_release()?.family()?;
     let user = target_user(sys, named)?;
-    let target = Target::new(sys, family, user)?;
+    let target = Target::new(sys, family, user, enabling)?;
     if let Some(note) = &target.version_note {
         sys.out().note(note);
     }
@@ -342,7 +342,18 @@ mod tests {
     }
 
     impl Live {
+        /// With TigerVNC installed (1.12 on Debian, 1.13 on the Red Hat family).
         fn new(os_release: &str) -> Live {
+            let live = Live::without_tigervnc(os_release);
+            live.write(
+                "/var/lib/dpkg/status",
+                "Package: tigervnc-common\nStatus: install ok installed\nVersion: 1.12.0+dfsg-8\n",
+            );
+            live.fake.respond("rpm -q", Output::ok("1.13.1"));
+            live
+        }
+
+        fn without_tigervnc(os_release: &str) -> Live {
             let f = Fixture::empty();
             f.write("/etc/os-release", os_release);
             std::fs::create_dir_all(f.path("/root")).unwrap();
@@ -407,6 +418,33 @@ mod tests {
         );
         assert_eq!(live.read(MAPPING_FILE).unwrap(), b"root:1\n");
         assert!(live.out.text().contains("display :1, port 5901"), "{}", live.out.text());
+    }
+
+    /// Before `edge-setup vnc`, a user is refused with the command that installs VNC, and
+    /// nothing is written or run (issue 27: the files were written, then the unit was missing).
+    #[test]
+    fn without_tigervnc_a_user_is_refused_before_anything_is_written() {
+        for os in [DEBIAN, ROCKY] {
+            let live = Live::without_tigervnc(os);
+            live.fake.respond(
+                "rpm -q",
+                Output::failed(1, "package tigervnc-server is not installed\n"),
+            );
+            let before = live.snapshot();
+            let ctx = live.ctx(0, &[], no_prompt(), "secret12\n");
+            let err = run(&ctx, &args(Some("root"), true, false, false)).unwrap_err();
+            assert_eq!(err.what, "VNC is not installed");
+            assert_eq!(
+                err.hint.as_deref(),
+                Some("sudo edge-setup vnc, then this command again")
+            );
+            assert_eq!(live.snapshot(), before);
+            assert!(
+                live.commands().iter().all(|c| c.starts_with("rpm -q")),
+                "{:?}",
+                live.commands()
+            );
+        }
     }
 
     /// A session that is enabled and running already is left alone: the second

@@ -140,7 +140,7 @@ pub fn system_part(sys: &System, part: Part, hook: EndpointHook) -> Result<()> {
         .by_uid(uid)?
         .ok_or_else(|| Error::failure(format!("there is no user with uid {uid} (from SUDO_UID)")))?;
     let family = sys.os_release()?.family()?;
-    let target = Target::new(sys, family, user)?;
+    let target = Target::new(sys, family, user, matches!(part, Part::Enable { .. }))?;
     let wait = Config::load(sys)?.lock_wait(sys)?;
     let restart = match part {
         Part::Remove => {

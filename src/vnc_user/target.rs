@@ -17,8 +17,15 @@ pub(super) struct Target {
 }
 
 impl Target {
-    pub(super) fn new(sys: &System, family: Family, user: UserInfo) -> Result<Target> {
-        let (version, version_note) = match tigervnc::installed_version(sys, family)? {
+    /// For `enabling` a user, refuses before anything is written when no session could
+    /// start: TigerVNC is not installed here, or (in an image, whose packages may be left to
+    /// the target) `edge-setup vnc` never ran in it.
+    pub(super) fn new(sys: &System, family: Family, user: UserInfo, enabling: bool) -> Result<Target> {
+        let installed = tigervnc::installed_version(sys, family)?;
+        if installed.is_none() && enabling {
+            not_installed(sys)?;
+        }
+        let (version, version_note) = match installed {
             Some(v) => (v, None),
             None => (
                 Version::DEBIAN_12,
@@ -123,4 +130,23 @@ pub(super) fn require_home(sys: &System, user: &UserInfo) -> Result<()> {
 
 pub(super) fn check_name(name: &str) -> Result<()> {
     mapping::check_user_name(name).map_err(|why| Error::bad_input(format!("cannot enable VNC for '{name}'")).why(why))
+}
+
+/// Without TigerVNC: an image where `edge-setup vnc` ran passes (its packages are the
+/// target's); anything else is refused with the command that installs VNC.
+fn not_installed(sys: &System) -> Result<()> {
+    if !sys.is_image() {
+        return Err(Error::failure("VNC is not installed")
+            .why("the TigerVNC server is not installed, so no session could start; nothing was written")
+            .hint("sudo edge-setup vnc, then this command again"));
+    }
+    if sys.read_string(Path::new(tigervnc::INSTALL_RECORD))?.is_some() {
+        return Ok(());
+    }
+    Err(Error::failure("VNC is not set up in this image")
+        .why("'edge-setup vnc' never ran in it and TigerVNC is not installed, so no session could start; nothing was written")
+        .hint(format!(
+            "edge-setup --root {} vnc, then this command again",
+            sys.root_dir().display()
+        )))
 }

@@ -18,7 +18,7 @@ const PASSWD: &str = "/home/admin/.vnc/passwd";
 /// A reference machine's tree: the package's unit, a machine ID, a device ID,
 /// a first boot done, SSH host keys, admin enabled for VNC with a session link.
 fn reference() -> Image {
-    let img = Image::debian();
+    let img = Image::debian().with_vnc_set_up();
     img.write(
         UNIT,
         &std::fs::read_to_string("packaging/systemd/edge-setup-firstboot.service").unwrap(),

@@ -23,7 +23,7 @@ fn hex_passwd(password: &str) -> Vec<u8> {
 /// An appliance with two VNC users (admin :1, operator :2) and their password
 /// files, a device ID, and the tenant's URL and CA configured.
 fn appliance(tenant: &Tenant) -> Image {
-    let img = Image::debian();
+    let img = Image::debian().with_vnc_set_up();
     img.write("/opt/c8y/utilities/vnc-display-mapping", "admin:1\noperator:2\n");
     img.write("/etc/tigervnc/vncserver.users", ":1=admin\n:2=operator\n");
     img.write("/usr/edge/properties/edge-agent/device-id", &format!("{DEVICE}\n"));

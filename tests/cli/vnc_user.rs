@@ -23,6 +23,7 @@ fn hex(bytes: &[u8]) -> String {
 
 /// An image with the users' homes, owned by them.
 fn image_with_homes(img: Image) -> Image {
+    let img = img.with_vnc_set_up();
     for (home, uid) in [("/home/admin", 1000), ("/home/operator", 1001)] {
         make_home(&img, home, uid);
     }
@@ -48,7 +49,7 @@ fn debian_in(parent: &Path) -> Image {
 
 /// An image with `n` users u1..un (uid 2001..) and their homes.
 fn image_with_users(n: u32) -> Image {
-    let img = Image::debian();
+    let img = Image::debian().with_vnc_set_up();
     let mut passwd = String::from("root:x:0:0:root:/root:/bin/bash\n");
     for i in 1..=n {
         passwd.push_str(&format!("u{i}:x:{}:{}::/home/u{i}:/bin/sh\n", 2000 + i, 2000 + i));
@@ -88,6 +89,27 @@ fn mappings(img: &Image) -> Mappings {
     .unwrap_or_else(|e| panic!("the mapping files do not parse: {e}\n{a}\n{t}"));
     assert!(notes.is_empty(), "the mapping files disagree: {notes:?}\n{a}\n{t}");
     m
+}
+
+#[test]
+#[ignore = "needs root"]
+fn before_edge_setup_vnc_a_user_is_refused_and_nothing_is_written() {
+    let img = image_with_homes(Image::debian());
+    std::fs::remove_file(img.path(edge_setup::tigervnc::INSTALL_RECORD)).unwrap();
+    let before = img.snapshot();
+    enable(&img, "admin", "password\n")
+        .code(1)
+        .stdout("")
+        .stderr(predicate::str::contains("VNC is not set up in this image"))
+        .stderr(predicate::str::contains(format!(
+            "edge-setup --root {} vnc, then this command again",
+            img.root().display()
+        )));
+    assert_eq!(img.snapshot(), before);
+    // after `vnc`, the same command goes through
+    img.cmd().arg("vnc").assert().success();
+    enable(&img, "admin", "password\n").success();
+    assert_eq!(img.read(MAPPING).unwrap(), "admin:1\n");
 }
 
 #[test]

@@ -28,8 +28,10 @@ def edge_setup_bin():
 
 
 def make_root(path):
-    """A Debian 12 image with root and admin (1000), whose home is admin's."""
-    for name, text in (("etc/os-release", OS_RELEASE), ("etc/passwd", PASSWD), ("etc/group", GROUP)):
+    """A Debian 12 image with root and admin (1000), whose home is admin's, where
+    `edge-setup --root R vnc` ran (its record; vnc-user refuses an image without it)."""
+    for name, text in (("etc/os-release", OS_RELEASE), ("etc/passwd", PASSWD), ("etc/group", GROUP),
+                       ("var/lib/edge-setup/vnc-installed.json", "{}\n")):
         (path / name).parent.mkdir(parents=True, exist_ok=True)
         (path / name).write_text(text)
     (path / "home/admin").mkdir(parents=True)

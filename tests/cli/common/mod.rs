@@ -30,6 +30,13 @@ impl Image {
         Image(Fixture::with_os_release(os_release))
     }
 
+    /// As `edge-setup --root R vnc` leaves an image whose packages are the target's: its
+    /// record, without which `vnc-user` refuses (no session could start).
+    pub fn with_vnc_set_up(self) -> Self {
+        self.write(edge_setup::tigervnc::INSTALL_RECORD, "{}\n");
+        self
+    }
+
     /// The binary with `--root` set to this image and no terminal.
     pub fn cmd(&self) -> Command {
         let mut c = Command::cargo_bin("edge-setup").unwrap();
