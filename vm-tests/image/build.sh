@@ -51,6 +51,9 @@ path-exclude /usr/share/locale/*
 path-include /usr/share/locale/locale.alias
 EOF
 rm -rf "$root"/usr/share/doc/*/[!c]* "$root"/usr/share/man/* "$root"/usr/share/info/*
+# No fsync per unpacked file: a guest is thrown away after its run, and under TCG the syncs
+# cost bookworm's VNC install 7 % (303 s against 282 s, two VMs side by side).
+echo force-unsafe-io >"$root/etc/dpkg/dpkg.cfg.d/02-vmt-unsafe-io"
 echo appliance >"$root/etc/hostname"
 # Deliberately no line for "appliance": edge-setup must make its own host name resolvable.
 cat >"$root/etc/hosts" <<'EOF'
@@ -69,7 +72,9 @@ mkdir -p "$root/etc/systemd/system/sysinit.target.wants"
 ln -sf /etc/systemd/system/vmt-backdoor.service "$root/etc/systemd/system/sysinit.target.wants/"
 ln -sf /etc/systemd/system/vmt-9p.service "$root/etc/systemd/system/multi-user.target.wants/"
 # hvc0 belongs to the backdoor, not to a login prompt; timers that run apt would race the tests.
-for unit in serial-getty@hvc0.service apt-daily.timer apt-daily-upgrade.timer; do
+# e2scrub_reap looks for LVM snapshots left by e2scrub (there is no LVM here): 7.5 s of every
+# TCG boot (systemd-analyze blame).
+for unit in serial-getty@hvc0.service apt-daily.timer apt-daily-upgrade.timer e2scrub_reap.service; do
     ln -sf /dev/null "$root/etc/systemd/system/$unit"
 done
 in_root systemctl enable systemd-networkd.service >/dev/null 2>&1
@@ -143,8 +148,13 @@ in_root apt-get -q update >>"$work/apt.log" 2>&1 || { tail -n 20 "$work/apt.log"
 in_root apt-get -q -s install $REPO_PACKAGES >"$work/simulate.log" 2>&1 ||
     { tail -n 40 "$work/simulate.log"; exit 1; }
 
-step "check the kernel and initrd"
+step "make a small initrd and check it"
 kver=$(basename "$(ls -d "$root"/lib/modules/*)")
+# Only what mounts the root file system (6 MB against Debian's 36 MB of MODULES=most): under
+# TCG the kernel unpacks and udev probes every module of the initrd at each boot.
+printf 'MODULES=list\nCOMPRESS=gzip\n' >"$root/etc/initramfs-tools/conf.d/vmt.conf"
+printf '%s\n' virtio_pci virtio_blk ext4 >>"$root/etc/initramfs-tools/modules"
+in_root update-initramfs -u -k "$kver" >>"$work/apt.log" 2>&1 || { tail -n 20 "$work/apt.log"; exit 1; }
 in_root lsinitramfs "/boot/initrd.img-$kver" >"$work/initrd.list"
 # Each is a module in the initrd or built into the kernel (trixie's 6.12 builds virtio_pci in).
 for module in virtio_blk virtio_pci ext4; do
