@@ -55,6 +55,25 @@ impl Process {
     }
 }
 
+/// Whether `--json` is among the arguments clap could not parse (before a `--`).
+fn asks_for_json(args: &[OsString]) -> bool {
+    args.iter().skip(1).take_while(|a| *a != "--").any(|a| a == "--json")
+}
+
+/// A usage error as edge-setup's own: clap's message, and where the usage is explained.
+fn usage_error(e: &clap::Error) -> crate::error::Error {
+    let rendered = e.render().to_string();
+    let mut lines = rendered.lines().map(str::trim).filter(|l| !l.is_empty());
+    let what = lines
+        .next()
+        .unwrap_or_default()
+        .trim_start_matches("error: ")
+        .to_string();
+    let why: Vec<&str> = lines.filter(|l| !l.starts_with("For more information")).collect();
+    let err = crate::error::Error::bad_input(what).hint("edge-setup --help, or edge-setup COMMAND --help");
+    if why.is_empty() { err } else { err.why(why.join("; ")) }
+}
+
 /// Whether a stream gets colour: only a terminal, and neither with `NO_COLOR` set to
 /// anything (no-color.org) nor on a terminal that says it has none (`TERM=dumb`).
 fn colour(terminal: bool, env: &HashMap<String, String>) -> bool {
@@ -76,7 +95,7 @@ pub fn run(process: Process) -> i32 {
         mut stderr,
         runner,
     } = process;
-    let cli = match Cli::try_parse_from(args) {
+    let cli = match Cli::try_parse_from(args.clone()) {
         Ok(cli) => cli,
         Err(e) => {
             let code = if e.use_stderr() { exit::BAD_INPUT } else { exit::SUCCESS };
@@ -91,6 +110,28 @@ pub fn run(process: Process) -> i32 {
             } else {
                 e.render().to_string()
             };
+            if asks_for_json(&args) {
+                // the one object `--json` promises, whatever the outcome
+                let out = Out::with_json(stdout, stderr, false, true);
+                match e.kind() {
+                    clap::error::ErrorKind::DisplayVersion => {
+                        out.result(serde_json::json!({ "version": crate::cli::VERSION }));
+                        out.print_json(json_of(None), None);
+                    }
+                    _ if !e.use_stderr() => {
+                        for line in e.render().to_string().lines() {
+                            out.data(line);
+                        }
+                        out.print_json(json_of(None), None);
+                    }
+                    _ => {
+                        let err = usage_error(&e);
+                        out.error(&err);
+                        out.print_json(json_of(None), Some(&err));
+                    }
+                }
+                return code;
+            }
             if e.use_stderr() {
                 let _ = write!(stderr, "{text}");
             } else {

@@ -36,11 +36,24 @@ pub struct Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Longest `what` and `why`, in characters: a value typed or read (a 100,000-character
+/// line) is echoed only so far.
+const WHAT_MAX: usize = 300;
+const WHY_MAX: usize = 4000;
+
+/// `s`, cut after `max` characters with how much was left out.
+fn cut(s: String, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((at, _)) => format!("{}... ({} more characters)", &s[..at], s[at..].chars().count()),
+        None => s,
+    }
+}
+
 impl Error {
     pub fn new(kind: Kind, what: impl Into<String>) -> Self {
         Error {
             kind,
-            what: what.into(),
+            what: cut(what.into(), WHAT_MAX),
             why: None,
             hint: None,
         }
@@ -59,7 +72,7 @@ impl Error {
     }
 
     pub fn why(mut self, why: impl fmt::Display) -> Self {
-        self.why = Some(why.to_string());
+        self.why = Some(cut(why.to_string(), WHY_MAX));
         self
     }
 
@@ -139,6 +152,18 @@ mod tests {
             "cannot write /x\n  because: disk full\n  next: free space"
         );
         assert_eq!(e.exit_code(), exit::FAILURE);
+    }
+
+    #[test]
+    fn a_long_value_is_cut_with_what_was_left_out() {
+        let value = "é".repeat(100_000);
+        let what = format!("'{value}' is not a valid interface");
+        let e = Error::bad_input(what.clone()).why(&value);
+        let tail = format!("... ({} more characters)", what.chars().count() - WHAT_MAX);
+        assert!(e.what.ends_with(&tail), "{}", e.what);
+        assert_eq!(e.what.chars().count(), WHAT_MAX + tail.chars().count());
+        assert!(e.why.unwrap().ends_with("... (96000 more characters)"));
+        assert_eq!(Error::failure("short").what, "short");
     }
 
     #[test]

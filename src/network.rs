@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::system::System;
-use crate::system::fs::{Change, FileSpec};
+use crate::system::fs::FileSpec;
 use crate::system::runner::{Cmd, Tool};
 
 /// Where the files replaced by the last network change are kept.
@@ -488,14 +488,6 @@ pub fn rollback(sys: &System) -> Result<Rollback> {
     }
     sys.remove(Path::new(ROLLBACK_FILE))?;
     Ok(rb)
-}
-
-/// What a write reports.
-pub fn describe(change: Change) -> &'static str {
-    match change {
-        Change::Unchanged => "unchanged",
-        _ => "written",
-    }
 }
 
 #[cfg(test)]

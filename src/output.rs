@@ -40,6 +40,8 @@ struct Kept {
     notes: Vec<String>,
     warnings: Vec<String>,
     result: Option<serde_json::Value>,
+    /// Each applied option's result, in order (`setup --answers`).
+    results: Vec<serde_json::Value>,
 }
 
 impl Out {
@@ -112,6 +114,16 @@ impl Out {
         self.0.kept.borrow_mut().result = Some(value);
     }
 
+    /// Files the result so far as the result of `option` (an answers table), so that
+    /// the next option's result does not replace it: `"results"` in `--json`.
+    pub fn settle_result(&self, option: &str) {
+        let mut kept = self.0.kept.borrow_mut();
+        if let Some(result) = kept.result.take() {
+            kept.results
+                .push(serde_json::json!({ "option": option, "result": result }));
+        }
+    }
+
     /// Prints the `--json` object on stdout: `run` (what the system recorded:
     /// `changed`, `dry_run`, `changes`, `target_commands`), then the notes and
     /// warnings, the result, and the error.
@@ -125,6 +137,9 @@ impl Out {
             Some(result) => obj["result"] = result.clone(),
             None if !kept.data.is_empty() => obj["output"] = serde_json::json!(kept.data),
             None => {}
+        }
+        if !kept.results.is_empty() {
+            obj["results"] = serde_json::json!(kept.results);
         }
         if let Some(e) = error {
             obj["error"] = serde_json::json!({

@@ -27,6 +27,11 @@ pub trait Prompter {
     fn choose(&self, q: Question, items: &[String]) -> Result<Option<usize>>;
     /// A menu number typed and confirmed with Enter; `None` on Esc or Ctrl-D.
     fn menu(&self, prompt: &str, numbers: &[u32]) -> Result<Option<u32>>;
+    /// Waits for Enter on a terminal, so that what was printed is read before the screen
+    /// moves on; nothing to wait for elsewhere.
+    fn pause(&self, _prompt: &str) -> Result<()> {
+        Ok(())
+    }
     /// Whether questions reach a person.
     fn interactive(&self) -> bool;
 }
@@ -156,11 +161,32 @@ impl Prompter for Terminal {
                         term.write_line("").map_err(io)?;
                         return Ok(Some(n));
                     }
+                    // said, not silently cleared: the person sees why nothing happened
                     _ => {
-                        term.clear_chars(typed.len()).map_err(io)?;
+                        let first = numbers.iter().min().copied().unwrap_or_default();
+                        let last = numbers.iter().max().copied().unwrap_or_default();
+                        let what = if typed.is_empty() {
+                            "Nothing typed".to_string()
+                        } else {
+                            format!("{typed} is not on the menu")
+                        };
+                        term.write_line("").map_err(io)?;
+                        term.write_line(&format!(
+                            "  {what}: type a number from {first} to {last} and Enter (Esc leaves)."
+                        ))
+                        .map_err(io)?;
+                        term.write_str(&format!("{prompt}: ")).map_err(io)?;
                         typed.clear();
                     }
                 },
+                Ok(Key::Char(c)) if !c.is_control() && !c.is_ascii_digit() => {
+                    term.write_line("").map_err(io)?;
+                    term.write_line(&format!(
+                        "  '{c}' is not a number: type a number from the menu and Enter (Esc leaves)."
+                    ))
+                    .map_err(io)?;
+                    term.write_str(&format!("{prompt}: {typed}")).map_err(io)?;
+                }
                 Ok(Key::Escape) | Ok(Key::Char('\u{4}')) => {
                     term.write_line("").map_err(io)?;
                     return Ok(None);
@@ -170,6 +196,13 @@ impl Prompter for Terminal {
                 Err(e) => return Err(io(e)),
             }
         }
+    }
+
+    fn pause(&self, prompt: &str) -> Result<()> {
+        let term = dialoguer::console::Term::stderr();
+        let io = |e: std::io::Error| Error::failure("cannot read the answer from the terminal").why(e);
+        term.write_str(&format!("{prompt} ")).map_err(io)?;
+        term.read_line().map(drop).map_err(io)
     }
 
     fn interactive(&self) -> bool {

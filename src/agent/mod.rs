@@ -52,6 +52,8 @@ pub struct Status {
     pub service: State,
     /// Files that could not be read (damaged), with what is wrong: status goes on without them.
     pub problems: Vec<Problem>,
+    /// The image under `--root` this is the status of, if any: its next steps differ.
+    pub image: Option<std::path::PathBuf>,
 }
 
 /// A damaged file `status` read past.
@@ -83,7 +85,7 @@ impl Status {
     pub fn to_json(&self) -> serde_json::Value {
         let json = Json {
             enabled: self.enabled,
-            url: self.url.as_ref().map(ToString::to_string).unwrap_or_default(),
+            url: self.url.as_ref().map(ToString::to_string),
             device_id: self.device_id.as_ref().map(ToString::to_string),
             dns_configured: self.dns.configured(),
             name_servers: &self.dns.servers,
@@ -102,9 +104,14 @@ impl Status {
             Some(u) => u.to_string(),
             None => "not set".into(),
         };
-        let device = match &self.device_id {
-            Some(id) => id.to_string(),
-            None => "not set (sudo edge-setup device-id generate)".into(),
+        let device = match (&self.device_id, &self.image) {
+            (Some(id), _) => id.to_string(),
+            // an image's ID is each appliance's own (its first boot derives it), or set
+            (None, Some(dir)) => format!(
+                "not set (each appliance derives its own at its first boot; or: edge-setup --root {} device-id set ID)",
+                dir.display()
+            ),
+            (None, None) => "not set (sudo edge-setup device-id generate)".into(),
         };
         let dns = if self.dns.configured() {
             format!("configured: {}", self.dns.describe())
@@ -142,7 +149,8 @@ impl Status {
 #[derive(Serialize)]
 struct Json<'a> {
     enabled: bool,
-    url: String,
+    /// `null` when unset, as `device_id`.
+    url: Option<String>,
     device_id: Option<String>,
     dns_configured: bool,
     name_servers: &'a [String],
@@ -420,6 +428,7 @@ fn status_with(sys: &System, resolve: &dyn Fn(&str, u16) -> Resolution) -> Resul
         service: service::state(sys, &unit)?,
         unit,
         problems,
+        image: sys.is_image().then(|| sys.root_dir().to_path_buf()),
     })
 }
 

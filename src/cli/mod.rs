@@ -3,6 +3,9 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use clap_complete::ArgValueCandidates;
+
+pub mod complete;
 
 /// The version and the commit it was built from (see build.rs).
 pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("EDGE_SETUP_COMMIT"), ")");
@@ -134,7 +137,7 @@ pub enum RemoteAccessAction {
         #[command(flatten)]
         credentials: CredentialArgs,
         /// Only this user's endpoint.
-        #[arg(long, value_name = "NAME")]
+        #[arg(long, value_name = "NAME", add = ArgValueCandidates::new(complete::users))]
         user: Option<String>,
     },
     /// List the device's endpoints; those edge-setup manages are marked.
@@ -149,7 +152,7 @@ pub enum RemoteAccessAction {
         #[command(flatten)]
         credentials: CredentialArgs,
         /// The user the endpoint logs in as.
-        #[arg(long, value_name = "NAME")]
+        #[arg(long, value_name = "NAME", add = ArgValueCandidates::new(complete::users))]
         user: String,
         /// The SSH server's port on this device.
         #[arg(long, default_value_t = 22, value_parser = clap::value_parser!(u16).range(1..))]
@@ -263,7 +266,7 @@ pub struct NetworkArgs {
     #[command(flatten)]
     pub input: OptionInput,
     /// The interface to configure (default: the first ethernet interface that is up).
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", add = ArgValueCandidates::new(complete::interfaces))]
     pub interface: Option<String>,
     /// The network stack to write for (default: detected).
     #[arg(long, value_parser = ["networkmanager", "networkd", "ifupdown", "ifcfg"])]
@@ -334,11 +337,13 @@ pub enum ConfigAction {
     /// Print the value of a key.
     Get {
         /// The key, like vnc.geometry ('edge-setup config list --doc' lists them).
+        #[arg(add = ArgValueCandidates::new(complete::config_keys))]
         key: String,
     },
     /// Validate and store a value (lists comma-separated).
     Set {
         /// The key, like vnc.geometry ('edge-setup config list --doc' lists them).
+        #[arg(add = ArgValueCandidates::new(complete::config_keys))]
         key: String,
         /// The value; the key's parser checks it and says what it expects.
         value: String,
@@ -346,6 +351,7 @@ pub enum ConfigAction {
     /// Remove a key (it falls back to its default).
     Unset {
         /// The key, like vnc.geometry.
+        #[arg(add = ArgValueCandidates::new(complete::config_keys))]
         key: String,
     },
     /// List the keys that are set.
@@ -424,7 +430,7 @@ of the vncusers group), or 'sudo edge-setup vnc-user --user NAME' to enable some
 )]
 pub struct VncUserArgs {
     /// The user to enable (root only; default: the user who ran sudo).
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", add = ArgValueCandidates::new(complete::users))]
     pub user: Option<String>,
     /// Read the password from the first line of standard input and an optional
     /// view-only password from the second, like 'vncpasswd -f'.

@@ -26,9 +26,14 @@ pub fn run(ctx: &Ctx, args: &ConfigArgs) -> Result<()> {
         ConfigAction::Set { key: name, value } => {
             let def = key(name)?;
             let normalized = validate_value(def, value)?;
+            // the configuration and the device ID are root's files
+            ctx.sys.require_root(&format!(
+                "config set {} {}",
+                def.name,
+                crate::system::runner::shell_quote(value)
+            ))?;
             match def.storage {
                 Storage::DeviceIdFile => {
-                    ctx.sys.require_root("config set device.id")?;
                     let id = DeviceId::parse(&normalized).expect("validated above");
                     device_id::store(&ctx.sys, &id)?;
                 }
@@ -43,12 +48,10 @@ pub fn run(ctx: &Ctx, args: &ConfigArgs) -> Result<()> {
         }
         ConfigAction::Unset { key: name } => {
             let def = key(name)?;
+            ctx.sys.require_root(&format!("config unset {}", def.name))?;
             let step = ctx.out.step(&format!("Unsetting {}", def.name));
             let changed = match def.storage {
-                Storage::DeviceIdFile => {
-                    ctx.sys.require_root("config unset device.id")?;
-                    ctx.sys.remove(Path::new(device_id::PATH))?
-                }
+                Storage::DeviceIdFile => ctx.sys.remove(Path::new(device_id::PATH))?,
                 Storage::Toml => {
                     let mut cfg = ctx.config_for_update()?;
                     let removed = cfg.unset_raw(def);

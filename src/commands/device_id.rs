@@ -17,14 +17,18 @@ pub fn run(ctx: &Ctx, args: &DeviceIdArgs) -> Result<()> {
         }
         DeviceIdAction::Set { id } => {
             let id = parse_arg(id)?;
-            ctx.sys.require_root("device-id set")?;
+            ctx.sys.require_root(&format!("device-id set {id}"))?;
             store(&ctx.sys, &id)?;
             ctx.out.result(serde_json::json!({ "device_id": id.as_str() }));
             ctx.out.data(id.as_str());
             Ok(())
         }
         DeviceIdAction::Generate { force } => {
-            ctx.sys.require_root("device-id generate")?;
+            ctx.sys.require_root(if *force {
+                "device-id generate --force"
+            } else {
+                "device-id generate"
+            })?;
             if let Some(existing) = read(&ctx.sys)?
                 && !force
             {

@@ -14,7 +14,7 @@ use crate::registration::{self, Options, State};
 pub fn run(ctx: &Ctx, args: &RegisterArgs) -> Result<()> {
     // the device ID first: without one there is nothing to ask credentials for
     let id = device_id::read(&ctx.sys)?.ok_or_else(|| device_id::missing(&ctx.sys))?;
-    let tenant = connect(ctx, &args.credentials)?;
+    let tenant = connect(ctx, &args.credentials, "register")?;
     let st = registration::register(
         &tenant,
         &id,

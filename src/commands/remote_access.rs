@@ -12,14 +12,15 @@ use crate::remote_access::{self, Device, ssh};
 use crate::tenant::{self, Credentials, Tenant};
 use crate::vnc::packages;
 
-/// The tenant of c8y.url with the credentials the arguments name.
-pub fn connect<'a>(ctx: &'a Ctx, args: &CredentialArgs) -> Result<Tenant<'a>> {
-    Tenant::new(&ctx.sys, credentials(ctx, args)?)
+/// The tenant of c8y.url with the credentials the arguments of `command` (as typed, for
+/// the hint) name.
+pub fn connect<'a>(ctx: &'a Ctx, args: &CredentialArgs, command: &str) -> Result<Tenant<'a>> {
+    Tenant::new(&ctx.sys, credentials(ctx, args, command)?)
 }
 
 /// Standard input (two lines, or one 'Bearer' line), the file named, or the
 /// file c8y.credentials-file names.
-pub fn credentials(ctx: &Ctx, args: &CredentialArgs) -> Result<Credentials> {
+pub fn credentials(ctx: &Ctx, args: &CredentialArgs, command: &str) -> Result<Credentials> {
     if args.credentials_stdin {
         let mut text = Zeroizing::new(String::new());
         while let Some(line) = ctx.read_stdin_line(tenant::CREDENTIALS_MAX as usize)? {
@@ -40,7 +41,7 @@ pub fn credentials(ctx: &Ctx, args: &CredentialArgs) -> Result<Credentials> {
                 "neither --credentials-stdin nor --credentials FILE, and {C8Y_CREDENTIALS_FILE} is not set"
             ))
             .hint(format!(
-                "give them on standard input: printf '%s\\n' \"$TENANT/$USER\" \"$PASSWORD\" | sudo edge-setup COMMAND --credentials-stdin; \
+                "give them on standard input: printf '%s\\n' \"$TENANT/$USER\" \"$PASSWORD\" | sudo edge-setup {command} --credentials-stdin; \
                  or keep them in a root-only file: sudo edge-setup config set {C8Y_CREDENTIALS_FILE} /etc/edge-setup/tenant-credentials"
             ))
     })
@@ -49,7 +50,7 @@ pub fn credentials(ctx: &Ctx, args: &CredentialArgs) -> Result<Credentials> {
 pub fn run(ctx: &Ctx, args: &RemoteAccessArgs) -> Result<()> {
     match &args.action {
         RemoteAccessAction::List { credentials } => {
-            let tenant = connect(ctx, credentials)?;
+            let tenant = connect(ctx, credentials, "remote-access list")?;
             let device = Device::find(&tenant)?;
             let (listed, record) = remote_access::list(&device)?;
             ctx.out.result(json!({
@@ -75,8 +76,12 @@ pub fn run(ctx: &Ctx, args: &RemoteAccessArgs) -> Result<()> {
             Ok(())
         }
         RemoteAccessAction::Sync { credentials, user } => {
-            ctx.sys.require_root("remote-access sync")?;
-            let tenant = connect(ctx, credentials)?;
+            let command = match user {
+                Some(u) => format!("remote-access sync --user {u}"),
+                None => "remote-access sync".to_string(),
+            };
+            ctx.sys.require_root(&command)?;
+            let tenant = connect(ctx, credentials, &command)?;
             let device = Device::find(&tenant)?;
             let outcomes = remote_access::locked(&ctx.sys, || remote_access::sync(&device, user.as_deref()))?;
             ctx.out
@@ -91,7 +96,8 @@ pub fn run(ctx: &Ctx, args: &RemoteAccessArgs) -> Result<()> {
             rotate,
             save_private_key,
         } => {
-            ctx.sys.require_root("remote-access ssh")?;
+            let command = format!("remote-access ssh --user {user}");
+            ctx.sys.require_root(&command)?;
             let save_private_key = save_private_key
                 .as_deref()
                 .map(|p| {
@@ -105,7 +111,7 @@ pub fn run(ctx: &Ctx, args: &RemoteAccessArgs) -> Result<()> {
             if let Some(file) = &save_private_key {
                 ssh::check_key_file(&ctx.sys, file)?;
             }
-            let tenant = connect(ctx, credentials)?;
+            let tenant = connect(ctx, credentials, &command)?;
             let device = Device::find(&tenant)?;
             let opts = ssh::Options {
                 user: user.clone(),

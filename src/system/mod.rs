@@ -49,11 +49,13 @@ pub struct Batch {
 pub enum Planned {
     Write {
         path: String,
+        #[serde(flatten)]
         owner: Owner,
         mode: String,
     },
     Mkdir {
         path: String,
+        #[serde(flatten)]
         owner: Owner,
         mode: String,
     },
@@ -79,28 +81,41 @@ pub enum Planned {
     },
 }
 
-/// The owner of a file a change writes: `owner NAME:GROUP` once named. Names
-/// are looked up only where they are shown (a dry run's plan, `--json`): a
-/// plain run records the ids and never reads the user database for them.
+/// The owner of a file a change writes. Names are looked up only where they are shown (a
+/// dry run's plan, `--json`): a plain run records the ids and never reads the user database
+/// for them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Owner {
     uid: u32,
     gid: u32,
+    /// `USER:GROUP`, each a name where the system has one, else its number.
     name: Option<String>,
 }
 
-impl std::fmt::Display for Owner {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.name {
-            Some(name) => f.write_str(name),
-            None => write!(f, "owner {}:{}", self.uid, self.gid),
-        }
+impl Owner {
+    fn pair(&self) -> String {
+        self.name
+            .clone()
+            .unwrap_or_else(|| format!("{}:{}", self.uid, self.gid))
     }
 }
 
+/// `owner admin:admin`, as the plan lines print it.
+impl std::fmt::Display for Owner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "owner {}", self.pair())
+    }
+}
+
+/// In `--json`, beside the path: `"owner": "admin:admin", "uid": 1000, "gid": 1000`.
 impl Serialize for Owner {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(3))?;
+        map.serialize_entry("owner", &self.pair())?;
+        map.serialize_entry("uid", &self.uid)?;
+        map.serialize_entry("gid", &self.gid)?;
+        map.end()
     }
 }
 
@@ -204,13 +219,14 @@ impl System {
     }
 
     /// Commands that change the live system need root; in image mode the
-    /// image's file permissions decide.
+    /// image's file permissions decide. `command` is the command line as typed (its
+    /// arguments too, so that the hint can be run as it is).
     pub fn require_root(&self, command: &str) -> Result<()> {
         if self.is_root() || self.is_image() {
             return Ok(());
         }
         Err(Error::not_permitted(format!("'edge-setup {command}' must run as root"))
-            .why("it installs packages and writes system files")
+            .why("it changes files and services of the system that only root may change")
             .hint(format!("run it with sudo: sudo edge-setup {command}")))
     }
 
@@ -270,8 +286,19 @@ impl System {
         self.target_commands.borrow().clone()
     }
 
+    /// A file written again in the same run (a state file each step updates) is one change,
+    /// at its first place, with what was written last.
     fn record(&self, change: Planned) {
-        self.changes.borrow_mut().push(change);
+        let mut changes = self.changes.borrow_mut();
+        if let Planned::Write { path, .. } = &change
+            && let Some(earlier) = changes
+                .iter_mut()
+                .find(|c| matches!(c, Planned::Write { path: p, .. } if p == path))
+        {
+            *earlier = change;
+            return;
+        }
+        changes.push(change);
     }
 
     pub fn users(&self) -> Users<'_> {
@@ -474,7 +501,14 @@ impl System {
     /// Reads a file the user named on the command line (an answers file, a
     /// config.dat): a path on this host, not under the root.
     pub fn read_host_file(&self, path: &Path) -> Result<String> {
-        std::fs::read_to_string(path).map_err(|e| named_file_error(path, e))
+        let bytes = std::fs::read(path).map_err(|e| named_file_error(path, e))?;
+        // a file that is not text is wrong input (exit 2), said where it stops being text
+        String::from_utf8(bytes).map_err(|e| {
+            let at = e.utf8_error().valid_up_to();
+            Error::bad_input(format!("{} is not UTF-8 text", path.display()))
+                .why(format!("the byte at offset {at} is not part of a UTF-8 character"))
+                .hint("save it as UTF-8 text and run the command again")
+        })
     }
 
     /// Reads a file the user named (a certificate, a licence) as bytes: a host path.
@@ -838,7 +872,9 @@ impl System {
     pub fn commit(&self, batch: Batch) -> Result<()> {
         let (staged, planned): (Vec<_>, Vec<_>) = batch.staged.into_iter().unzip();
         fs::commit_together(staged)?;
-        self.changes.borrow_mut().extend(planned);
+        for change in planned {
+            self.record(change);
+        }
         Ok(())
     }
 
@@ -933,21 +969,22 @@ impl System {
 
     fn look_up_owner(&self, spec: FileSpec) -> String {
         if spec.uid == 0 && spec.gid == 0 {
-            return "owner root:root".to_string();
+            return "root:root".to_string();
         }
         let users = self.users();
-        let user = users
-            .by_uid(spec.uid)
-            .ok()
-            .flatten()
-            .map(|u| u.name)
-            .unwrap_or_else(|| spec.uid.to_string());
-        let group = match spec.gid {
-            0 => "root".to_string(),
-            gid => gid.to_string(),
+        let user = match spec.uid {
+            0 => Some("root".to_string()),
+            uid => users.by_uid(uid).ok().flatten().map(|u| u.name),
         };
-        let user = if spec.uid == 0 { "root".to_string() } else { user };
-        format!("owner {user}:{group}")
+        let group = match spec.gid {
+            0 => Some("root".to_string()),
+            gid => users.group_by_gid(gid).ok().flatten().map(|g| g.name),
+        };
+        format!(
+            "{}:{}",
+            user.unwrap_or_else(|| spec.uid.to_string()),
+            group.unwrap_or_else(|| spec.gid.to_string())
+        )
     }
 }
 
@@ -980,6 +1017,10 @@ fn named_file_error(path: &Path, e: std::io::Error) -> Error {
     if e.kind() == std::io::ErrorKind::NotFound {
         return Error::bad_input(format!("{} does not exist", path.display()))
             .hint(format!("check the path {} and run the command again", path.display()));
+    }
+    if e.kind() == std::io::ErrorKind::IsADirectory {
+        return Error::bad_input(format!("{} is a directory, not a file", path.display()))
+            .hint("name the file in it, and run the command again");
     }
     Error::io("read", path, e).hint(format!("check the path {} and run the command again", path.display()))
 }

@@ -196,7 +196,8 @@ impl fmt::Display for Cmd {
     }
 }
 
-fn shell_quote(s: &str) -> String {
+/// A word as a shell reads it back: bare when safe, else in single quotes.
+pub fn shell_quote(s: &str) -> String {
     if !s.is_empty()
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-_./:=@%+,".contains(&b))

@@ -60,10 +60,15 @@ impl<'a> Users<'a> {
 
     /// A user that must exist; the error names the user and how to create one.
     pub fn require(&self, name: &str) -> Result<UserInfo> {
-        self.by_name(name)?.ok_or_else(|| {
-            Error::bad_input(format!("there is no user '{name}' on this system")).hint(format!(
+        self.by_name(name)?.ok_or_else(|| match self.source {
+            Source::Host => Error::bad_input(format!("there is no user '{name}' on this system")).hint(format!(
                 "check the name, or create the user first: sudo useradd --create-home {name}"
-            ))
+            )),
+            // useradd writes the image's passwd, group and shadow, and its home, with --root
+            Source::Image => Error::bad_input(format!("there is no user '{name}' in the image")).hint(format!(
+                "check the name, or create the user in the image first: useradd --root {} --create-home {name}",
+                self.root.dir().display()
+            )),
         })
     }
 
@@ -71,12 +76,17 @@ impl<'a> Users<'a> {
         match self.source {
             Source::Host => Ok(nix::unistd::Group::from_name(name)
                 .map_err(|e| Error::failure(format!("cannot look up group '{name}'")).why(e))?
-                .map(|g| GroupInfo {
-                    name: g.name,
-                    gid: g.gid.as_raw(),
-                    members: g.mem,
-                })),
+                .map(from_nix_group)),
             Source::Image => Ok(self.groups()?.into_iter().find(|g| g.name == name)),
+        }
+    }
+
+    pub fn group_by_gid(&self, gid: u32) -> Result<Option<GroupInfo>> {
+        match self.source {
+            Source::Host => Ok(nix::unistd::Group::from_gid(nix::unistd::Gid::from_raw(gid))
+                .map_err(|e| Error::failure(format!("cannot look up gid {gid}")).why(e))?
+                .map(from_nix_group)),
+            Source::Image => Ok(self.groups()?.into_iter().find(|g| g.gid == gid)),
         }
     }
 
@@ -88,6 +98,14 @@ impl<'a> Users<'a> {
     fn groups(&self) -> Result<Vec<GroupInfo>> {
         let text = self.root.read_string(Path::new("/etc/group"))?.unwrap_or_default();
         Ok(text.lines().filter_map(parse_group_line).collect())
+    }
+}
+
+fn from_nix_group(g: nix::unistd::Group) -> GroupInfo {
+    GroupInfo {
+        name: g.name,
+        gid: g.gid.as_raw(),
+        members: g.mem,
     }
 }
 

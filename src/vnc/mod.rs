@@ -585,12 +585,9 @@ fn record_added(sys: &System, state: &State, recorded: &State) -> Result<Done> {
 }
 
 /// Saves the state before the change it records (write-ahead), so that a run killed
-/// half-way still lets --uninstall remove what it added. The final step prints the
-/// state file with --dry-run; these saves are skipped then.
+/// half-way still lets --uninstall remove what it added. A dry run plans the same saves:
+/// its plan is the run's (one change per file, however often it is saved).
 fn record(sys: &System, state: &State) -> Result<()> {
-    if sys.dry_run() {
-        return Ok(());
-    }
     if state.is_empty() {
         // Nothing added (a failed first install): leave no state file behind.
         sys.remove(Path::new(state::PATH))?;

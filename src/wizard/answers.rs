@@ -116,6 +116,9 @@ pub struct VncUser {
     pub password_file: PathBuf,
 }
 
+/// Where the package installs the example answers file that shows every table and key.
+pub const EXAMPLE: &str = "/usr/share/doc/edge-setup/examples/appliance.toml";
+
 impl Answers {
     /// Reads and checks an answers file; nothing is planned yet.
     pub fn load(ctx: &Ctx, path: &Path) -> Result<Answers> {
@@ -144,7 +147,7 @@ impl Answers {
             };
             Error::bad_input(what)
                 .why(message.replace("field", "key"))
-                .hint("see examples/appliance.toml for every table and key; nothing was changed")
+                .hint(format!("see {EXAMPLE} for every table and key; nothing was changed"))
         })
     }
 

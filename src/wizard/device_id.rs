@@ -34,9 +34,8 @@ pub fn plan(t: &Answers, origin: &str, image: bool) -> Result<Option<Plan>> {
 /// `setup device-id --answers FILE`: checks the file's `[device-id]` table and applies it.
 pub fn from_table(ctx: &Ctx, t: Option<&Answers>, origin: &str) -> Result<()> {
     let Some(t) = t else {
-        return Err(
-            Error::bad_input(format!("{origin} has no [device-id] table")).hint("add one: see examples/appliance.toml")
-        );
+        return Err(Error::bad_input(format!("{origin} has no [device-id] table"))
+            .hint(format!("add one: see {}", super::answers::EXAMPLE)));
     };
     apply(ctx, plan(t, &format!("{origin} [device-id]"), ctx.sys.is_image())?)
 }

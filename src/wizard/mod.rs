@@ -349,7 +349,7 @@ fn run_answers(ctx: &Ctx, path: &Path, force: bool) -> Result<()> {
     if answers.is_empty() {
         return Err(Error::bad_input(format!("{} configures nothing", path.display()))
             .why("it has no table")
-            .hint("see examples/appliance.toml for every table and key"));
+            .hint(format!("see {} for every table and key", answers::EXAMPLE)));
     }
     let file = AnswersFile {
         origin: path.display().to_string(),
@@ -537,6 +537,7 @@ fn apply_answers(ctx: &Ctx, mut plan: Vec<Planned>) -> Result<()> {
             Planned::VncUsers(users) => vnc::apply_users(ctx, users)?,
             Planned::DeviceId(p) => device_id::apply(ctx, p)?,
         }
+        ctx.out.settle_result(option.table.unwrap_or_default());
     }
     debug_assert!(plan.is_empty(), "every planned table is an option of the registry");
     Ok(())
@@ -570,9 +571,14 @@ fn menu(ctx: &Ctx) -> Result<()> {
         let Some(run) = option.menu else {
             return Ok(());
         };
-        match run(ctx) {
+        let result = run(ctx);
+        match &result {
             Ok(()) => ctx.out.info(&format!("{}: done.", option.label)),
-            Err(e) => ctx.out.error(&e),
+            Err(e) => ctx.out.error(e),
+        }
+        // the report would scroll off a 24-line console under the menu drawn again at once
+        if option.command == Some("status") {
+            ctx.prompt.pause("Press Enter to go back to the menu.")?;
         }
     }
 }

@@ -3,7 +3,7 @@
 use std::net::Ipv4Addr;
 
 use super::config_dat::{self, ConfigDat};
-use super::input::{Field, Input};
+use super::input::{Field, Input, Source};
 use crate::context::Ctx;
 use crate::error::{Error, Result};
 use crate::network::{self, Settings, Stack};
@@ -143,7 +143,10 @@ pub fn apply(ctx: &Ctx, prepared: &Prepared) -> Result<()> {
     let plan = network::plan(&ctx.sys, stack, settings)?;
     let changed = network::write(&ctx.sys, stack, settings, &plan)?;
     step.done(if changed {
-        "written (previous files kept for --rollback)"
+        ctx.sys.word(
+            "written (previous files kept for --rollback)",
+            "would be written (previous files kept for --rollback)",
+        )
     } else {
         "unchanged"
     });
@@ -208,7 +211,11 @@ fn choose_interface(ctx: &Ctx, input: &Input, opts: &Options) -> Result<String> 
                     all.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
                 }
             ))
-            .hint("name the interface: edge-setup setup network --interface NAME")),
+            .hint(match &input.source {
+                // named where the input came from: the file's key, not a flag
+                Source::Answers(_) => format!("name the interface: interface = \"NAME\" in {}", input.origin),
+                _ => "name the interface: edge-setup setup network --interface NAME".to_string(),
+            })),
         (1, _) | (_, false) => Ok(up[0].clone()),
         _ => {
             let q = Question {

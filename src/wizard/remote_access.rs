@@ -23,7 +23,7 @@ pub fn run(ctx: &Ctx, args: &CredentialArgs) -> Result<()> {
     // the device ID first: without one there is nothing to ask credentials for
     let id = device_id::read(&ctx.sys)?.ok_or_else(|| device_id::missing(&ctx.sys))?;
     let credentials = if args.credentials_stdin || args.credentials.is_some() {
-        credentials(ctx, args)?
+        credentials(ctx, args, "setup remote-access")?
     } else if let Some(configured) = tenant::configured(&ctx.sys)? {
         configured
     } else {

@@ -101,6 +101,8 @@ pub fn apply_users(ctx: &Ctx, users: Vec<User>) -> Result<()> {
             || Ok(u.passwords),
             &remote_access::after_vnc_user,
         )?;
+        // each user's display is a result of its own
+        ctx.out.settle_result("vnc-user");
     }
     Ok(())
 }

@@ -126,7 +126,7 @@ fn every_table_of_the_schema_is_an_option_of_the_menu_and_a_setup_subcommand() {
 }
 
 /// An image with what the example needs, and the example with its files made real.
-fn example_image() -> (Image, common::pki::Pki, std::path::PathBuf) {
+pub fn example_image() -> (Image, common::pki::Pki, std::path::PathBuf) {
     let img = Image::debian();
     img.write("/etc/network/interfaces", "auto lo\niface lo inet loopback\n");
     // the example's files, made real

@@ -4,11 +4,13 @@
 
 mod common;
 
+mod completion;
 mod config;
 mod device_id;
 mod examples;
 mod expand_disk_real;
 mod image;
+mod json;
 mod layout;
 mod menu;
 mod platform_steps;

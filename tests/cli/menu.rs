@@ -250,3 +250,34 @@ fn option_7_with_a_blank_answer_not_confirmed_keeps_the_connection() {
     assert_eq!(wait_for_file(&exit_file), "0\n");
     assert_eq!(img.read(props).unwrap(), before);
 }
+
+/// What a person types wrong at the menu is answered, not silently cleared; the status
+/// stays on the screen until Enter (issue 27).
+#[test]
+fn a_wrong_choice_is_said_and_the_status_waits_for_enter() {
+    let img = Image::debian();
+    let (tmux, exit_file) = menu_session(&img);
+    tmux.wait_for("Enter your choice", 1);
+    tmux.send(&["-l", "a"]);
+    tmux.wait_for("'a' is not a number", 1);
+    tmux.send(&["-l", "99"]);
+    tmux.send(&["Enter"]);
+    tmux.wait_for("99 is not on the menu: type a number from 1 to 13", 1);
+    tmux.send(&["Enter"]);
+    tmux.wait_for("Nothing typed", 1);
+    tmux.send(&["-l", "12"]);
+    tmux.send(&["Enter"]);
+    tmux.wait_for("Press Enter to go back to the menu.", 1);
+    std::thread::sleep(Duration::from_millis(500));
+    let screen = tmux.screen();
+    assert!(screen.contains("VNC users:"), "{screen}");
+    assert_eq!(
+        screen.matches("edge-setup: appliance setup").count(),
+        1,
+        "the menu was drawn again under the status:\n{screen}"
+    );
+    tmux.send(&["Enter"]);
+    tmux.wait_for("edge-setup: appliance setup", 2);
+    tmux.send(&["8", "Enter"]);
+    assert_eq!(wait_for_file(&exit_file), "0\n");
+}

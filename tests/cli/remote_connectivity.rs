@@ -532,7 +532,8 @@ fn status_text_and_json() {
         ));
     let json = status_json(&img);
     assert_eq!(json["enabled"], false);
-    assert_eq!(json["url"], "");
+    // unset is null, for the URL as for the device ID
+    assert_eq!(json["url"], serde_json::Value::Null);
     assert_eq!(json["device_id"], serde_json::Value::Null);
 
     img.cmd()

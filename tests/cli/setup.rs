@@ -316,7 +316,10 @@ fn interface_choice_and_errors() {
         .assert()
         .code(1)
         .stderr(predicate::str::contains("no ethernet interface is up"))
-        .stderr(predicate::str::contains("--interface NAME"));
+        // the input was the file: its key is named, not the flag
+        .stderr(predicate::str::contains("interface = \"NAME\" in "))
+        .stderr(predicate::str::contains("[network]"))
+        .stderr(predicate::str::contains("--interface").not());
     img.cmd()
         .args(["setup", "network", "--interface", "eth0", "--answers"])
         .arg(&f)

@@ -34,9 +34,10 @@ fn the_bash_completion_is_valid_bash_and_json_carries_it() {
         .output()
         .unwrap();
     assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
+    // the script asks edge-setup itself at each Tab (tests/cli/completion.rs presses Tab)
     let script = String::from_utf8(out.stdout).unwrap();
     assert!(
-        script.contains("vnc-user") && script.contains("refresh-sudoers"),
+        script.contains("_EDGE_SETUP_COMPLETE=\"bash\"") && script.contains("complete -o nospace"),
         "{script}"
     );
 

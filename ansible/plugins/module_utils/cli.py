@@ -50,7 +50,7 @@ def describe(change):
     line = "%s %s" % (change.get("action"), change.get("path") or change.get("command", ""))
     if change.get("target"):
         line += " -> %s" % change["target"]
-    details = [change["owner"]] if change.get("owner") else []
+    details = ["owner %s" % change["owner"]] if change.get("owner") else []
     if change.get("mode"):
         details.append("mode %s" % change["mode"])
     return line + (" (%s)" % ", ".join(details) if details else "")

@@ -125,14 +125,9 @@ changes:
   returned: always
   type: list
   elements: dict
-  sample: [{"action": "write", "path": "/etc/edge-setup/edge-setup.toml", "owner": "owner root:root", "mode": "0644"}]
+  sample: [{"action": "write", "path": "/etc/edge-setup/edge-setup.toml", "owner": "root:root", "uid": 0, "gid": 0, "mode": "0644"}]
 notes:
   description: edge-setup's C(note:) lines.
-  returned: always
-  type: list
-  elements: str
-warnings:
-  description: edge-setup's C(warning:) lines.
   returned: always
   type: list
   elements: str
@@ -142,11 +137,12 @@ target_commands:
   type: list
   elements: str
   sample: ["systemctl enable --now tigervncserver@:1.service"]
-result:
-  description: edge-setup's data about the run, such as the last VNC user's display and port.
+results:
+  description: Each applied option's data, in order, such as each VNC user's display and port.
   returned: when edge-setup reports some
-  type: dict
-  sample: {"user": "admin", "display": 1, "port": 5901}
+  type: list
+  elements: dict
+  sample: [{"option": "vnc-user", "result": {"user": "admin", "display": 1, "port": 5901}}]
 why:
   description: Why edge-setup failed.
   returned: failure
@@ -258,11 +254,11 @@ def outcome(doc, rc, diff):
         changed=bool(doc.get("changed")),
         changes=doc.get("changes", []),
         notes=doc.get("notes", []),
-        warnings=doc.get("warnings", []),
         target_commands=doc.get("target_commands", []),
     )
-    if "result" in doc:
-        ret["result"] = doc["result"]
+    for key in ("result", "results"):
+        if key in doc:
+            ret[key] = doc[key]
     if diff and ret["changes"]:
         ret["diff"] = {"prepared": "".join(describe(c) + "\n" for c in ret["changes"])}
     error = doc.get("error")
@@ -312,6 +308,9 @@ def main():
     if doc is None:
         cli.fail_without_json(module, argv, rc, out, err)
     failed, ret = outcome(relabel(doc, labels), rc, module._diff)
+    # Ansible's own warnings: a `warnings` key in the result is deprecated (ansible-core 2.19)
+    for warning in doc.get("warnings", []):
+        module.warn(warning)
     if failed:
         module.fail_json(answers_toml=relabel(text, labels), **ret)
     module.exit_json(**ret)

@@ -105,11 +105,6 @@ notes:
   returned: always
   type: list
   elements: str
-warnings:
-  description: edge-setup's C(warning:) lines.
-  returned: always
-  type: list
-  elements: str
 step:
   description: The edge-setup command that failed.
   returned: failure
@@ -189,7 +184,7 @@ def main():
         stdin, source = credentials(module.params)
     except ValueError as e:
         module.fail_json(msg=str(e))
-    ret = dict(changed=False, changes=[], notes=[], warnings=[], endpoints=[])
+    ret = dict(changed=False, changes=[], notes=[], endpoints=[])
     for name, args in steps(module.params):
         if name == "sync" and module.check_mode and ret.get("registration", {}).get("state") not in (None, "registered"):
             ret["notes"].append("the endpoints are synced once the device is registered (not in check mode)")
@@ -199,8 +194,11 @@ def main():
         if doc is None:
             cli.fail_without_json(module, argv, rc, out, err)
         ret["changed"] = ret["changed"] or bool(doc.get("changed"))
-        for key in ("changes", "notes", "warnings"):
+        for key in ("changes", "notes"):
             ret[key] += doc.get(key, [])
+        # Ansible's own warnings: a `warnings` key in the result is deprecated (ansible-core 2.19)
+        for warning in doc.get("warnings", []):
+            module.warn(warning)
         result = doc.get("result") or {}
         if name == "register":
             ret["registration"] = result

@@ -46,7 +46,8 @@ def test_first_run_changes_both_second_changes_nothing(ansible, fleet, roots):
         passwd = root / "home/admin/.vnc/passwd"
         assert (os.stat(passwd).st_uid, os.stat(passwd).st_mode & 0o777) == (1000, 0o600)
         result = task_results(out, APPLY)[name]
-        assert result["result"]["port"] == 5901
+        (vnc,) = [r["result"] for r in result["results"] if r["option"] == "vnc-user"]
+        assert (vnc["user"], vnc["port"]) == ("admin", 5901)
         assert result["target_commands"] == ["systemctl enable --now tigervncserver@:1.service"]
     # Different passwords give different password files.
     assert (roots["edge-a"] / "home/admin/.vnc/passwd").read_bytes() != (roots["edge-b"] / "home/admin/.vnc/passwd").read_bytes()
@@ -64,7 +65,7 @@ def test_check_mode_changes_no_file(ansible, fleet, roots):
     assert {name: snapshot(root) for name, root in roots.items()} == before
     for name, root in roots.items():
         prepared = task_results(out, APPLY)[name]["diff"]["prepared"].splitlines()
-        assert "write %s/home/admin/.vnc/passwd (owner admin:1000, mode 0600)" % root in prepared
+        assert "write %s/home/admin/.vnc/passwd (owner admin:admin, mode 0600)" % root in prepared
     for password in PASSWORDS.values():
         assert password not in text
 

@@ -2,6 +2,7 @@
 // Each test binary uses a part of it.
 #![allow(dead_code, unused_imports)]
 
+pub mod json;
 pub mod pki;
 pub mod proxy;
 pub mod tenant;
