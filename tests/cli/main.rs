@@ -9,6 +9,7 @@ mod config;
 mod device_id;
 mod examples;
 mod expand_disk_real;
+mod hints;
 mod image;
 mod json;
 mod layout;

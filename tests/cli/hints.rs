@@ -1,0 +1,116 @@
+//! Hints that fit their context (issue 27): the command as typed, the image's own means,
+//! the input's own words, and bad input as bad input.
+
+use crate::common;
+
+use common::Image;
+use predicates::prelude::*;
+
+/// The binary on the live system as an ordinary user (nobody): refused before anything.
+fn as_nobody(args: &[&str]) -> assert_cmd::assert::Assert {
+    let bin = assert_cmd::cargo::cargo_bin("edge-setup");
+    assert_cmd::Command::new("runuser")
+        .args(["-u", "nobody", "--"])
+        .arg(bin)
+        .args(args)
+        .env_remove("SUDO_UID")
+        .assert()
+}
+
+#[test]
+#[ignore = "needs root"]
+fn an_ordinary_user_is_told_the_whole_command_to_run_as_root() {
+    as_nobody(&["device-id", "set", "edge-plant7-01"])
+        .code(3)
+        .stderr(predicate::str::contains(
+            "run it with sudo: sudo edge-setup device-id set edge-plant7-01",
+        ))
+        .stderr(predicate::str::contains("installs packages").not());
+    // the configuration is root's: said so, not a lock file's "Permission denied"
+    as_nobody(&["config", "set", "vnc.geometry", "1280x800"])
+        .code(3)
+        .stderr(predicate::str::contains("must run as root"))
+        .stderr(predicate::str::contains(
+            "sudo edge-setup config set vnc.geometry 1280x800",
+        ))
+        .stderr(predicate::str::contains("Permission denied").not());
+}
+
+#[test]
+fn without_credentials_the_hint_names_the_command_typed() {
+    let img = Image::debian();
+    img.write("/usr/edge/properties/edge-agent/device-id", "edge-1\n");
+    img.cmd()
+        .args(["remote-access", "sync", "--user", "admin"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(format!(
+            "edge-setup --root {} remote-access sync --user admin --credentials-stdin",
+            img.root().display()
+        )))
+        .stderr(predicate::str::contains("COMMAND").not());
+}
+
+#[test]
+fn in_an_image_the_hints_are_the_images_own() {
+    let img = Image::debian().with_vnc_set_up();
+    img.cmd()
+        .args(["setup", "status"])
+        .assert()
+        .stdout(predicate::str::contains(
+            "each appliance derives its own at its first boot",
+        ))
+        .stdout(predicate::str::contains("device-id generate").not());
+    img.cmd()
+        .args(["vnc-user", "--user", "ghost", "--password-stdin"])
+        .write_stdin("secret12\n")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(format!(
+            "useradd --root {} --create-home ghost",
+            img.root().display()
+        )))
+        .stderr(predicate::str::contains("sudo useradd").not());
+}
+
+#[test]
+fn an_answers_file_that_is_not_text_or_not_a_file_is_bad_input() {
+    let img = Image::debian();
+    let dir = tempfile::tempdir().unwrap();
+    img.cmd()
+        .args(["setup", "--answers"])
+        .arg(dir.path())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("is a directory, not a file"));
+    let file = dir.path().join("answers.toml");
+    std::fs::write(&file, b"[agent]\nurl = \"caf\xe9\"\n").unwrap();
+    img.cmd()
+        .args(["setup", "--answers"])
+        .arg(&file)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("is not UTF-8 text"))
+        .stderr(predicate::str::contains("offset 18"));
+    // an unknown table: the installed example is named
+    std::fs::write(&file, "[agnet]\nurl = \"https://t.example.com\"\n").unwrap();
+    img.cmd()
+        .args(["setup", "--answers"])
+        .arg(&file)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "/usr/share/doc/edge-setup/examples/appliance.toml",
+        ));
+}
+
+#[test]
+fn a_long_value_is_cut_in_the_message() {
+    let img = Image::debian();
+    let long = "x".repeat(100_000);
+    let out = img.cmd().args(["device-id", "set", &long]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.len() < 2_000, "{} bytes of error", stderr.len());
+    assert!(stderr.contains("more characters)"), "{stderr}");
+}
