@@ -68,14 +68,38 @@ pub struct Problem {
 
 impl Problem {
     fn of(sys: &crate::system::System, file: &str, e: &Error) -> Problem {
+        Problem::new(&sys.host_path(std::path::Path::new(file)).display().to_string(), e)
+    }
+
+    /// `file`'s problem as `e` says it, without naming `file` again (`PATH is damaged`,
+    /// `PATH:3: cannot parse ...` become `line 3: cannot parse ...`).
+    pub fn new(file: &str, e: &Error) -> Problem {
+        let what = match e.what.strip_prefix(file) {
+            Some(rest) => {
+                let rest = rest.trim_start_matches(" is damaged");
+                match rest.strip_prefix(':').map(|r| r.split_once(':')) {
+                    Some(Some((line, text))) if line.chars().all(|c| c.is_ascii_digit()) => {
+                        format!("line {line}:{text}")
+                    }
+                    _ => rest.trim_start_matches(':').trim().to_string(),
+                }
+            }
+            None => e.what.clone(),
+        };
         Problem {
-            file: sys.host_path(std::path::Path::new(file)).display().to_string(),
-            problem: match &e.why {
-                Some(why) => format!("{}: {why}", e.what),
-                None => e.what.clone(),
+            file: file.to_string(),
+            problem: match (&e.why, what.is_empty()) {
+                (Some(why), true) => why.clone(),
+                (Some(why), false) => format!("{what}: {why}"),
+                (None, _) => what,
             },
             next: e.hint.clone(),
         }
+    }
+
+    /// The status line.
+    pub fn line(&self) -> String {
+        format!("damaged:             {}: {}", self.file, self.problem)
     }
 }
 
@@ -116,7 +140,10 @@ impl Status {
         let dns = if self.dns.configured() {
             format!("configured: {}", self.dns.describe())
         } else {
-            "not configured (sudo edge-setup setup network)".into()
+            match &self.image {
+                Some(dir) => format!("not configured (edge-setup --root {} setup network)", dir.display()),
+                None => "not configured (sudo edge-setup setup network)".into(),
+            }
         };
         let host = match (&self.resolution, &self.url) {
             (_, None) => "no tenant URL".to_string(),
@@ -136,11 +163,7 @@ impl Status {
             format!("agent service:       {}: {}", self.unit, self.service.describe()),
         ]
         .into_iter()
-        .chain(
-            self.problems
-                .iter()
-                .map(|p| format!("damaged:             {}: {}", p.file, p.problem)),
-        )
+        .chain(self.problems.iter().map(Problem::line))
         .collect()
     }
 }

@@ -218,6 +218,15 @@ impl System {
         self.ids.1 == 0
     }
 
+    /// The command a next step names: `sudo edge-setup ARGS` here, `edge-setup --root DIR
+    /// ARGS` for an image.
+    pub fn next_command(&self, args: &str) -> String {
+        match self.mode {
+            Mode::Live => format!("sudo edge-setup {args}"),
+            Mode::Image => format!("edge-setup --root {} {args}", self.root_dir().display()),
+        }
+    }
+
     /// Commands that change the live system need root; in image mode the
     /// image's file permissions decide. `command` is the command line as typed (its
     /// arguments too, so that the hint can be run as it is).

@@ -598,19 +598,40 @@ fn status(ctx: &Ctx) -> Result<()> {
             .collect(),
         Err(e) => {
             let file = ctx.sys.host_path(Path::new(crate::tigervnc::MAPPING_FILE));
-            st.problems.push(problem_of(&e, &file.display().to_string()));
-            ctx.out.data(&format!("damaged:             {e}"));
+            let problem = crate::agent::Problem::new(&file.display().to_string(), &e);
+            ctx.out.data(&problem.line());
+            st.problems.push(problem);
             Vec::new()
         }
     };
+    // whether each user has a password (after `image prepare --vnc-passwords` one has a
+    // display and none); read as the users, so only root knows
+    let with_password: Option<Vec<(String, bool)>> = (ctx.sys.is_root() || ctx.sys.is_image())
+        .then(|| crate::vnc_user::password_files(&ctx.sys).ok())
+        .flatten()
+        .map(|all| all.into_iter().map(|u| (u.user, !u.files.is_empty())).collect());
+    let has_password = |user: &str| {
+        with_password
+            .as_ref()
+            .and_then(|all| all.iter().find(|(u, _)| u == user).map(|(_, has)| *has))
+    };
     let listed: Vec<String> = users
         .iter()
-        .map(|(user, display)| format!("{user} on :{display} (port {})", crate::tigervnc::port(*display)))
+        .map(|(user, display)| {
+            let port = crate::tigervnc::port(*display);
+            match has_password(user) {
+                Some(false) => format!(
+                    "{user} on :{display} (port {port}; no password: {})",
+                    ctx.sys.next_command(&format!("vnc-user --user {user}"))
+                ),
+                _ => format!("{user} on :{display} (port {port})"),
+            }
+        })
         .collect();
     ctx.out.data(&format!(
         "VNC users:           {}",
         if listed.is_empty() {
-            "none (sudo edge-setup vnc-user --user NAME)".to_string()
+            format!("none ({})", ctx.sys.next_command("vnc-user --user NAME"))
         } else {
             listed.join(", ")
         }
@@ -618,8 +639,9 @@ fn status(ctx: &Ctx) -> Result<()> {
     // a damaged record is one problem of the status, like a damaged mapping
     let first_boot = crate::image::first_boot::state(&ctx.sys)
         .map_err(|e| {
-            st.problems.push(problem_of(&e, e.what.trim_end_matches(" is damaged")));
-            ctx.out.data(&format!("damaged:             {e}"));
+            let problem = crate::agent::Problem::new(e.what.trim_end_matches(" is damaged"), &e);
+            ctx.out.data(&problem.line());
+            st.problems.push(problem);
         })
         .ok();
     if let Some(fb) = &first_boot {
@@ -630,7 +652,12 @@ fn status(ctx: &Ctx) -> Result<()> {
     json["vnc_users"] = users
         .iter()
         .map(|(user, display)| {
-            serde_json::json!({"user": user, "display": display, "port": crate::tigervnc::port(*display)})
+            serde_json::json!({
+                "user": user,
+                "display": display,
+                "port": crate::tigervnc::port(*display),
+                "password": has_password(user),
+            })
         })
         .collect();
     json["problems"] = serde_json::json!(st.problems);
@@ -639,17 +666,5 @@ fn status(ctx: &Ctx) -> Result<()> {
         (Some(first), _) => Err(crate::agent::damaged(&st.problems, first)),
         (None, Some(failed)) => Err(failed),
         (None, None) => Ok(()),
-    }
-}
-
-/// A file `setup status` could not read, as one of its problems.
-fn problem_of(e: &Error, file: &str) -> crate::agent::Problem {
-    crate::agent::Problem {
-        file: file.to_string(),
-        problem: match &e.why {
-            Some(why) => format!("{}: {why}", e.what),
-            None => e.what.clone(),
-        },
-        next: e.hint.clone(),
     }
 }

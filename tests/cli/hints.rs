@@ -114,3 +114,35 @@ fn a_long_value_is_cut_in_the_message() {
     assert!(stderr.len() < 2_000, "{} bytes of error", stderr.len());
     assert!(stderr.contains("more characters)"), "{stderr}");
 }
+
+/// `setup status` names each damaged file once, and a user whose password was removed
+/// (`image prepare --vnc-passwords`) with the command that sets one.
+#[test]
+#[ignore = "needs root"]
+fn the_status_names_a_damaged_file_once_and_a_user_without_a_password() {
+    let img = Image::debian().with_vnc_set_up();
+    std::fs::create_dir_all(img.path("/home/admin")).unwrap();
+    std::os::unix::fs::chown(img.path("/home/admin"), Some(1000), Some(1000)).unwrap();
+    img.cmd()
+        .args(["vnc-user", "--user", "admin", "--password-stdin"])
+        .write_stdin("secret12\n")
+        .assert()
+        .success();
+    std::fs::remove_file(img.path("/home/admin/.vnc/passwd")).unwrap();
+    img.write("/var/lib/edge-setup/first-boot.done", "{bad\n");
+    let out = img.cmd().args(["setup", "status"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let root = img.root().display().to_string();
+    assert!(
+        stdout.contains(&format!(
+            "admin on :1 (port 5901; no password: edge-setup --root {root} vnc-user --user admin)"
+        )),
+        "{stdout}"
+    );
+    let damaged: Vec<&str> = stdout.lines().filter(|l| l.starts_with("damaged:")).collect();
+    assert_eq!(damaged.len(), 1, "{stdout}");
+    assert_eq!(damaged[0].matches("first-boot.done").count(), 1, "{}", damaged[0]);
+    assert!(!damaged[0].contains("is damaged"), "{}", damaged[0]);
+    let json = common::json::envelope(&img.cmd().args(["--json", "setup", "status"]).output().unwrap());
+    assert_eq!(json["result"]["vnc_users"][0]["password"], false, "{json:#}");
+}
