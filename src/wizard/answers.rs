@@ -127,6 +127,28 @@ impl Answers {
     }
 
     fn parse(text: &str, path: &Path) -> Result<Answers> {
+        // every unknown table and key at once, each with its place and the name likely meant
+        let unknown = unknown_names(text);
+        if let [(offset, what, expected)] = unknown.as_slice() {
+            let (line, col) = crate::config::line_col(text, *offset);
+            return Err(Error::bad_input(format!("{}:{line}:{col}: {what}", path.display()))
+                .why(expected)
+                .hint(format!("see {EXAMPLE} for every table and key; nothing was changed")));
+        }
+        if !unknown.is_empty() {
+            let each: Vec<String> = unknown
+                .iter()
+                .map(|(offset, what, expected)| {
+                    let (line, _) = crate::config::line_col(text, *offset);
+                    format!("line {line}: {what} ({expected})")
+                })
+                .collect();
+            return Err(
+                Error::bad_input(format!("{}: {} unknown tables and keys", path.display(), unknown.len()))
+                    .why(each.join("; "))
+                    .hint(format!("see {EXAMPLE} for every table and key; nothing was changed")),
+            );
+        }
         toml::from_str(text).map_err(|e: toml::de::Error| {
             let start = e.span().map_or(0, |s| s.start);
             let (line, col) = crate::config::line_col(text, start);
@@ -193,6 +215,81 @@ impl Answers {
     }
 }
 
+/// The tables and keys of `text` that the answers schema does not know, in order: where
+/// (a byte offset), what (`unknown key 'urll' in [agent]`), and what was expected, with the
+/// name likely meant. Nothing when the text is not TOML (the parse says so).
+fn unknown_names(text: &str) -> Vec<(usize, String, String)> {
+    let Ok(doc) = toml_edit::Document::parse(text) else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    let mut check = |known: &[String], key: Option<&toml_edit::Key>, name: &str, what: String| {
+        if !known.iter().any(|k| k == name) {
+            let offset = key.and_then(toml_edit::Key::span).map_or(0, |s| s.start);
+            found.push((offset, what, expected(known, name)));
+        }
+    };
+    let top = known_names(None);
+    for (name, item) in doc.as_table().iter() {
+        let key = doc.as_table().key(name);
+        check(&top, key, name, format!("unknown table [{name}]"));
+        if !top.iter().any(|k| k == name) {
+            continue;
+        }
+        let tables: Vec<(String, &toml_edit::Table)> = match item {
+            toml_edit::Item::Table(t) => vec![(format!("[{name}]"), t)],
+            toml_edit::Item::ArrayOfTables(a) => a
+                .iter()
+                .enumerate()
+                .map(|(i, t)| (format!("[[{name}]] #{}", i + 1), t))
+                .collect(),
+            _ => Vec::new(),
+        };
+        let keys = known_names(Some((name, matches!(item, toml_edit::Item::ArrayOfTables(_)))));
+        for (label, table) in tables {
+            for (k, _) in table.iter() {
+                check(&keys, table.key(k), k, format!("unknown key '{k}' in {label}"));
+            }
+        }
+    }
+    found.sort_by_key(|(offset, ..)| *offset);
+    found
+}
+
+/// The names the schema allows at the top (`None`) or in a table (`[[name]]` when an array
+/// of tables), as serde lists them for a name it does not know: always the structs' own.
+fn known_names(table: Option<(&str, bool)>) -> Vec<String> {
+    const PROBE: &str = "edge-setup-probe";
+    let text = match table {
+        None => format!("{PROBE} = 0\n"),
+        Some((name, false)) => format!("[{name}]\n{PROBE} = 0\n"),
+        Some((name, true)) => format!("[[{name}]]\n{PROBE} = 0\n"),
+    };
+    let message = match toml::from_str::<Answers>(&text) {
+        Err(e) => e.message().to_string(),
+        Ok(_) => return Vec::new(),
+    };
+    message
+        .split_once("expected one of ")
+        .or_else(|| message.split_once("expected "))
+        .map(|(_, list)| list.split('`').skip(1).step_by(2).map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+/// `expected one of a, b, c`, and the one likely meant when a name is close.
+fn expected(known: &[String], name: &str) -> String {
+    let list = format!("expected one of {}", known.join(", "));
+    let closest = known
+        .iter()
+        .map(|k| (strsim::damerau_levenshtein(k, name), k))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 4))
+        .min_by_key(|(d, _)| *d);
+    match closest {
+        Some((_, k)) => format!("did you mean '{k}'? {list}"),
+        None => list,
+    }
+}
+
 /// The table a position of the file is in, as written (`[network]`,
 /// `[[vnc-user]] #2`), and whether the position is on that table's header line;
 /// `None` before the first header.
@@ -221,6 +318,29 @@ mod tests {
 
     fn error(text: &str) -> Error {
         Answers::parse(text, Path::new("/root/a.toml")).unwrap_err()
+    }
+
+    #[test]
+    fn every_unknown_name_is_reported_at_once_with_the_one_likely_meant() {
+        let e = error(
+            "[agnet]\nurl = \"x\"\n[network]\nipaddr = \"1.2.3.4\"\n[[vnc-user]]\nuser = \"a\"\npasword-file = \"/p\"\n",
+        );
+        assert_eq!(e.what, "/root/a.toml: 3 unknown tables and keys");
+        let why = e.why.unwrap();
+        for part in [
+            "line 1: unknown table [agnet] (did you mean 'agent'?",
+            "line 4: unknown key 'ipaddr' in [network] (expected one of interface, ip,",
+            "line 7: unknown key 'pasword-file' in [[vnc-user]] #1 (did you mean 'password-file'?",
+        ] {
+            assert!(why.contains(part), "{part:?} missing: {why}");
+        }
+        let e = error("[agent]\nurll = \"x\"\n");
+        assert_eq!(e.what, "/root/a.toml:2:1: unknown key 'urll' in [agent]");
+        assert!(
+            e.why
+                .unwrap()
+                .starts_with("did you mean 'url'? expected one of url, insecure, force")
+        );
     }
 
     #[test]
