@@ -92,13 +92,25 @@ fn an_answers_file_that_is_not_text_or_not_a_file_is_bad_input() {
         .code(2)
         .stderr(predicate::str::contains("is not UTF-8 text"))
         .stderr(predicate::str::contains("offset 18"));
-    // an unknown table: the installed example is named
-    std::fs::write(&file, "[agnet]\nurl = \"https://t.example.com\"\n").unwrap();
+    // misspelt names: all of them at once, each with the one likely meant, and the
+    // installed example
+    std::fs::write(
+        &file,
+        "[agnet]\nurl = \"https://t.example.com\"\n[vnc]\ninstal = true\n",
+    )
+    .unwrap();
     img.cmd()
         .args(["setup", "--answers"])
         .arg(&file)
         .assert()
         .code(2)
+        .stderr(predicate::str::contains("2 unknown tables and keys"))
+        .stderr(predicate::str::contains(
+            "line 1: unknown table [agnet] (did you mean 'agent'?",
+        ))
+        .stderr(predicate::str::contains(
+            "line 4: unknown key 'instal' in [vnc] (did you mean 'install'?",
+        ))
         .stderr(predicate::str::contains(
             "/usr/share/doc/edge-setup/examples/appliance.toml",
         ));
