@@ -115,7 +115,7 @@ pub(super) fn target_user(sys: &System, named: Option<&str>) -> Result<UserInfo>
 
 pub(super) fn require_home(sys: &System, user: &UserInfo) -> Result<()> {
     match sys.meta(&user.home)? {
-        Some(m) if m.is_dir => Ok(()),
+        Some(m) if m.is_dir => passable(sys, user),
         _ => Err(Error::failure(format!(
             "the home directory {} of {} does not exist",
             sys.host_path(&user.home).display(),
@@ -126,6 +126,47 @@ pub(super) fn require_home(sys: &System, user: &UserInfo) -> Result<()> {
             user.name
         ))),
     }
+}
+
+/// In an image, whether `user` may pass the image's root and the directories down to the
+/// home: edge-setup writes a user's VNC files as that user, from the root down. An image
+/// root made by `mktemp -d` (0700, root's) lets no user pass.
+fn passable(sys: &System, user: &UserInfo) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    if !sys.is_image() {
+        return Ok(());
+    }
+    let below: Vec<&Path> = user.home.ancestors().skip(1).collect();
+    let on_host = |d: &Path| match d == Path::new("/") {
+        true => sys.root_dir().to_path_buf(),
+        false => sys.host_path(d),
+    };
+    for dir in below.into_iter().rev().map(on_host) {
+        let Ok(meta) = std::fs::metadata(&dir) else { continue };
+        let bit = if meta.uid() == user.uid {
+            0o100
+        } else if meta.gid() == user.gid {
+            0o010
+        } else {
+            0o001
+        };
+        if meta.mode() & bit == 0 {
+            return Err(Error::not_permitted(format!(
+                "{} cannot reach the home directory {}",
+                user.name,
+                sys.host_path(&user.home).display()
+            ))
+            .why(format!(
+                "{} (mode {:04o}, owner uid {}) does not let {} pass, and edge-setup writes a user's VNC files as that user",
+                dir.display(),
+                meta.mode() & 0o7777,
+                meta.uid(),
+                user.name
+            ))
+            .hint(format!("chmod 755 {} and run the command again", dir.display())));
+        }
+    }
+    Ok(())
 }
 
 pub(super) fn check_name(name: &str) -> Result<()> {

@@ -158,3 +158,34 @@ fn the_status_names_a_damaged_file_once_and_a_user_without_a_password() {
     let json = common::json::envelope(&img.cmd().args(["--json", "setup", "status"]).output().unwrap());
     assert_eq!(json["result"]["vnc_users"][0]["password"], false, "{json:#}");
 }
+
+/// An image root made by `mktemp -d` (0700): the user cannot pass it, said so with the
+/// chmod that fixes it, not a hint about immutable flags.
+#[test]
+#[ignore = "needs root"]
+fn an_image_root_a_user_cannot_pass_is_named_with_its_chmod() {
+    use std::os::unix::fs::PermissionsExt;
+    let img = Image::debian().with_vnc_set_up();
+    std::fs::create_dir_all(img.path("/home/admin")).unwrap();
+    std::os::unix::fs::chown(img.path("/home/admin"), Some(1000), Some(1000)).unwrap();
+    std::fs::set_permissions(img.root(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let before = img.snapshot();
+    img.cmd()
+        .args(["vnc-user", "--user", "admin", "--password-stdin"])
+        .write_stdin("secret12\n")
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("admin cannot reach the home directory"))
+        .stderr(predicate::str::contains(format!(
+            "chmod 755 {} and run",
+            img.root().display()
+        )))
+        .stderr(predicate::str::contains("immutable").not());
+    assert_eq!(img.snapshot(), before);
+    std::fs::set_permissions(img.root(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    img.cmd()
+        .args(["vnc-user", "--user", "admin", "--password-stdin"])
+        .write_stdin("secret12\n")
+        .assert()
+        .success();
+}
