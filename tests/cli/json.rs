@@ -223,6 +223,12 @@ fn a_dry_run_plans_exactly_what_the_run_does() {
         ),
         ("vnc --uninstall", vec![words("vnc")], words("vnc --uninstall"), ""),
         ("setup --answers (examples/appliance.toml)", vec![], vec![], ""),
+        (
+            "image prepare",
+            vec![words("vnc"), enable_admin.clone()],
+            words("image prepare --vnc-passwords"),
+            "",
+        ),
     ];
     for (what, before, command, stdin) in cases {
         let (dry, real) = (example(), example());
@@ -238,6 +244,11 @@ fn a_dry_run_plans_exactly_what_the_run_does() {
                 command.push(answers(img));
             }
             img.0.write("/etc/resolv.conf", "nameserver 192.0.2.53\n");
+            // the package's first-boot unit, which `image prepare` enables
+            img.0.write(
+                "/usr/lib/systemd/system/edge-setup-firstboot.service",
+                &std::fs::read_to_string("packaging/systemd/edge-setup-firstboot.service").unwrap(),
+            );
             for step in &before {
                 let stdin = if step == &enable_admin { "secret12\n" } else { "" };
                 img.0.cmd().args(step).write_stdin(stdin).assert().success();
