@@ -18,6 +18,8 @@ use clap::CommandFactory;
 use clap_complete::Shell;
 use edge_setup::cli::Cli;
 
+mod man;
+
 type Result<T> = std::result::Result<T, String>;
 
 fn main() -> ExitCode {
@@ -68,21 +70,42 @@ fn assets(dir: &Path) -> Result<()> {
 /// The page of `cmd` and of each subcommand below it, named as `man` finds
 /// them (`edge-setup-setup-network`), without the generated `help` subcommand.
 fn man_pages(cmd: clap::Command, out: &mut Vec<(String, Vec<u8>)>) -> Result<()> {
+    let readme =
+        man::Readme::parse(&std::fs::read_to_string("README.md").map_err(|e| format!("cannot read README.md: {e}"))?)?;
     let mut cmd = cmd.disable_help_subcommand(true);
     cmd.build();
-    fn walk(cmd: clap::Command, out: &mut Vec<(String, Vec<u8>)>) -> Result<()> {
+    let version = edge_setup::cli::VERSION.split(' ').next().unwrap_or_default();
+    fn walk(
+        cmd: clap::Command,
+        path: &str,
+        readme: &man::Readme,
+        version: &str,
+        out: &mut Vec<(String, Vec<u8>)>,
+    ) -> Result<()> {
         let name = cmd.get_display_name().unwrap_or(cmd.get_name()).to_string();
+        let subcommands: Vec<String> = cmd
+            .get_subcommands()
+            .filter(|s| !s.is_hide_set())
+            .map(|s| s.get_name().to_string())
+            .collect();
+        let page = cmd.clone().override_usage(man::usage(&cmd, path));
         let mut roff = Vec::new();
-        clap_mangen::Man::new(cmd.clone())
+        clap_mangen::Man::new(page)
+            .source(format!("edge-setup {version}"))
+            .manual("edge-setup")
             .render(&mut roff)
             .map_err(|e| format!("cannot render the page of {name}: {e}"))?;
+        roff.extend_from_slice(man::extra_sections(readme, path, &subcommands).as_bytes());
+        // left-aligned from the title on: file names, paths and commands are long words
+        // that justified lines cannot fit ("cannot adjust line")
+        let roff = man::left_aligned(&roff);
         out.push((name, roff));
         for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
-            walk(sub.clone(), out)?;
+            walk(sub.clone(), &format!("{path} {}", sub.get_name()), readme, version, out)?;
         }
         Ok(())
     }
-    walk(cmd, out)
+    walk(cmd, "edge-setup", &readme, version, out)
 }
 
 /// gzip with no name and no time in the header: the same page, the same bytes.
