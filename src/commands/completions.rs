@@ -43,7 +43,17 @@ pub fn script(shell: Shell) -> Result<String> {
     completer
         .write_registration(VAR, &name, &name, &name, &mut buf)
         .map_err(|e| Error::failure(format!("cannot make the {shell} completion script")).why(e))?;
-    String::from_utf8(buf).map_err(|_| Error::failure(format!("the {shell} completion script is not UTF-8")))
+    let mut script =
+        String::from_utf8(buf).map_err(|_| Error::failure(format!("the {shell} completion script is not UTF-8")))?;
+    if shell == Shell::Zsh {
+        // Autoloaded from fpath (the packages' _edge-setup), the file's body runs at the
+        // first Tab: it defines the function and registers it, and then completes that Tab
+        // too. Sourced, it only defines and registers.
+        script.push_str(
+            "\nif [[ ${zsh_eval_context[-1]} == loadautofunc ]]; then\n    _clap_dynamic_completer_edge_setup \"$@\"\nfi\n",
+        );
+    }
+    Ok(script)
 }
 
 /// Answers a Tab when the shell's script asked (`VAR` set) and exits; otherwise returns.

@@ -74,3 +74,41 @@ fn tab_completes_configuration_keys_and_users() {
         "edge-setup vnc-user --user root",
     );
 }
+
+/// zsh as the packages install it: the script as `_edge-setup` in fpath, autoloaded by
+/// compinit at the first Tab, which completes too.
+#[test]
+fn the_first_tab_in_zsh_completes() {
+    assert!(
+        std::process::Command::new("zsh")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success()),
+        "zsh is missing: install it with 'scripts/install-deps' (apt-get install zsh)"
+    );
+    let bin = assert_cmd::cargo::cargo_bin("edge-setup");
+    let fpath = tempfile::tempdir().unwrap();
+    let script = std::process::Command::new(&bin)
+        .args(["completions", "zsh"])
+        .output()
+        .unwrap();
+    std::fs::write(fpath.path().join("_edge-setup"), script.stdout).unwrap();
+    let tmux = Tmux::start(&format!(
+        "env -i TERM=xterm HOME=/tmp PATH={}:/usr/bin:/bin zsh -f",
+        bin.parent().unwrap().display()
+    ));
+    tmux.send(&[
+        "-l",
+        &format!(
+            "fpath=({} $fpath); autoload -U compinit; compinit -u -D; echo LOADED",
+            fpath.path().display()
+        ),
+    ]);
+    tmux.send(&["Enter"]);
+    tmux.wait_for("\nLOADED", 1);
+    tmux.send(&["-l", "edge-setup remote-connectivity "]);
+    tmux.send(&["Tab"]);
+    tmux.wait_for("disable", 1);
+    let screen = tmux.screen();
+    assert!(screen.contains("enable") && screen.contains("status"), "{screen}");
+}
