@@ -67,10 +67,10 @@ edge_setup:
           description: C(enabled), C(url), C(device_id), DNS and the agent's service.
           type: dict
         vnc_users:
-          description: Each VNC user with display and port.
+          description: Each VNC user with display, port and whether a password is set (null when not known).
           type: list
           elements: dict
-          sample: [{"user": "admin", "display": 1, "port": 5901}]
+          sample: [{"user": "admin", "display": 1, "port": 5901, "password": true}]
         first_boot:
           description: C(state) (done, failed, pending, not-prepared) and its C(record).
           type: dict

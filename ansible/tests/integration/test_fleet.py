@@ -99,7 +99,7 @@ def test_info_reads_each_root(ansible, fleet, roots, edge_setup_bin):
     version = subprocess.run([edge_setup_bin, "--version"], capture_output=True, text=True, check=True).stdout
     assert version.startswith("edge-setup %s (commit %s)" % (info["edge-a"]["version"], info["edge-a"]["commit"]))
     a = info["edge-a"]["status"]
-    assert a["vnc_users"] == [{"user": "admin", "display": 1, "port": 5901}]
+    assert a["vnc_users"] == [{"user": "admin", "display": 1, "port": 5901, "password": True}]
     assert (a["remote_connectivity"]["device_id"], a["remote_connectivity"]["url"], a["problems"]) == ("edge-a", "https://edge-a.example.com", [])
     assert "enabled must be true or false" in info["edge-b"]["status"]["problems"][0]["problem"]
 
