@@ -135,7 +135,9 @@ impl Answers {
                 .why(expected)
                 .hint(format!("see {EXAMPLE} for every table and key; nothing was changed")));
         }
-        if !unknown.is_empty() {
+        if let Some((first, ..)) = unknown.first() {
+            // at the first, as every error of the file: FILE:LINE:COLUMN
+            let (line, col) = crate::config::line_col(text, *first);
             let each: Vec<String> = unknown
                 .iter()
                 .map(|(offset, what, expected)| {
@@ -143,11 +145,13 @@ impl Answers {
                     format!("line {line}: {what} ({expected})")
                 })
                 .collect();
-            return Err(
-                Error::bad_input(format!("{}: {} unknown tables and keys", path.display(), unknown.len()))
-                    .why(each.join("; "))
-                    .hint(format!("see {EXAMPLE} for every table and key; nothing was changed")),
-            );
+            return Err(Error::bad_input(format!(
+                "{}:{line}:{col}: {} unknown tables and keys",
+                path.display(),
+                unknown.len()
+            ))
+            .why(each.join("; "))
+            .hint(format!("see {EXAMPLE} for every table and key; nothing was changed")));
         }
         toml::from_str(text).map_err(|e: toml::de::Error| {
             let start = e.span().map_or(0, |s| s.start);
@@ -232,7 +236,11 @@ fn unknown_names(text: &str) -> Vec<(usize, String, String)> {
     let top = known_names(None);
     for (name, item) in doc.as_table().iter() {
         let key = doc.as_table().key(name);
-        check(&top, key, name, format!("unknown table [{name}]"));
+        let what = match item {
+            toml_edit::Item::Table(_) | toml_edit::Item::ArrayOfTables(_) => format!("unknown table [{name}]"),
+            _ => format!("unknown key '{name}'"),
+        };
+        check(&top, key, name, what);
         if !top.iter().any(|k| k == name) {
             continue;
         }
@@ -325,7 +333,7 @@ mod tests {
         let e = error(
             "[agnet]\nurl = \"x\"\n[network]\nipaddr = \"1.2.3.4\"\n[[vnc-user]]\nuser = \"a\"\npasword-file = \"/p\"\n",
         );
-        assert_eq!(e.what, "/root/a.toml: 3 unknown tables and keys");
+        assert_eq!(e.what, "/root/a.toml:1:2: 3 unknown tables and keys");
         let why = e.why.unwrap();
         for part in [
             "line 1: unknown table [agnet] (did you mean 'agent'?",
