@@ -99,17 +99,7 @@ fn option_7_stores_the_cloud_url_and_8_exits_with_0() {
 #[test]
 fn option_7_with_a_blank_answer_disables_when_confirmed() {
     let img = Image::debian();
-    img.write("/etc/resolv.conf", "nameserver 192.0.2.53\n");
-    img.cmd()
-        .args(["remote-connectivity", "enable", "--url", "t.example.com"])
-        .assert()
-        .success();
-    let (tmux, exit_file) = menu_session(&img);
-    tmux.wait_for("Enter your choice", 1);
-    tmux.send(&["7", "Enter"]);
-    tmux.wait_for("now https://t.example.com)", 1);
-    tmux.send(&["Enter"]);
-    tmux.wait_for("Disable remote management (now https://t.example.com)", 1);
+    let (tmux, exit_file) = blank_answer_at_option_7(&img);
     tmux.send(&["y"]);
     tmux.send(&["Enter"]);
     tmux.wait_for("Enter your choice", 2);
@@ -230,25 +220,32 @@ fn a_confirmation_waits_for_enter_and_a_blank_answer_keeps_the_set_id() {
 #[test]
 fn option_7_with_a_blank_answer_not_confirmed_keeps_the_connection() {
     let img = Image::debian();
-    img.write("/etc/resolv.conf", "nameserver 192.0.2.53\n");
-    img.cmd()
-        .args(["remote-connectivity", "enable", "--url", "t.example.com"])
-        .assert()
-        .success();
     let props = "/usr/edge/properties/edge-agent/remote-connectivity.properties";
+    let (tmux, exit_file) = blank_answer_at_option_7(&img);
     let before = img.read(props).unwrap();
-    let (tmux, exit_file) = menu_session(&img);
-    tmux.wait_for("Enter your choice", 1);
-    tmux.send(&["7", "Enter"]);
-    tmux.wait_for("now https://t.example.com)", 1);
-    tmux.send(&["Enter"]);
-    tmux.wait_for("Disable remote management (now https://t.example.com)", 1);
     tmux.send(&["Enter"]);
     tmux.wait_for("Remote management stays as it is.", 1);
     tmux.wait_for("Enter your choice", 2);
     tmux.send(&["8", "Enter"]);
     assert_eq!(wait_for_file(&exit_file), "0\n");
     assert_eq!(img.read(props).unwrap(), before);
+}
+
+/// Remote connectivity enabled with a URL, then the menu's option 7 answered with Enter:
+/// the session waits at `Disable remote management (now URL)`.
+fn blank_answer_at_option_7(img: &Image) -> (Tmux, std::path::PathBuf) {
+    img.write("/etc/resolv.conf", "nameserver 192.0.2.53\n");
+    img.cmd()
+        .args(["remote-connectivity", "enable", "--url", "t.example.com"])
+        .assert()
+        .success();
+    let (tmux, exit_file) = menu_session(img);
+    tmux.wait_for("Enter your choice", 1);
+    tmux.send(&["7", "Enter"]);
+    tmux.wait_for("now https://t.example.com)", 1);
+    tmux.send(&["Enter"]);
+    tmux.wait_for("Disable remote management (now https://t.example.com)", 1);
+    (tmux, exit_file)
 }
 
 /// What a person types wrong at the menu is answered, not silently cleared; the status
