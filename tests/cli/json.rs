@@ -142,13 +142,7 @@ fn changes_name_owners_once_and_list_each_path_once() {
     assert_eq!(dir["owner"], "admin:admin");
     assert_eq!((dir["uid"].as_u64(), dir["gid"].as_u64()), (Some(1000), Some(1000)));
     let (json, _) = run(&img, &["vnc"], "");
-    let mut paths: Vec<&str> = json["changes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["action"] == "write")
-        .map(|c| c["path"].as_str().unwrap())
-        .collect();
+    let mut paths = common::json::written(&json);
     let all = paths.len();
     paths.sort();
     paths.dedup();

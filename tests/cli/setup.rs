@@ -534,15 +534,9 @@ fn a_dry_run_plans_on_what_earlier_options_would_write() {
         !stderr.contains("edge-4c4c") && !stderr.contains("Generating"),
         "{stderr}"
     );
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let json = common::json::envelope(&out);
     assert_eq!(json["dry_run"], true);
-    let writes: Vec<&str> = json["changes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["action"] == "write")
-        .map(|c| c["path"].as_str().unwrap())
-        .collect();
+    let writes = common::json::written(&json);
     let id_file = img
         .path("/usr/edge/properties/edge-agent/device-id")
         .display()

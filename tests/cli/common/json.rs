@@ -29,3 +29,14 @@ pub fn envelope(out: &std::process::Output) -> serde_json::Value {
     assert!(errors.is_empty(), "not as the schema says: {errors:#?}\n{value:#}");
     value
 }
+
+/// The paths a run wrote (or with --dry-run would write), in order.
+pub fn written(json: &serde_json::Value) -> Vec<&str> {
+    json["changes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no changes: {json:#}"))
+        .iter()
+        .filter(|c| c["action"] == "write")
+        .map(|c| c["path"].as_str().unwrap())
+        .collect()
+}
