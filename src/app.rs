@@ -74,10 +74,54 @@ fn usage_error(e: &clap::Error) -> crate::error::Error {
     if why.is_empty() { err } else { err.why(why.join("; ")) }
 }
 
-/// Whether a stream gets colour: only a terminal, and neither with `NO_COLOR` set to
-/// anything (no-color.org) nor on a terminal that says it has none (`TERM=dumb`).
-fn colour(terminal: bool, env: &HashMap<String, String>) -> bool {
-    terminal && env.get("NO_COLOR").is_none_or(|v| v.is_empty()) && env.get("TERM").is_none_or(|t| t != "dumb")
+/// Whether colour is allowed at all: not with `NO_COLOR` set to anything (no-color.org),
+/// nor on a terminal that says it has none (`TERM=dumb`). A stream gets it only when it is
+/// a terminal too.
+fn colour_allowed(env: &HashMap<String, String>) -> bool {
+    env.get("NO_COLOR").is_none_or(|v| v.is_empty()) && env.get("TERM").is_none_or(|t| t != "dumb")
+}
+
+/// What clap could not parse, or `--help`/`--version`, printed and its exit code: with
+/// `--json` the one object, else clap's text on its stream (help and version on stdout,
+/// errors on stderr), coloured only where that stream is a terminal.
+fn usage(
+    e: &clap::Error,
+    json: bool,
+    colour: bool,
+    (mut stdout, mut stderr, stdout_terminal, stderr_terminal): (Box<dyn Write>, Box<dyn Write>, bool, bool),
+) -> i32 {
+    let code = if e.use_stderr() { exit::BAD_INPUT } else { exit::SUCCESS };
+    if json {
+        let out = Out::with_json(stdout, stderr, false, true);
+        match e.kind() {
+            clap::error::ErrorKind::DisplayVersion => {
+                out.result(serde_json::json!({ "version": crate::cli::VERSION }));
+                out.print_json(json_of(None), None);
+            }
+            _ if !e.use_stderr() => {
+                for line in e.render().to_string().lines() {
+                    out.data(line);
+                }
+                out.print_json(json_of(None), None);
+            }
+            _ => {
+                let err = usage_error(e);
+                out.error(&err);
+                out.print_json(json_of(None), Some(&err));
+            }
+        }
+        return code;
+    }
+    let (stream, terminal) = match e.use_stderr() {
+        true => (&mut stderr, stderr_terminal),
+        false => (&mut stdout, stdout_terminal),
+    };
+    let text = match colour && terminal {
+        true => e.render().ansi().to_string(),
+        false => e.render().to_string(),
+    };
+    let _ = write!(stream, "{text}");
+    code
 }
 
 /// Runs the command line and returns the exit code.
@@ -92,53 +136,14 @@ pub fn run(process: Process) -> i32 {
         stderr_terminal,
         stdin,
         stdout,
-        mut stderr,
+        stderr,
         runner,
     } = process;
     let cli = match Cli::try_parse_from(args.clone()) {
         Ok(cli) => cli,
         Err(e) => {
-            let code = if e.use_stderr() { exit::BAD_INPUT } else { exit::SUCCESS };
-            // help and version go to stdout, errors to stderr: each is coloured by its own stream
-            let terminal = if e.use_stderr() {
-                stderr_terminal
-            } else {
-                stdout_terminal
-            };
-            let text = if colour(terminal, &env) {
-                e.render().ansi().to_string()
-            } else {
-                e.render().to_string()
-            };
-            if asks_for_json(&args) {
-                // the one object `--json` promises, whatever the outcome
-                let out = Out::with_json(stdout, stderr, false, true);
-                match e.kind() {
-                    clap::error::ErrorKind::DisplayVersion => {
-                        out.result(serde_json::json!({ "version": crate::cli::VERSION }));
-                        out.print_json(json_of(None), None);
-                    }
-                    _ if !e.use_stderr() => {
-                        for line in e.render().to_string().lines() {
-                            out.data(line);
-                        }
-                        out.print_json(json_of(None), None);
-                    }
-                    _ => {
-                        let err = usage_error(&e);
-                        out.error(&err);
-                        out.print_json(json_of(None), Some(&err));
-                    }
-                }
-                return code;
-            }
-            if e.use_stderr() {
-                let _ = write!(stderr, "{text}");
-            } else {
-                let mut stdout = stdout;
-                let _ = write!(stdout, "{text}");
-            }
-            return code;
+            let streams = (stdout, stderr, stdout_terminal, stderr_terminal);
+            return usage(&e, asks_for_json(&args), colour_allowed(&env), streams);
         }
     };
     // what `main` left of its own environment; a test's process gets the same policy

@@ -87,7 +87,8 @@ impl Prompter for NoPrompt {
 /// dialoguer prompts on the terminal.
 pub struct Terminal;
 
-fn prompt_error(e: dialoguer::Error) -> Error {
+/// A prompt's or the terminal's own error (dialoguer's, or an I/O error).
+fn terminal_error(e: impl std::fmt::Display) -> Error {
     Error::failure("cannot read the answer from the terminal").why(e)
 }
 
@@ -103,7 +104,7 @@ impl Prompter for Terminal {
             if let Some(d) = default {
                 input = input.default(d.to_string());
             }
-            let answer = input.interact_text().map_err(prompt_error)?.trim().to_string();
+            let answer = input.interact_text().map_err(terminal_error)?.trim().to_string();
             match validate(&answer) {
                 Ok(()) => return Ok(answer),
                 Err(why) => {
@@ -120,7 +121,7 @@ impl Prompter for Terminal {
         if confirm {
             p = p.with_confirmation("Verify", "The two entries do not match, try again");
         }
-        p.interact().map(Zeroizing::new).map_err(prompt_error)
+        p.interact().map(Zeroizing::new).map_err(terminal_error)
     }
 
     /// Waits for Enter, as `read`, apt and debconf do: a `y` taken alone would leave the
@@ -131,7 +132,7 @@ impl Prompter for Terminal {
             .default(default)
             .wait_for_newline(true)
             .interact()
-            .map_err(prompt_error)
+            .map_err(terminal_error)
     }
 
     fn choose(&self, q: Question, items: &[String]) -> Result<Option<usize>> {
@@ -140,14 +141,14 @@ impl Prompter for Terminal {
             .items(items)
             .default(0)
             .interact_opt()
-            .map_err(prompt_error)
+            .map_err(terminal_error)
     }
 
     fn menu(&self, prompt: &str, numbers: &[u32]) -> Result<Option<u32>> {
         use dialoguer::console::{Key, Term};
         let term = Term::stderr();
         let mut typed = String::new();
-        let io = |e: std::io::Error| Error::failure("cannot read the answer from the terminal").why(e);
+        let io = |e: std::io::Error| terminal_error(e);
         term.write_str(&format!("{prompt}: ")).map_err(io)?;
         loop {
             match term.read_key() {
@@ -200,9 +201,8 @@ impl Prompter for Terminal {
 
     fn pause(&self, prompt: &str) -> Result<()> {
         let term = dialoguer::console::Term::stderr();
-        let io = |e: std::io::Error| Error::failure("cannot read the answer from the terminal").why(e);
-        term.write_str(&format!("{prompt} ")).map_err(io)?;
-        term.read_line().map(drop).map_err(io)
+        term.write_str(&format!("{prompt} ")).map_err(terminal_error)?;
+        term.read_line().map(drop).map_err(terminal_error)
     }
 
     fn interactive(&self) -> bool {

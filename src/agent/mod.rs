@@ -128,22 +128,20 @@ impl Status {
             Some(u) => u.to_string(),
             None => "not set".into(),
         };
+        let next = |args: &str| crate::system::next_command(self.image.as_deref(), args);
         let device = match (&self.device_id, &self.image) {
             (Some(id), _) => id.to_string(),
             // an image's ID is each appliance's own (its first boot derives it), or set
-            (None, Some(dir)) => format!(
-                "not set (each appliance derives its own at its first boot; or: edge-setup --root {} device-id set ID)",
-                dir.display()
+            (None, Some(_)) => format!(
+                "not set (each appliance derives its own at its first boot; or: {})",
+                next("device-id set ID")
             ),
-            (None, None) => "not set (sudo edge-setup device-id generate)".into(),
+            (None, None) => format!("not set ({})", next("device-id generate")),
         };
         let dns = if self.dns.configured() {
             format!("configured: {}", self.dns.describe())
         } else {
-            match &self.image {
-                Some(dir) => format!("not configured (edge-setup --root {} setup network)", dir.display()),
-                None => "not configured (sudo edge-setup setup network)".into(),
-            }
+            format!("not configured ({})", next("setup network"))
         };
         let host = match (&self.resolution, &self.url) {
             (_, None) => "no tenant URL".to_string(),

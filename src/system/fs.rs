@@ -84,6 +84,18 @@ impl From<&FileStat> for Meta {
     }
 }
 
+impl From<&std::fs::Metadata> for Meta {
+    fn from(m: &std::fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        Meta {
+            uid: m.uid(),
+            gid: m.gid(),
+            mode: m.mode() & 0o7777,
+            is_dir: m.is_dir(),
+        }
+    }
+}
+
 const MAX_LINKS: usize = 40;
 
 /// How long a lock is waited for unless configured otherwise (`vnc.lock-wait`).

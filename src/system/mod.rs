@@ -218,13 +218,9 @@ impl System {
         self.ids.1 == 0
     }
 
-    /// The command a next step names: `sudo edge-setup ARGS` here, `edge-setup --root DIR
-    /// ARGS` for an image.
+    /// The command a next step names, for this system (see [`next_command`]).
     pub fn next_command(&self, args: &str) -> String {
-        match self.mode {
-            Mode::Live => format!("sudo edge-setup {args}"),
-            Mode::Image => format!("edge-setup --root {} {args}", self.root_dir().display()),
-        }
+        next_command(self.is_image().then(|| self.root_dir()), args)
     }
 
     /// Commands that change the live system need root; in image mode the
@@ -994,6 +990,15 @@ impl System {
             user.unwrap_or_else(|| spec.uid.to_string()),
             group.unwrap_or_else(|| spec.gid.to_string())
         )
+    }
+}
+
+/// The command a next step names: `sudo edge-setup ARGS` on this system, `edge-setup --root
+/// DIR ARGS` for the image at DIR.
+pub fn next_command(image: Option<&Path>, args: &str) -> String {
+    match image {
+        None => format!("sudo edge-setup {args}"),
+        Some(dir) => format!("edge-setup --root {} {args}", dir.display()),
     }
 }
 

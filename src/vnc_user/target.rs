@@ -23,7 +23,7 @@ impl Target {
     pub(super) fn new(sys: &System, family: Family, user: UserInfo, enabling: bool) -> Result<Target> {
         let installed = tigervnc::installed_version(sys, family)?;
         if installed.is_none() && enabling {
-            not_installed(sys)?;
+            require_vnc_set_up(sys)?;
         }
         let (version, version_note) = match installed {
             Some(v) => (v, None),
@@ -132,25 +132,33 @@ pub(super) fn require_home(sys: &System, user: &UserInfo) -> Result<()> {
 /// home: edge-setup writes a user's VNC files as that user, from the root down. An image
 /// root made by `mktemp -d` (0700, root's) lets no user pass.
 fn passable(sys: &System, user: &UserInfo) -> Result<()> {
-    use std::os::unix::fs::MetadataExt;
     if !sys.is_image() {
         return Ok(());
     }
-    let below: Vec<&Path> = user.home.ancestors().skip(1).collect();
-    let on_host = |d: &Path| match d == Path::new("/") {
-        true => sys.root_dir().to_path_buf(),
-        false => sys.host_path(d),
-    };
-    for dir in below.into_iter().rev().map(on_host) {
-        let Ok(meta) = std::fs::metadata(&dir) else { continue };
-        let bit = if meta.uid() == user.uid {
+    let mut ancestors: Vec<&Path> = user.home.ancestors().skip(1).collect();
+    ancestors.reverse();
+    for dir in ancestors {
+        // the image's root itself is a directory of the host's; below it, the image's own
+        let meta = match dir == Path::new("/") {
+            true => std::fs::metadata(sys.root_dir())
+                .ok()
+                .map(|m| crate::system::fs::Meta::from(&m)),
+            false => sys.meta(dir)?,
+        };
+        let Some(meta) = meta else { continue };
+        let bit = if meta.uid == user.uid {
             0o100
-        } else if meta.gid() == user.gid {
+        } else if meta.gid == user.gid {
             0o010
         } else {
             0o001
         };
-        if meta.mode() & bit == 0 {
+        if meta.mode & bit == 0 {
+            // the image's root as its directory's name, without a trailing slash
+            let shown = match dir == Path::new("/") {
+                true => sys.root_dir().to_path_buf(),
+                false => sys.host_path(dir),
+            };
             return Err(Error::not_permitted(format!(
                 "{} cannot reach the home directory {}",
                 user.name,
@@ -158,12 +166,12 @@ fn passable(sys: &System, user: &UserInfo) -> Result<()> {
             ))
             .why(format!(
                 "{} (mode {:04o}, owner uid {}) does not let {} pass, and edge-setup writes a user's VNC files as that user",
-                dir.display(),
-                meta.mode() & 0o7777,
-                meta.uid(),
+                shown.display(),
+                meta.mode,
+                meta.uid,
                 user.name
             ))
-            .hint(format!("chmod 755 {} and run the command again", dir.display())));
+            .hint(format!("chmod 755 {} and run the command again", shown.display())));
         }
     }
     Ok(())
@@ -175,13 +183,13 @@ pub(super) fn check_name(name: &str) -> Result<()> {
 
 /// Without TigerVNC: an image where `edge-setup vnc` ran passes (its packages are the
 /// target's); anything else is refused with the command that installs VNC.
-fn not_installed(sys: &System) -> Result<()> {
+fn require_vnc_set_up(sys: &System) -> Result<()> {
     if !sys.is_image() {
         return Err(Error::failure("VNC is not installed")
             .why("the TigerVNC server is not installed, so no session could start; nothing was written")
             .hint("sudo edge-setup vnc, then this command again"));
     }
-    if sys.read_string(Path::new(tigervnc::INSTALL_RECORD))?.is_some() {
+    if sys.meta(Path::new(tigervnc::INSTALL_RECORD))?.is_some() {
         return Ok(());
     }
     Err(Error::failure("VNC is not set up in this image")

@@ -8,12 +8,17 @@ use crate::device_id;
 use crate::error::{Error, Result};
 use crate::prompt::Question;
 
-/// The validated choice: a tenant to connect to, remote management off, or (a blank answer
-/// at the console that was not confirmed) nothing to change.
+/// The validated choice and the options of an enable.
 pub struct Prepared {
-    url: Option<TenantUrl>,
+    choice: Choice,
     opts: EnableOpts,
-    keep: bool,
+}
+
+enum Choice {
+    Connect(TenantUrl),
+    Disable,
+    /// A blank answer at the console, not confirmed: nothing to change.
+    Keep,
 }
 
 impl Prepared {
@@ -75,9 +80,8 @@ pub fn prepare(ctx: &Ctx, input: &Input) -> Result<Prepared> {
                 };
                 if !ctx.prompt.confirm(q, false)? {
                     return Ok(Prepared {
-                        url: None,
+                        choice: Choice::Keep,
                         opts,
-                        keep: true,
                     });
                 }
             }
@@ -86,9 +90,8 @@ pub fn prepare(ctx: &Ctx, input: &Input) -> Result<Prepared> {
     };
     if text.trim().is_empty() {
         return Ok(Prepared {
-            url: None,
+            choice: Choice::Disable,
             opts,
-            keep: false,
         });
     }
     let url = agent::parse_url(&text).map_err(|e| match &input.source {
@@ -102,25 +105,22 @@ pub fn prepare(ctx: &Ctx, input: &Input) -> Result<Prepared> {
             .hint("use https, or set insecure = true in the [agent] table to accept http knowingly"));
     }
     Ok(Prepared {
-        url: Some(url),
+        choice: Choice::Connect(url),
         opts,
-        keep: false,
     })
 }
 
 /// Enables or disables remote connectivity, then shows the device ID to register.
 pub fn apply(ctx: &Ctx, prepared: &Prepared) -> Result<()> {
-    if prepared.keep {
-        ctx.out.info("Remote management stays as it is.");
-        return Ok(());
+    match &prepared.choice {
+        Choice::Connect(url) => agent::enable(&ctx.sys, url, &prepared.opts)?,
+        Choice::Disable => return agent::disable(&ctx.sys),
+        Choice::Keep => {
+            ctx.out.info("Remote management stays as it is.");
+            return Ok(());
+        }
     }
-    match &prepared.url {
-        Some(url) => agent::enable(&ctx.sys, url, &prepared.opts)?,
-        None => agent::disable(&ctx.sys)?,
-    }
-    if prepared.url.is_some()
-        && let Some(id) = device_id::read(&ctx.sys)?
-    {
+    if let Some(id) = device_id::read(&ctx.sys)? {
         ctx.out.info(&format!("Device ID: {id}"));
         ctx.out.note(device_id::REGISTRATION_STEPS);
     }

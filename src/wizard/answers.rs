@@ -129,29 +129,24 @@ impl Answers {
     fn parse(text: &str, path: &Path) -> Result<Answers> {
         // every unknown table and key at once, each with its place and the name likely meant
         let unknown = unknown_names(text);
-        if let [(offset, what, expected)] = unknown.as_slice() {
-            let (line, col) = crate::config::line_col(text, *offset);
-            return Err(Error::bad_input(format!("{}:{line}:{col}: {what}", path.display()))
-                .why(expected)
-                .hint(format!("see {EXAMPLE} for every table and key; nothing was changed")));
-        }
         if let Some((first, ..)) = unknown.first() {
             // at the first, as every error of the file: FILE:LINE:COLUMN
             let (line, col) = crate::config::line_col(text, *first);
-            let each: Vec<String> = unknown
-                .iter()
-                .map(|(offset, what, expected)| {
-                    let (line, _) = crate::config::line_col(text, *offset);
-                    format!("line {line}: {what} ({expected})")
-                })
-                .collect();
-            return Err(Error::bad_input(format!(
-                "{}:{line}:{col}: {} unknown tables and keys",
-                path.display(),
-                unknown.len()
-            ))
-            .why(each.join("; "))
-            .hint(format!("see {EXAMPLE} for every table and key; nothing was changed")));
+            let (what, why) = match unknown.as_slice() {
+                [(_, what, expected)] => (what.clone(), expected.clone()),
+                all => (
+                    format!("{} unknown tables and keys", all.len()),
+                    all.iter()
+                        .map(|(offset, what, expected)| {
+                            format!("line {}: {what} ({expected})", crate::config::line_col(text, *offset).0)
+                        })
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                ),
+            };
+            return Err(Error::bad_input(format!("{}:{line}:{col}: {what}", path.display()))
+                .why(why)
+                .hint(format!("see {EXAMPLE} for every table and key; nothing was changed")));
         }
         toml::from_str(text).map_err(|e: toml::de::Error| {
             let start = e.span().map_or(0, |s| s.start);

@@ -571,10 +571,9 @@ fn menu(ctx: &Ctx) -> Result<()> {
         let Some(run) = option.menu else {
             return Ok(());
         };
-        let result = run(ctx);
-        match &result {
+        match run(ctx) {
             Ok(()) => ctx.out.info(&format!("{}: done.", option.label)),
-            Err(e) => ctx.out.error(e),
+            Err(e) => ctx.out.error(&e),
         }
         // the report would scroll off a 24-line console under the menu drawn again at once
         if option.command == Some("status") {

@@ -175,7 +175,6 @@ fn relative_changes(json: &serde_json::Value, root: &std::path::Path) -> Vec<ser
 #[ignore = "needs root"]
 fn a_dry_run_plans_exactly_what_the_run_does() {
     let example = crate::examples::example_image;
-    let answers = |e: &(Image, common::pki::Pki, std::path::PathBuf)| e.2.display().to_string();
     // (what, steps before, the command, its standard input)
     type Case<'a> = (&'a str, Vec<Vec<String>>, Vec<String>, &'a str);
     let words = |s: &str| s.split(' ').map(str::to_string).collect::<Vec<_>>();
@@ -216,7 +215,13 @@ fn a_dry_run_plans_exactly_what_the_run_does() {
             "",
         ),
         ("vnc --uninstall", vec![words("vnc")], words("vnc --uninstall"), ""),
-        ("setup --answers (examples/appliance.toml)", vec![], vec![], ""),
+        // ANSWERS: the fixture's examples/appliance.toml, its files made real
+        (
+            "setup --answers (examples/appliance.toml)",
+            vec![],
+            words("setup --answers ANSWERS"),
+            "",
+        ),
         (
             "image prepare",
             vec![words("vnc"), enable_admin.clone()],
@@ -226,17 +231,13 @@ fn a_dry_run_plans_exactly_what_the_run_does() {
     ];
     for (what, before, command, stdin) in cases {
         let (dry, real) = (example(), example());
-        let command = if command.is_empty() {
-            vec!["setup".to_string(), "--answers".to_string()]
-        } else {
-            command
-        };
         let mut results = Vec::new();
         for (img, dry_run) in [(&dry, true), (&real, false)] {
-            let mut command = command.clone();
-            if command.last().is_some_and(|c| c == "--answers") {
-                command.push(answers(img));
-            }
+            let answers = img.2.display().to_string();
+            let command: Vec<&str> = command
+                .iter()
+                .map(|w| if w == "ANSWERS" { answers.as_str() } else { w.as_str() })
+                .collect();
             img.0.write("/etc/resolv.conf", "nameserver 192.0.2.53\n");
             // the package's first-boot unit, which `image prepare` enables
             img.0.write(

@@ -126,14 +126,13 @@ pub fn extra_sections(readme: &Readme, path: &str, subcommands: &[String]) -> St
     let top = path == "edge-setup";
     let examples: Vec<&String> = if top {
         // one per command, the first the README shows
-        let mut firsts = Vec::new();
-        for sub in subcommands {
-            let prefix = format!("edge-setup {sub}");
-            if let Some(e) = readme.examples.iter().find(|e| starts_with_command(e, &prefix)) {
-                firsts.push(e);
-            }
-        }
-        firsts
+        subcommands
+            .iter()
+            .filter_map(|sub| {
+                let prefix = format!("edge-setup {sub}");
+                readme.examples.iter().find(|e| starts_with_command(e, &prefix))
+            })
+            .collect()
     } else {
         readme
             .examples
