@@ -256,6 +256,8 @@ pub enum SetupCommand {
     DeviceId(AnswersArg),
     /// The appliance's status: remote connectivity, device ID, DNS, agent service.
     Status,
+    /// 14 Set configuration keys (as `edge-setup config set`), or each key of the [config] table.
+    Config(AnswersArg),
     /// 13 Register this device and sync remote access (register --accept --wait,
     /// then remote-access sync); asks for the tenant user without credentials.
     RemoteAccess(CredentialArgs),

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use crate::cli::{ConfigAction, ConfigArgs};
-use crate::config::{KEYS, Storage, key, validate_value};
+use crate::config::{KEYS, KeyDef, Storage, key, validate_value};
 use crate::context::Ctx;
 use crate::device_id::{self, DeviceId};
 use crate::error::{Error, Result};
@@ -32,19 +32,7 @@ pub fn run(ctx: &Ctx, args: &ConfigArgs) -> Result<()> {
                 def.name,
                 crate::system::runner::shell_quote(value)
             ))?;
-            match def.storage {
-                Storage::DeviceIdFile => {
-                    let id = DeviceId::parse(&normalized).expect("validated above");
-                    device_id::store(&ctx.sys, &id)?;
-                }
-                Storage::Toml => {
-                    let mut cfg = ctx.config_for_update()?;
-                    cfg.set_raw(def, &normalized);
-                    let step = ctx.out.step(&format!("Setting {} = {normalized}", def.name));
-                    step.done(ctx.sys.change_word(cfg.save(&ctx.sys)?));
-                }
-            }
-            Ok(())
+            set_keys(ctx, &[(def, normalized)])
         }
         ConfigAction::Unset { key: name } => {
             let def = key(name)?;
@@ -100,4 +88,38 @@ pub fn run(ctx: &Ctx, args: &ConfigArgs) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// Sets validated values (`validate_value`): the device ID in its file, the others
+/// in one read-modify-write of edge-setup.toml under its lock, said once the lock
+/// is released (a reader of a full pipe must not hold the file up).
+pub fn set_keys(ctx: &Ctx, values: &[(&'static KeyDef, String)]) -> Result<()> {
+    let mut said = Vec::new();
+    let in_file: Vec<_> = values.iter().filter(|(d, _)| d.storage == Storage::Toml).collect();
+    if !in_file.is_empty() {
+        let mut cfg = ctx.config_for_update()?;
+        let mut same = Vec::new();
+        for (def, normalized) in &in_file {
+            // a damaged value is replaced, not compared
+            let now = cfg.show(&ctx.sys, def.name).ok().flatten();
+            same.push(cfg.is_set(def.name) && now.as_deref() == Some(normalized.as_str()));
+            cfg.set_raw(def, normalized);
+        }
+        let word = ctx.sys.change_word(cfg.save(&ctx.sys)?);
+        drop(cfg);
+        for ((def, normalized), same) in in_file.into_iter().zip(same) {
+            said.push((
+                format!("Setting {} = {normalized}", def.name),
+                if same { "unchanged" } else { word },
+            ));
+        }
+    }
+    for (_, normalized) in values.iter().filter(|(d, _)| d.storage == Storage::DeviceIdFile) {
+        let id = DeviceId::parse(normalized).expect("validated before");
+        device_id::store(&ctx.sys, &id)?;
+    }
+    for (what, word) in said {
+        ctx.out.step(&what).done(word);
+    }
+    Ok(())
 }

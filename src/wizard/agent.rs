@@ -1,12 +1,41 @@
 //! Option 7, Configure Edge Agent: the cloud URL, or blank to disable remote management.
 
+use serde::{Deserialize, Serialize};
+
 use super::input::{Input, Source};
+use super::unit::{self, Apply, At, Session};
 use crate::agent::{self, EnableOpts};
 use crate::config::TenantUrl;
 use crate::context::Ctx;
 use crate::device_id;
 use crate::error::{Error, Result};
 use crate::prompt::Question;
+
+/// `[agent]`: `url = ""` disables remote management.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Table {
+    pub url: Option<String>,
+    #[serde(default)]
+    pub insecure: bool,
+    #[serde(default)]
+    pub force: bool,
+}
+
+impl unit::Table for Table {
+    const NAME: &'static str = "agent";
+
+    fn plan(&self, ctx: &Ctx, at: &At, session: &mut Session) -> Result<Option<Box<dyn Apply>>> {
+        let prepared = prepare(ctx, &at.input())?.with_device_id(session.given_device_id(ctx)?);
+        Ok(Some(Box::new(prepared)))
+    }
+}
+
+impl Apply for Prepared {
+    fn apply(self: Box<Self>, ctx: &Ctx, _: &mut Session) -> Result<()> {
+        apply(ctx, &self)
+    }
+}
 
 /// The validated choice and the options of an enable.
 pub struct Prepared {

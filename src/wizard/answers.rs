@@ -1,123 +1,49 @@
-//! The answers file's schema: one typed table per option, each refusing keys it
+//! An answers file: `shred-secrets` and the tables of the options registered in
+//! [`super::OPTIONS`], each read by its own type (`unit::Table`), refusing keys it
 //! does not know, so a misspelt key or a value of the wrong type is an error
 //! naming its line, table and key before any option is planned.
 //! examples/appliance.toml shows every key (a test keeps the two in sync).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::marker::PhantomData;
+use std::path::Path;
 
-use serde::{Deserialize, Serialize};
+use serde::de::DeserializeSeed;
 use zeroize::Zeroizing;
 
+use super::unit::{Only, Parsed, Table, Unit};
 use crate::context::Ctx;
 use crate::error::{Error, Result};
 
+/// The top-level key that is no table: after every option of the file applied,
+/// overwrite and remove the secret files it names (password files, SSL keys):
+/// for answers dropped on an appliance to be used once, as cloud-init does for
+/// first boot.
+const SHRED_SECRETS: &str = "shred-secrets";
+
 /// A whole answers file; a table left out leaves its option alone.
-#[derive(Debug, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[derive(Default)]
 pub struct Answers {
-    /// After every option of the file applied, overwrite and remove the secret
-    /// files it names (`secret_files`): for answers dropped on an appliance to
-    /// be used once, as cloud-init does for first boot.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub shred_secrets: bool,
-    pub network: Option<Network>,
-    pub post_install: Option<PostInstall>,
-    pub certificates: Option<Certificates>,
-    pub tenant_password: Option<TenantPassword>,
-    pub device_id: Option<DeviceId>,
-    pub agent: Option<Agent>,
-    pub vnc: Option<Vnc>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub vnc_user: Vec<VncUser>,
+    tables: BTreeMap<&'static str, Parsed>,
 }
 
-/// `[network]`, option 1. Values are checked when the option is planned, where
-/// they meet the same rules as config.dat and the console.
-#[derive(Debug, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct Network {
-    pub interface: Option<String>,
-    pub ip: Option<String>,
-    pub netmask: Option<String>,
-    pub gateway: Option<String>,
-    pub dns: Option<String>,
-    pub stack: Option<String>,
-    #[serde(default)]
-    pub allow_remote: bool,
-}
-
-/// `[post-install]`, option 2; secrets only as the path of a private file.
-#[derive(Debug, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct PostInstall {
-    pub username: Option<String>,
-    pub password_file: Option<PathBuf>,
-    pub domain: Option<String>,
-    pub certificate: Option<PathBuf>,
-    pub key: Option<PathBuf>,
-    pub licence: Option<PathBuf>,
-    pub apama_licence: Option<PathBuf>,
-    pub cloud_url: Option<String>,
-}
-
-/// `[certificates]`, option 3.
-#[derive(Debug, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct Certificates {
-    pub certificate: Option<PathBuf>,
-    pub key: Option<PathBuf>,
-    pub licence: Option<PathBuf>,
-    pub apama_licence: Option<PathBuf>,
-}
-
-/// `[tenant-password]`, option 6.
-#[derive(Debug, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct TenantPassword {
-    pub password_file: Option<PathBuf>,
-}
-
-/// `[device-id]`, option 11: an `id`, or `generate = true`.
-#[derive(Debug, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct DeviceId {
-    pub id: Option<String>,
-    #[serde(default)]
-    pub generate: bool,
-}
-
-/// `[agent]`, option 7: `url = ""` disables remote management.
-#[derive(Debug, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct Agent {
-    pub url: Option<String>,
-    #[serde(default)]
-    pub insecure: bool,
-    #[serde(default)]
-    pub force: bool,
-}
-
-/// `[vnc]`, option 9.
-#[derive(Debug, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct Vnc {
-    #[serde(default)]
-    pub install: bool,
-    pub offline: Option<PathBuf>,
-    pub listen: Option<String>,
-}
-
-/// One `[[vnc-user]]` entry, option 10.
-#[derive(Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct VncUser {
-    pub user: String,
-    pub password_file: PathBuf,
+impl std::fmt::Debug for Answers {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.debug_struct("Answers")
+            .field("shred_secrets", &self.shred_secrets)
+            .field("tables", &self.tables.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 /// Where the package installs the example answers file that shows every table and key.
 pub const EXAMPLE: &str = "/usr/share/doc/edge-setup/examples/appliance.toml";
+
+/// The registered tables, in the order their options apply.
+pub fn units() -> impl Iterator<Item = &'static dyn Unit> {
+    super::OPTIONS.iter().filter_map(|o| o.table)
+}
 
 impl Answers {
     /// Reads and checks an answers file; nothing is planned yet.
@@ -126,7 +52,7 @@ impl Answers {
         Answers::parse(&text, path)
     }
 
-    fn parse(text: &str, path: &Path) -> Result<Answers> {
+    pub fn parse(text: &str, path: &Path) -> Result<Answers> {
         // every unknown table and key at once, each with its place and the name likely meant
         let unknown = unknown_names(text);
         if let Some((first, ..)) = unknown.first() {
@@ -148,70 +74,86 @@ impl Answers {
                 .why(why)
                 .hint(format!("see {EXAMPLE} for every table and key; nothing was changed")));
         }
-        toml::from_str(text).map_err(|e: toml::de::Error| {
-            let start = e.span().map_or(0, |s| s.start);
-            let (line, col) = crate::config::line_col(text, start);
-            let at = format!("{}:{line}:{col}", path.display());
-            let message = e.message().to_string();
-            let spelt = e
-                .span()
-                .and_then(|s| text.get(s))
-                .map(|s| s.trim_matches(|c| c == '"' || c == '\''))
-                .unwrap_or_default();
-            let what = match (message.starts_with("unknown field"), enclosing_table(text, start)) {
-                (true, None | Some((_, true))) => format!("{at}: unknown table [{spelt}]"),
-                (true, Some((t, false))) => format!("{at}: unknown key '{spelt}' in {t}"),
-                (false, Some((t, _))) if message.contains("invalid type") || message.contains("missing field") => {
-                    format!("{at}: {t} is not valid")
+        let mut answers = Answers::default();
+        let mut errors = Vec::new();
+        let shred =
+            toml::Deserializer::parse(text).and_then(|d| Only::<bool>(SHRED_SECRETS, PhantomData).deserialize(d));
+        match shred {
+            Ok(shred) => answers.shred_secrets = shred.unwrap_or(false),
+            Err(e) => errors.push(e),
+        }
+        for unit in units() {
+            match unit.parse(text) {
+                Ok(Some(parsed)) => {
+                    answers.tables.insert(unit.name(), parsed);
                 }
-                _ => format!("{at}: the answers file is not valid TOML"),
-            };
-            Error::bad_input(what)
-                .why(message.replace("field", "key"))
-                .hint(format!("see {EXAMPLE} for every table and key; nothing was changed"))
-        })
+                Ok(None) => {}
+                Err(e) => errors.push(e),
+            }
+        }
+        // the first in the file, as one parse of the whole file would report it
+        match errors.into_iter().min_by_key(|e| e.span().map_or(0, |s| s.start)) {
+            Some(e) => Err(describe(text, path, &e)),
+            None => Ok(answers),
+        }
+    }
+
+    /// `T`'s table, when the file has it.
+    pub fn get<T: Table>(&self) -> Option<&T> {
+        self.tables.get(T::NAME)?.typed.downcast_ref()
+    }
+
+    /// The file with `T`'s table set (answers edge-setup makes itself).
+    pub fn with<T: Table>(mut self, table: T) -> Answers {
+        self.tables.insert(T::NAME, Parsed::new(table));
+        self
+    }
+
+    /// A table's keys with their values as its type read them (defaults included).
+    pub fn values(&self, name: &str) -> Option<&toml::Value> {
+        self.tables.get(name).map(|p| &p.values)
     }
 
     /// No option at all (an empty file, only comments, or only `shred-secrets`).
     pub fn is_empty(&self) -> bool {
-        self.tables().is_empty() && self.vnc_user.is_empty()
+        self.tables.is_empty()
     }
 
     /// The secret files the file names: password files and SSL keys.
     pub fn secret_files(&self) -> Vec<&Path> {
-        let mut files = Vec::new();
-        if let Some(t) = &self.post_install {
-            files.extend(t.password_file.as_deref());
-            files.extend(t.key.as_deref());
-        }
-        if let Some(t) = &self.certificates {
-            files.extend(t.key.as_deref());
-        }
-        if let Some(t) = &self.tenant_password {
-            files.extend(t.password_file.as_deref());
-        }
-        files.extend(self.vnc_user.iter().map(|u| u.password_file.as_path()));
+        let mut files: Vec<&Path> = units().flat_map(|u| u.secret_files(self)).collect();
         files.sort();
         files.dedup();
         files
     }
+}
 
-    /// Every table given, with its checked values by key, for the lookups the
-    /// options share with config.dat and the console. `[[vnc-user]]`, an array
-    /// of tables, is read from `vnc_user` instead.
-    pub fn tables(&self) -> BTreeMap<String, toml::Table> {
-        self.serialized()
-            .into_iter()
-            .filter_map(|(name, value)| match value {
-                toml::Value::Table(t) => Some((name, t)),
-                _ => None,
-            })
-            .collect()
-    }
-
-    fn serialized(&self) -> toml::Table {
-        toml::Table::try_from(self).expect("the answers serialize as they were read")
-    }
+/// An error of the typed parse, at its place: `FILE:LINE:COL: [table] is not valid`.
+fn describe(text: &str, path: &Path, e: &toml::de::Error) -> Error {
+    let start = e.span().map_or(0, |s| s.start);
+    let (line, col) = crate::config::line_col(text, start);
+    let at = format!("{}:{line}:{col}", path.display());
+    let message = e.message().to_string();
+    let spelt = e
+        .span()
+        .and_then(|s| text.get(s))
+        .map(|s| s.trim_matches(|c| c == '"' || c == '\''))
+        .unwrap_or_default();
+    let what = match (message.starts_with("unknown field"), enclosing_table(text, start)) {
+        (true, None | Some((_, true))) => format!("{at}: unknown table [{spelt}]"),
+        (true, Some((t, false))) => format!("{at}: unknown key '{spelt}' in {t}"),
+        (false, Some((t, _)))
+            if ["invalid type", "missing field", "invalid value", "is set with"]
+                .iter()
+                .any(|m| message.contains(m)) =>
+        {
+            format!("{at}: {t} is not valid")
+        }
+        _ => format!("{at}: the answers file is not valid TOML"),
+    };
+    Error::bad_input(what)
+        .why(message.replace("field", "key"))
+        .hint(format!("see {EXAMPLE} for every table and key; nothing was changed"))
 }
 
 /// The tables and keys of `text` that the answers schema does not know, in order: where
@@ -222,53 +164,89 @@ fn unknown_names(text: &str) -> Vec<(usize, String, String)> {
         return Vec::new();
     };
     let mut found = Vec::new();
-    let mut check = |known: &[String], key: Option<&toml_edit::Key>, name: &str, what: String| {
-        if !known.iter().any(|k| k == name) {
-            let offset = key.and_then(toml_edit::Key::span).map_or(0, |s| s.start);
-            found.push((offset, what, expected(known, name)));
-        }
-    };
-    let top = known_names(None);
+    let top = known_names(&[], false);
     for (name, item) in doc.as_table().iter() {
         let key = doc.as_table().key(name);
-        let what = match item {
-            toml_edit::Item::Table(_) | toml_edit::Item::ArrayOfTables(_) => format!("unknown table [{name}]"),
-            _ => format!("unknown key '{name}'"),
-        };
-        check(&top, key, name, what);
         if !top.iter().any(|k| k == name) {
+            let what = match item {
+                toml_edit::Item::Table(_) | toml_edit::Item::ArrayOfTables(_) => format!("unknown table [{name}]"),
+                _ => format!("unknown key '{name}'"),
+            };
+            found.push((offset(key), what, expected(&top, name)));
             continue;
         }
-        let tables: Vec<(String, &toml_edit::Table)> = match item {
-            toml_edit::Item::Table(t) => vec![(format!("[{name}]"), t)],
-            toml_edit::Item::ArrayOfTables(a) => a
-                .iter()
-                .enumerate()
-                .map(|(i, t)| (format!("[[{name}]] #{}", i + 1), t))
-                .collect(),
-            _ => Vec::new(),
-        };
-        let keys = known_names(Some((name, matches!(item, toml_edit::Item::ArrayOfTables(_)))));
-        for (label, table) in tables {
-            for (k, _) in table.iter() {
-                check(&keys, table.key(k), k, format!("unknown key '{k}' in {label}"));
+        match item {
+            toml_edit::Item::Table(t) => unknown_keys(&[name], &format!("[{name}]"), t, false, &mut found),
+            toml_edit::Item::ArrayOfTables(a) => {
+                for (i, t) in a.iter().enumerate() {
+                    unknown_keys(&[name], &format!("[[{name}]] #{}", i + 1), t, true, &mut found);
+                }
             }
+            _ => {}
         }
     }
     found.sort_by_key(|(offset, ..)| *offset);
     found
 }
 
-/// The names the schema allows at the top (`None`) or in a table (`[[name]]` when an array
-/// of tables), as serde lists them for a name it does not know: always the structs' own.
-fn known_names(table: Option<(&str, bool)>) -> Vec<String> {
+/// The keys of the table at `path` (`["config", "vnc"]`) that its type does not know,
+/// and those of the tables in it (`vnc.geometry` of `[config]`).
+fn unknown_keys(
+    path: &[&str],
+    label: &str,
+    table: &toml_edit::Table,
+    list: bool,
+    found: &mut Vec<(usize, String, String)>,
+) {
+    let known = known_names(path, list);
+    if known.is_empty() && path.len() > 1 {
+        // a table where the type takes a value: the typed parse names that
+        return;
+    }
+    for (k, item) in table.iter() {
+        let inner_path: Vec<&str> = path.iter().copied().chain([k]).collect();
+        if !known.iter().any(|name| name == k) {
+            // as written in the table: 'vnc.geomtry' in [config]
+            let section = inner_path[1..inner_path.len() - 1]
+                .iter()
+                .map(|s| format!("{s}."))
+                .collect::<String>();
+            let known: Vec<String> = known.iter().map(|name| format!("{section}{name}")).collect();
+            let dotted = format!("{section}{k}");
+            found.push((
+                offset(table.key(k)),
+                format!("unknown key '{dotted}' in {label}"),
+                expected(&known, &dotted),
+            ));
+        } else if let Some(inner) = item.as_table() {
+            unknown_keys(&inner_path, label, inner, list, found);
+        }
+    }
+}
+
+fn offset(key: Option<&toml_edit::Key>) -> usize {
+    key.and_then(toml_edit::Key::span).map_or(0, |s| s.start)
+}
+
+/// The names the schema allows at the top (an empty `path`) or in the table at `path`
+/// (`[[name]]` when `list`), as the table's type lists them for a name it does not know.
+fn known_names(path: &[&str], list: bool) -> Vec<String> {
     const PROBE: &str = "edge-setup-probe";
-    let text = match table {
-        None => format!("{PROBE} = 0\n"),
-        Some((name, false)) => format!("[{name}]\n{PROBE} = 0\n"),
-        Some((name, true)) => format!("[[{name}]]\n{PROBE} = 0\n"),
+    let Some(name) = path.first() else {
+        return std::iter::once(SHRED_SECRETS)
+            .chain(units().map(|u| u.name()))
+            .map(str::to_string)
+            .collect();
     };
-    let message = match toml::from_str::<Answers>(&text) {
+    let Some(unit) = units().find(|u| u.name() == *name) else {
+        return Vec::new();
+    };
+    let header = path.join(".");
+    let text = match list {
+        false => format!("[{header}]\n{PROBE} = 0\n"),
+        true => format!("[[{header}]]\n{PROBE} = 0\n"),
+    };
+    let message = match unit.parse(&text) {
         Err(e) => e.message().to_string(),
         Ok(_) => return Vec::new(),
     };
@@ -380,11 +358,10 @@ mod tests {
     #[test]
     fn a_table_reads_back_only_the_keys_given() {
         let a = Answers::parse("[agent]\nurl = \"https://t.example.com\"\n", Path::new("a")).unwrap();
-        let tables = a.tables();
-        let t = &tables["agent"];
+        let t = a.values("agent").unwrap();
         assert_eq!(t.get("url").and_then(|v| v.as_str()), Some("https://t.example.com"));
         assert_eq!(t.get("insecure").and_then(|v| v.as_bool()), Some(false));
-        assert!(!tables.contains_key("network"));
+        assert!(a.values("network").is_none());
         assert!(!a.is_empty());
         assert!(Answers::parse("", Path::new("a")).unwrap().is_empty());
         assert!(

@@ -11,6 +11,7 @@ use zeroize::Zeroizing;
 use super::config_dat::{self, ConfigDat};
 use super::input::Input;
 use super::post_install::{self, Files, InstalledFiles, State};
+use super::unit::{self, Apply, At, Session};
 use crate::context::Ctx;
 use crate::error::{Error, Result};
 use crate::hooks;
@@ -36,6 +37,30 @@ struct Old {
     before: Option<Zeroizing<Vec<u8>>>,
     mode: u32,
     same: bool,
+}
+
+/// `[certificates]`.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Table {
+    pub certificate: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    pub licence: Option<PathBuf>,
+    pub apama_licence: Option<PathBuf>,
+}
+
+impl unit::Table for Table {
+    const NAME: &'static str = "certificates";
+
+    fn secret_files(&self) -> Vec<&Path> {
+        self.key.as_deref().into_iter().collect()
+    }
+
+    fn plan(&self, ctx: &Ctx, at: &At, session: &mut Session) -> Result<Option<Box<dyn Apply>>> {
+        let state = session.post_install_state(ctx)?;
+        let prepared = prepare(ctx, &at.input(), &state)?;
+        Ok(Some(Box::new(post_install::WithState { prepared, state, apply })))
+    }
 }
 
 /// Validated files of option 3, ready to install.

@@ -1,11 +1,39 @@
 //! Option 11, Show/set the device ID, and the `[device-id]` table of an answers
 //! file; the work is `crate::device_id`'s.
 
-use super::answers::DeviceId as Answers;
+use serde::{Deserialize, Serialize};
+
+use super::unit::{self, Apply, At, Session};
 use crate::context::Ctx;
 use crate::device_id::DeviceId;
 use crate::error::{Error, Result};
 use crate::prompt::Question;
+
+/// `[device-id]`: an `id`, or `generate = true`.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Table {
+    pub id: Option<String>,
+    #[serde(default)]
+    pub generate: bool,
+}
+
+impl unit::Table for Table {
+    const NAME: &'static str = "device-id";
+
+    fn plan(&self, ctx: &Ctx, at: &At, _: &mut Session) -> Result<Option<Box<dyn Apply>>> {
+        Ok(Some(Box::new(Planned(plan(self, &at.origin(), ctx.sys.is_image())?))))
+    }
+}
+
+/// Option 11 planned: what to set, or nothing (said so when applied).
+struct Planned(Option<Plan>);
+
+impl Apply for Planned {
+    fn apply(self: Box<Self>, ctx: &Ctx, _: &mut Session) -> Result<()> {
+        apply(ctx, self.0)
+    }
+}
 
 /// What a `[device-id]` table asks for.
 pub enum Plan {
@@ -15,7 +43,7 @@ pub enum Plan {
 
 /// Checks a `[device-id]` table (`id`, or `generate = true`) without changing anything.
 /// In an image (`image`) only an explicit `id` is taken: a derived one would be every clone's.
-pub fn plan(t: &Answers, origin: &str, image: bool) -> Result<Option<Plan>> {
+pub fn plan(t: &Table, origin: &str, image: bool) -> Result<Option<Plan>> {
     if let Some(s) = &t.id {
         return DeviceId::parse(s)
             .map(|id| Some(Plan::Set(id)))
@@ -32,7 +60,7 @@ pub fn plan(t: &Answers, origin: &str, image: bool) -> Result<Option<Plan>> {
 }
 
 /// `setup device-id --answers FILE`: checks the file's `[device-id]` table and applies it.
-pub fn from_table(ctx: &Ctx, t: Option<&Answers>, origin: &str) -> Result<()> {
+pub fn from_table(ctx: &Ctx, t: Option<&Table>, origin: &str) -> Result<()> {
     let Some(t) = t else {
         return Err(Error::bad_input(format!("{origin} has no [device-id] table"))
             .hint(format!("add one: see {}", super::answers::EXAMPLE)));

@@ -5,7 +5,8 @@
 
 use std::path::Path;
 
-use super::answers::{self, Answers};
+use super::answers::Answers;
+use super::device_id;
 use super::{AnswersFile, apply_files};
 use crate::context::Ctx;
 use crate::error::{Error, Result};
@@ -79,14 +80,11 @@ fn first_boot(ctx: &Ctx) -> Result<Done> {
     let mut files = answers_files(ctx)?;
     // The device ID before the answers, which register the agent with it; a
     // file with its own [device-id] table decides instead.
-    if !files.iter().any(|f| f.answers.device_id.is_some()) {
-        let make_id = Answers {
-            device_id: Some(answers::DeviceId {
-                id: None,
-                generate: true,
-            }),
-            ..Answers::default()
-        };
+    if !files.iter().any(|f| f.answers.get::<device_id::Table>().is_some()) {
+        let make_id = Answers::default().with(device_id::Table {
+            id: None,
+            generate: true,
+        });
         files.insert(
             0,
             AnswersFile {

@@ -4,6 +4,7 @@
 pub mod agent;
 pub mod answers;
 pub mod certificates;
+pub mod config;
 pub mod config_dat;
 pub mod device_id;
 pub mod expand_disk;
@@ -14,6 +15,7 @@ pub mod post_install;
 pub mod post_upgrade;
 pub mod remote_access;
 pub mod tenant_password;
+pub mod unit;
 pub mod vnc;
 
 use std::path::Path;
@@ -27,6 +29,7 @@ use crate::prompt::Question;
 use answers::Answers;
 use config_dat::ConfigDat;
 use input::{Input, Source};
+use unit::{Registered, Session, Unit};
 
 /// One option of the wizard. [`OPTIONS`] is the one list of them: the menu
 /// shows it, `setup --answers` applies its tables in its order under its
@@ -38,32 +41,48 @@ pub struct SetupOption {
     pub label: &'static str,
     /// Its `setup` subcommand, when it has one.
     pub command: Option<&'static str>,
-    /// Its table in an answers file (the same name as its subcommand).
-    pub table: Option<&'static str>,
+    /// Its table in an answers file (the same name as its subcommand): typed,
+    /// planned and applied by the option's module (see `unit`).
+    pub table: Option<&'static dyn Unit>,
     /// What choosing it in the menu does; `None` leaves the menu.
     pub menu: Option<fn(&Ctx) -> Result<()>>,
 }
 
-pub const OPTIONS: [SetupOption; 13] = [
+impl SetupOption {
+    pub fn table_name(&self) -> Option<&'static str> {
+        self.table.map(Unit::name)
+    }
+}
+
+/// The order an answers file's tables are planned and applied in: the menu's
+/// (which shows them by number), the configuration keys first, which the others read.
+pub const OPTIONS: [SetupOption; 14] = [
+    SetupOption {
+        number: 14,
+        label: "Set configuration keys",
+        command: Some("config"),
+        table: Some(&Registered::<config::Table>::UNIT),
+        menu: Some(config::interactive),
+    },
     SetupOption {
         number: 1,
         label: "Configure network",
         command: Some("network"),
-        table: Some("network"),
+        table: Some(&Registered::<network::Table>::UNIT),
         menu: Some(|ctx| network_option(ctx, &OptionInput::default(), &network::Options::default())),
     },
     SetupOption {
         number: 2,
         label: "Run post-installation",
         command: Some("post-install"),
-        table: Some("post-install"),
+        table: Some(&Registered::<post_install::Table>::UNIT),
         menu: Some(|ctx| post_install_option(ctx, &OptionInput::default())),
     },
     SetupOption {
         number: 3,
         label: "Update license and SSL certificates",
         command: Some("certificates"),
-        table: Some("certificates"),
+        table: Some(&Registered::<certificates::Table>::UNIT),
         menu: Some(|ctx| certificates_option(ctx, &OptionInput::default())),
     },
     SetupOption {
@@ -84,14 +103,14 @@ pub const OPTIONS: [SetupOption; 13] = [
         number: 6,
         label: "Update tenant password",
         command: Some("tenant-password"),
-        table: Some("tenant-password"),
+        table: Some(&Registered::<tenant_password::Table>::UNIT),
         menu: Some(|ctx| tenant_password_option(ctx, &OptionInput::default())),
     },
     SetupOption {
         number: 7,
         label: "Configure Edge Agent",
         command: Some("agent"),
-        table: Some("agent"),
+        table: Some(&Registered::<agent::Table>::UNIT),
         menu: Some(|ctx| agent_option(ctx, &OptionInput::default())),
     },
     SetupOption {
@@ -105,21 +124,21 @@ pub const OPTIONS: [SetupOption; 13] = [
         number: 9,
         label: "Install VNC components",
         command: Some("vnc"),
-        table: Some("vnc"),
+        table: Some(&Registered::<vnc::Table>::UNIT),
         menu: Some(vnc::install_interactive),
     },
     SetupOption {
         number: 10,
         label: "Enable VNC for a user",
         command: Some("vnc-user"),
-        table: Some("vnc-user"),
+        table: Some(&Registered::<vnc::Users>::UNIT),
         menu: Some(vnc::user_interactive),
     },
     SetupOption {
         number: 11,
         label: "Show/set the device ID",
         command: Some("device-id"),
-        table: Some("device-id"),
+        table: Some(&Registered::<device_id::Table>::UNIT),
         menu: Some(device_id::interactive),
     },
     SetupOption {
@@ -169,12 +188,17 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
             agent_option(ctx, &given)
         }
         Some(cli::SetupCommand::Status) => status(ctx),
+        Some(cli::SetupCommand::Config(a)) => match &a.answers {
+            Some(path) => apply_table(ctx, path, &Registered::<config::Table>::UNIT),
+            None => config::interactive(ctx),
+        },
         Some(cli::SetupCommand::RemoteAccess(a)) => remote_access::run(ctx, a),
         Some(cli::SetupCommand::Vnc(a)) => match &a.answers {
             Some(path) => {
                 let origin = format!("{} [vnc]", path.display());
-                let table = Answers::load(ctx, path)?.vnc.unwrap_or_default();
-                match vnc::prepare_install(&table, &origin)? {
+                let answers = Answers::load(ctx, path)?;
+                let none = vnc::Table::default();
+                match vnc::prepare_install(answers.get().unwrap_or(&none), &origin)? {
                     Some(install) => vnc::apply_install(ctx, &install),
                     None => Err(Error::bad_input(format!(
                         "{origin}: the table does not set install = true"
@@ -185,14 +209,15 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
         },
         Some(cli::SetupCommand::VncUser(a)) => match &a.answers {
             Some(path) => {
-                let entries = Answers::load(ctx, path)?.vnc_user;
+                let answers = Answers::load(ctx, path)?;
+                let entries = answers.get::<vnc::Users>().map_or(&[][..], |u| &u.0);
                 if entries.is_empty() {
                     return Err(Error::bad_input(format!(
                         "{} has no [[vnc-user]] entries",
                         path.display()
                     )));
                 }
-                let users = vnc::prepare_users(ctx, &entries, &format!("{} [[vnc-user]]", path.display()))?;
+                let users = vnc::prepare_users(ctx, entries, &format!("{} [[vnc-user]]", path.display()))?;
                 vnc::apply_users(ctx, users)
             }
             None => vnc::user_interactive(ctx),
@@ -209,8 +234,8 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
         Some(cli::SetupCommand::TenantPassword(input)) => tenant_password_option(ctx, input),
         Some(cli::SetupCommand::DeviceId(a)) => match &a.answers {
             Some(path) => {
-                let table = Answers::load(ctx, path)?.device_id;
-                device_id::from_table(ctx, table.as_ref(), &path.display().to_string())
+                let answers = Answers::load(ctx, path)?;
+                device_id::from_table(ctx, answers.get(), &path.display().to_string())
             }
             None => device_id::interactive(ctx),
         },
@@ -282,7 +307,11 @@ fn with_input(
         return f(&input);
     }
     if let Some(path) = &given.answers {
-        let t = Answers::load(ctx, path)?.tables().remove(table).unwrap_or_default();
+        let answers = Answers::load(ctx, path)?;
+        let t = match answers.values(table) {
+            Some(toml::Value::Table(t)) => t.clone(),
+            _ => toml::Table::new(),
+        };
         let input = Input {
             source: Source::Answers(&t),
             interactive: false,
@@ -343,6 +372,21 @@ fn read_config_dat(ctx: &Ctx, path: &Path) -> Result<ConfigDat> {
     })
 }
 
+/// `setup NAME --answers FILE`: the file's table of one option, planned and applied.
+fn apply_table(ctx: &Ctx, path: &Path, unit: &dyn Unit) -> Result<()> {
+    let answers = Answers::load(ctx, path)?;
+    let file = path.display().to_string();
+    if answers.values(unit.name()).is_none() {
+        return Err(Error::bad_input(format!("{file} has no [{}] table", unit.name()))
+            .hint(format!("add one: see {}", answers::EXAMPLE)));
+    }
+    let mut session = Session::new(&answers, &file, false);
+    match unit.plan(ctx, &mut session)? {
+        Some(planned) => planned.apply(ctx, &mut session),
+        None => Ok(()),
+    }
+}
+
 /// `setup --answers FILE`.
 fn run_answers(ctx: &Ctx, path: &Path, force: bool) -> Result<()> {
     let answers = Answers::load(ctx, path)?;
@@ -372,9 +416,7 @@ pub struct AnswersFile {
 pub fn apply_files(ctx: &Ctx, files: &[AnswersFile], force: bool) -> Result<()> {
     if !ctx.sys.dry_run() {
         let planning = ctx.planning();
-        let plan = files
-            .iter()
-            .try_for_each(|f| plan_answers(&planning, f, force).and_then(|p| apply_answers(&planning, p)));
+        let plan = files.iter().try_for_each(|f| apply_answers(&planning, f, force));
         plan.map_err(|e| match &e.hint {
             Some(h) if h.contains("nothing was changed") => e,
             _ => {
@@ -389,7 +431,7 @@ pub fn apply_files(ctx: &Ctx, files: &[AnswersFile], force: bool) -> Result<()> 
         if files.len() > 1 {
             ctx.out.info(&format!("== {}", f.origin));
         }
-        apply_answers(ctx, plan_answers(ctx, f, force)?)?;
+        apply_answers(ctx, f, force)?;
     }
     for f in files.iter().filter(|f| f.answers.shred_secrets) {
         for secret in f.answers.secret_files() {
@@ -408,138 +450,24 @@ pub fn apply_files(ctx: &Ctx, files: &[AnswersFile], force: bool) -> Result<()> 
     Ok(())
 }
 
-/// An option of an answers file, checked and ready to apply.
-enum Planned {
-    Network(network::Prepared),
-    PostInstall(Box<post_install::Prepared>),
-    Certificates(certificates::Prepared, post_install::State),
-    TenantPassword(tenant_password::Prepared, post_install::State),
-    Agent(agent::Prepared),
-    Vnc(vnc::Install),
-    VncUsers(Vec<vnc::User>),
-    DeviceId(Option<device_id::Plan>),
-}
-
-impl Planned {
-    fn table(&self) -> &'static str {
-        match self {
-            Planned::Network(_) => "network",
-            Planned::PostInstall(_) => "post-install",
-            Planned::Certificates(..) => "certificates",
-            Planned::TenantPassword(..) => "tenant-password",
-            Planned::Agent(_) => "agent",
-            Planned::Vnc(_) => "vnc",
-            Planned::VncUsers(_) => "vnc-user",
-            Planned::DeviceId(_) => "device-id",
-        }
-    }
-}
-
-/// Checks every table of the file against the system (and against each other:
-/// options 3 and 6 need option 2, done before or in the same file).
-fn plan_answers(ctx: &Ctx, file: &AnswersFile, force: bool) -> Result<Vec<Planned>> {
-    let answers = &file.answers;
-    let origin = |t: &str| format!("{} [{t}]", file.origin);
-    let tables = answers.tables();
-    let input_of = |name: &str| {
-        tables.get(name).map(|t| Input {
-            source: Source::Answers(t),
-            interactive: false,
-            noninteractive: "the answers file",
-            origin: origin(name),
-        })
-    };
+/// Checks every table of the file against the system, in the options' order
+/// (each against what the ones before it plan), and applies them in that order,
+/// each under its number and label.
+fn apply_answers(ctx: &Ctx, file: &AnswersFile, force: bool) -> Result<()> {
+    let mut session = Session::new(&file.answers, &file.origin, force);
     let mut plan = Vec::new();
-    if let Some(input) = input_of("network") {
-        let opts = network::Options {
-            force,
-            ..Default::default()
-        };
-        plan.push(Planned::Network(network::prepare(ctx, &input, &opts)?));
-    }
-    // [device-id] runs in its menu place, last; an ID it sets is the one options
-    // 2 and 7 register the agent with, when none is set yet.
-    let device_plan = match &answers.device_id {
-        Some(t) => Some(device_id::plan(t, &origin("device-id"), ctx.sys.is_image())?),
-        None => None,
-    };
-    let given_id = match &device_plan {
-        Some(Some(device_id::Plan::Set(id))) => Some(id.clone()),
-        _ => None,
-    };
-    let mut state = None;
-    if let Some(input) = input_of("post-install") {
-        let prepared = post_install::prepare(ctx, &input)?.with_device_id(given_id.clone());
-        state = Some(prepared.state());
-        plan.push(Planned::PostInstall(Box::new(prepared)));
-    }
-    let state = || match &state {
-        Some(s) => Ok(s.clone()),
-        None => post_install::require_state(ctx, "The [certificates] and [tenant-password] tables"),
-    };
-    if let Some(input) = input_of("certificates") {
-        let state = state()?;
-        plan.push(Planned::Certificates(
-            certificates::prepare(ctx, &input, &state)?,
-            state,
-        ));
-    }
-    if let Some(input) = input_of("tenant-password") {
-        let state = state()?;
-        plan.push(Planned::TenantPassword(tenant_password::prepare(ctx, &input)?, state));
-    }
-    if let Some(input) = input_of("agent") {
-        plan.push(Planned::Agent(agent::prepare(ctx, &input)?.with_device_id(given_id)));
-    }
-    if let Some(t) = &answers.vnc
-        && let Some(install) = vnc::prepare_install(t, &origin("vnc"))?
-    {
-        plan.push(Planned::Vnc(install));
-    }
-    if !answers.vnc_user.is_empty() {
-        plan.push(Planned::VncUsers(vnc::prepare_users(
-            ctx,
-            &answers.vnc_user,
-            &format!("{} [[vnc-user]]", file.origin),
-        )?));
-    }
-    if let Some(p) = device_plan {
-        plan.push(Planned::DeviceId(p));
-    }
-    Ok(plan)
-}
-
-/// Applies a plan in menu order, each option under its number and label.
-fn apply_answers(ctx: &Ctx, mut plan: Vec<Planned>) -> Result<()> {
-    // Options 3 and 6 use the state option 2 records, once it ran.
-    let mut post_installed = false;
     for option in &OPTIONS {
-        let Some(i) = plan.iter().position(|p| Some(p.table()) == option.table) else {
-            continue;
-        };
-        ctx.out.info(&format!("== {} {}", option.number, option.label));
-        let state = |planned: &post_install::State| -> Result<post_install::State> {
-            Ok(match post_installed {
-                true => post_install::read_state(&ctx.sys)?.unwrap_or_else(|| planned.clone()),
-                false => planned.clone(),
-            })
-        };
-        match plan.remove(i) {
-            Planned::Network(p) => network::apply(ctx, &p)?,
-            Planned::PostInstall(p) => {
-                post_install::apply(ctx, &p)?;
-                post_installed = true;
-            }
-            Planned::Certificates(p, s) => certificates::apply(ctx, &state(&s)?, &p)?,
-            Planned::TenantPassword(p, s) => tenant_password::apply(ctx, &state(&s)?, &p)?,
-            Planned::Agent(p) => agent::apply(ctx, &p)?,
-            Planned::Vnc(install) => vnc::apply_install(ctx, &install)?,
-            Planned::VncUsers(users) => vnc::apply_users(ctx, users)?,
-            Planned::DeviceId(p) => device_id::apply(ctx, p)?,
+        if let Some(unit) = option.table
+            && let Some(planned) = unit.plan(ctx, &mut session)?
+        {
+            plan.push((option, planned));
         }
-        ctx.out.settle_result(option.table.unwrap_or_default());
     }
-    debug_assert!(plan.is_empty(), "every planned table is an option of the registry");
+    for (option, planned) in plan {
+        ctx.out.info(&format!("== {} {}", option.number, option.label));
+        planned.apply(ctx, &mut session)?;
+        ctx.out.settle_result(option.table_name().unwrap_or_default());
+    }
     Ok(())
 }
 
@@ -557,7 +485,9 @@ fn menu(ctx: &Ctx) -> Result<()> {
     loop {
         ctx.out.info("");
         ctx.out.info("edge-setup: appliance setup");
-        for o in &OPTIONS {
+        let mut shown: Vec<&SetupOption> = OPTIONS.iter().collect();
+        shown.sort_by_key(|o| o.number);
+        for o in shown {
             ctx.out.info(&format!("  {:>2}  {}", o.number, o.label));
         }
         let numbers: Vec<u32> = OPTIONS.iter().map(|o| o.number).collect();

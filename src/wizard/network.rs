@@ -2,13 +2,49 @@
 
 use std::net::Ipv4Addr;
 
+use serde::{Deserialize, Serialize};
+
 use super::config_dat::{self, ConfigDat};
 use super::input::{Field, Input, Source};
+use super::unit::{self, Apply, At, Session};
 use crate::context::Ctx;
 use crate::error::{Error, Result};
 use crate::network::{self, Settings, Stack};
 use crate::prompt::Question;
 use crate::system::runner::{Cmd, Tool};
+
+/// `[network]`. Values are checked when the option is planned, where they meet
+/// the same rules as config.dat and the console.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Table {
+    pub interface: Option<String>,
+    pub ip: Option<String>,
+    pub netmask: Option<String>,
+    pub gateway: Option<String>,
+    pub dns: Option<String>,
+    pub stack: Option<String>,
+    #[serde(default)]
+    pub allow_remote: bool,
+}
+
+impl unit::Table for Table {
+    const NAME: &'static str = "network";
+
+    fn plan(&self, ctx: &Ctx, at: &At, session: &mut Session) -> Result<Option<Box<dyn Apply>>> {
+        let opts = Options {
+            force: session.force,
+            ..Default::default()
+        };
+        Ok(Some(Box::new(prepare(ctx, &at.input(), &opts)?)))
+    }
+}
+
+impl Apply for Prepared {
+    fn apply(self: Box<Self>, ctx: &Ctx, _: &mut Session) -> Result<()> {
+        apply(ctx, &self)
+    }
+}
 
 /// How the network option was asked for, besides its input.
 #[derive(Default)]

@@ -13,6 +13,7 @@ use zeroize::Zeroizing;
 
 use super::config_dat::{self, ConfigDat};
 use super::input::{Field, Input};
+use super::unit::{self, Apply, At, Session};
 use crate::certs::{self, FileKind};
 use crate::config::{self, DeviceId, KeyValue, TenantUrl};
 use crate::context::Ctx;
@@ -337,6 +338,60 @@ pub fn configure_agent(ctx: &Ctx, url: Option<&TenantUrl>, device_id: Option<&De
             },
         ),
         None => crate::agent::disable(&ctx.sys),
+    }
+}
+
+/// `[post-install]`; secrets only as the path of a private file.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Table {
+    pub username: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub domain: Option<String>,
+    pub certificate: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    pub licence: Option<PathBuf>,
+    pub apama_licence: Option<PathBuf>,
+    pub cloud_url: Option<String>,
+}
+
+impl unit::Table for Table {
+    const NAME: &'static str = "post-install";
+
+    fn secret_files(&self) -> Vec<&Path> {
+        self.password_file
+            .iter()
+            .chain(&self.key)
+            .map(PathBuf::as_path)
+            .collect()
+    }
+
+    fn plan(&self, ctx: &Ctx, at: &At, session: &mut Session) -> Result<Option<Box<dyn Apply>>> {
+        let prepared = prepare(ctx, &at.input())?.with_device_id(session.given_device_id(ctx)?);
+        session.post_install = Some(prepared.state());
+        Ok(Some(Box::new(prepared)))
+    }
+}
+
+impl Apply for Prepared {
+    fn apply(self: Box<Self>, ctx: &Ctx, session: &mut Session) -> Result<()> {
+        apply(ctx, &self)?;
+        session.post_installed = true;
+        Ok(())
+    }
+}
+
+/// Option 3 or 6 planned against option 2's record: applied with the record read back
+/// when option 2 has run before it in the same file.
+pub struct WithState<P> {
+    pub prepared: P,
+    pub state: State,
+    pub apply: fn(&Ctx, &State, &P) -> Result<()>,
+}
+
+impl<P> Apply for WithState<P> {
+    fn apply(self: Box<Self>, ctx: &Ctx, session: &mut Session) -> Result<()> {
+        (self.apply)(ctx, &session.applied_state(ctx, &self.state)?, &self.prepared)
     }
 }
 

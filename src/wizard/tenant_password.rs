@@ -2,14 +2,43 @@
 //! console), the `tenant-password` platform steps that change it, then
 //! config.dat. The password is never printed or logged.
 
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use super::config_dat::{self, ConfigDat};
 use super::input::{Field, Input};
 use super::post_install::{State, check_password};
+use super::unit::{self, Apply, At, Session};
 use crate::context::Ctx;
 use crate::error::Result;
 use crate::hooks;
+
+/// `[tenant-password]`.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Table {
+    pub password_file: Option<PathBuf>,
+}
+
+impl unit::Table for Table {
+    const NAME: &'static str = "tenant-password";
+
+    fn secret_files(&self) -> Vec<&Path> {
+        self.password_file.as_deref().into_iter().collect()
+    }
+
+    fn plan(&self, ctx: &Ctx, at: &At, session: &mut Session) -> Result<Option<Box<dyn Apply>>> {
+        let state = session.post_install_state(ctx)?;
+        let prepared = prepare(ctx, &at.input())?;
+        Ok(Some(Box::new(super::post_install::WithState {
+            prepared,
+            state,
+            apply,
+        })))
+    }
+}
 
 pub struct Prepared {
     password: Zeroizing<String>,

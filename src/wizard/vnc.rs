@@ -1,10 +1,11 @@
 //! edge-setup's own entries: install the VNC components, enable VNC for a user.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use super::answers;
+use super::unit::{self, Apply, At, Session};
 use crate::commands::vnc_user::read_passwords;
 use crate::config::{self, KeyValue, Listen};
 use crate::context::Ctx;
@@ -12,7 +13,69 @@ use crate::error::{Error, Result};
 use crate::prompt::Question;
 use crate::{remote_access, vnc, vnc_user};
 
-/// A `[vnc]` table: install the components, optionally offline, and where sessions listen.
+/// `[vnc]`: install the components, optionally offline, and where sessions listen.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Table {
+    #[serde(default)]
+    pub install: bool,
+    pub offline: Option<PathBuf>,
+    pub listen: Option<String>,
+}
+
+impl unit::Table for Table {
+    const NAME: &'static str = "vnc";
+
+    fn plan(&self, _: &Ctx, at: &At, _: &mut Session) -> Result<Option<Box<dyn Apply>>> {
+        Ok(prepare_install(self, &at.origin())?.map(|i| Box::new(i) as Box<dyn Apply>))
+    }
+}
+
+impl Apply for Install {
+    fn apply(self: Box<Self>, ctx: &Ctx, _: &mut Session) -> Result<()> {
+        apply_install(ctx, &self)
+    }
+}
+
+/// One `[[vnc-user]]` entry.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct UserEntry {
+    pub user: String,
+    pub password_file: PathBuf,
+}
+
+/// `[[vnc-user]]`: the users to enable, in order.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(transparent)]
+pub struct Users(pub Vec<UserEntry>);
+
+impl unit::Table for Users {
+    const NAME: &'static str = "vnc-user";
+
+    fn secret_files(&self) -> Vec<&Path> {
+        self.0.iter().map(|u| u.password_file.as_path()).collect()
+    }
+
+    fn plan(&self, ctx: &Ctx, at: &At, _: &mut Session) -> Result<Option<Box<dyn Apply>>> {
+        if self.0.is_empty() {
+            return Ok(None);
+        }
+        let origin = format!("{} [[{}]]", at.file, at.name);
+        Ok(Some(Box::new(Planned(prepare_users(ctx, &self.0, &origin)?))))
+    }
+}
+
+/// The `[[vnc-user]]` entries, checked.
+struct Planned(Vec<User>);
+
+impl Apply for Planned {
+    fn apply(self: Box<Self>, ctx: &Ctx, _: &mut Session) -> Result<()> {
+        apply_users(ctx, self.0)
+    }
+}
+
+/// A `[vnc]` table that asks for the install, checked.
 pub struct Install {
     offline: Option<PathBuf>,
     listen: Option<Listen>,
@@ -25,7 +88,7 @@ pub struct User {
 }
 
 /// Checks a `[vnc]` table; `None` when it does not ask for the install.
-pub fn prepare_install(t: &answers::Vnc, origin: &str) -> Result<Option<Install>> {
+pub fn prepare_install(t: &Table, origin: &str) -> Result<Option<Install>> {
     if !t.install {
         return Ok(None);
     }
@@ -56,7 +119,7 @@ pub fn apply_install(ctx: &Ctx, install: &Install) -> Result<()> {
 }
 
 /// The `[[vnc-user]]` entries, each checked (the password file must be private).
-pub fn prepare_users(ctx: &Ctx, entries: &[answers::VncUser], origin: &str) -> Result<Vec<User>> {
+pub fn prepare_users(ctx: &Ctx, entries: &[UserEntry], origin: &str) -> Result<Vec<User>> {
     let mut users = Vec::new();
     for (i, e) in entries.iter().enumerate() {
         // "FILE [[vnc-user]] #2 (user NAME)"

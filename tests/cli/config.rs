@@ -297,3 +297,146 @@ fn unset_keeps_the_comments_of_the_file_and_its_tables() {
     assert!(after.contains("geometry = \"1024x768\""), "{after}");
     img.cmd().args(["config", "get", "c8y.url"]).assert().failure();
 }
+
+/// An answers file outside the image (input files are host paths).
+fn answers(text: &str) -> std::path::PathBuf {
+    let (file, path) = tempfile::NamedTempFile::new().unwrap().keep().unwrap();
+    drop(file);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+const CONFIG_TABLE: &str = "[agent]\nurl = \"t.example.com\"\n\n[config]\nvnc.geometry = \"1920x1080\"\n\
+    vnc.desktop-apps = [\"mousepad\", \"galculator\"]\nc8y.request-timeout = 60\n\
+    c8y.ca-file = \"/etc/edge-setup/tenant-ca.pem\"\n";
+
+#[test]
+fn the_config_table_sets_keys_by_their_rules_first_and_a_second_run_changes_nothing() {
+    let img = Image::debian();
+    img.write("/etc/resolv.conf", "nameserver 192.0.2.53\n");
+    let file = answers(CONFIG_TABLE);
+    // [config] is applied before the other tables, which read its keys
+    let out = img.cmd().args(["setup", "--answers"]).arg(&file).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let options: Vec<&str> = stderr.lines().filter(|l| l.starts_with("== ")).collect();
+    assert_eq!(
+        options,
+        ["== 14 Set configuration keys", "== 7 Configure Edge Agent"],
+        "{stderr}"
+    );
+    for (key, value) in [
+        ("vnc.geometry", "1920x1080"),
+        ("vnc.desktop-apps", "mousepad,galculator"),
+        ("c8y.request-timeout", "60"),
+        ("c8y.ca-file", "/etc/edge-setup/tenant-ca.pem"),
+        ("c8y.url", "https://t.example.com"),
+    ] {
+        img.cmd()
+            .args(["config", "get", key])
+            .assert()
+            .success()
+            .stdout(format!("{value}\n"));
+    }
+    assert!(
+        img.read(CONFIG)
+            .unwrap()
+            .contains("desktop-apps = [\"mousepad\", \"galculator\"]")
+    );
+    let before = (img.snapshot(), img.mtimes());
+    let out = img
+        .cmd()
+        .args(["--json", "setup", "--answers"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let json = common::json::envelope(&out);
+    assert_eq!(json["changed"], false, "{json}");
+    assert_eq!(json["results"][0]["option"], "config", "{json}");
+    assert_eq!(
+        json["results"][0]["result"]["keys"]["vnc.desktop-apps"],
+        "mousepad,galculator"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Setting vnc.geometry = 1920x1080 ... unchanged"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(before == (img.snapshot(), img.mtimes()), "the second run touched files");
+}
+
+#[test]
+fn a_bad_config_key_or_value_names_its_place_and_changes_nothing() {
+    let img = Image::debian();
+    img.write("/etc/resolv.conf", "nameserver 192.0.2.53\n");
+    let before = img.snapshot();
+    // (the table, where, what, why)
+    let cases = [
+        (
+            "[config]\nvnc.geometry = \"big\"\n",
+            ":7:16: [config] is not valid",
+            "invalid value for vnc.geometry: expected WIDTHxHEIGHT",
+        ),
+        (
+            "[config]\nvnc.geomtry = \"1920x1080\"\n",
+            ":7:5: unknown key 'vnc.geomtry' in [config]",
+            "did you mean 'vnc.geometry'?",
+        ),
+        (
+            "[config]\nc8y.url = \"t.example.com\"\n",
+            ":7:5: [config] is not valid",
+            "c8y.url is set with [agent] url",
+        ),
+        (
+            "[config.vnc]\nlisten = \"lan\"\n",
+            ":7:1: [config.vnc] is not valid",
+            "vnc.listen is set with [vnc] listen",
+        ),
+        (
+            "[config]\nvnc.desktop-apps = [\"mousepad\", 7]\n",
+            ":7:20: [config] is not valid",
+            "vnc.desktop-apps takes strings",
+        ),
+    ];
+    for (table, at, why) in cases {
+        // an [agent] table before it that would apply: nothing may change
+        let file = answers(&format!(
+            "[agent]\nurl = \"t.example.com\"\n\n[vnc]\ninstall = false\n{table}"
+        ));
+        img.cmd()
+            .args(["setup", "--answers"])
+            .arg(&file)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(format!("{}{at}", file.display())))
+            .stderr(predicate::str::contains(why))
+            .stderr(predicate::str::contains("nothing was changed"));
+        assert!(before == img.snapshot(), "{table}: files changed");
+    }
+}
+
+#[test]
+fn setup_config_applies_the_config_table_alone() {
+    let img = Image::debian();
+    let file = answers(CONFIG_TABLE);
+    img.cmd()
+        .args(["setup", "config", "--answers"])
+        .arg(&file)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("Setting vnc.geometry = 1920x1080 ... created"));
+    img.cmd()
+        .args(["config", "get", "vnc.geometry"])
+        .assert()
+        .success()
+        .stdout("1920x1080\n");
+    // the file's [agent] table is option 7's, not applied here
+    img.cmd().args(["config", "get", "c8y.url"]).assert().code(1);
+    let without = answers("[agent]\nurl = \"t.example.com\"\n");
+    img.cmd()
+        .args(["setup", "config", "--answers"])
+        .arg(&without)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("has no [config] table"));
+}

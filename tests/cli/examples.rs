@@ -5,18 +5,19 @@ use crate::common;
 use common::Image;
 use edge_setup::wizard::OPTIONS;
 use edge_setup::wizard::answers::{self, Answers};
+use edge_setup::wizard::{agent, certificates, config, device_id, network, post_install, tenant_password, vnc};
 
 const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/appliance.toml");
 
-/// Every table and key of the schema: each struct is written out in full (no
-/// `..Default`), so a key added to the schema fails to compile here until it is
-/// added, and then fails the test until the example shows it.
+/// Every table and key of the schema: each table is written out in full (no
+/// `..Default`), so a key added to a table fails to compile here until it is
+/// added, and then fails the test until the example shows it; `[config]` holds
+/// every key it sets.
 fn every_key() -> toml::Table {
     let s = || Some(String::new());
     let p = || Some(std::path::PathBuf::from("/p"));
-    let all = Answers {
-        shred_secrets: true,
-        network: Some(answers::Network {
+    let all = Answers::default()
+        .with(network::Table {
             interface: s(),
             ip: s(),
             netmask: s(),
@@ -24,8 +25,8 @@ fn every_key() -> toml::Table {
             dns: s(),
             stack: s(),
             allow_remote: false,
-        }),
-        post_install: Some(answers::PostInstall {
+        })
+        .with(post_install::Table {
             username: s(),
             password_file: p(),
             domain: s(),
@@ -34,34 +35,44 @@ fn every_key() -> toml::Table {
             licence: p(),
             apama_licence: p(),
             cloud_url: s(),
-        }),
-        certificates: Some(answers::Certificates {
+        })
+        .with(certificates::Table {
             certificate: p(),
             key: p(),
             licence: p(),
             apama_licence: p(),
-        }),
-        tenant_password: Some(answers::TenantPassword { password_file: p() }),
-        device_id: Some(answers::DeviceId {
+        })
+        .with(tenant_password::Table { password_file: p() })
+        .with(device_id::Table {
             id: s(),
             generate: false,
-        }),
-        agent: Some(answers::Agent {
+        })
+        .with(agent::Table {
             url: s(),
             insecure: false,
             force: false,
-        }),
-        vnc: Some(answers::Vnc {
+        })
+        .with(vnc::Table {
             install: false,
             offline: p(),
             listen: s(),
-        }),
-        vnc_user: vec![answers::VncUser {
+        })
+        .with(vnc::Users(vec![vnc::UserEntry {
             user: String::new(),
             password_file: "/p".into(),
-        }],
-    };
-    toml::Table::try_from(&all).unwrap()
+        }]))
+        .with(config::Table {
+            values: config::settable().map(|d| (d, d.example.to_string())).collect(),
+        });
+    let mut schema = toml::Table::new();
+    schema.insert("shred-secrets".into(), true.into());
+    for unit in answers::units() {
+        let values = all
+            .values(unit.name())
+            .unwrap_or_else(|| panic!("[{}] is not in every_key", unit.name()));
+        schema.insert(unit.name().into(), values.clone());
+    }
+    schema
 }
 
 fn first_table(v: &toml::Value) -> &toml::Table {
@@ -72,11 +83,21 @@ fn first_table(v: &toml::Value) -> &toml::Table {
     }
 }
 
+/// The keys of a table, nested ones as `section.key`.
+fn key_paths(t: &toml::Table) -> Vec<String> {
+    t.iter()
+        .flat_map(|(k, v)| match v {
+            toml::Value::Table(inner) => key_paths(inner).into_iter().map(|i| format!("{k}.{i}")).collect(),
+            _ => vec![k.clone()],
+        })
+        .collect()
+}
+
 #[test]
 fn the_example_shows_every_table_and_key_of_the_schema() {
     let text = std::fs::read_to_string(EXAMPLE).unwrap();
     let example: toml::Table = text.parse().unwrap();
-    toml::from_str::<Answers>(&text).expect("the example fits the schema");
+    Answers::parse(&text, std::path::Path::new(EXAMPLE)).expect("the example fits the schema");
     let schema = every_key();
     for (table, value) in &schema {
         if !matches!(value, toml::Value::Table(_) | toml::Value::Array(_)) {
@@ -86,13 +107,13 @@ fn the_example_shows_every_table_and_key_of_the_schema() {
             );
             continue;
         }
-        let shown = first_table(
+        let shown = key_paths(first_table(
             example
                 .get(table)
                 .unwrap_or_else(|| panic!("[{table}] missing from the example")),
-        );
-        for key in first_table(value).keys() {
-            assert!(shown.contains_key(key), "[{table}] {key} missing from the example");
+        ));
+        for key in key_paths(first_table(value)) {
+            assert!(shown.contains(&key), "[{table}] {key} missing from the example");
         }
     }
     assert_eq!(example.len(), schema.len());
@@ -105,7 +126,7 @@ fn every_table_of_the_schema_is_an_option_of_the_menu_and_a_setup_subcommand() {
         .filter(|(_, v)| matches!(v, toml::Value::Table(_) | toml::Value::Array(_)))
         .map(|(k, _)| k)
         .collect();
-    let registered: Vec<&str> = OPTIONS.iter().filter_map(|o| o.table).collect();
+    let registered: Vec<&str> = OPTIONS.iter().filter_map(|o| o.table_name()).collect();
     let mut sorted = registered.clone();
     sorted.sort();
     assert_eq!(tables, sorted, "the answers tables and the options' tables differ");
@@ -117,12 +138,13 @@ fn every_table_of_the_schema_is_an_option_of_the_menu_and_a_setup_subcommand() {
     commands.sort();
     assert_eq!(subcommands, commands, "the setup subcommands and the options differ");
     for o in &OPTIONS {
-        if let Some(t) = o.table {
+        if let Some(t) = o.table_name() {
             assert_eq!(o.command, Some(t), "option {}'s table and subcommand differ", o.number);
         }
     }
-    let numbers: Vec<u32> = OPTIONS.iter().map(|o| o.number).collect();
-    assert_eq!(numbers, (1..=13).collect::<Vec<_>>());
+    let mut numbers: Vec<u32> = OPTIONS.iter().map(|o| o.number).collect();
+    numbers.sort();
+    assert_eq!(numbers, (1..=14).collect::<Vec<_>>());
 }
 
 /// An image with what the example needs, and the example with its files made real.

@@ -223,6 +223,12 @@ fn a_dry_run_plans_exactly_what_the_run_does() {
             "",
         ),
         (
+            "setup config --answers (examples/appliance.toml's [config])",
+            vec![],
+            words("setup config --answers ANSWERS"),
+            "",
+        ),
+        (
             "image prepare",
             vec![words("vnc"), enable_admin.clone()],
             words("image prepare --vnc-passwords"),

@@ -259,7 +259,7 @@ fn a_wrong_choice_is_said_and_the_status_waits_for_enter() {
     tmux.wait_for("'a' is not a number", 1);
     tmux.send(&["-l", "99"]);
     tmux.send(&["Enter"]);
-    tmux.wait_for("99 is not on the menu: type a number from 1 to 13", 1);
+    tmux.wait_for("99 is not on the menu: type a number from 1 to 14", 1);
     tmux.send(&["Enter"]);
     tmux.wait_for("Nothing typed", 1);
     tmux.send(&["-l", "12"]);
@@ -277,4 +277,39 @@ fn a_wrong_choice_is_said_and_the_status_waits_for_enter() {
     tmux.wait_for("edge-setup: appliance setup", 2);
     tmux.send(&["8", "Enter"]);
     assert_eq!(wait_for_file(&exit_file), "0\n");
+}
+
+/// Option 14 asks for a key and its value, each checked by the key's rule where it is
+/// typed, and sets it as `config set` does (issue 27).
+#[test]
+fn option_14_sets_a_configuration_key_checked_as_typed() {
+    let img = Image::debian();
+    let (tmux, exit_file) = menu_session(&img);
+    tmux.wait_for("Enter your choice", 1);
+    assert!(tmux.screen().contains("14  Set configuration keys"));
+    tmux.send(&["-l", "14"]);
+    tmux.send(&["Enter"]);
+    tmux.wait_for("Key to set", 1);
+    assert!(tmux.screen().contains("vnc.geometry"), "the keys are listed");
+    tmux.send(&["-l", "c8y.url"]);
+    tmux.send(&["Enter"]);
+    tmux.wait_for("c8y.url is set with [agent] url", 1);
+    tmux.send(&["-l", "vnc.geometry"]);
+    tmux.send(&["Enter"]);
+    tmux.wait_for("Value of vnc.geometry", 1);
+    tmux.send(&["BSpace"; 8]);
+    tmux.send(&["-l", "big"]);
+    tmux.send(&["Enter"]);
+    tmux.wait_for("expected WIDTHxHEIGHT", 1);
+    tmux.send(&["-l", "1920x1080"]);
+    tmux.send(&["Enter"]);
+    tmux.wait_for("Setting vnc.geometry = 1920x1080", 1);
+    tmux.wait_for("Enter your choice", 2);
+    tmux.send(&["8", "Enter"]);
+    assert_eq!(wait_for_file(&exit_file), "0\n");
+    assert!(
+        img.read("/etc/edge-setup/edge-setup.toml")
+            .unwrap()
+            .contains("geometry = \"1920x1080\"")
+    );
 }

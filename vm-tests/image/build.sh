@@ -2,17 +2,20 @@
 # Builds the guest image of the edge-setup VM tests. Called by vmtest/image.py, which
 # passes the package lists (see there) and caches the result; run as root.
 #
-#   OUT             output directory (created): rootfs.img, vmlinuz, initrd.img, manifest
+#   OUT             output directory (created): rootfs.img (the containers'), rootfs-vm.img,
+#                   vmlinuz, initrd.img, manifest
 #   BASE_PACKAGES   comma-separated packages installed in the image (debootstrap --include)
 #   REPO_PACKAGES   space-separated packages whose .debs (with every missing dependency)
 #                   go into the offline repository /var/local/edge-repo inside the image
 #   MIRROR, SECURITY_MIRROR, SUITE   where the packages come from (SECURITY_MIRROR empty:
 #                   none)
+#   VM_PREINSTALL_DEPENDENCIES_OF  space-separated packages whose dependencies (not they
+#                   themselves) the VMs' root file system has installed (rootfs-vm.img)
 #   GUEST_FILES     directory with the harness files copied into the guest
 #   DISK_FREE_MB    free space left on the root file system
 set -euo pipefail
 
-: "${OUT:?}" "${BASE_PACKAGES:?}" "${REPO_PACKAGES:?}" "${GUEST_FILES:?}"
+: "${OUT:?}" "${BASE_PACKAGES:?}" "${REPO_PACKAGES:?}" "${GUEST_FILES:?}" "${VM_PREINSTALL_DEPENDENCIES_OF:?}"
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
 SECURITY_MIRROR=${SECURITY_MIRROR-http://deb.debian.org/debian-security}
 SUITE=${SUITE:-bookworm}
@@ -23,7 +26,6 @@ work=$(mktemp -d "${OUT%/*}/build.XXXXXX")
 root=$work/root
 mounted=()
 cleanup() {
-    local m
     for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do umount -l "${mounted[i]}" 2>/dev/null || true; done
     rm -rf "$work"
 }
@@ -164,18 +166,55 @@ done
 for fs in dev/pts dev sys proc; do umount "$root/$fs"; done
 mounted=()
 
+make_rootfs() { # FILE: an ext4 image of $root with DISK_FREE_MB free; prints its size in MB
+    local used_mb size_mb
+    used_mb=$(du -sm "$root" | cut -f1)
+    size_mb=$((used_mb * 12 / 10 + DISK_FREE_MB))
+    mkfs.ext4 -q -F -L root -d "$root" "$1" "${size_mb}M" >/dev/null
+    echo "$size_mb"
+}
+
 step "make the ext4 root file system"
 mkdir -p "$OUT"
 cp "$root/boot/vmlinuz-$kver" "$OUT/vmlinuz"
 cp "$root/boot/initrd.img-$kver" "$OUT/initrd.img"
-used_mb=$(du -sm "$root" | cut -f1)
-size_mb=$((used_mb * 12 / 10 + DISK_FREE_MB))
-mkfs.ext4 -q -F -L root -d "$root" "$OUT/rootfs.img" "${size_mb}M" >/dev/null
+size_mb=$(make_rootfs "$OUT/rootfs.img")
+
+# The VMs' root file system: the same tree with the dependencies of the VNC package set
+# installed here, natively, and marked automatic as apt would (see vmtest/image.py's
+# vm_preinstalled). The set itself stays for the guest's `edge-setup vnc` to install.
+step "the VMs' root file system: the dependencies of $VM_PREINSTALL_DEPENDENCIES_OF"
+read -ra vnc_set <<<"$VM_PREINSTALL_DEPENDENCIES_OF"
+for fs in proc sys dev dev/pts; do
+    mount --bind "/$fs" "$root/$fs"
+    mounted+=("$root/$fs")
+done
+in_root apt-get -q -s install "${vnc_set[@]}" >"$work/preinstall.log" 2>&1 ||
+    { tail -n 40 "$work/preinstall.log"; exit 1; }
+mapfile -t dependencies < <(awk '/^Inst /{print $2}' "$work/preinstall.log" |
+    grep -vxF -f <(printf '%s\n' "${vnc_set[@]}"))
+in_root apt-get -q -y --no-install-recommends install "${dependencies[@]}" >>"$work/preinstall.log" 2>&1 ||
+    { tail -n 40 "$work/preinstall.log"; exit 1; }
+in_root apt-mark -q auto "${dependencies[@]}" >/dev/null
+# The set itself is still missing: what the guest installs.
+for package in "${vnc_set[@]}"; do
+    # shellcheck disable=SC2016 # the format is dpkg-query's
+    if in_root dpkg-query -W -f '${db:Status-Status}' "$package" 2>/dev/null | grep -qx installed; then
+        echo "$package was installed as another's dependency: the VMs would not install it" >&2
+        exit 1
+    fi
+done
+in_root apt-get clean
+for fs in dev/pts dev sys proc; do umount "$root/$fs"; done
+mounted=()
+vm_size_mb=$(make_rootfs "$OUT/rootfs-vm.img")
 {
     echo "kernel=$kver"
     echo "rootfs_mb=$size_mb"
-    echo "used_mb=$used_mb"
-    echo "repo_debs=$(ls "$repo" | grep -c '\.deb$')"
+    echo "vm_rootfs_mb=$vm_size_mb"
+    echo "vm_preinstalled=${#dependencies[@]}"
+    echo "used_mb=$(du -sm "$root" | cut -f1)"
+    echo "repo_debs=$(find "$repo" -name '*.deb' | wc -l)"
     echo "repo_mb=$(du -sm "$repo" | cut -f1)"
     echo "build_seconds=$SECONDS"
 } >"$OUT/manifest"

@@ -427,7 +427,7 @@ class Machine(Guest):
                 sock_dir = Path(tempfile.mkdtemp(prefix="vmt-"))
             self.shell_socket = sock_dir / "shell.sock"
             self.qmp_socket = sock_dir / "qmp.sock"
-            base, fmt = (self.backing, "qcow2") if self.backing else (image.rootfs, "raw")
+            base, fmt = (self.backing, "qcow2") if self.backing else (image.vm_rootfs, "raw")
             self.disk = self.state_dir / "disk.qcow2"
             subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(base),
                             "-F", fmt, str(self.disk)], check=True)
