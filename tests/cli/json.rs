@@ -150,7 +150,7 @@ fn changes_name_owners_once_and_list_each_path_once() {
 }
 
 /// The changes of a run with paths relative to its root, for comparing two roots.
-fn relative_changes(json: &serde_json::Value, root: &std::path::Path) -> Vec<serde_json::Value> {
+pub(crate) fn relative_changes(json: &serde_json::Value, root: &std::path::Path) -> Vec<serde_json::Value> {
     let root = root.display().to_string();
     json["changes"]
         .as_array()
@@ -223,6 +223,12 @@ fn a_dry_run_plans_exactly_what_the_run_does() {
             "",
         ),
         (
+            "setup network with flags",
+            vec![],
+            words("setup network --interface eth0 --stack networkd --answers ANSWERS --force"),
+            "",
+        ),
+        (
             "setup config --answers (examples/appliance.toml's [config])",
             vec![],
             words("setup config --answers ANSWERS"),
@@ -245,6 +251,10 @@ fn a_dry_run_plans_exactly_what_the_run_does() {
                 .map(|w| if w == "ANSWERS" { answers.as_str() } else { w.as_str() })
                 .collect();
             img.0.write("/etc/resolv.conf", "nameserver 192.0.2.53\n");
+            // an ethernet interface that is up, for the network option
+            img.0.write("/sys/class/net/eth0/type", "1\n");
+            img.0.write("/sys/class/net/eth0/operstate", "up\n");
+            std::fs::create_dir_all(img.0.path("/sys/class/net/eth0/device")).unwrap();
             // the package's first-boot unit, which `image prepare` enables
             img.0.write(
                 "/usr/lib/systemd/system/edge-setup-firstboot.service",

@@ -1160,3 +1160,46 @@ fn endpoints_wait_for_an_accepted_device_to_fetch_its_credentials() {
         2
     );
 }
+
+/// A dry run plans exactly what the run does (issue 27), for the commands that talk to
+/// the tenant: on two identical appliances, each with a tenant of its own, the dry run's
+/// planned requests and files equal the run's sent requests and written files.
+#[test]
+#[ignore = "needs root"]
+fn a_dry_run_plans_exactly_the_requests_and_files_of_the_run() {
+    let cases: [(&str, &[&str]); 3] = [
+        ("register", &["register", "--accept"]),
+        ("remote-access sync", &["remote-access", "sync"]),
+        ("remote-access ssh", &["remote-access", "ssh", "--user", "admin"]),
+    ];
+    for (what, args) in cases {
+        let mut results = Vec::new();
+        for dry_run in [true, false] {
+            let tenant = Tenant::start();
+            if what != "register" {
+                tenant.register(DEVICE, MO);
+            }
+            let img = appliance(&tenant);
+            img.write(
+                "/etc/ssh/ssh_host_ed25519_key.pub",
+                "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHOSTKEY root@edge\n",
+            );
+            img.write("/etc/ssh/sshd_config", "\n");
+            let args: Vec<&str> = dry_run
+                .then_some("--dry-run")
+                .into_iter()
+                .chain(args.iter().copied())
+                .collect();
+            let (ok, v, err) = run_json(&img, &args);
+            assert!(ok, "{what}: {err}\n{v}");
+            let sent = tenant.changes();
+            assert_eq!(sent.is_empty(), dry_run, "{what}: requests {sent:?}");
+            results.push(crate::json::relative_changes(&v, img.root()));
+        }
+        assert!(!results[1].is_empty(), "{what}: the real run changed nothing");
+        assert_eq!(
+            results[0], results[1],
+            "{what}: the dry run (left) planned other changes than the run made (right)"
+        );
+    }
+}
