@@ -5,6 +5,7 @@
 //! (comments and unknown keys are kept) and written atomically; a file that does
 //! not parse is reported with its line and column and never overwritten.
 
+use std::marker::PhantomData;
 use std::path::Path;
 
 use toml_edit::{DocumentMut, Item, Value};
@@ -46,139 +47,153 @@ fn validate<T: KeyValue>(s: &str) -> Result<String, String> {
     T::parse(s).map(|v| v.render())
 }
 
-pub const C8Y_URL: &str = "c8y.url";
-pub const DEVICE_ID: &str = "device.id";
-pub const VNC_LISTEN: &str = "vnc.listen";
-pub const VNC_DESKTOP_APPS: &str = "vnc.desktop-apps";
-pub const VNC_GEOMETRY: &str = "vnc.geometry";
+/// A key whose values are `T`: its definition takes `T`'s parser as its rule
+/// (`Key::def`), and code reads it as a `T` (`Config::get`), so a reader cannot
+/// disagree with what `config set` accepted.
+pub struct Key<T> {
+    pub name: &'static str,
+    value: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Key<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Key<T> {}
+
+impl<T> std::fmt::Display for Key<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+impl<T: KeyValue> Key<T> {
+    const fn new(name: &'static str) -> Key<T> {
+        Key {
+            name,
+            value: PhantomData,
+        }
+    }
+
+    /// Its definition in `KEYS`.
+    pub fn def(self) -> &'static KeyDef {
+        key(self.name).expect("every key is defined in KEYS")
+    }
+
+    /// The key's definition, its rule `T`'s parser.
+    const fn define(self, doc: &'static str, example: &'static str, default: Option<&'static str>) -> KeyDef {
+        KeyDef {
+            name: self.name,
+            doc,
+            example,
+            default,
+            list: false,
+            storage: Storage::Toml,
+            validate: validate::<T>,
+        }
+    }
+}
+
+impl KeyDef {
+    /// Stored as a TOML array.
+    const fn list(self) -> KeyDef {
+        KeyDef { list: true, ..self }
+    }
+
+    /// Stored in the device-id file.
+    const fn device_id_file(self) -> KeyDef {
+        KeyDef {
+            storage: Storage::DeviceIdFile,
+            ..self
+        }
+    }
+}
+
+pub const C8Y_URL: Key<TenantUrl> = Key::new("c8y.url");
+pub const DEVICE_ID: Key<DeviceId> = Key::new("device.id");
+pub const VNC_LISTEN: Key<Listen> = Key::new("vnc.listen");
+pub const VNC_DESKTOP_APPS: Key<PackageList> = Key::new("vnc.desktop-apps");
+pub const VNC_GEOMETRY: Key<Geometry> = Key::new("vnc.geometry");
 /// Whether c8y.url may be http://; read c8y.url with `Config::tenant_url`, which honours it.
-pub const C8Y_INSECURE: &str = "c8y.insecure";
-pub const AGENT_SERVICE: &str = "agent.service";
-pub const DISK_DATA_MOUNT: &str = "disk.data-mount";
-pub const VNC_LOCK_WAIT: &str = "vnc.lock-wait";
-pub const C8Y_CREDENTIALS_FILE: &str = "c8y.credentials-file";
-pub const C8Y_CA_FILE: &str = "c8y.ca-file";
-pub const C8Y_REQUEST_TIMEOUT: &str = "c8y.request-timeout";
-pub const C8Y_PROXY: &str = "c8y.proxy";
+pub const C8Y_INSECURE: Key<bool> = Key::new("c8y.insecure");
+pub const AGENT_SERVICE: Key<UnitName> = Key::new("agent.service");
+pub const DISK_DATA_MOUNT: Key<MountPoint> = Key::new("disk.data-mount");
+pub const VNC_LOCK_WAIT: Key<Seconds> = Key::new("vnc.lock-wait");
+pub const C8Y_CREDENTIALS_FILE: Key<FilePath> = Key::new("c8y.credentials-file");
+pub const C8Y_CA_FILE: Key<FilePath> = Key::new("c8y.ca-file");
+pub const C8Y_REQUEST_TIMEOUT: Key<Seconds> = Key::new("c8y.request-timeout");
+pub const C8Y_PROXY: Key<ProxyUrl> = Key::new("c8y.proxy");
 
 pub static KEYS: &[KeyDef] = &[
-    KeyDef {
-        name: C8Y_URL,
-        doc: "The Cumulocity tenant URL the Edge agent connects to (https; a bare host name gets https://).",
-        example: "mytenant.cumulocity.com",
-        default: None,
-        list: false,
-        storage: Storage::Toml,
-        validate: validate::<TenantUrl>,
-    },
-    KeyDef {
-        name: C8Y_INSECURE,
-        doc: "Whether c8y.url may be an unencrypted http:// URL. Set by 'edge-setup remote-connectivity enable --url http://... --insecure', cleared when an https URL is enabled.",
-        example: "true",
-        default: Some("false"),
-        list: false,
-        storage: Storage::Toml,
-        validate: validate::<bool>,
-    },
-    KeyDef {
-        name: C8Y_CREDENTIALS_FILE,
-        doc: "A file of tenant credentials for 'register', 'remote-access' and vnc-user's endpoint update: a line TENANT/USER and a line with the password, or one line 'Bearer TOKEN'. It must be a regular file of root's, mode 0600 or 0400; edge-setup never writes it.",
-        example: "/etc/edge-setup/tenant-credentials",
-        default: None,
-        list: false,
-        storage: Storage::Toml,
-        validate: validate::<FilePath>,
-    },
-    KeyDef {
-        name: C8Y_CA_FILE,
-        doc: "PEM certificates trusted for the tenant besides the system's, for a tenant behind a private CA. The file and every directory above it must be root's and writable by no one else.",
-        example: "/etc/edge-setup/tenant-ca.pem",
-        default: None,
-        list: false,
-        storage: Storage::Toml,
-        validate: validate::<FilePath>,
-    },
-    KeyDef {
-        name: C8Y_PROXY,
-        doc: "The HTTP proxy through which edge-setup reaches the tenant (http://host:port). When it is not set, root's own https_proxy is used; a user's, passed on by sudo, never is.",
-        example: "http://proxy.example.com:3128",
-        default: None,
-        list: false,
-        storage: Storage::Toml,
-        validate: validate::<ProxyUrl>,
-    },
-    KeyDef {
-        name: C8Y_REQUEST_TIMEOUT,
-        doc: "Seconds one request to the tenant may take, connecting included, before it fails.",
-        example: "60",
-        default: Some("30"),
-        list: false,
-        storage: Storage::Toml,
-        validate: validate::<Seconds>,
-    },
-    KeyDef {
-        name: AGENT_SERVICE,
-        doc: "The systemd service of the Edge agent, restarted when remote connectivity changes ('.service' is added when missing).",
-        example: "c8y-edge-agent.service",
-        default: Some("edge-agent.service"),
-        list: false,
-        storage: Storage::Toml,
-        validate: validate::<UnitName>,
-    },
-    KeyDef {
-        name: DEVICE_ID,
-        doc: "The Edge device ID registered in Cumulocity; kept in /usr/edge/properties/edge-agent/device-id.",
-        example: "edge-plant7-01",
-        default: None,
-        list: false,
-        storage: Storage::DeviceIdFile,
-        validate: validate::<DeviceId>,
-    },
-    KeyDef {
-        name: VNC_LISTEN,
-        doc: "Where VNC sessions listen: 'localhost' (reached through the local agent, no port opened) or 'lan' (all interfaces, firewall opened).",
-        example: "lan",
-        default: Some("localhost"),
-        list: false,
-        storage: Storage::Toml,
-        validate: validate::<Listen>,
-    },
-    KeyDef {
-        name: VNC_DESKTOP_APPS,
-        doc: "Extra packages installed with the VNC desktop, comma-separated.",
-        example: "mousepad,galculator",
-        default: Some(""),
-        list: true,
-        storage: Storage::Toml,
-        validate: validate::<PackageList>,
-    },
-    KeyDef {
-        name: VNC_GEOMETRY,
-        doc: "Screen size of VNC sessions, WIDTHxHEIGHT.",
-        example: "1920x1080",
-        default: Some("1280x800"),
-        list: false,
-        storage: Storage::Toml,
-        validate: validate::<Geometry>,
-    },
-    KeyDef {
-        name: VNC_LOCK_WAIT,
-        doc: "Seconds 'vnc-user' and 'vnc' wait for another run that holds their lock (the display mappings, the VNC install) before they fail naming the lock and its holder.",
-        example: "30",
-        default: Some("10"),
-        list: false,
-        storage: Storage::Toml,
-        validate: validate::<Seconds>,
-    },
-    KeyDef {
-        name: DISK_DATA_MOUNT,
-        doc: "The mount point of the data disk that 'edge-setup setup expand-disk' grows.",
-        example: "/data",
-        default: Some("/"),
-        list: false,
-        storage: Storage::Toml,
-        validate: validate::<MountPoint>,
-    },
+    C8Y_URL.define(
+        "The Cumulocity tenant URL the Edge agent connects to (https; a bare host name gets https://).",
+        "mytenant.cumulocity.com",
+        None,
+    ),
+    C8Y_INSECURE.define(
+        "Whether c8y.url may be an unencrypted http:// URL. Set by 'edge-setup remote-connectivity enable --url http://... --insecure', cleared when an https URL is enabled.",
+        "true",
+        Some("false"),
+    ),
+    C8Y_CREDENTIALS_FILE.define(
+        "A file of tenant credentials for 'register', 'remote-access' and vnc-user's endpoint update: a line TENANT/USER and a line with the password, or one line 'Bearer TOKEN'. It must be a regular file of root's, mode 0600 or 0400; edge-setup never writes it.",
+        "/etc/edge-setup/tenant-credentials",
+        None,
+    ),
+    C8Y_CA_FILE.define(
+        "PEM certificates trusted for the tenant besides the system's, for a tenant behind a private CA. The file and every directory above it must be root's and writable by no one else.",
+        "/etc/edge-setup/tenant-ca.pem",
+        None,
+    ),
+    C8Y_PROXY.define(
+        "The HTTP proxy through which edge-setup reaches the tenant (http://host:port). When it is not set, root's own https_proxy is used; a user's, passed on by sudo, never is.",
+        "http://proxy.example.com:3128",
+        None,
+    ),
+    C8Y_REQUEST_TIMEOUT.define(
+        "Seconds one request to the tenant may take, connecting included, before it fails.",
+        "60",
+        Some("30"),
+    ),
+    AGENT_SERVICE.define(
+        "The systemd service of the Edge agent, restarted when remote connectivity changes ('.service' is added when missing).",
+        "c8y-edge-agent.service",
+        Some("edge-agent.service"),
+    ),
+    DEVICE_ID.define(
+        "The Edge device ID registered in Cumulocity; kept in /usr/edge/properties/edge-agent/device-id.",
+        "edge-plant7-01",
+        None,
+    )
+    .device_id_file(),
+    VNC_LISTEN.define(
+        "Where VNC sessions listen: 'localhost' (reached through the local agent, no port opened) or 'lan' (all interfaces, firewall opened).",
+        "lan",
+        Some("localhost"),
+    ),
+    VNC_DESKTOP_APPS.define(
+        "Extra packages installed with the VNC desktop, comma-separated.",
+        "mousepad,galculator",
+        Some(""),
+    )
+    .list(),
+    VNC_GEOMETRY.define(
+        "Screen size of VNC sessions, WIDTHxHEIGHT.",
+        "1920x1080",
+        Some("1280x800"),
+    ),
+    VNC_LOCK_WAIT.define(
+        "Seconds 'vnc-user' and 'vnc' wait for another run that holds their lock (the display mappings, the VNC install) before they fail naming the lock and its holder.",
+        "30",
+        Some("10"),
+    ),
+    DISK_DATA_MOUNT.define(
+        "The mount point of the data disk that 'edge-setup setup expand-disk' grows.",
+        "/data",
+        Some("/"),
+    ),
 ];
 
 pub fn key(name: &str) -> Result<&'static KeyDef> {
@@ -278,8 +293,9 @@ impl Config {
 
     /// The value of a TOML-stored key: stored, else default, else `None`.
     /// A stored value its parser refuses is an error with path and line.
-    pub fn get<T: KeyValue>(&self, sys: &System, name: &str) -> Result<Option<T>> {
-        let def = key(name)?;
+    pub fn get<T: KeyValue>(&self, sys: &System, key: Key<T>) -> Result<Option<T>> {
+        let name = key.name;
+        let def = self::key(name)?;
         let raw = match self.stored(name) {
             Some(v) => v,
             None => match def.default {
@@ -303,29 +319,29 @@ impl Config {
     }
 
     /// c8y.url, which may be http:// only when c8y.insecure = true (recorded by
-    /// `remote-connectivity enable --insecure`); `get::<TenantUrl>` always refuses http.
+    /// `remote-connectivity enable --insecure`); `get(sys, C8Y_URL)` always refuses http.
     pub fn tenant_url(&self, sys: &System) -> Result<Option<TenantUrl>> {
-        let Some(raw) = self.stored(C8Y_URL) else {
+        let Some(raw) = self.stored(C8Y_URL.name) else {
             return Ok(None);
         };
-        let parsed = if self.get::<bool>(sys, C8Y_INSECURE)?.unwrap_or(false) {
+        let parsed = if self.get(sys, C8Y_INSECURE)?.unwrap_or(false) {
             TenantUrl::parse_any(&raw)
         } else {
             <TenantUrl as KeyValue>::parse(&raw)
         };
         parsed
             .map(Some)
-            .map_err(|rule| self.invalid_stored(sys, C8Y_URL, &raw, rule))
+            .map_err(|rule| self.invalid_stored(sys, C8Y_URL.name, &raw, rule))
     }
 
     /// How long to wait for a VNC lock (`vnc.lock-wait`).
     pub fn lock_wait(&self, sys: &System) -> Result<std::time::Duration> {
-        Ok(self.require::<Seconds>(sys, VNC_LOCK_WAIT)?.duration())
+        Ok(self.require(sys, VNC_LOCK_WAIT)?.duration())
     }
 
     /// Like `get` for a key without default, erroring when unset.
-    pub fn require<T: KeyValue>(&self, sys: &System, name: &str) -> Result<T> {
-        self.get(sys, name)?.ok_or_else(|| Error::missing_key(name))
+    pub fn require<T: KeyValue>(&self, sys: &System, key: Key<T>) -> Result<T> {
+        self.get(sys, key)?.ok_or_else(|| Error::missing_key(key.name))
     }
 
     /// The value to show for a key (device.id from its file), `None` when unset.
@@ -333,7 +349,7 @@ impl Config {
         let def = key(name)?;
         match def.storage {
             Storage::DeviceIdFile => Ok(device_id::read(sys)?.map(|id| id.to_string())),
-            Storage::Toml if name == C8Y_URL => Ok(self.tenant_url(sys)?.map(|u| u.to_string())),
+            Storage::Toml if name == C8Y_URL.name => Ok(self.tenant_url(sys)?.map(|u| u.to_string())),
             Storage::Toml => match self.stored(name) {
                 Some(raw) => (def.validate)(&raw)
                     .map(Some)
@@ -363,6 +379,11 @@ impl Config {
             normalized.into()
         };
         self.doc[table][key] = Item::Value(value);
+    }
+
+    /// Sets a key to a value of its type, as `config set` would store it.
+    pub fn set<T: KeyValue>(&mut self, key: Key<T>, value: &T) {
+        self.set_raw(key.def(), &value.render());
     }
 
     pub fn unset_raw(&mut self, def: &KeyDef) -> bool {

@@ -273,9 +273,9 @@ fn enable_with(
     // stored values that do not parse are replaced, not reported: this sets them
     let toml_changes = cfg.tenant_url(sys).ok().flatten().as_ref() != Some(url)
         || if url.is_insecure() {
-            cfg.get::<bool>(sys, C8Y_INSECURE).ok().flatten() != Some(true)
+            cfg.get(sys, C8Y_INSECURE).ok().flatten() != Some(true)
         } else {
-            cfg.is_set(C8Y_INSECURE)
+            cfg.is_set(C8Y_INSECURE.name)
         };
     let props_change = current.as_ref().map(|(text, _)| text.as_str()) != Some(wanted.render().as_str());
     let checks = [
@@ -295,11 +295,11 @@ fn enable_with(
     let change = if toml_changes {
         // Loaded again under the lock, once nothing can refuse the run any more.
         let mut cfg = Config::load_for_update(sys)?;
-        cfg.set_raw(config::key(C8Y_URL)?, &url.to_string());
+        cfg.set(C8Y_URL, url);
         if url.is_insecure() {
-            cfg.set_raw(config::key(C8Y_INSECURE)?, "true");
+            cfg.set(C8Y_INSECURE, &true);
         } else {
-            cfg.unset_raw(config::key(C8Y_INSECURE)?);
+            cfg.unset_raw(C8Y_INSECURE.def());
         }
         cfg.save(sys)?
     } else {
@@ -428,12 +428,10 @@ fn status_with(sys: &System, resolve: &dyn Fn(&str, u16) -> Resolution) -> Resul
     let unit = match &cfg {
         Some(cfg) => agent_unit(sys, cfg)?,
         // the configuration is damaged: its key's default
-        None => <UnitName as config::KeyValue>::parse(
-            config::key(AGENT_SERVICE)?
-                .default
-                .expect("agent.service has a default"),
-        )
-        .expect("the default parses"),
+        None => {
+            <UnitName as config::KeyValue>::parse(AGENT_SERVICE.def().default.expect("agent.service has a default"))
+                .expect("the default parses")
+        }
     };
     let device_id = device_id::read(sys).unwrap_or_else(|e| {
         readable(device_id::PATH, e);
@@ -454,9 +452,7 @@ fn status_with(sys: &System, resolve: &dyn Fn(&str, u16) -> Resolution) -> Resul
 }
 
 fn agent_unit(sys: &System, cfg: &Config) -> Result<UnitName> {
-    Ok(cfg
-        .get::<UnitName>(sys, AGENT_SERVICE)?
-        .expect("agent.service has a default"))
+    Ok(cfg.get(sys, AGENT_SERVICE)?.expect("agent.service has a default"))
 }
 
 fn port_of(url: &TenantUrl) -> u16 {

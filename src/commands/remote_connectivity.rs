@@ -17,7 +17,7 @@ pub fn run(ctx: &Ctx, args: &RemoteConnectivityArgs) -> Result<()> {
                 None => {
                     // c8y.url is http only when --insecure recorded it (c8y.insecure)
                     let url = ctx.config()?.tenant_url(&ctx.sys)?.ok_or_else(|| {
-                        Error::missing_key(C8Y_URL).hint(
+                        Error::missing_key(C8Y_URL.name).hint(
                             "or give it here: sudo edge-setup remote-connectivity enable --url https://<tenant host>",
                         )
                     })?;

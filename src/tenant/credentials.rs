@@ -101,7 +101,7 @@ impl Credentials {
 /// The credentials of the file `c8y.credentials-file` names, `None` when it is
 /// not set (then `vnc-user` prints the endpoint to enter by hand).
 pub fn configured(sys: &System) -> Result<Option<Credentials>> {
-    let Some(FilePath(path)) = Config::load(sys)?.get::<FilePath>(sys, C8Y_CREDENTIALS_FILE)? else {
+    let Some(FilePath(path)) = Config::load(sys)?.get(sys, C8Y_CREDENTIALS_FILE)? else {
         return Ok(None);
     };
     read_file(&sys.host_path(&path)).map(Some)

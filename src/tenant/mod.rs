@@ -19,9 +19,7 @@ use zeroize::Zeroizing;
 
 pub use credentials::{Credentials, MAX as CREDENTIALS_MAX, configured, read_file as credentials_file};
 
-use crate::config::{
-    C8Y_CA_FILE, C8Y_PROXY, C8Y_REQUEST_TIMEOUT, C8Y_URL, Config, FilePath, ProxyUrl, Seconds, TenantUrl,
-};
+use crate::config::{C8Y_CA_FILE, C8Y_PROXY, C8Y_REQUEST_TIMEOUT, C8Y_URL, Config, TenantUrl};
 use crate::error::{Error, Result};
 use crate::system::System;
 
@@ -83,7 +81,8 @@ impl<'a> Tenant<'a> {
     pub fn new(sys: &'a System, credentials: Credentials) -> Result<Tenant<'a>> {
         let cfg = Config::load(sys)?;
         let url = cfg.tenant_url(sys)?.ok_or_else(|| {
-            Error::missing_key(C8Y_URL).hint("set the tenant first: sudo edge-setup config set c8y.url <tenant host>")
+            Error::missing_key(C8Y_URL.name)
+                .hint("set the tenant first: sudo edge-setup config set c8y.url <tenant host>")
         })?;
         if url.is_insecure() {
             return Err(Error::bad_input(format!(
@@ -91,12 +90,12 @@ impl<'a> Tenant<'a> {
             ))
             .hint("set the https URL of the tenant: sudo edge-setup config set c8y.url https://<tenant host>"));
         }
-        let timeout = cfg.require::<Seconds>(sys, C8Y_REQUEST_TIMEOUT)?.duration();
-        let ca_file = cfg.get::<FilePath>(sys, C8Y_CA_FILE)?;
+        let timeout = cfg.require(sys, C8Y_REQUEST_TIMEOUT)?.duration();
+        let ca_file = cfg.get(sys, C8Y_CA_FILE)?;
         let roots = trusted_roots(sys, ca_file.as_ref().map(|f| f.0.as_path()))?;
         // The route is set here, whatever the process's environment holds: the
         // configured proxy, else root's own variables, else none.
-        let proxy = match cfg.get::<ProxyUrl>(sys, C8Y_PROXY)? {
+        let proxy = match cfg.get(sys, C8Y_PROXY)? {
             Some(p) => Some(ureq::Proxy::new(&p.to_string()).map_err(|e| {
                 Error::bad_input(format!("{C8Y_PROXY} ({p}) cannot be used")).why(e).hint(format!(
                     "set a proxy of the form http://host:port: sudo edge-setup config set {C8Y_PROXY} http://proxy.example.com:3128"

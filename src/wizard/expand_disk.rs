@@ -1,7 +1,7 @@
 //! Option 5, Expand data disk size: the appliance's part is `crate::disk`;
 //! then the `expand-disk` platform steps get the sizes.
 
-use crate::config::{self, MountPoint};
+use crate::config;
 use crate::context::Ctx;
 use crate::disk;
 use crate::error::Result;
@@ -9,7 +9,7 @@ use crate::hooks;
 
 pub fn run(ctx: &Ctx) -> Result<()> {
     ctx.sys.require_root("setup expand-disk")?;
-    let mount = ctx.config()?.require::<MountPoint>(&ctx.sys, config::DISK_DATA_MOUNT)?;
+    let mount = ctx.config()?.require(&ctx.sys, config::DISK_DATA_MOUNT)?;
     if ctx.sys.is_image() {
         ctx.out.info(&format!(
             "The data disk can only be grown on the running appliance: there this option finds the block device under {} (disk.data-mount), grows its partition with growpart and its file system with resize2fs (ext4) or xfs_growfs (XFS).",

@@ -484,7 +484,7 @@ pub fn prepare(ctx: &Ctx, input: &Input) -> Result<Prepared> {
     let configured = ctx
         .config()
         .ok()
-        .and_then(|c| c.get::<TenantUrl>(&ctx.sys, config::C8Y_URL).ok().flatten());
+        .and_then(|c| c.get(&ctx.sys, config::C8Y_URL).ok().flatten());
     let url = input.value(
         ctx,
         &Field {

@@ -10,7 +10,7 @@ use super::config_dat::{self, ConfigDat};
 use super::input::{Input, Source};
 use super::network::{self, refuse_over_ssh};
 use super::post_install::{self, InstalledFiles, configure_agent};
-use crate::config::{self, KeyValue, TenantUrl};
+use crate::config::{self, KeyValue};
 use crate::context::Ctx;
 use crate::error::Result;
 use crate::hooks;
@@ -51,7 +51,7 @@ pub fn run(ctx: &Ctx, force: bool) -> Result<()> {
         None => None,
     };
     let password = saved.as_ref().and_then(ConfigDat::password).and_then(|r| r.ok());
-    let url = ctx.config()?.get::<TenantUrl>(&ctx.sys, config::C8Y_URL)?;
+    let url = ctx.config()?.get(&ctx.sys, config::C8Y_URL)?;
 
     match &network {
         Some(p) => network::apply(ctx, p)?,

@@ -106,11 +106,14 @@ pub fn prepare_install(t: &Table, origin: &str) -> Result<Option<Install>> {
 pub fn apply_install(ctx: &Ctx, install: &Install) -> Result<()> {
     if let Some(listen) = install.listen {
         let mut cfg = ctx.config_for_update()?;
-        cfg.set_raw(config::key(config::VNC_LISTEN)?, &listen.render());
+        cfg.set(config::VNC_LISTEN, &listen);
+        let change = cfg.save(&ctx.sys)?;
+        // said once the lock is released
+        drop(cfg);
         let step = ctx
             .out
             .step(&format!("Setting {} = {}", config::VNC_LISTEN, listen.render()));
-        step.done(ctx.sys.change_word(cfg.save(&ctx.sys)?));
+        step.done(ctx.sys.change_word(change));
     }
     let request = vnc::Request::Install {
         offline: install.offline.clone(),
