@@ -19,10 +19,10 @@ use crate::prompt::Question;
 
 /// Keys another table of an answers file sets, with that table's key.
 const ELSEWHERE: &[(&str, &str)] = &[
-    (config::C8Y_URL, "[agent] url, which also enables the agent"),
-    (config::C8Y_INSECURE, "[agent] insecure"),
-    (config::VNC_LISTEN, "[vnc] listen"),
-    (config::DEVICE_ID, "[device-id] id"),
+    (config::C8Y_URL.name, "[agent] url, which also enables the agent"),
+    (config::C8Y_INSECURE.name, "[agent] insecure"),
+    (config::VNC_LISTEN.name, "[vnc] listen"),
+    (config::DEVICE_ID.name, "[device-id] id"),
 ];
 
 /// Every key by section (`vnc`) and name in it (`geometry`): those set elsewhere too,
@@ -35,7 +35,10 @@ static SECTIONS: LazyLock<BTreeMap<&'static str, Vec<&'static str>>> = LazyLock:
     }
     sections
 });
-static SECTION_NAMES: LazyLock<Vec<&'static str>> = LazyLock::new(|| SECTIONS.keys().copied().collect());
+/// What `[config]` holds: the sections, or the keys' full names (`"vnc.geometry" = ...`, as
+/// a dictionary with dotted names from Ansible writes them).
+static TOP_NAMES: LazyLock<Vec<&'static str>> =
+    LazyLock::new(|| SECTIONS.keys().copied().chain(KEYS.iter().map(|d| d.name)).collect());
 
 /// The keys of `edge-setup config` this option sets, in `config list`'s order.
 pub fn settable() -> impl Iterator<Item = &'static KeyDef> {
@@ -142,15 +145,18 @@ impl<'de> Visitor<'de> for TableVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Table, A::Error> {
         let mut table = Table::default();
-        while let Some(section) = map.next_key_seed(Name(None))? {
-            table.values.extend(map.next_value_seed(Section(section))?);
+        while let Some(name) = map.next_key_seed(Name(None))? {
+            match config::key(name) {
+                Ok(def) => table.values.push((def, map.next_value_seed(Value(def))?)),
+                Err(_) => table.values.extend(map.next_value_seed(Section(name))?),
+            }
         }
         Ok(table)
     }
 }
 
-/// A section's name (`None`) or a key's name in a section, refused when unknown
-/// (in a seed, so that toml places the error at the name).
+/// A name in `[config]` (`None`: a section or a key's full name) or in a section,
+/// refused when unknown (in a seed, so that toml places the error at the name).
 struct Name(Option<&'static str>);
 
 impl<'de> DeserializeSeed<'de> for Name {
@@ -158,13 +164,14 @@ impl<'de> DeserializeSeed<'de> for Name {
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<&'static str, D::Error> {
         let name = String::deserialize(d)?;
-        let known: &'static [&'static str] = match self.0 {
-            None => &SECTION_NAMES,
-            Some(section) => SECTIONS.get(section).map_or(&[], Vec::as_slice),
+        let (known, full): (&'static [&'static str], String) = match self.0 {
+            None => (&TOP_NAMES, name.clone()),
+            Some(section) => (
+                SECTIONS.get(section).map_or(&[], Vec::as_slice),
+                format!("{section}.{name}"),
+            ),
         };
-        if let Some(section) = self.0
-            && let Some((full, there)) = ELSEWHERE.iter().find(|(k, _)| *k == format!("{section}.{name}"))
-        {
+        if let Some((full, there)) = ELSEWHERE.iter().find(|(k, _)| *k == full) {
             return Err(de::Error::custom(format!("{full} is set with {there}")));
         }
         known

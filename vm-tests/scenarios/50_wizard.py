@@ -1,7 +1,10 @@
 """Scenario 6, the wizard from an answers file: a static address on the guest's NIC
 (systemd-networkd, the address QEMU's DHCP gave, so the guest stays reachable), the agent's
-URL, the device ID, VNC (listen = lan) and a VNC user; `ip addr` and the files show it, and
-a second run changes nothing and says so. Runs after 10_vnc (operator enabled)."""
+URL, the device ID, VNC (listen = lan), a configuration key (the sessions' geometry) and a
+VNC user; `ip addr`, the files and the session's screen size show it, and a second run
+changes nothing and says so. Runs after 10_vnc (operator enabled)."""
+
+from vmtest.edge import png_size
 
 # Where it runs: edge-setup picks the NIC by its backing device (/sys/class/net/*/device), which a container's veth lacks.
 KINDS = ("vm",)
@@ -9,6 +12,9 @@ KINDS = ("vm",)
 NEEDS = ("10_vnc",)
 
 ANSWERS = """\
+[config]
+vnc.geometry = "1024x768"
+
 [network]
 ip = "10.0.2.15"
 netmask = "255.255.255.0"
@@ -59,6 +65,10 @@ def test(machine):
     machine.wait_for_open_port(5902, timeout=120)
     status, _ = machine.vncdo(5902, "opsecr34", "capture", str(machine.out_dir / "operator.png"))
     assert status == 0, "operator's session from the answers file does not accept its password"
+    # [config] was applied before [[vnc-user]], whose session took the geometry
+    assert machine.succeed("edge-setup config get vnc.geometry").strip() == "1024x768"
+    size = png_size(machine.out_dir / "operator.png")
+    assert size == (1024, 768), f"operator's screen is {size}, not the [config] table's 1024x768"
 
     sums = machine.succeed(f"sha256sum {FILES}")
     second = machine.succeed("edge-setup setup --answers /root/appliance.toml 2>&1", timeout=900)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+import struct
 import subprocess
 import time
 from pathlib import Path
@@ -67,6 +68,12 @@ def assert_not_blank(png: Path, at_least: int = DRAWN) -> int:
     n = distinct_colours(png)
     assert n >= at_least, f"{png} has only {n} distinct colours: the desktop looks blank"
     return n
+
+
+def png_size(png: Path) -> tuple[int, int]:
+    """Width and height from the PNG's IHDR chunk (bytes 16-24)."""
+    width, height = struct.unpack(">II", png.read_bytes()[16:24])
+    return width, height
 
 
 def ocr(png: Path, box: tuple[int, int, int, int] | None = None) -> str:

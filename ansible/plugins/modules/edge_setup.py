@@ -19,7 +19,7 @@ description:
     answers file names, and removed afterwards. They never reach the command line, the
     environment or the module's result.
 author:
-  - edge-setup maintainers
+  - edge-setup maintainers (@edge-setup)
 requirements:
   - edge-setup on the target (the role M(edge_setup.fleet.appliance) can install it)
 attributes:
@@ -156,7 +156,7 @@ rc:
   returned: failure
   type: int
 answers_toml:
-  description: The answers file edge-setup read, which line numbers in RV(msg) refer to; secret files appear by option name.
+  description: The answers file edge-setup read, which line numbers in the failure message (C(msg)) refer to; secret files appear by option name.
   returned: failure
   type: str
 """

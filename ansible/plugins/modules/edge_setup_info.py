@@ -16,7 +16,7 @@ description:
   - Problems the status finds (a damaged file, a failed first boot) are data in
     RV(edge_setup.status.problems), not a failure of the module.
 author:
-  - edge-setup maintainers
+  - edge-setup maintainers (@edge-setup)
 attributes:
   check_mode:
     support: full

@@ -21,7 +21,7 @@ description:
   - A second run with nothing changed on the appliance sends nothing to the tenant and reports
     no change.
 author:
-  - edge-setup maintainers
+  - edge-setup maintainers (@edge-setup)
 requirements:
   - edge-setup on the target, with C(c8y.url) set (the role M(edge_setup.fleet.appliance) can do both)
 attributes:

@@ -54,7 +54,7 @@ def test_first_run_changes_both_second_changes_nothing(ansible, fleet, roots):
     for password in PASSWORDS.values():
         assert password not in text
 
-    rc, out, _ = ansible.playbook(HERE / "site.yml", fleet)
+    rc, out = ansible.playbook(HERE / "site.yml", fleet)[:2]
     assert rc == 0 and stats(out) == {"edge-a": (0, 0), "edge-b": (0, 0)}
 
 
@@ -75,12 +75,13 @@ def test_check_mode_changes_no_file(ansible, fleet, roots):
     [
         ({"edge_setup_answers": {"agent": {"urll": "https://x.example.com"}}}, "answers:2:1: unknown key 'urll' in [agent]"),
         ({"edge_setup_vnc_users": [{"user": "admin", "password": "abc"}]}, "'password-file' vnc_users[0]: the VNC password is refused"),
+        ({"edge_setup_answers": {"config": {"vnc": {"geometry": "big"}}}}, "[config.vnc] is not valid"),
     ],
 )
 def test_a_bad_value_fails_its_host_only(ansible, roots, bad, message):
     inventory = ansible.inventory({"edge-a": host_vars(roots["edge-a"], "edge-a", **bad), "edge-b": host_vars(roots["edge-b"], "edge-b")})
     before = snapshot(roots["edge-a"])
-    rc, out, _ = ansible.playbook(HERE / "site.yml", inventory)
+    rc, out = ansible.playbook(HERE / "site.yml", inventory)[:2]
     assert rc == 2 and stats(out) == {"edge-a": (0, 1), "edge-b": (1, 0)}
     failed = task_results(out, APPLY)["edge-a"]
     assert message in failed["msg"] and failed["rc"] == 2
@@ -88,12 +89,37 @@ def test_a_bad_value_fails_its_host_only(ansible, roots, bad, message):
     assert (roots["edge-b"] / "home/admin/.vnc/passwd").exists()
 
 
+def test_configuration_keys_per_host(ansible, roots):
+    geometry = {"edge-a": "1920x1080", "edge-b": "1024x768"}
+    inventory = ansible.inventory(
+        {
+            name: host_vars(
+                root,
+                name,
+                # a section as a dictionary, and a key by its full name
+                edge_setup_answers={"config": {"vnc": {"geometry": geometry[name]}, "c8y.request-timeout": 60}},
+            )
+            for name, root in roots.items()
+        }
+    )
+    rc, out = ansible.playbook(HERE / "site.yml", inventory)[:2]
+    assert rc == 0 and stats(out) == {"edge-a": (1, 0), "edge-b": (1, 0)}
+    for name, root in roots.items():
+        text = (root / "etc/edge-setup/edge-setup.toml").read_text()
+        assert 'geometry = "%s"' % geometry[name] in text and 'request-timeout = "60"' in text, text
+        results = task_results(out, APPLY)[name]["results"]
+        (config,) = [r["result"] for r in results if r["option"] == "config"]
+        assert config["keys"] == {"vnc.geometry": geometry[name], "c8y.request-timeout": "60"}
+    rc, out = ansible.playbook(HERE / "site.yml", inventory)[:2]
+    assert rc == 0 and stats(out) == {"edge-a": (0, 0), "edge-b": (0, 0)}
+
+
 def test_info_reads_each_root(ansible, fleet, roots, edge_setup_bin):
     assert ansible.playbook(HERE / "site.yml", fleet)[0] == 0
     # A damaged file is a problem to report, not a failure.
     (roots["edge-b"] / "usr/edge/properties/edge-agent/remote-connectivity.properties").write_text("enabled=maybe\n")
 
-    rc, out, _ = ansible.playbook(HERE / "info.yml", fleet)
+    rc, out = ansible.playbook(HERE / "info.yml", fleet)[:2]
     assert rc == 0 and stats(out) == {"edge-a": (0, 0), "edge-b": (0, 0)}
     info = {host: r["edge_setup"] for host, r in task_results(out, "Read the status").items()}
     version = subprocess.run([edge_setup_bin, "--version"], capture_output=True, text=True, check=True).stdout
@@ -117,7 +143,7 @@ def test_the_examples_run(ansible, tmp_path):
         edge_setup_root=str(tmp_path) + "/{{ inventory_hostname }}",
         edge_setup_executable=ansible.bin,
     )
-    rc, out, _ = ansible.playbook(examples / "playbook.yml", examples / "inventory", "-e", json.dumps(overrides))
+    rc, out = ansible.playbook(examples / "playbook.yml", examples / "inventory", "-e", json.dumps(overrides))[:2]
     assert rc == 0 and stats(out) == {"edge-plant7-01": (1, 0), "edge-plant7-02": (1, 0)}
     info = task_results(out, "Read the status")
     assert {host: r["edge_setup"]["status"]["remote_connectivity"]["device_id"] for host, r in info.items()} == {h: h for h in info}
@@ -127,7 +153,7 @@ def test_the_examples_run(ansible, tmp_path):
     # A view-only password doubles the file: 8 bytes each.
     assert len((tmp_path / "edge-plant7-01/home/admin/.vnc/passwd").read_bytes()) == 8
     assert len((tmp_path / "edge-plant7-02/home/admin/.vnc/passwd").read_bytes()) == 16
-    rc, out, _ = ansible.playbook(examples / "playbook.yml", examples / "inventory", "-e", json.dumps(overrides))
+    rc, out = ansible.playbook(examples / "playbook.yml", examples / "inventory", "-e", json.dumps(overrides))[:2]
     assert rc == 0 and stats(out) == {"edge-plant7-01": (0, 0), "edge-plant7-02": (0, 0)}
 
 
@@ -144,7 +170,7 @@ def test_package_steps(ansible, roots, tmp_path):
             "edge-b": host_vars(roots["edge-b"], "edge-b", edge_setup_package=str(tmp_path / "edge-setup.tar"), **package),
         }
     )
-    rc, out, _ = ansible.playbook(HERE / "site.yml", inventory, "--check")
+    rc, out = ansible.playbook(HERE / "site.yml", inventory, "--check")[:2]
     assert rc == 2 and stats(out) == {"edge-a": (2, 0), "edge-b": (0, 1)}
     assert task_results(out, "Copy the package from the controller")["edge-a"]["status"] == "ok"
     assert [task_results(out, "Install the .%s" % kind)["edge-a"]["status"] for kind in ("deb", "rpm")] == ["skipped", "skipped"]
@@ -186,7 +212,7 @@ def test_the_role_registers_each_appliance_and_syncs_its_endpoints(ansible, root
             stored = tenant.endpoints[str(100 + i)]
             assert [(e["name"], e["port"], e["password"]) for e in stored] == [("VNC admin (:1)", 5901, PASSWORDS[name])]
         sent = len(tenant.changes())
-        rc, out, _ = ansible.playbook(HERE / "site.yml", inventory)
+        rc, out = ansible.playbook(HERE / "site.yml", inventory)[:2]
         assert rc == 0 and stats(out) == {"edge-a": (0, 0), "edge-b": (0, 0)}
         assert len(tenant.changes()) == sent, tenant.changes()
     finally:

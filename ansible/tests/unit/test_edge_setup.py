@@ -60,13 +60,13 @@ def test_secret_files_are_private_and_named_from_the_answers(tmp_path):
 
 
 def test_secrets_fill_only_the_tables_given(tmp_path):
-    doc, _ = build_answers(params(answers={"tenant-password": {}}, tenant_password=TENANT), str(tmp_path))
+    doc = build_answers(params(answers={"tenant-password": {}}, tenant_password=TENANT), str(tmp_path))[0]
     assert set(doc) == {"tenant-password"}
 
 
 def test_vnc_users_come_after_those_the_answers_list(tmp_path):
     listed = [{"user": "root", "password-file": "/root/vnc"}]
-    doc, _ = build_answers(params(answers={"vnc-user": listed}, vnc_users=[{"user": "admin", "password": VNC}]), str(tmp_path))
+    doc = build_answers(params(answers={"vnc-user": listed}, vnc_users=[{"user": "admin", "password": VNC}]), str(tmp_path))[0]
     assert [u["user"] for u in doc["vnc-user"]] == ["root", "admin"]
 
 
@@ -98,7 +98,7 @@ def test_changed_comes_only_from_edge_setup():
 
 
 def test_diff_has_one_line_per_change():
-    _, ret = outcome({"changed": True, "changes": CHANGES}, 0, True)
+    ret = outcome({"changed": True, "changes": CHANGES}, 0, True)[1]
     assert ret["diff"]["prepared"].splitlines() == [
         "write /img/etc/edge-setup/edge-setup.toml (owner root:root, mode 0644)",
         "mkdir /img/home/admin/.vnc (owner admin:admin, mode 0700)",

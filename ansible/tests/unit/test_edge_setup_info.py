@@ -30,7 +30,11 @@ def test_problems_are_data(fake, run_module):
     "doc, rc, msg",
     [
         ({"error": {"what": "cannot use /x as the root", "why": "No such file", "next": "give --root a directory", "exit": 2}}, 2, "cannot use /x as the root"),
-        ({"error": {"what": "/var/lib/edge-setup/first-boot.failed is damaged", "exit": 1}, "output": ["..."]}, 1, "/var/lib/edge-setup/first-boot.failed is damaged"),
+        (
+            {"error": {"what": "/var/lib/edge-setup/first-boot.failed is damaged", "exit": 1}, "output": ["..."]},
+            1,
+            "/var/lib/edge-setup/first-boot.failed is damaged",
+        ),
         ({"error": {"what": "root is needed", "exit": 3}, "result": STATUS}, 3, "root is needed"),
     ],
 )
