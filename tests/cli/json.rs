@@ -235,6 +235,36 @@ fn a_dry_run_plans_exactly_what_the_run_does() {
             "",
         ),
         (
+            "setup network --rollback",
+            vec![words("setup --answers ANSWERS")],
+            words("setup network --rollback --force"),
+            "",
+        ),
+        (
+            "setup post-upgrade",
+            vec![words("setup --answers ANSWERS"), words("remote-connectivity disable")],
+            words("setup post-upgrade --force"),
+            "",
+        ),
+        (
+            "setup device-id --answers",
+            vec![],
+            words("setup device-id --answers ANSWERS"),
+            "",
+        ),
+        (
+            "setup vnc-user --answers",
+            vec![words("vnc")],
+            words("setup vnc-user --answers ANSWERS"),
+            "",
+        ),
+        (
+            "config set device.id",
+            vec![],
+            words("config set device.id edge-dry-2"),
+            "",
+        ),
+        (
             "image prepare",
             vec![words("vnc"), enable_admin.clone()],
             words("image prepare --vnc-passwords"),
@@ -262,7 +292,11 @@ fn a_dry_run_plans_exactly_what_the_run_does() {
             );
             for step in &before {
                 let stdin = if step == &enable_admin { "secret12\n" } else { "" };
-                img.0.cmd().args(step).write_stdin(stdin).assert().success();
+                let step: Vec<&str> = step
+                    .iter()
+                    .map(|w| if w == "ANSWERS" { answers.as_str() } else { w.as_str() })
+                    .collect();
+                img.0.cmd().args(&step).write_stdin(stdin).assert().success();
             }
             let mut cmd = img.0.cmd();
             if dry_run {

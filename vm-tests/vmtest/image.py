@@ -10,6 +10,7 @@ after a successful build.
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import os
 import shutil
@@ -125,6 +126,7 @@ class Image:
         return dict(line.split("=", 1) for line in lines if "=" in line)
 
 
+@functools.cache
 def recipe_key(suite: str) -> str:
     """Hash of everything that decides the image's content."""
     h = hashlib.sha256()
@@ -135,6 +137,11 @@ def recipe_key(suite: str) -> str:
             h.update(str(path.relative_to(RECIPE_DIR)).encode() + b"\0")
             h.update(path.read_bytes() + b"\0")
     return h.hexdigest()[:16]
+
+
+def is_built(suite: str) -> bool:
+    """Whether `suite`'s image for the current recipe is in the cache (a build is done)."""
+    return (cache_dir() / "images" / recipe_key(suite) / "manifest").exists()
 
 
 def get_image(suite: str = DEFAULT_DISTRO, rebuild: bool = False) -> Image:

@@ -21,7 +21,7 @@ from typing import Callable
 
 from . import hosttools
 from .backdoor import Backdoor, ChannelError
-from .image import DEFAULT_DISTRO, DISTROS, cache_dir, get_image
+from .image import DEFAULT_DISTRO, DISTROS, cache_dir, get_image, is_built
 from .container import CONTAINER_TOOLS, Container
 from .machine import CRASH, Guest, Machine, StepFailed
 
@@ -419,16 +419,19 @@ class Schedule:
     def _next(self) -> Unit | None:
         """The first unit in the queue that may start now: a VM unit while a VM slot is
         free, one that starts from a snapshot once the snapshot is taken (or known not to
-        come). Waits while none may."""
+        come). A unit whose release's image is built goes before one that would wait for its
+        build (on a new machine a worker waited minutes for the other releases' images while
+        the first release's VMs queued). Waits while none may start."""
         with self.slots:
             while self.queue:
-                for i, unit in enumerate(self.queue):
-                    if unit.kind == "vm" and self.vms_running >= self.vms:
-                        continue
-                    if not all(self.snapshots.is_ready(key) for key in unit.waits_for):
-                        continue
+                may = [i for i, unit in enumerate(self.queue)
+                       if not (unit.kind == "vm" and self.vms_running >= self.vms)
+                       and all(self.snapshots.is_ready(key) for key in unit.waits_for)]
+                if may:
+                    built = [i for i in may if is_built(self.queue[i].distro)]
+                    unit = self.queue.pop((built or may)[0])
                     self.vms_running += unit.kind == "vm"
-                    return self.queue.pop(i)
+                    return unit
                 self.slots.wait()
             return None
 
