@@ -149,12 +149,15 @@ fn option_2_from_the_console_asks_the_password_twice() {
     tmux.wait_for("Tenant admin password", 1);
     tmux.send(&["short", "Enter"]);
     tmux.wait_for("8 to 32 characters", 1);
+    // each password typed where its prompt waits, never before echo is off
+    tmux.wait_for_prompt("Tenant admin password:");
     tmux.send(&[common::pki::PASSWORD, "Enter"]);
-    tmux.wait_for("Verify", 1);
+    tmux.wait_for_prompt("Verify:");
     tmux.send(&["Different#123", "Enter"]);
     tmux.wait_for("do not match", 1);
+    tmux.wait_for_prompt("Tenant admin password:");
     tmux.send(&[common::pki::PASSWORD, "Enter"]);
-    tmux.wait_for("Verify", 2);
+    tmux.wait_for_prompt("Verify:");
     tmux.send(&[common::pki::PASSWORD, "Enter"]);
     tmux.wait_for("Tenant domain name", 1);
     tmux.send(&[common::pki::DOMAIN, "Enter"]);

@@ -64,6 +64,26 @@ impl Tmux {
         }
     }
 
+    /// Waits until `prompt` is the last line on the screen, with nothing typed after it:
+    /// the program is waiting there. Keys sent before (after an error line, say) could reach
+    /// the terminal before a password prompt turned echo off, and would show.
+    pub fn wait_for_prompt(&self, prompt: &str) {
+        let start = Instant::now();
+        loop {
+            let screen = self.screen();
+            if screen.lines().rfind(|l| !l.trim().is_empty()).map(str::trim_end) == Some(prompt) {
+                // the prompt is drawn just before the terminal's echo is turned off
+                std::thread::sleep(Duration::from_millis(200));
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "waited 20 s for the prompt {prompt:?}; the screen shows:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     pub fn send(&self, keys: &[&str]) {
         let ok = tmux(&self.name)
             .args(["send-keys", "-t", &self.name])
