@@ -41,6 +41,15 @@ fn appliance(tenant: &Tenant) -> Image {
     img
 }
 
+/// An SSH server's host key and configuration, for `remote-access ssh`.
+fn with_sshd(img: &Image) {
+    img.write(
+        "/etc/ssh/ssh_host_ed25519_key.pub",
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHOSTKEY root@edge\n",
+    );
+    img.write("/etc/ssh/sshd_config", "\n");
+}
+
 fn set_password(img: &Image, user: &str, uid: u32, password: &str) {
     let home = img.path(&format!("/home/{user}"));
     let dir = home.join(".vnc");
@@ -612,11 +621,7 @@ fn an_ssh_endpoint_with_a_key_made_here_and_the_host_key() {
     let tenant = Tenant::start();
     tenant.register(DEVICE, MO);
     let img = appliance(&tenant);
-    img.write(
-        "/etc/ssh/ssh_host_ed25519_key.pub",
-        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHOSTKEY root@edge\n",
-    );
-    img.write("/etc/ssh/sshd_config", "\n");
+    with_sshd(&img);
     set_password(&img, "admin", 1000, "admin123");
     std::fs::create_dir_all(img.path("/home/admin/.ssh")).unwrap();
     img.write("/home/admin/.ssh/authorized_keys", "ssh-ed25519 AAAAOWN admin@laptop\n");
@@ -1180,11 +1185,7 @@ fn a_dry_run_plans_exactly_the_requests_and_files_of_the_run() {
                 tenant.register(DEVICE, MO);
             }
             let img = appliance(&tenant);
-            img.write(
-                "/etc/ssh/ssh_host_ed25519_key.pub",
-                "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHOSTKEY root@edge\n",
-            );
-            img.write("/etc/ssh/sshd_config", "\n");
+            with_sshd(&img);
             let args: Vec<&str> = dry_run
                 .then_some("--dry-run")
                 .into_iter()
