@@ -9,8 +9,8 @@ use zeroize::Zeroizing;
 use crate::config::{C8Y_CREDENTIALS_FILE, FilePath, KeyValue};
 use crate::error::{Error, Result};
 use crate::remote_access::{self, Device, ssh};
+use crate::system::packages;
 use crate::tenant::{self, Credentials, Tenant};
-use crate::vnc::packages;
 
 /// The tenant of c8y.url with the credentials the arguments of `command` (as typed, for
 /// the hint) name.

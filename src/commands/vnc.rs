@@ -3,7 +3,8 @@
 use crate::cli::{VncAction, VncArgs};
 use crate::context::Ctx;
 use crate::error::Result;
-use crate::vnc::{self, Request, packages};
+use crate::system::packages;
+use crate::vnc::{self, Request};
 
 pub fn run(ctx: &Ctx, args: &VncArgs) -> Result<()> {
     let request = match &args.action {

@@ -14,9 +14,9 @@ use crate::error::{Error, Result};
 use crate::system::System;
 use crate::system::fs::{FileKind, FileSpec, as_user};
 use crate::system::os_release::Family;
+use crate::system::packages::{self, Installed, Manager};
 use crate::system::runner::{Cmd, Tool};
 use crate::system::users::UserInfo;
-use crate::vnc::packages::{self, Installed, Manager};
 
 /// The comment that marks the authorized key edge-setup installed.
 pub const KEY_COMMENT: &str = "edge-setup-remote-access";

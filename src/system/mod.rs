@@ -6,6 +6,7 @@
 pub mod environ;
 pub mod fs;
 pub mod os_release;
+pub mod packages;
 pub mod runner;
 pub mod users;
 

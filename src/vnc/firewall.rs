@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::Result;
 use crate::system::System;
 use crate::system::fs::FileSpec;
+use crate::system::packages::has_program;
 use crate::system::runner::{Cmd, Tool};
 use crate::tigervnc;
-use crate::vnc::packages::has_program;
 
 /// edge-setup's own nftables table, kept in a file of its own.
 pub const NFT_FILE: &str = "/etc/nftables.d/edge-setup-vnc.nft";

@@ -7,7 +7,7 @@
 
 pub mod desktop;
 pub mod firewall;
-pub mod packages;
+pub mod package_set;
 pub mod state;
 
 use std::collections::BTreeSet;
@@ -20,12 +20,13 @@ use crate::error::{Error, Result};
 use crate::system::System;
 use crate::system::fs::{Change, Entry, FileSpec};
 use crate::system::os_release::{Family, OsRelease};
+use crate::system::packages::{self, Installed, Manager, OfflineDir};
 use crate::system::runner::{Cmd, Tool};
 use crate::system::users::UserInfo;
 use crate::tigervnc::{self, SUDOERS_FILE, VNC_GROUP};
 use crate::vnc_user;
 use firewall::{Backend, Rule};
-use packages::{Desktop, Installed, Manager, OfflineDir};
+use package_set::Desktop;
 use state::State;
 
 const RETRY: &str = "sudo edge-setup vnc";

@@ -118,7 +118,7 @@ pub fn apply_install(ctx: &Ctx, install: &Install) -> Result<()> {
     let request = vnc::Request::Install {
         offline: install.offline.clone(),
     };
-    vnc::run(&ctx.sys, &request, vnc::packages::lock_timeout(&ctx.env))
+    vnc::run(&ctx.sys, &request, crate::system::packages::lock_timeout(&ctx.env))
 }
 
 /// The `[[vnc-user]]` entries, each checked (the password file must be private).
@@ -176,7 +176,7 @@ pub fn apply_users(ctx: &Ctx, users: Vec<User>) -> Result<()> {
 /// Menu entry: install the VNC components.
 pub fn install_interactive(ctx: &Ctx) -> Result<()> {
     let request = vnc::Request::Install { offline: None };
-    vnc::run(&ctx.sys, &request, vnc::packages::lock_timeout(&ctx.env))
+    vnc::run(&ctx.sys, &request, crate::system::packages::lock_timeout(&ctx.env))
 }
 
 /// Menu entry: enable VNC for a user (asked; default the one who ran sudo).

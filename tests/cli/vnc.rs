@@ -5,7 +5,7 @@ use crate::common;
 
 use common::{Image, ROCKY_9};
 use edge_setup::system::os_release::{Family, OsRelease};
-use edge_setup::vnc::packages::Desktop;
+use edge_setup::vnc::package_set::Desktop;
 use edge_setup::vnc::state::State;
 use predicates::prelude::*;
 

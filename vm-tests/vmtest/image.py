@@ -31,7 +31,7 @@ BASE_PACKAGES = [
 # (and recommended package) missing from the image, are put in the guest's offline
 # repository /var/local/edge-repo, the guest's only apt source. Add to this list when
 # edge-setup installs something new.
-# What `edge-setup vnc` installs on Debian (src/vnc/packages.rs; sudo is in the image already).
+# What `edge-setup vnc` installs on Debian (src/vnc/package_set.rs; sudo is in the image already).
 VNC_PACKAGES = [
     "tigervnc-standalone-server", "tigervnc-tools", "tigervnc-common",
     "fluxbox", "xterm", "firefox-esr", "xauth", "dbus-x11", "x11-xserver-utils",
