@@ -74,16 +74,16 @@ impl Answers {
                 .why(why)
                 .hint(format!("see {EXAMPLE} for every table and key; nothing was changed")));
         }
+        let document = toml::de::DeTable::parse(text).map_err(|e| describe(text, path, &e))?;
         let mut answers = Answers::default();
         let mut errors = Vec::new();
-        let shred =
-            toml::Deserializer::parse(text).and_then(|d| Only::<bool>(SHRED_SECRETS, PhantomData).deserialize(d));
+        let shred = Only::<bool>(SHRED_SECRETS, PhantomData).deserialize(toml::Deserializer::from(document.clone()));
         match shred {
             Ok(shred) => answers.shred_secrets = shred.unwrap_or(false),
             Err(e) => errors.push(e),
         }
         for unit in units() {
-            match unit.parse(text) {
+            match unit.parse(&document) {
                 Ok(Some(parsed)) => {
                     answers.tables.insert(unit.name(), parsed);
                 }
@@ -246,7 +246,8 @@ fn known_names(path: &[&str], list: bool) -> Vec<String> {
         false => format!("[{header}]\n{PROBE} = 0\n"),
         true => format!("[[{header}]]\n{PROBE} = 0\n"),
     };
-    let message = match unit.parse(&text) {
+    let parsed = toml::de::DeTable::parse(&text).and_then(|document| unit.parse(&document));
+    let message = match parsed {
         Err(e) => e.message().to_string(),
         Ok(_) => return Vec::new(),
     };

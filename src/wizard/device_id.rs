@@ -59,15 +59,6 @@ pub fn plan(t: &Table, origin: &str, image: bool) -> Result<Option<Plan>> {
     Ok(t.generate.then_some(Plan::Generate))
 }
 
-/// `setup device-id --answers FILE`: checks the file's `[device-id]` table and applies it.
-pub fn from_table(ctx: &Ctx, t: Option<&Table>, origin: &str) -> Result<()> {
-    let Some(t) = t else {
-        return Err(Error::bad_input(format!("{origin} has no [device-id] table"))
-            .hint(format!("add one: see {}", super::answers::EXAMPLE)));
-    };
-    apply(ctx, plan(t, &format!("{origin} [device-id]"), ctx.sys.is_image())?)
-}
-
 /// Sets (or generates, when none is set) the ID a table asked for.
 pub fn apply(ctx: &Ctx, plan: Option<Plan>) -> Result<()> {
     ctx.sys.require_root("setup device-id")?;

@@ -233,10 +233,7 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
         Some(cli::SetupCommand::ExpandDisk) => expand_disk::run(ctx),
         Some(cli::SetupCommand::TenantPassword(input)) => tenant_password_option(ctx, input),
         Some(cli::SetupCommand::DeviceId(a)) => match &a.answers {
-            Some(path) => {
-                let answers = Answers::load(ctx, path)?;
-                device_id::from_table(ctx, answers.get(), &path.display().to_string())
-            }
+            Some(path) => apply_table(ctx, path, &Registered::<device_id::Table>::UNIT),
             None => device_id::interactive(ctx),
         },
         None => menu(ctx),

@@ -124,11 +124,15 @@ impl<'a> Session<'a> {
 /// A table as the registry holds it, its type erased.
 pub trait Unit: Sync {
     fn name(&self) -> &'static str;
-    /// Reads this table (if the document has it) from a whole answers document.
-    fn parse(&self, text: &str) -> std::result::Result<Option<Parsed>, toml::de::Error>;
+    /// Reads this table (if the document has it) from a whole answers document,
+    /// parsed once for every table (`Document`).
+    fn parse(&self, document: &Document) -> std::result::Result<Option<Parsed>, toml::de::Error>;
     fn plan(&self, ctx: &Ctx, session: &mut Session) -> Result<Option<Box<dyn Apply>>>;
     fn secret_files<'a>(&self, answers: &'a Answers) -> Vec<&'a Path>;
 }
+
+/// An answers document as toml parsed it, with the places of its keys and values.
+pub type Document<'i> = toml::Spanned<toml::de::DeTable<'i>>;
 
 /// One table read from a file: its typed value and its keys.
 pub struct Parsed {
@@ -158,9 +162,8 @@ impl<T: Table> Unit for Registered<T> {
         T::NAME
     }
 
-    fn parse(&self, text: &str) -> std::result::Result<Option<Parsed>, toml::de::Error> {
-        let document = toml::Deserializer::parse(text)?;
-        let table = Only::<T>(T::NAME, PhantomData).deserialize(document)?;
+    fn parse(&self, document: &Document) -> std::result::Result<Option<Parsed>, toml::de::Error> {
+        let table = Only::<T>(T::NAME, PhantomData).deserialize(toml::Deserializer::from(document.clone()))?;
         Ok(table.map(Parsed::new))
     }
 
