@@ -195,7 +195,8 @@ pub fn run(process: Process) -> i32 {
 /// Commands that run elsewhere stay as they are: `vnc bundle` on a machine with a
 /// network, `device-id generate` on each appliance made from the image.
 fn for_image(hint: &str, dir: &Path) -> String {
-    const COMMANDS: [&str; 9] = [
+    const COMMANDS: [&str; 10] = [
+        "check",
         "remote-connectivity",
         "remote-access",
         "register",
@@ -298,6 +299,7 @@ fn dispatch(ctx: &Ctx, command: &Command) -> Result<()> {
         Command::Register(args) => commands::register::run(ctx, args),
         Command::RemoteAccess(args) => commands::remote_access::run(ctx, args),
         Command::Completions(args) => commands::completions::run(ctx, args),
+        Command::Check(args) => commands::check::run(ctx, args),
     }
 }
 

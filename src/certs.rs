@@ -117,6 +117,8 @@ pub fn name_matches(presented: &str, domain: &str) -> bool {
 #[derive(Debug)]
 pub struct Certificate {
     spki: Vec<u8>,
+    /// When the leaf expires.
+    pub not_after: ASN1Time,
 }
 
 /// Checks a PEM certificate file (leaf first, chain after it) at `now`.
@@ -161,6 +163,7 @@ pub fn check_certificate(path: &Path, pem: &[u8], domain: &str, now: ASN1Time) -
     }
     Ok(Certificate {
         spki: leaf.public_key().raw.to_vec(),
+        not_after: validity.not_after,
     })
 }
 

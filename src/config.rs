@@ -209,7 +209,7 @@ pub fn key(name: &str) -> Result<&'static KeyDef> {
 
 /// Serialises read-modify-write of the file: two `config set` of different keys at
 /// once must both land.
-const LOCK: &str = "/etc/edge-setup/.edge-setup.toml.lock";
+pub const LOCK: &str = "/etc/edge-setup/.edge-setup.toml.lock";
 
 /// The configuration file, parsed and editable.
 pub struct Config {

@@ -7,6 +7,7 @@
 pub mod agent;
 pub mod app;
 pub mod certs;
+pub mod check;
 pub mod cli;
 pub mod commands;
 pub mod config;
@@ -16,8 +17,10 @@ pub mod disk;
 pub mod error;
 #[cfg(test)]
 mod fuzz;
+pub mod health;
 pub mod hooks;
 pub mod image;
+pub mod installed;
 pub mod network;
 pub mod output;
 pub mod prompt;

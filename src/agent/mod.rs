@@ -391,10 +391,19 @@ pub fn damaged(problems: &[Problem], first: &Problem) -> Error {
 
 /// What is configured and how the agent's service is doing.
 pub fn status(sys: &System) -> Result<Status> {
-    status_with(sys, &dns::resolve)
+    status_with(sys, Some(&dns::resolve))
 }
 
-fn status_with(sys: &System, resolve: &dyn Fn(&str, u16) -> Resolution) -> Result<Status> {
+/// The status without resolving the tenant's host (`resolution` is `None`), for
+/// `check`, whose tenant checks resolve it themselves within their time limit.
+pub fn local_status(sys: &System) -> Result<Status> {
+    status_with(sys, None)
+}
+
+/// How `status` resolves the tenant's host (a test's answer in the tests).
+type Resolver<'a> = &'a dyn Fn(&str, u16) -> Resolution;
+
+fn status_with(sys: &System, resolve: Option<Resolver>) -> Result<Status> {
     let mut problems = Vec::new();
     // A damaged file is reported (and named) in the status, not instead of it.
     let mut readable = |file: &str, e: Error| problems.push(Problem::of(sys, file, &e));
@@ -421,8 +430,8 @@ fn status_with(sys: &System, resolve: &dyn Fn(&str, u16) -> Resolution) -> Resul
     let enabled = agent.as_ref().is_some_and(|c| c.enabled);
     let url = agent.and_then(|c| c.url).or_else(|| c8y_url.clone());
     let pending_url = c8y_url.filter(|u| Some(u) != url.as_ref());
-    let resolution = match &url {
-        Some(u) if !sys.is_image() => Some(resolve(&u.host, port_of(u))),
+    let resolution = match (&url, resolve) {
+        (Some(u), Some(resolve)) if !sys.is_image() => Some(resolve(&u.host, port_of(u))),
         _ => None,
     };
     let unit = match &cfg {
@@ -641,10 +650,13 @@ mod tests {
             &|_, _| Ok(1),
         )
         .unwrap();
-        let st = status_with(&t.sys, &|host, port| {
-            assert_eq!((host, port), ("t.example.com", 80));
-            Ok(3)
-        })
+        let st = status_with(
+            &t.sys,
+            Some(&|host, port| {
+                assert_eq!((host, port), ("t.example.com", 80));
+                Ok(3)
+            }),
+        )
         .unwrap();
         assert_eq!(st.resolution, Some(Ok(3)));
         assert_eq!(st.service, State::Loaded("failed".into()));

@@ -60,6 +60,7 @@ impl Command {
             Command::Register(_) => true,
             Command::RemoteAccess(a) => !matches!(a.action, RemoteAccessAction::List { .. }),
             Command::Completions(_) => false,
+            Command::Check(a) => a.fix,
         }
     }
 }
@@ -87,6 +88,28 @@ pub enum Command {
     RemoteAccess(RemoteAccessArgs),
     /// Print the completion script for SHELL on stdout (the packages install bash's, zsh's and fish's).
     Completions(CompletionsArgs),
+    /// Check the appliance: each finding with the command that fixes it; --fix
+    /// applies edge-setup's own safe fixes.
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Exit status: 0 when no check failed (warnings do not fail unless --strict), 1 when \
+one did. As an ordinary user it checks your own VNC session; root checks everything."
+)]
+pub struct CheckArgs {
+    /// Only these areas (comma-separated).
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "AREA,...")]
+    pub only: Vec<crate::health::Area>,
+    /// Apply the fixes that are edge-setup's own (restart a session, remove a stale
+    /// X lock or socket, restore a password file's owner and mode, the /etc/hosts
+    /// line, the sudoers rule, the tenant's endpoints), then check again.
+    #[arg(long)]
+    pub fix: bool,
+    /// Fail on warnings too.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 /// Where the tenant credentials come from. Never the command line: a line

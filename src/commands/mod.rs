@@ -1,6 +1,7 @@
 //! Commands whose domain modules take only the system: here the clap
 //! arguments become calls, and the results become what the user reads.
 
+pub mod check;
 pub mod completions;
 pub mod config;
 pub mod device_id;

@@ -32,7 +32,7 @@ pub const RECORD: &str = "/var/lib/edge-setup/remote-access.json";
 /// update). Held across the tenant's requests, unlike other locks: the record
 /// and the tenant change together, and two runs at once would create the
 /// same endpoint twice.
-const LOCK: &str = "/var/lib/edge-setup/.remote-access.lock";
+pub const LOCK: &str = "/var/lib/edge-setup/.remote-access.lock";
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// Runs `f` holding the remote access lock (none in a dry run).

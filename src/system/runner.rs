@@ -69,6 +69,7 @@ tools! {
     Sh "sh" ["/bin/sh", "/usr/bin/sh"];
     SshKeygen "ssh-keygen" ["/usr/bin/ssh-keygen"];
     Sudo "sudo" ["/usr/bin/sudo"];
+    Timedatectl "timedatectl" ["/usr/bin/timedatectl", "/bin/timedatectl"];
     Systemctl "systemctl" ["/usr/bin/systemctl", "/bin/systemctl"];
     Ufw "ufw" ["/usr/sbin/ufw"];
     Visudo "visudo" ["/usr/sbin/visudo"];

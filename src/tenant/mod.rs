@@ -66,6 +66,14 @@ impl Method {
     }
 }
 
+/// What `Tenant::probe` learnt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Probe {
+    pub status: u16,
+    /// The tenant's clock, from its `Date` header.
+    pub date: Option<std::time::SystemTime>,
+}
+
 /// A connection to the tenant of `c8y.url`, with credentials.
 pub struct Tenant<'a> {
     sys: &'a System,
@@ -79,6 +87,24 @@ pub struct Tenant<'a> {
 impl<'a> Tenant<'a> {
     /// The tenant of `c8y.url`, reached with `credentials`.
     pub fn new(sys: &'a System, credentials: Credentials) -> Result<Tenant<'a>> {
+        let mut tenant = Tenant::connection(sys)?;
+        tenant.auth = credentials.header();
+        // The user's name comes from root's credentials file: a user who ran
+        // the privileged part through sudo is not told it.
+        tenant.who = if sys.sudo_uid().is_some_and(|uid| uid != 0) {
+            "the user of the tenant credentials file".to_string()
+        } else {
+            credentials.who()
+        };
+        Ok(tenant)
+    }
+
+    /// The tenant of `c8y.url` without credentials, for `probe`.
+    pub fn anonymous(sys: &'a System) -> Result<Tenant<'a>> {
+        Tenant::connection(sys)
+    }
+
+    fn connection(sys: &'a System) -> Result<Tenant<'a>> {
         let cfg = Config::load(sys)?;
         let url = cfg.tenant_url(sys)?.ok_or_else(|| {
             Error::missing_key(C8Y_URL.name)
@@ -120,16 +146,33 @@ impl<'a> Tenant<'a> {
         Ok(Tenant {
             sys,
             url,
-            auth: credentials.header(),
-            // The user's name comes from root's credentials file: a user who ran
-            // the privileged part through sudo is not told it.
-            who: if sys.sudo_uid().is_some_and(|uid| uid != 0) {
-                "the user of the tenant credentials file".to_string()
-            } else {
-                credentials.who()
-            },
+            auth: Zeroizing::new(String::new()),
+            who: "nobody (no credentials)".to_string(),
             agent: config.new_agent(),
             timeout,
+        })
+    }
+
+    /// One request without credentials (`GET /tenant/loginOptions`, which any
+    /// client may make): proves TCP, TLS with the configured trust and HTTP to
+    /// the tenant, and gives its clock (the `Date` header). Any HTTP status is
+    /// an answer; only the transport fails.
+    pub fn probe(&self) -> Result<Probe> {
+        let path = "/tenant/loginOptions";
+        let response = self
+            .agent
+            .get(&format!("{}{path}", self.url))
+            .header("Accept", "application/json")
+            .call()
+            .map_err(|e| self.transport_error(Method::Get, path, e))?;
+        let date = response
+            .headers()
+            .get("date")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| httpdate::parse_http_date(v).ok());
+        Ok(Probe {
+            status: response.status().as_u16(),
+            date,
         })
     }
 

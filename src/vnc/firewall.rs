@@ -75,6 +75,23 @@ impl Rule {
         Ok(())
     }
 
+    /// Whether the running firewall has the rule (live only; `None` when it
+    /// cannot tell, or in an image).
+    pub fn is_open(&self, sys: &System) -> Result<Option<bool>> {
+        let query = match self.backend {
+            Backend::Firewalld => Cmd::new(Tool::FirewallCmd).arg("--query-service=vnc-server"),
+            Backend::Ufw => Cmd::new(Tool::Ufw).arg("status"),
+            Backend::Nftables => Cmd::new(Tool::Nft).args(["list", "table", "inet", NFT_TABLE]),
+        };
+        let Some(out) = sys.query(query)? else {
+            return Ok(None);
+        };
+        Ok(Some(match self.backend {
+            Backend::Ufw => out.stdout.contains(&self.ufw_ports()),
+            Backend::Firewalld | Backend::Nftables => out.success(),
+        }))
+    }
+
     /// Removes the rule again.
     pub fn remove(&self, sys: &System) -> Result<()> {
         match self.backend {

@@ -7,6 +7,7 @@
 
 pub mod desktop;
 pub mod firewall;
+pub mod health;
 pub mod package_set;
 pub mod state;
 

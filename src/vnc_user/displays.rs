@@ -93,6 +93,11 @@ pub(super) fn x_servers(sys: &System) -> BTreeMap<u32, u32> {
     found
 }
 
+/// The files an X server leaves for `display`: its lock file and its socket.
+pub(super) fn stale_paths(display: u32) -> Vec<PathBuf> {
+    vec![lock_path(display), socket_path(display)]
+}
+
 fn lock_path(display: u32) -> PathBuf {
     PathBuf::from(format!("/tmp/.X{display}-lock"))
 }

@@ -22,6 +22,7 @@
 
 mod displays;
 mod files;
+pub mod health;
 pub mod mapping;
 mod migrate;
 pub mod password;

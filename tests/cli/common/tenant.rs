@@ -47,6 +47,8 @@ pub struct State {
     pub redirect: Option<String>,
     /// Every request is read and never answered.
     pub hang: bool,
+    /// The tenant's clock runs this many seconds ahead of the host's (its `Date` header).
+    pub clock_offset: i64,
     /// A WAITING_FOR_CONNECTION request turns PENDING_ACCEPTANCE at the Nth GET
     /// of it (the device asking for its credentials).
     pub connect_after: Option<u32>,
@@ -183,8 +185,15 @@ fn serve(conn: TcpStream, config: Arc<rustls::ServerConfig>, state: Arc<Mutex<St
         .and_then(|b| b["location"].as_str())
         .map(|l| format!("Location: {l}\r\n"))
         .unwrap_or_default();
+    let offset = state.lock().unwrap().clock_offset;
+    let now = std::time::SystemTime::now();
+    let clock = match offset >= 0 {
+        true => now + Duration::from_secs(offset as u64),
+        false => now - Duration::from_secs(offset.unsigned_abs()),
+    };
     let head = format!(
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\n{location}Content-Length: {}\r\nConnection: close\r\n\r\n",
+        "HTTP/1.1 {status} {reason}\r\nDate: {}\r\nContent-Type: application/json\r\n{location}Content-Length: {}\r\nConnection: close\r\n\r\n",
+        httpdate::fmt_http_date(clock),
         text.len()
     );
     let _ = tls.write_all(head.as_bytes());
@@ -237,6 +246,10 @@ fn answer(s: &mut State, r: &Seen) -> (u16, Option<Value>) {
         && method == r.method
     {
         return error(status, "injected failure");
+    }
+    // any client may ask how to log in: edge-setup check's probe of TLS and the clock
+    if (r.method.as_str(), r.path.as_str()) == ("GET", "/tenant/loginOptions") {
+        return (200, Some(json!({"loginOptions": [{"type": "BASIC"}]})));
     }
     let basic = format!(
         "Basic {}",
