@@ -195,8 +195,9 @@ pub fn run(process: Process) -> i32 {
 /// Commands that run elsewhere stay as they are: `vnc bundle` on a machine with a
 /// network, `device-id generate` on each appliance made from the image.
 fn for_image(hint: &str, dir: &Path) -> String {
-    const COMMANDS: [&str; 10] = [
+    const COMMANDS: [&str; 11] = [
         "check",
+        "diag",
         "remote-connectivity",
         "remote-access",
         "register",
@@ -300,6 +301,7 @@ fn dispatch(ctx: &Ctx, command: &Command) -> Result<()> {
         Command::RemoteAccess(args) => commands::remote_access::run(ctx, args),
         Command::Completions(args) => commands::completions::run(ctx, args),
         Command::Check(args) => commands::check::run(ctx, args),
+        Command::Diag(args) => commands::diag::run(ctx, args),
     }
 }
 

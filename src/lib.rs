@@ -13,6 +13,7 @@ pub mod commands;
 pub mod config;
 pub mod context;
 pub mod device_id;
+pub mod diag;
 pub mod disk;
 pub mod error;
 #[cfg(test)]

@@ -61,6 +61,7 @@ impl Command {
             Command::RemoteAccess(a) => !matches!(a.action, RemoteAccessAction::List { .. }),
             Command::Completions(_) => false,
             Command::Check(a) => a.fix,
+            Command::Diag(a) => matches!(a.action, DiagAction::Upload { .. }),
         }
     }
 }
@@ -91,6 +92,9 @@ pub enum Command {
     /// Check the appliance: each finding with the command that fixes it; --fix
     /// applies edge-setup's own safe fixes.
     Check(CheckArgs),
+    /// Diagnostics: collect a bundle of the appliance's state for support, or
+    /// attach it to the device in the tenant.
+    Diag(DiagArgs),
 }
 
 #[derive(Debug, Args)]
@@ -110,6 +114,35 @@ pub struct CheckArgs {
     /// Fail on warnings too.
     #[arg(long)]
     pub strict: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DiagArgs {
+    #[command(subcommand)]
+    pub action: DiagAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DiagAction {
+    /// Collect versions, checks, configuration (secrets redacted), mappings, units,
+    /// journals, logs, network, firewall, disk and time into one .tar.gz (root's, 0600),
+    /// then run the diagnostic plugins.
+    Collect {
+        /// Where to write the bundle (default: /var/lib/edge-setup/diag/edge-setup-diag-HOST-TIME.tar.gz).
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// How far back journal excerpts go, like 2h, 30m or 1d.
+        #[arg(long, value_name = "DURATION", default_value = "1d", value_parser = crate::diag::parse_since)]
+        since: crate::diag::Since,
+    },
+    /// Attach a bundle to this device in the tenant: an event, then the bundle as its binary.
+    Upload {
+        /// The bundle 'diag collect' wrote.
+        #[arg(value_name = "FILE")]
+        bundle: PathBuf,
+        #[command(flatten)]
+        credentials: CredentialArgs,
+    },
 }
 
 /// Where the tenant credentials come from. Never the command line: a line

@@ -5,6 +5,7 @@ pub mod check;
 pub mod completions;
 pub mod config;
 pub mod device_id;
+pub mod diag;
 pub mod image;
 pub mod register;
 pub mod remote_access;
