@@ -4,6 +4,7 @@
 
 mod common;
 
+mod check;
 mod completion;
 mod config;
 mod device_id;
