@@ -9,8 +9,8 @@ Runs after 10_vnc on the shared machine and leaves it as it found it."""
 import shlex
 import time
 
-from vmtest.edge import (DEFAULTS, as_10_vnc_left, SUDOERS, SYSTEM_PART, USERS, as_user, blocked_on_pipe, display_of, environ_seen,
-                         vnc_user_as)
+from vmtest.edge import (CERTS, DEFAULTS, SUDOERS, SYSTEM_PART, USERS, as_10_vnc_left, as_user, blocked_on_pipe,
+                         display_of, environ_seen, restore_files, save_files, vnc_user_as)
 from vmtest.image import DISTROS  # runs on every release: sudo 1.9.5 to 1.9.16, OpenSSL 1.1.1 and 3
 
 # Where it runs: sudo, systemd units, TLS and /tmp; nothing of a kernel of its own (the
@@ -18,23 +18,6 @@ from vmtest.image import DISTROS  # runs on every release: sudo 1.9.5 to 1.9.16,
 KINDS = ("container",)
 # The state 10_vnc leaves (admin on :1, operator on :2), on the same machine.
 NEEDS = ("10_vnc",)
-
-# A CA ($1 names it) and a certificate for 127.0.0.1 it signed (srv.pem, srv.key), made by
-# openssl (it comes with ca-certificates) in the current directory. Every extension comes
-# from an -extfile: on bullseye a CA made with `req -x509 -addext` was not trusted by
-# rustls (UnknownIssuer), likely because OpenSSL 1.1.1 also adds the config's v3_ca
-# extensions, so that one came twice; made this way it is trusted on all three releases.
-CERTS = r"""certs() {
-  ec="-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes"
-  printf 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign\n' >caext
-  openssl req -new $ec -keyout ca.key -out ca.csr -subj "/CN=$1" 2>/dev/null
-  openssl x509 -req -in ca.csr -signkey ca.key -out ca.pem -days 2 -extfile caext 2>/dev/null
-  openssl req -new $ec -keyout srv.key -out srv.csr -subj /CN=127.0.0.1 2>/dev/null
-  printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >ext
-  openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out srv.pem -days 2 \
-    -extfile ext 2>/dev/null
-}
-"""
 
 # A tenant on the guest's loopback that answers GETs from files: `openssl s_server -HTTP`.
 # The device is registered (4711) and has no endpoints; a POST ends the connection
@@ -52,25 +35,6 @@ printf '#!/bin/sh\ncd %s/www\nwhile :; do openssl s_server -accept 127.0.0.1:844
 chmod 755 serve
 setsid -f ./serve >log 2>&1 </dev/null
 """
-# What the scenario changes on the shared machine besides the tenant, restored at the end.
-SAVED = ("/etc/edge-setup/edge-setup.toml", "/usr/edge/properties/edge-agent/device-id",
-         "/var/lib/edge-setup/remote-access.json")
-
-
-def save_files(machine) -> None:
-    """Keeps a copy of each file of SAVED that exists (the files alone: a copy of their
-    directories would put its modes on the system's when put back)."""
-    machine.succeed("mkdir -p -m 0700 /root/saved && " + " && ".join(
-        f"{{ ! [ -e {f} ] || cp -a {f} /root/saved/{n}; }}" for n, f in enumerate(SAVED)))
-
-
-def restore_files(machine, *extra: str) -> None:
-    """Puts SAVED back as save_files found it, and removes `extra`."""
-    machine.succeed(" && ".join(
-        f"rm -f {f} && {{ ! [ -e /root/saved/{n} ] || cp -a /root/saved/{n} {f}; }}" for n, f in enumerate(SAVED))
-        + f" && rm -rf /root/saved {' '.join(extra)}")
-
-
 def with_tenant(machine, body) -> None:
     """Runs `body` with the static tenant up and edge-setup configured for it (URL, CA,
     a credentials file, a device ID); then puts the configuration back as it was."""

@@ -189,3 +189,43 @@ def as_10_vnc_left(machine) -> None:
     for n in (1, 2):
         machine.wait_for_unit(f"tigervncserver@:{n}.service")
         machine.wait_for_open_port(5900 + n)
+
+
+# -- a tenant on the guest's loopback (16_hostile_user, 17_check)
+
+# A CA ($1 names it) and a certificate for 127.0.0.1 it signed (srv.pem, srv.key), made by
+# openssl (it comes with ca-certificates) in the current directory. Every extension comes
+# from an -extfile: on bullseye a CA made with `req -x509 -addext` was not trusted by
+# rustls (UnknownIssuer), likely because OpenSSL 1.1.1 also adds the config's v3_ca
+# extensions, so that one came twice; made this way it is trusted on all three releases.
+CERTS = r"""certs() {
+  ec="-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes"
+  printf 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign\n' >caext
+  openssl req -new $ec -keyout ca.key -out ca.csr -subj "/CN=$1" 2>/dev/null
+  openssl x509 -req -in ca.csr -signkey ca.key -out ca.pem -days 2 -extfile caext 2>/dev/null
+  openssl req -new $ec -keyout srv.key -out srv.csr -subj /CN=127.0.0.1 2>/dev/null
+  printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >ext
+  openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out srv.pem -days 2 \
+    -extfile ext 2>/dev/null
+}
+"""
+
+# What a scenario that configures a tenant changes on the shared machine, restored at its end.
+SAVED = ("/etc/edge-setup/edge-setup.toml", "/usr/edge/properties/edge-agent/device-id",
+         "/var/lib/edge-setup/remote-access.json")
+
+
+def save_files(machine) -> None:
+    """Keeps a copy of each file of SAVED that exists (the files alone: a copy of their
+    directories would put its modes on the system's when put back)."""
+    machine.succeed("mkdir -p -m 0700 /root/saved && " + " && ".join(
+        f"{{ ! [ -e {f} ] || cp -a {f} /root/saved/{n}; }}" for n, f in enumerate(SAVED)))
+
+
+def restore_files(machine, *extra: str) -> None:
+    """Puts SAVED back as save_files found it, and removes `extra`."""
+    machine.succeed(" && ".join(
+        f"rm -f {f} && {{ ! [ -e /root/saved/{n} ] || cp -a /root/saved/{n} {f}; }}" for n, f in enumerate(SAVED))
+        + f" && rm -rf /root/saved {' '.join(extra)}")
+
+

@@ -28,6 +28,9 @@ options:
   executable:
     description: The edge-setup program; default C(edge-setup) found on the target's PATH.
     type: path
+seealso:
+  - module: edge_setup.fleet.edge_setup_check
+    description: The appliance's health, C(edge-setup check).
 """
 
 EXAMPLES = r"""

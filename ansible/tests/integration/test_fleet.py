@@ -33,6 +33,13 @@ def fleet(ansible, roots):
     return ansible.inventory({name: host_vars(root, name) for name, root in roots.items()})
 
 
+def tigervnc_installed(root):
+    """The image's package database says TigerVNC 1.12 is installed: its vnc.packages check passes."""
+    status = root / "var/lib/dpkg/status"
+    status.parent.mkdir(parents=True, exist_ok=True)
+    status.write_text("Package: tigervnc-common\nStatus: install ok installed\nVersion: 1.12.0+dfsg-8\n\n")
+
+
 def stats(out):
     return {host: (s["changed"], s["failures"]) for host, s in out["stats"].items()}
 
@@ -130,6 +137,53 @@ def test_info_reads_each_root(ansible, fleet, roots, edge_setup_bin):
     assert "enabled must be true or false" in info["edge-b"]["status"]["problems"][0]["problem"]
 
 
+def test_check_gathers_each_hosts_health_and_fixes(ansible, fleet, roots):
+    assert ansible.playbook(HERE / "site.yml", fleet)[0] == 0
+    for root in roots.values():
+        tigervnc_installed(root)
+    passwd = roots["edge-b"] / "home/admin/.vnc/passwd"
+    passwd.chmod(0o644)
+    never = json.dumps({"check_fail_on": "never"})
+
+    # Failed checks are data with fail_on: never.
+    rc, out = ansible.playbook(HERE / "check.yml", fleet, "-e", never)[:2]
+    assert rc == 0 and stats(out) == {"edge-a": (0, 0), "edge-b": (0, 0)}
+    results = task_results(out, "Check the health")
+    for host, result in results.items():
+        checks = result["checks"]
+        assert {c["area"] for c in checks} == {"identity", "vnc"}
+        assert all({"id", "area", "status", "finding", "next", "fixable"} <= set(c) for c in checks)
+        assert sum(result["counts"].values()) == len(checks)
+        assert {"id": "identity.device-id", "area": "identity", "status": "ok", "finding": host, "next": None, "fixable": False} in checks
+        assert ("vnc.packages", "ok") in [(c["id"], c["status"]) for c in checks]
+        assert result["changed"] is False and result["changes"] == []
+    assert (results["edge-a"]["failed_checks"], results["edge-a"]["counts"]["fail"]) == ([], 0)
+    assert (results["edge-b"]["failed_checks"], results["edge-b"]["counts"]["fail"]) == (["vnc.password-file [admin]"], 1)
+    (bad,) = [c for c in results["edge-b"]["checks"] if c["status"] == "fail"]
+    assert (bad["user"], bad["fixable"]) == ("admin", True)
+
+    # By default they fail their host, naming them.
+    rc, out = ansible.playbook(HERE / "check.yml", fleet)[:2]
+    assert rc == 2 and stats(out) == {"edge-a": (0, 0), "edge-b": (0, 1)}
+    assert "; failed: vnc.password-file [admin]" in task_results(out, "Check the health")["edge-b"]["msg"]
+
+    # fix: in check mode the plan, then the fix, then nothing left to fix.
+    before = {name: snapshot(root) for name, root in roots.items()}
+    fix = json.dumps({"check_fix": True})
+    rc, out = ansible.playbook(HERE / "check.yml", fleet, "-e", fix, "-e", never, "--check", "--diff")[:2]
+    assert rc == 0 and stats(out) == {"edge-a": (0, 0), "edge-b": (1, 0)}
+    assert {name: snapshot(root) for name, root in roots.items()} == before
+    planned = task_results(out, "Check the health")["edge-b"]
+    assert planned["diff"]["prepared"] == "write %s (owner admin:admin, mode 0600)\n" % passwd
+    assert planned["failed_checks"] == ["vnc.password-file [admin]"]
+    rc, out = ansible.playbook(HERE / "check.yml", fleet, "-e", fix)[:2]
+    assert rc == 0 and stats(out) == {"edge-a": (0, 0), "edge-b": (1, 0)}
+    assert os.stat(passwd).st_mode & 0o777 == 0o600
+    assert task_results(out, "Check the health")["edge-b"]["failed_checks"] == []
+    rc, out = ansible.playbook(HERE / "check.yml", fleet, "-e", fix)[:2]
+    assert rc == 0 and stats(out) == {"edge-a": (0, 0), "edge-b": (0, 0)}
+
+
 def test_the_examples_run(ansible, tmp_path):
     examples = HERE.parent.parent / "examples"
     for name in ("edge-plant7-01", "edge-plant7-02"):
@@ -155,6 +209,20 @@ def test_the_examples_run(ansible, tmp_path):
     assert len((tmp_path / "edge-plant7-02/home/admin/.vnc/passwd").read_bytes()) == 16
     rc, out = ansible.playbook(examples / "playbook.yml", examples / "inventory", "-e", json.dumps(overrides))[:2]
     assert rc == 0 and stats(out) == {"edge-plant7-01": (0, 0), "edge-plant7-02": (0, 0)}
+
+    # health.yml: images have checks that fail (no Edge agent installed there), which fail their
+    # host once every host's checks are gathered, each naming them.
+    rc, out = ansible.playbook(examples / "health.yml", examples / "inventory", "-e", json.dumps(overrides))[:2]
+    assert rc == 2 and stats(out) == {"edge-plant7-01": (0, 1), "edge-plant7-02": (0, 1)}
+    health = task_results(out, "Check the appliance")
+    assert all(r["status"] == "ok" and r["counts"]["fail"] > 0 for r in health.values())
+    (summary,) = task_results(out, "Summarise the fleet").values()
+    assert [r["msg"] for r in summary["results"]] == ["%s: %s" % (h, health[h]["msg"]) for h in ("edge-plant7-01", "edge-plant7-02")]
+    shown = task_results(out, "Show each failed check with the command that fixes it")
+    failed = task_results(out, "Fail the appliances with failed checks")
+    for host, result in health.items():
+        assert [r["msg"].split(": ")[0] for r in shown[host]["results"]] == result["failed_checks"]
+        assert failed[host]["msg"] == "%d failed: %s" % (result["counts"]["fail"], ", ".join(result["failed_checks"]))
 
 
 def test_package_steps(ansible, roots, tmp_path):

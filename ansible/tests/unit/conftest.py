@@ -31,7 +31,7 @@ if "--credentials-stdin" in sys.argv:
 with open(os.path.join(state, "calls.jsonl"), "a") as f:
     f.write(json.dumps(call) + "\\n")
 kind = "version" if "--version" in sys.argv else next(
-    (k for k in ("status", "register", "sync", "ssh") if k in sys.argv), "apply")
+    (k for k in ("status", "register", "sync", "ssh", "check") if k in sys.argv), "apply")
 with open(os.path.join(state, "replies.json")) as f:
     reply = json.load(f)[kind]
 sys.stdout.write(reply["stdout"].replace("@DIR@", call.get("dir", "")))
