@@ -51,6 +51,12 @@ pub fn run(ctx: &Ctx, args: &RemoteConnectivityArgs) -> Result<()> {
             if let Some(first) = st.problems.first() {
                 return Err(agent::damaged(&st.problems, first));
             }
+            if let (Some(Err(why)), Some(url)) = (&st.resolution, &st.url) {
+                ctx.out.warn(&format!(
+                    "the tenant's host {} does not resolve ({why}): 'sudo edge-setup check --only tenant' checks the way to it step by step",
+                    url.host
+                ));
+            }
             if let (Some(pending), Some(url)) = (&st.pending_url, &st.url) {
                 ctx.out.note(&format!(
                     "c8y.url is {pending}, but the agent is configured for {url}: 'sudo edge-setup remote-connectivity enable' applies it"
