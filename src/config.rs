@@ -153,7 +153,7 @@ pub static KEYS: &[KeyDef] = &[
         None,
     ),
     C8Y_REQUEST_TIMEOUT.define(
-        "Seconds one request to the tenant may take, connecting included, before it fails.",
+        "Seconds one request to the tenant may take, connecting included, before it fails (one more per 64 KiB it sends).",
         "60",
         Some("30"),
     ),

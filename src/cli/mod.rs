@@ -136,6 +136,11 @@ pub enum DiagAction {
         since: crate::diag::Since,
     },
     /// Attach a bundle to this device in the tenant: an event, then the bundle as its binary.
+    #[command(
+        after_help = "FILE is a regular file (not a link) of gzip data, at most 50 MiB. The tenant \
+user needs the permission Events: admin (ROLE_EVENT_ADMIN); the device is the one 'edge-setup \
+device-id' shows, registered in the tenant of c8y.url."
+    )]
     Upload {
         /// The bundle 'diag collect' wrote.
         #[arg(value_name = "FILE")]

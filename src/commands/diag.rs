@@ -9,8 +9,13 @@ pub fn run(ctx: &Ctx, args: &DiagArgs) -> Result<()> {
     match &args.action {
         DiagAction::Collect { output, since } => diag::collect::run(&ctx.sys, output.as_deref(), *since),
         DiagAction::Upload { bundle, credentials } => {
-            let tenant = super::remote_access::connect(ctx, credentials, "diag upload")?;
-            diag::upload::run(&tenant, bundle)
+            let command = format!("diag upload {}", bundle.display());
+            ctx.sys.require_root(&command)?;
+            // the file is checked before the credentials are read and anything is sent
+            let bundle = diag::upload::Bundle::read(&ctx.sys, bundle)?;
+            let tenant = super::remote_access::connect(ctx, credentials, &command)?;
+            ctx.out.result(diag::upload::run(&tenant, &bundle)?);
+            Ok(())
         }
     }
 }

@@ -214,6 +214,11 @@ impl<'t, 'a> Device<'t, 'a> {
     /// This appliance's device in the tenant; an error naming `register` when
     /// the tenant does not know it yet.
     pub fn find(tenant: &'t Tenant<'a>) -> Result<Device<'t, 'a>> {
+        Device::find_for(tenant, "remote access endpoints belong to a registered device")
+    }
+
+    /// `find`, for something else that belongs to the device (`why` says what).
+    pub fn find_for(tenant: &'t Tenant<'a>, why: &str) -> Result<Device<'t, 'a>> {
         let sys = tenant.sys();
         let id = crate::device_id::read(sys)?.ok_or_else(|| crate::device_id::missing(sys))?;
         let e = match registration::state(tenant, &id)? {
@@ -232,7 +237,7 @@ impl<'t, 'a> Device<'t, 'a> {
             ))
             .hint("register it first: sudo edge-setup register --accept --wait"),
         };
-        Err(e.why("remote access endpoints belong to a registered device"))
+        Err(e.why(why))
     }
 
     fn path(&self) -> String {

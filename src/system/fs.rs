@@ -473,6 +473,18 @@ impl Root {
         Ok(Some((read_fd(fd, max, &host)?, Meta::from(&st))))
     }
 
+    /// Opens a regular file to read, never through a link at its end: the file
+    /// and its length, for a file too large to read whole first; `None` when missing.
+    pub fn open_regular(&self, target: &Path) -> Result<Option<(File, u64)>> {
+        let Some((fd, st, host)) = self.open_to_read(target)? else {
+            return Ok(None);
+        };
+        if let Some(problem) = not_regular(&st) {
+            return Err(unreadable(&host, &problem));
+        }
+        Ok(Some((File::from(fd), st.st_size as u64)))
+    }
+
     /// Reads a file in a user's home: never through a link, and only a regular
     /// file with one link, owned by `owner` (in an image also by the image's
     /// owner, who built it), of at most `max` bytes. Anything else (a FIFO that

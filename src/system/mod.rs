@@ -544,6 +544,26 @@ impl System {
         Ok(bytes)
     }
 
+    /// Opens a file the user named to send it on (a bundle), reached like
+    /// `read_host_private` but readable by anyone: the file and its length.
+    pub fn open_host_regular(&self, path: &Path) -> Result<(File, u64)> {
+        // a link or a directory named is wrong input, said plainly; the open
+        // refuses them too, should the name change in between
+        match std::fs::symlink_metadata(path) {
+            Ok(m) if m.is_symlink() => {
+                return Err(
+                    Error::bad_input(format!("{} is a symbolic link; name the file itself", path.display()))
+                        .hint(format!("readlink -f {} shows where it points", path.display())),
+                );
+            }
+            Ok(m) if m.is_dir() => return Err(named_file_error(path, std::io::ErrorKind::IsADirectory.into())),
+            _ => {}
+        }
+        host_root()?
+            .open_regular(&absolute(path)?)?
+            .ok_or_else(|| named_file_error(path, std::io::ErrorKind::NotFound.into()))
+    }
+
     /// Reads a secret from a file the user named (first line, without its line
     /// ending); refuses a file that group or others may read.
     pub fn read_host_secret(&self, path: &Path) -> Result<Zeroizing<String>> {

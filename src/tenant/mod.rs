@@ -1,5 +1,5 @@
-//! The Cumulocity tenant's REST API, for device registration and Cloud Remote
-//! Access endpoints: HTTPS only (rustls; the distribution's CA bundle plus
+//! The Cumulocity tenant's REST API, for device registration, Cloud Remote
+//! Access endpoints and events with a file (a diagnostics bundle): HTTPS only (rustls; the distribution's CA bundle plus
 //! `c8y.ca-file`, never a CA named by the environment), through `c8y.proxy` or
 //! root's own proxy variables (never a sudo caller's),
 //! basic or bearer authentication, one timeout per request
@@ -26,6 +26,29 @@ use crate::system::System;
 /// The largest response body read (a page of endpoints is a few KiB).
 const MAX_BODY: u64 = 4 * 1024 * 1024;
 
+/// The slowest uplink a request's body is given time for, in bytes a second
+/// (0.5 Mbit/s, a poor cellular link): each request may take
+/// `c8y.request-timeout` and a second more per 64 KiB it sends.
+const MIN_SEND_RATE: u64 = 64 * 1024;
+
+/// What a request sends.
+enum Body<'b> {
+    Json(&'b [u8]),
+    /// `multipart/form-data` parts separated by `boundary`.
+    Form {
+        boundary: &'b str,
+        bytes: &'b [u8],
+    },
+}
+
+/// A file `Tenant::upload` sends.
+pub struct Attachment<'f> {
+    /// The name the tenant shows and gives a download (see [`file_name`]).
+    pub name: &'f str,
+    pub content_type: &'static str,
+    pub bytes: &'f [u8],
+}
+
 /// What a request needs the tenant user to be allowed, for the hint of a 403.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Permission {
@@ -35,6 +58,8 @@ pub enum Permission {
     Registration,
     /// Cloud Remote Access endpoints.
     RemoteAccess,
+    /// Events and their attached files.
+    Events,
 }
 
 impl Permission {
@@ -43,6 +68,7 @@ impl Permission {
             Permission::Identity => "Identity: read (ROLE_IDENTITY_READ)",
             Permission::Registration => "Device control: admin (ROLE_DEVICE_CONTROL_ADMIN)",
             Permission::RemoteAccess => "Remote access: admin (ROLE_REMOTE_ACCESS_ADMIN)",
+            Permission::Events => "Events: admin (ROLE_EVENT_ADMIN)",
         }
     }
 }
@@ -164,7 +190,7 @@ impl<'a> Tenant<'a> {
             .get(&format!("{}{path}", self.url))
             .header("Accept", "application/json")
             .call()
-            .map_err(|e| self.transport_error(Method::Get, path, e))?;
+            .map_err(|e| self.transport_error(Method::Get, path, self.timeout, e))?;
         let date = response
             .headers()
             .get("date")
@@ -203,42 +229,72 @@ impl<'a> Tenant<'a> {
     ) -> Result<Option<Option<Value>>> {
         self.sys
             .tenant_change(format!("{} {path}", method.as_str()), what.to_string(), || {
-                self.call(method, path, body, need)
+                self.call(method, path, body.map(Body::Json), need)
             })
     }
 
-    fn call(&self, method: Method, path: &str, body: Option<&[u8]>, need: Permission) -> Result<Option<Value>> {
+    /// A POST of `file` as `multipart/form-data`, a change like `change`: listed,
+    /// not sent, with `--dry-run` (`None`); a 404 is `Some(None)`.
+    pub fn upload(&self, path: &str, file: &Attachment, what: &str, need: Permission) -> Result<Option<Option<Value>>> {
+        self.sys.tenant_change(format!("POST {path}"), what.to_string(), || {
+            let (boundary, bytes) = form(file, random_boundary)?;
+            self.call(
+                Method::Post,
+                path,
+                Some(Body::Form {
+                    boundary: &boundary,
+                    bytes: &bytes,
+                }),
+                need,
+            )
+        })
+    }
+
+    fn call(&self, method: Method, path: &str, body: Option<Body>, need: Permission) -> Result<Option<Value>> {
         let url = format!("{}{path}", self.url);
         let auth: &str = &self.auth;
-        let sent = match (method, body) {
-            (Method::Get, _) => self
+        let (content_type, bytes) = match body {
+            None => ("application/json".to_string(), &b"{}"[..]),
+            Some(Body::Json(bytes)) => ("application/json".to_string(), bytes),
+            Some(Body::Form { boundary, bytes }) => (format!("multipart/form-data; boundary={boundary}"), bytes),
+        };
+        // c8y.request-timeout is meant for JSON; a bundle of megabytes needs longer
+        let timeout = self.timeout + Duration::from_secs(bytes.len() as u64 / MIN_SEND_RATE);
+        let sent = match method {
+            Method::Get => self
                 .agent
                 .get(&url)
                 .header("Authorization", auth)
                 .header("Accept", "application/json")
                 .call(),
-            (Method::Delete, _) => self
+            Method::Delete => self
                 .agent
                 .delete(&url)
                 .header("Authorization", auth)
                 .header("Accept", "application/json")
                 .call(),
-            (Method::Post, body) => self
+            Method::Post => self
                 .agent
                 .post(&url)
+                .config()
+                .timeout_global(Some(timeout))
+                .build()
                 .header("Authorization", auth)
                 .header("Accept", "application/json")
-                .header("Content-Type", "application/json")
-                .send(body.unwrap_or(b"{}")),
-            (Method::Put, body) => self
+                .header("Content-Type", &content_type)
+                .send(bytes),
+            Method::Put => self
                 .agent
                 .put(&url)
+                .config()
+                .timeout_global(Some(timeout))
+                .build()
                 .header("Authorization", auth)
                 .header("Accept", "application/json")
-                .header("Content-Type", "application/json")
-                .send(body.unwrap_or(b"{}")),
+                .header("Content-Type", &content_type)
+                .send(bytes),
         };
-        let mut response = sent.map_err(|e| self.transport_error(method, path, e))?;
+        let mut response = sent.map_err(|e| self.transport_error(method, path, timeout, e))?;
         let status = response.status().as_u16();
         if (300..400).contains(&status) {
             let to = response
@@ -263,7 +319,7 @@ impl<'a> Tenant<'a> {
             .with_config()
             .limit(MAX_BODY)
             .read_to_string()
-            .map_err(|e| self.transport_error(method, path, e))?;
+            .map_err(|e| self.transport_error(method, path, timeout, e))?;
         match status {
             200..=299 if text.trim().is_empty() => Ok(Some(Value::Null)),
             200..=299 => serde_json::from_str(&text).map(Some).map_err(|e| {
@@ -320,14 +376,14 @@ impl<'a> Tenant<'a> {
             .hint(hint)
     }
 
-    fn transport_error(&self, method: Method, path: &str, err: ureq::Error) -> Error {
+    fn transport_error(&self, method: Method, path: &str, timeout: Duration, err: ureq::Error) -> Error {
         let request = format!("{} {path}", method.as_str());
         let host = &self.url.host;
         match err {
             ureq::Error::Timeout(_) => Error::failure(format!(
                 "the tenant {} did not answer {request} within {} s",
                 self.url,
-                self.timeout.as_secs()
+                timeout.as_secs()
             ))
             .hint(format!(
                 "check the network to {host} (proxy, firewall), or allow more time: sudo edge-setup config set {C8Y_REQUEST_TIMEOUT} 60"
@@ -443,6 +499,64 @@ fn trusted_roots(sys: &System, extra: Option<&Path>) -> Result<Vec<ureq::tls::Ce
     Ok(roots)
 }
 
+/// `name` as a file name for the tenant: letters, digits, '.', '-' and '_'
+/// kept, anything else (a quote or line end that would end the part's header,
+/// a control character) made '_'.
+pub fn file_name(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// The `multipart/form-data` body (RFC 7578) of `file` and its boundary, as
+/// Cumulocity's binary uploads take it: an `object` part naming the file and
+/// its type, then the `file` part. The boundary is drawn again until it occurs
+/// nowhere in the file, so no byte of the file can end its part early.
+fn form(file: &Attachment, mut draw: impl FnMut() -> Result<String>) -> Result<(String, Vec<u8>)> {
+    let boundary = loop {
+        let b = draw()?;
+        if !contains(file.bytes, b.as_bytes()) {
+            break b;
+        }
+    };
+    let name = file_name(file.name);
+    let object = serde_json::json!({"name": name, "type": file.content_type});
+    let head = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"object\"\r\n\r\n{object}\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\nContent-Type: {}\r\n\r\n",
+        file.content_type
+    );
+    let tail = format!("\r\n--{boundary}--\r\n");
+    let mut body = Vec::with_capacity(head.len() + file.bytes.len() + tail.len());
+    body.extend_from_slice(head.as_bytes());
+    body.extend_from_slice(file.bytes);
+    body.extend_from_slice(tail.as_bytes());
+    Ok((boundary, body))
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// A boundary of 128 random bits.
+fn random_boundary() -> Result<String> {
+    use std::io::Read;
+    let mut buf = [0u8; 16];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut buf))
+        .map_err(|e| Error::io("read", Path::new("/dev/urandom"), e))?;
+    Ok(format!(
+        "edge-setup-{}",
+        buf.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    ))
+}
+
 /// Encodes a path segment (a device ID may hold ':').
 pub fn segment(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -474,6 +588,30 @@ mod tests {
         let long = format!(r#"{{"message":"{}\u001b[31m"}}"#, "a".repeat(500));
         let m = tenant_message(&long).unwrap();
         assert!(m.len() < 330 && !m.contains('\u{1b}'), "{m}");
+    }
+
+    #[test]
+    fn a_form_holds_the_file_byte_for_byte_and_a_boundary_not_in_it() {
+        let bytes: Vec<u8> = (0..=255u8).chain(b"--taken\r\n".iter().copied()).collect();
+        let file = Attachment {
+            name: "diag \"x\"\r\n.tar.gz",
+            content_type: "application/gzip",
+            bytes: &bytes,
+        };
+        let mut drawn = vec!["taken".to_string(), "free".to_string()].into_iter();
+        let (boundary, body) = form(&file, || Ok(drawn.next().unwrap())).unwrap();
+        // the first boundary drawn occurs in the file
+        assert_eq!(boundary, "free");
+        let head = "--free\r\nContent-Disposition: form-data; name=\"object\"\r\n\r\n\
+                    {\"name\":\"diag__x___.tar.gz\",\"type\":\"application/gzip\"}\r\n\
+                    --free\r\nContent-Disposition: form-data; name=\"file\"; filename=\"diag__x___.tar.gz\"\r\n\
+                    Content-Type: application/gzip\r\n\r\n";
+        assert_eq!(&body[..head.len()], head.as_bytes());
+        assert_eq!(&body[head.len()..head.len() + bytes.len()], &bytes[..]);
+        assert_eq!(&body[head.len() + bytes.len()..], b"\r\n--free--\r\n");
+        let random = random_boundary().unwrap();
+        assert!(random.len() == 43 && random.starts_with("edge-setup-"), "{random}");
+        assert_ne!(random, random_boundary().unwrap());
     }
 
     #[test]

@@ -571,10 +571,10 @@ fn register_requests_accepts_and_waits_then_changes_nothing() {
         ]
     );
     let post = tenant.with(|s| s.log.iter().find(|r| r.method == "POST").unwrap().body.clone());
-    assert_eq!(serde_json::from_str::<Value>(&post).unwrap(), json!({"id": DEVICE}));
+    assert_eq!(serde_json::from_slice::<Value>(&post).unwrap(), json!({"id": DEVICE}));
     let put = tenant.with(|s| s.log.iter().find(|r| r.method == "PUT").unwrap().body.clone());
     assert_eq!(
-        serde_json::from_str::<Value>(&put).unwrap(),
+        serde_json::from_slice::<Value>(&put).unwrap(),
         json!({"status": "ACCEPTED"})
     );
     assert!(

@@ -1,12 +1,13 @@
 """A Cumulocity tenant on the host's loopback for the remote access steps: HTTPS with a CA
-made by openssl, the identity and Cloud Remote Access requests the README documents (the
-same contract as the Rust tests' tenant, tests/cli/common/tenant.rs), every request checked
-and kept. A guest reaches it through a reverse SSH forward (its own loopback); the
+made by openssl, the identity, Cloud Remote Access and event requests the README documents
+(the same contract as the Rust tests' tenant, tests/cli/common/tenant.rs), every request
+checked and kept. A guest reaches it through a reverse SSH forward (its own loopback); the
 Ansible collection's integration test uses it too."""
 
 from __future__ import annotations
 
 import base64
+import datetime
 import json
 import ssl
 import subprocess
@@ -43,7 +44,11 @@ class Tenant:
         self.ca, cert, key = _ca_and_cert(out)
         self.devices = dict(devices)
         self.endpoints: dict[str, list[dict]] = {mo: [] for mo in devices.values()}
-        self.log: list[tuple[str, str, dict | None]] = []
+        self.events: dict[str, dict] = {}
+        # event id -> {"filename", "content_type", "bytes"}: the file attached to it
+        self.binaries: dict[str, dict] = {}
+        # the body as JSON; a multipart upload's as bytes
+        self.log: list[tuple[str, str, dict | bytes | None]] = []
         self.violations: list[str] = []
         self._next = 200
         self._lock = threading.Lock()
@@ -56,7 +61,8 @@ class Tenant:
             def _answer(self, method: str) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
-                body = json.loads(raw) if raw else None
+                multipart = (self.headers.get("Content-Type") or "").startswith("multipart/")
+                body = raw if multipart else json.loads(raw) if raw else None
                 with tenant._lock:
                     tenant.log.append((method, self.path, body))
                     status, answer = tenant._route(method, self.path, self.headers, body)
@@ -101,7 +107,13 @@ class Tenant:
         expected = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
         if headers.get("Authorization") != expected:
             return 401, {"error": "security/Unauthorized", "message": "Invalid credentials!"}
+        if headers.get("Accept") != "application/json":
+            self.violations.append(f"{method} {path}: Accept is not application/json")
         parts = path.strip("/").split("/")
+        if method == "POST" and parts == ["event", "events"]:
+            return self._event(path, headers, body)
+        if method == "POST" and len(parts) == 4 and parts[:2] == ["event", "events"] and parts[3] == "binaries":
+            return self._attach(path, parts[2], headers, body)
         if method == "GET" and parts[:3] == ["identity", "externalIds", "c8y_Serial"] and len(parts) == 4:
             mo = self.devices.get(parts[3])
             if mo is None:
@@ -128,3 +140,116 @@ class Tenant:
                 return 201, {k: v for k, v in stored.items() if k not in ("password", "privateKey")}
         self.violations.append(f"unexpected {method} {path}")
         return 404, {"message": "unknown resource"}
+
+    def _refuse(self, path: str, why: str) -> tuple[int, object]:
+        self.violations.append(f"POST {path}: {why}")
+        return 422, {"message": why}
+
+    def _event(self, path: str, headers, body) -> tuple[int, object]:
+        """An event needs a device's managed object as its source, a type, a text and an ISO 8601 time."""
+        if headers.get("Content-Type") != "application/json" or not isinstance(body, dict):
+            return self._refuse(path, "not a JSON body")
+        source = (body.get("source") or {}).get("id")
+        if source not in self.devices.values():
+            return self._refuse(path, f"source {source} is no device's managed object")
+        missing = [k for k in ("type", "text") if not isinstance(body.get(k), str) or not body[k]]
+        if missing:
+            return self._refuse(path, f"missing {missing}")
+        if not _iso8601(body.get("time")):
+            return self._refuse(path, f"time {body.get('time')!r} is not ISO 8601")
+        self._next += 1
+        stored = dict(body, id=str(self._next))
+        self.events[stored["id"]] = stored
+        return 201, stored
+
+    def _attach(self, path: str, event: str, headers, body) -> tuple[int, object]:
+        """multipart/form-data with a `file` part (filename, content type) and optionally an
+        `object` part (JSON naming the same file); the event must exist and hold no file yet."""
+        content_type = headers.get("Content-Type") or ""
+        kind, _, params = content_type.partition(";")
+        boundary = _param(params, "boundary")
+        if kind.strip() != "multipart/form-data" or not boundary or not isinstance(body, bytes):
+            return self._refuse(path, f"Content-Type is {content_type!r}, not multipart/form-data with a boundary")
+        try:
+            parts = _parts(body, boundary)
+        except ValueError as e:
+            return self._refuse(path, str(e))
+        file, obj = None, None
+        for part_headers, content in parts:
+            disposition = part_headers.get("content-disposition", "")
+            form, _, params = disposition.partition(";")
+            name = _param(params, "name")
+            if form.strip() != "form-data":
+                return self._refuse(path, f"a part's Content-Disposition is {disposition!r}")
+            if name == "file":
+                filename = _param(params, "filename")
+                if not filename or not part_headers.get("content-type"):
+                    return self._refuse(path, "the file part has no filename or no Content-Type")
+                file = {"filename": filename, "content_type": part_headers["content-type"], "bytes": content}
+            elif name == "object":
+                try:
+                    obj = json.loads(content)
+                except ValueError:
+                    return self._refuse(path, "the object part is not JSON")
+            else:
+                return self._refuse(path, f"an unknown part {name!r}")
+        if file is None:
+            return self._refuse(path, "no file part")
+        if obj is not None and (obj.get("name") != file["filename"] or obj.get("type") != file["content_type"]):
+            return self._refuse(path, f"the object part {obj} does not name the file part")
+        if event not in self.events:
+            return 404, {"message": "no such event"}
+        if event in self.binaries:
+            return 409, {"message": "the event has a binary already"}
+        self.binaries[event] = file
+        shown = {"name": file["filename"], "type": file["content_type"], "length": len(file["bytes"])}
+        self.events[event]["c8y_IsBinary"] = shown
+        return 201, dict(shown, source=event)
+
+
+def _iso8601(t) -> bool:
+    """A date, `T`, a time and a zone (`Z` or an offset)."""
+    if not isinstance(t, str) or len(t) < 20 or t[10] != "T":
+        return False
+    try:
+        return datetime.datetime.fromisoformat(t.replace("Z", "+00:00")).tzinfo is not None
+    except ValueError:
+        return False
+
+
+def _param(params: str, key: str) -> str | None:
+    """The value of `key` in `; key=value` parameters (quoted or not)."""
+    for p in params.split(";"):
+        k, eq, v = p.strip().partition("=")
+        if eq and k.strip().lower() == key:
+            return v.strip().strip('"')
+    return None
+
+
+def _parts(body: bytes, boundary: str) -> list[tuple[dict[str, str], bytes]]:
+    """The parts of a multipart body (RFC 2046): each its headers (names in lower case) and
+    its content, byte for byte."""
+    first = b"--" + boundary.encode()
+    delimiter = b"\r\n" + first
+    if not body.startswith(first):
+        raise ValueError("the body does not begin with the boundary")
+    rest = body[len(first):]
+    parts = []
+    while not rest.startswith(b"--"):
+        if not rest.startswith(b"\r\n"):
+            raise ValueError("no line end after a boundary")
+        end = rest.find(delimiter, 2)
+        if end < 0:
+            raise ValueError("a part is not closed by the boundary")
+        part, rest = rest[2:end], rest[end + len(delimiter):]
+        head, sep, content = part.partition(b"\r\n\r\n")
+        if not sep:
+            raise ValueError("a part has no end of its headers")
+        headers = {}
+        for line in head.decode().split("\r\n"):
+            k, colon, v = line.partition(":")
+            if not colon:
+                raise ValueError(f"a part's header line {line!r}")
+            headers[k.strip().lower()] = v.strip()
+        parts.append((headers, content))
+    return parts

@@ -1,7 +1,8 @@
 //! A Cumulocity tenant on loopback, for the tenant commands' tests: HTTPS with
 //! a test CA (given to edge-setup through c8y.ca-file), exactly the endpoints
 //! the README documents, each request checked (method, path, authentication,
-//! content type, body fields) and logged, state kept between calls.
+//! content type, body fields, the parts of a multipart upload) and logged,
+//! state kept between calls.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -23,7 +24,16 @@ pub struct Seen {
     pub method: String,
     pub path: String,
     pub headers: BTreeMap<String, String>,
-    pub body: String,
+    /// As sent: a file upload is not text.
+    pub body: Vec<u8>,
+}
+
+/// The file attached to an event, as the tenant took it from the `file` part.
+#[derive(Debug, Clone)]
+pub struct Binary {
+    pub filename: String,
+    pub content_type: String,
+    pub bytes: Vec<u8>,
 }
 
 /// What the tenant holds and how it misbehaves.
@@ -35,6 +45,10 @@ pub struct State {
     pub requests: BTreeMap<String, String>,
     /// Managed object id -> its endpoints (as stored: secrets included).
     pub endpoints: BTreeMap<String, Vec<Value>>,
+    /// Event id -> the event as stored.
+    pub events: BTreeMap<String, Value>,
+    /// Event id -> its attached file.
+    pub binaries: BTreeMap<String, Binary>,
     pub next_id: u64,
     pub log: Vec<Seen>,
     /// Bodies or fields the tenant refused, with why: a test asserts none.
@@ -43,6 +57,8 @@ pub struct State {
     pub fail: Option<u16>,
     /// Requests of this method get this status.
     pub fail_on: Option<(&'static str, u16)>,
+    /// Requests whose path ends with this get this status.
+    pub fail_at: Option<(&'static str, u16)>,
     /// Every request is redirected there (a proxy's login page, an old address).
     pub redirect: Option<String>,
     /// Every request is read and never answered.
@@ -140,6 +156,16 @@ impl Tenant {
         self.with(|s| s.endpoints.get(mo).cloned().unwrap_or_default())
     }
 
+    /// The events made, in the order of their ids.
+    pub fn events(&self) -> Vec<Value> {
+        self.with(|s| s.events.values().cloned().collect())
+    }
+
+    /// The file attached to event `id`.
+    pub fn binary(&self, id: &str) -> Option<Binary> {
+        self.with(|s| s.binaries.get(id).cloned())
+    }
+
     /// An endpoint somebody else made (the operator, by hand).
     pub fn add_foreign(&self, mo: &str, body: Value) -> String {
         self.with(|s| {
@@ -227,7 +253,7 @@ fn read_request(tls: &mut impl Read) -> Option<Seen> {
         method,
         path,
         headers,
-        body: String::from_utf8(body).ok()?,
+        body,
     })
 }
 
@@ -247,6 +273,11 @@ fn answer(s: &mut State, r: &Seen) -> (u16, Option<Value>) {
     {
         return error(status, "injected failure");
     }
+    if let Some((end, status)) = s.fail_at
+        && r.path.ends_with(end)
+    {
+        return error(status, "injected failure");
+    }
     // any client may ask how to log in: edge-setup check's probe of TLS and the clock
     if (r.method.as_str(), r.path.as_str()) == ("GET", "/tenant/loginOptions") {
         return (200, Some(json!({"loginOptions": [{"type": "BASIC"}]})));
@@ -263,13 +294,18 @@ fn answer(s: &mut State, r: &Seen) -> (u16, Option<Value>) {
         s.violations
             .push(format!("{} {}: Accept is not application/json", r.method, r.path));
     }
+    let segs: Vec<&str> = r.path.trim_start_matches('/').split('/').collect();
+    // a file comes as multipart/form-data, not JSON
+    if let ("POST", ["event", "events", id, "binaries"]) = (r.method.as_str(), segs.as_slice()) {
+        return attach(s, r, &decode(id));
+    }
     let body: Value = if matches!(r.method.as_str(), "POST" | "PUT") {
         if r.headers.get("content-type").map(String::as_str) != Some("application/json") {
             s.violations
                 .push(format!("{} {}: Content-Type is not application/json", r.method, r.path));
             return error(415, "unsupported media type");
         }
-        match serde_json::from_str(&r.body) {
+        match serde_json::from_slice(&r.body) {
             Ok(v) => v,
             Err(_) => {
                 s.violations
@@ -296,7 +332,6 @@ fn answer(s: &mut State, r: &Seen) -> (u16, Option<Value>) {
             s.endpoints.entry(mo).or_default();
         }
     }
-    let segs: Vec<&str> = r.path.trim_start_matches('/').split('/').collect();
     match (r.method.as_str(), segs.as_slice()) {
         ("GET", ["identity", "externalIds", "c8y_Serial", id]) => match s.devices.get(&decode(id)) {
             Some(mo) => (
@@ -386,6 +421,18 @@ fn answer(s: &mut State, r: &Seen) -> (u16, Option<Value>) {
             *e = stored.clone();
             (200, Some(shown(&stored)))
         }
+        ("POST", ["event", "events"]) => {
+            if let Err(why) = check_event(s, &body) {
+                s.violations.push(format!("POST event: {why}"));
+                return error(422, &why);
+            }
+            s.next_id += 1;
+            let id = s.next_id.to_string();
+            let mut stored = body.clone();
+            stored["id"] = json!(id);
+            s.events.insert(id, stored.clone());
+            (201, Some(stored))
+        }
         ("DELETE", ["service", "remoteaccess", "devices", mo, "configurations", id]) => {
             let Some(list) = s.endpoints.get_mut(*mo) else {
                 return error(404, "no such device");
@@ -402,6 +449,170 @@ fn answer(s: &mut State, r: &Seen) -> (u16, Option<Value>) {
             s.violations.push(format!("unknown request {} {}", r.method, r.path));
             error(404, "unknown resource")
         }
+    }
+}
+
+/// The fields the API requires of an event: a device's managed object as its
+/// source, a type, a text and an ISO 8601 time.
+fn check_event(s: &State, b: &Value) -> Result<(), String> {
+    let source = b["source"]["id"].as_str().ok_or("source.id missing")?;
+    if !s.devices.values().any(|mo| mo == source) {
+        return Err(format!("source {source} is no device's managed object"));
+    }
+    for k in ["type", "text"] {
+        b[k].as_str().filter(|v| !v.is_empty()).ok_or(format!("{k} missing"))?;
+    }
+    let time = b["time"].as_str().ok_or("time missing")?;
+    if !is_iso8601(time) {
+        return Err(format!("time {time} is not ISO 8601"));
+    }
+    Ok(())
+}
+
+/// `YYYY-MM-DDTHH:MM:SS`, an optional fraction, then `Z` or `+HH:MM`/`-HH:MM`.
+fn is_iso8601(t: &str) -> bool {
+    let b = t.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+    let date_time = b.len() >= 19
+        && digits(0..4)
+        && b[4] == b'-'
+        && digits(5..7)
+        && b[7] == b'-'
+        && digits(8..10)
+        && b[10] == b'T'
+        && digits(11..13)
+        && b[13] == b':'
+        && digits(14..16)
+        && b[16] == b':'
+        && digits(17..19);
+    if !date_time {
+        return false;
+    }
+    let mut rest = &t[19..];
+    if let Some(fraction) = rest.strip_prefix('.') {
+        let n = fraction.bytes().take_while(u8::is_ascii_digit).count();
+        if n == 0 {
+            return false;
+        }
+        rest = &fraction[n..];
+    }
+    let zone = rest.as_bytes();
+    rest == "Z"
+        || (zone.len() == 6
+            && (zone[0] == b'+' || zone[0] == b'-')
+            && zone[1..3].iter().all(u8::is_ascii_digit)
+            && zone[3] == b':'
+            && zone[4..6].iter().all(u8::is_ascii_digit))
+}
+
+/// `POST /event/events/{id}/binaries`: a multipart/form-data body with a
+/// `file` part (its filename and content type) and optionally an `object` part
+/// (JSON naming the same file), as the API documents. The event must exist
+/// and hold no file yet (409).
+fn attach(s: &mut State, r: &Seen, id: &str) -> (u16, Option<Value>) {
+    let mut refuse = |why: String| {
+        s.violations.push(format!("POST {}: {why}", r.path));
+        error(422, &why)
+    };
+    let content_type = r.headers.get("content-type").cloned().unwrap_or_default();
+    let Some(boundary) = content_type
+        .strip_prefix("multipart/form-data;")
+        .and_then(|params| param(params, "boundary"))
+    else {
+        return refuse(format!(
+            "Content-Type is {content_type:?}, not multipart/form-data with a boundary"
+        ));
+    };
+    let parts = match parts(&r.body, &boundary) {
+        Ok(p) => p,
+        Err(why) => return refuse(why),
+    };
+    let mut file = None;
+    let mut object = None;
+    for (headers, content) in parts {
+        let disposition = headers.get("content-disposition").cloned().unwrap_or_default();
+        let Some(params) = disposition.strip_prefix("form-data;") else {
+            return refuse(format!("a part's Content-Disposition is {disposition:?}"));
+        };
+        match param(params, "name").as_deref() {
+            Some("file") => {
+                let Some(filename) = param(params, "filename").filter(|f| !f.is_empty()) else {
+                    return refuse("the file part has no filename".into());
+                };
+                let content_type = headers.get("content-type").cloned().unwrap_or_default();
+                if content_type.is_empty() {
+                    return refuse("the file part has no Content-Type".into());
+                }
+                file = Some(Binary {
+                    filename,
+                    content_type,
+                    bytes: content,
+                });
+            }
+            Some("object") => match serde_json::from_slice::<Value>(&content) {
+                Ok(v) => object = Some(v),
+                Err(_) => return refuse("the object part is not JSON".into()),
+            },
+            other => return refuse(format!("an unknown part {other:?}")),
+        }
+    }
+    let Some(file) = file else {
+        return refuse("no file part".into());
+    };
+    if let Some(o) = object
+        && (o["name"] != json!(file.filename) || o["type"] != json!(file.content_type))
+    {
+        return refuse(format!("the object part {o} does not name the file part"));
+    }
+    let Some(event) = s.events.get_mut(id) else {
+        return error(404, "no such event");
+    };
+    if s.binaries.contains_key(id) {
+        return error(409, "the event has a binary already");
+    }
+    let shown = json!({"name": file.filename, "type": file.content_type, "length": file.bytes.len()});
+    event["c8y_IsBinary"] = shown.clone();
+    s.binaries.insert(id.to_string(), file);
+    let mut answer = shown;
+    answer["source"] = json!(id);
+    (201, Some(answer))
+}
+
+/// The value of `key` in `; key=value` parameters (quoted or not).
+fn param(params: &str, key: &str) -> Option<String> {
+    params.split(';').find_map(|p| {
+        let (k, v) = p.trim().split_once('=')?;
+        (k.trim().eq_ignore_ascii_case(key)).then(|| v.trim().trim_matches('"').to_string())
+    })
+}
+
+/// A part of a multipart body: its headers (names in lower case) and its content.
+type Part = (BTreeMap<String, String>, Vec<u8>);
+
+/// The parts of a multipart body (RFC 2046), their content byte for byte.
+fn parts(body: &[u8], boundary: &str) -> Result<Vec<Part>, String> {
+    let find = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).position(|w| w == needle);
+    let delimiter = format!("\r\n--{boundary}");
+    let mut rest = body
+        .strip_prefix(format!("--{boundary}").as_bytes())
+        .ok_or("the body does not begin with the boundary")?;
+    let mut parts = Vec::new();
+    loop {
+        if rest.starts_with(b"--") {
+            return Ok(parts);
+        }
+        rest = rest.strip_prefix(b"\r\n").ok_or("no line end after a boundary")?;
+        let end = find(rest, delimiter.as_bytes()).ok_or("a part is not closed by the boundary")?;
+        let part = &rest[..end];
+        rest = &rest[end + delimiter.len()..];
+        let head_end = find(part, b"\r\n\r\n").ok_or("a part has no end of its headers")?;
+        let head = std::str::from_utf8(&part[..head_end]).map_err(|_| "a part's headers are not text")?;
+        let mut headers = BTreeMap::new();
+        for line in head.split("\r\n") {
+            let (k, v) = line.split_once(':').ok_or(format!("a part's header line {line:?}"))?;
+            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+        }
+        parts.push((headers, part[head_end + 4..].to_vec()));
     }
 }
 
