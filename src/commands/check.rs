@@ -40,6 +40,7 @@ pub fn run_checks(ctx: &Ctx, areas: &[Area]) -> Vec<Check> {
                 let mut checks = vnc_user::health::checks(&probe);
                 // the rule matters once there are mappings to open ports for
                 if probe.root && checks.iter().any(|c| c.id == "vnc.mappings") {
+                    checks.insert(1, vnc::health::desktop_check(&probe));
                     checks.push(vnc::health::firewall_check(&probe));
                 }
                 checks

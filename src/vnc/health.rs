@@ -150,3 +150,41 @@ pub fn firewall_check(p: &Probe) -> Check {
         },
     }
 }
+
+/// `vnc.desktop`: every package of the desktop `edge-setup vnc` installs (the
+/// distribution's table and `vnc.desktop-apps`) is installed; an image's may be
+/// left to the target.
+pub fn desktop_check(p: &Probe) -> Check {
+    let id = "vnc.desktop";
+    let sys = p.sys;
+    let packages = (|| -> Result<(Vec<String>, Installed)> {
+        let os = sys.os_release()?;
+        let family = os.family()?;
+        let extra: PackageList = Config::load(sys)?
+            .get(sys, config::VNC_DESKTOP_APPS)?
+            .unwrap_or_default();
+        let desktop = Desktop::for_os(&os, family, &extra.0);
+        let installed = Installed::query(sys, family, &desktop.packages)?;
+        Ok((desktop.packages, installed))
+    })();
+    match packages {
+        Ok((_, Installed::Unknown)) => Check::skipped(AREA, id, "the package manager cannot tell here"),
+        Ok((wanted, installed)) => match installed.missing(&wanted) {
+            missing if missing.is_empty() => {
+                Check::ok(AREA, id, format!("the {} desktop packages are installed", wanted.len()))
+            }
+            missing if sys.is_image() => Check::ok(
+                AREA,
+                id,
+                format!("{} of the desktop packages are the target's to install", missing.len()),
+            ),
+            missing => Check::fail(
+                AREA,
+                id,
+                format!("not installed: {}", missing.join(", ")),
+                sys.next_command("vnc"),
+            ),
+        },
+        Err(e) => Check::fail(AREA, id, e.what, e.hint.unwrap_or_else(|| sys.next_command("vnc"))),
+    }
+}

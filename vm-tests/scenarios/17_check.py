@@ -84,7 +84,8 @@ def broken_and_fixed(machine):
         for check_id in ("vnc.password-file", "vnc.stale-files", "vnc.session", "vnc.port", "vnc.rfb"):
             assert entry(before, check_id, user)["status"] == "ok", entry(before, check_id, user)
         assert entry(before, "vnc.rfb", user)["finding"].endswith(("RFB 003.008", "RFB 003.003", "RFB 003.007"))
-    for check_id in ("edge-setup.sudoers", "identity.host-name", "vnc.firewall", "tenant.tls"):
+    for check_id in ("edge-setup.sudoers", "identity.host-name", "vnc.packages", "vnc.desktop", "vnc.mappings",
+                     "vnc.firewall", "tenant.tls"):
         assert entry(before, check_id)["status"] == "ok", entry(before, check_id)
     assert ("tenant.clock", None) in failing(before), before
     # what fails already (the clock; a container's machine ID may be one) stays the only failure
