@@ -220,19 +220,6 @@ impl Probe<'_> {
     }
 }
 
-/// The id an area's skip is reported under when the whole area is skipped.
-pub fn area_id(area: Area) -> &'static str {
-    match area {
-        Area::EdgeSetup => "edge-setup",
-        Area::Identity => "identity",
-        Area::Agent => "agent",
-        Area::Tenant => "tenant",
-        Area::Vnc => "vnc",
-        Area::Certificates => "certificates",
-        Area::Disk => "disk",
-    }
-}
-
 /// The counts per status, for the summary and `--json`.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Counts {

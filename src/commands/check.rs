@@ -23,11 +23,7 @@ pub fn run_checks(ctx: &Ctx, areas: &[Area]) -> Vec<Check> {
         if !probe.root && area != Area::Vnc {
             // an ordinary user asked for it by name: say why not
             if !areas.is_empty() {
-                out.push(Check::skipped(
-                    area,
-                    health::area_id(area),
-                    "needs root: sudo edge-setup check",
-                ));
+                out.push(Check::skipped(area, area.name(), "needs root: sudo edge-setup check"));
             }
             continue;
         }

@@ -11,23 +11,12 @@ use serde_json::Value;
 
 const DEVICE: &str = "edge-plant7-01";
 const MO: &str = "4711";
-const CA: &str = "/etc/edge-setup/tenant-ca.pem";
 const CREDENTIALS: &str = "t100/admin\nTenant:Pass#1\n";
 const MAX: u64 = edge_setup::diag::upload::MAX;
 
 /// An appliance with a device ID and the tenant's URL and CA configured.
 fn appliance(tenant: &Tenant) -> Image {
-    let img = Image::debian();
-    img.write("/usr/edge/properties/edge-agent/device-id", &format!("{DEVICE}\n"));
-    img.write(CA, &tenant.ca_pem);
-    img.write(
-        "/etc/edge-setup/edge-setup.toml",
-        &format!(
-            "[c8y]\nurl = \"{}\"\nca-file = \"{CA}\"\nrequest-timeout = 3\n",
-            tenant.url()
-        ),
-    );
-    img
+    tenant.appliance(DEVICE)
 }
 
 /// A bundle on the host: gzip's magic, then bytes that are no UTF-8 and hold

@@ -8,12 +8,11 @@ use std::os::unix::fs::PermissionsExt;
 
 use common::Image;
 use common::proxy::Proxy;
-use common::tenant::{PASSWORD, TOKEN, Tenant, USER};
+use common::tenant::{CA, PASSWORD, TOKEN, Tenant, USER};
 use serde_json::{Value, json};
 
 const DEVICE: &str = "edge-plant7-01";
 const MO: &str = "4711";
-const CA: &str = "/etc/edge-setup/tenant-ca.pem";
 const RECORD: &str = "/var/lib/edge-setup/remote-access.json";
 
 fn hex_passwd(password: &str) -> Vec<u8> {
@@ -23,18 +22,9 @@ fn hex_passwd(password: &str) -> Vec<u8> {
 /// An appliance with two VNC users (admin :1, operator :2) and their password
 /// files, a device ID, and the tenant's URL and CA configured.
 fn appliance(tenant: &Tenant) -> Image {
-    let img = Image::debian().with_vnc_set_up();
+    let img = tenant.appliance(DEVICE).with_vnc_set_up();
     img.write("/opt/c8y/utilities/vnc-display-mapping", "admin:1\noperator:2\n");
     img.write("/etc/tigervnc/vncserver.users", ":1=admin\n:2=operator\n");
-    img.write("/usr/edge/properties/edge-agent/device-id", &format!("{DEVICE}\n"));
-    img.write(CA, &tenant.ca_pem);
-    img.write(
-        "/etc/edge-setup/edge-setup.toml",
-        &format!(
-            "[c8y]\nurl = \"{}\"\nca-file = \"{CA}\"\nrequest-timeout = 3\n",
-            tenant.url()
-        ),
-    );
     for (user, uid, password) in [("admin", 1000, "admin123"), ("operator", 1001, "oper4567")] {
         set_password(&img, user, uid, password);
     }

@@ -17,6 +17,8 @@ use serde_json::{Value, json};
 pub const USER: &str = "t100/admin";
 pub const PASSWORD: &str = "Tenant:Pass#1";
 pub const TOKEN: &str = "eyJ0ZXN0.token.sig";
+/// Where `Tenant::appliance` puts the tenant's CA.
+pub const CA: &str = "/etc/edge-setup/tenant-ca.pem";
 
 /// One request as the tenant saw it.
 #[derive(Debug, Clone)]
@@ -119,6 +121,22 @@ impl Tenant {
             state,
             ca_pem: ca.pem(),
         }
+    }
+
+    /// An image of an appliance with device ID `device` and this tenant's URL and
+    /// CA (at `CA`) configured, requests bounded by 3 s.
+    pub fn appliance(&self, device: &str) -> super::Image {
+        let img = super::Image::debian();
+        img.write("/usr/edge/properties/edge-agent/device-id", &format!("{device}\n"));
+        img.write(CA, &self.ca_pem);
+        img.write(
+            "/etc/edge-setup/edge-setup.toml",
+            &format!(
+                "[c8y]\nurl = \"{}\"\nca-file = \"{CA}\"\nrequest-timeout = 3\n",
+                self.url()
+            ),
+        );
+        img
     }
 
     pub fn url(&self) -> String {
