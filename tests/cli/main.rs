@@ -7,6 +7,7 @@ mod common;
 mod completion;
 mod config;
 mod device_id;
+mod diag;
 mod examples;
 mod expand_disk_real;
 mod hints;
