@@ -513,7 +513,9 @@ fn firewall(src: &Source, found: &mut Found) -> Result<()> {
             .ask(found, "firewall/rules.txt", firewall::listing(backend))
             .map(drop),
         None => {
-            found.skip("no firewall is installed");
+            if !nft {
+                found.skip("no firewall is installed");
+            }
             Ok(())
         }
     }
