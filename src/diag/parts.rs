@@ -595,6 +595,45 @@ mod tests {
         assert!(String::from_utf8_lossy(&files[0].1).contains("Filesystem"));
     }
 
+    /// The newest end of a long log, said so; a link where a log is is refused, the
+    /// others still taken; at most `LOGS_PER_USER` of a user.
+    #[test]
+    fn users_logs_go_in_by_their_end_and_only_as_regular_files() {
+        let f = appliance();
+        let mut long = vec![b'a'; 100];
+        long.extend(vec![b'z'; LOG_TAIL as usize]);
+        std::fs::create_dir_all(f.path("/home/admin/.vnc")).unwrap();
+        std::fs::write(f.path("/home/admin/.vnc/edge:1.log"), &long).unwrap();
+        f.write("/home/admin/.vnc/edge:2.log", "another display's\n");
+        std::os::unix::fs::symlink("/etc/shadow", f.path("/home/admin/.vnc/old:1.log")).unwrap();
+        for i in 0..5 {
+            f.write(&format!("/home/operator/.local/state/tigervnc/h{i}:2.log"), "x\n");
+        }
+        let (report, files) = collect(&f.system(Mode::Image, false), "vnc-logs");
+        let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "vnc-logs/admin/.vnc/edge:1.log",
+                "vnc-logs/operator/.local/state/tigervnc/h0:2.log",
+                "vnc-logs/operator/.local/state/tigervnc/h1:2.log",
+                "vnc-logs/operator/.local/state/tigervnc/h2:2.log",
+                "vnc-logs/operator/.local/state/tigervnc/h3:2.log",
+            ]
+        );
+        let head = "[edge-setup: the first 100 bytes are left out]\n";
+        assert!(files[0].1.starts_with(head.as_bytes()));
+        assert_eq!(files[0].1.len(), head.len() + LOG_TAIL as usize);
+        assert!(files[0].1[head.len()..].iter().all(|b| *b == b'z'));
+        assert_eq!(report.status, Status::Error);
+        let why = report.why.unwrap();
+        assert!(why.contains("old:1.log: it is a symbolic link"), "{why}");
+        assert!(
+            why.contains("operator has 5 logs of display :2: only 4 are taken"),
+            "{why}"
+        );
+    }
+
     #[test]
     fn package_versions_come_from_dpkg_s_status_in_an_image_too() {
         let f = appliance();
