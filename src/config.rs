@@ -359,6 +359,27 @@ impl Config {
         }
     }
 
+    /// The dotted name of every value in the file (`table.key`, `key` at the top,
+    /// `a.b.c` in a nested table), known keys or not, in the file's order.
+    pub fn stored_names(&self) -> Vec<String> {
+        fn walk(prefix: &str, table: &dyn toml_edit::TableLike, out: &mut Vec<String>) {
+            for (key, item) in table.iter() {
+                let name = if prefix.is_empty() {
+                    key.to_string()
+                } else {
+                    format!("{prefix}.{key}")
+                };
+                match item.as_table_like() {
+                    Some(inner) => walk(&name, inner, out),
+                    None => out.push(name),
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk("", self.doc.as_table(), &mut out);
+        out
+    }
+
     pub fn is_set(&self, name: &str) -> bool {
         self.item(name).is_some()
     }

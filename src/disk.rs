@@ -410,7 +410,7 @@ mod tests {
             Output {
                 status: Some(1),
                 stdout: "NOCHANGE: partition 1 is size 10483712. it cannot be grown\n".into(),
-                stderr: String::new(),
+                ..Output::default()
             },
         );
         let sys = f.system(Mode::Live, false);

@@ -32,33 +32,39 @@ pub fn dir_of(option: &str) -> PathBuf {
     Path::new(DIR).join(format!("{option}.d"))
 }
 
-/// The steps installed for `option`, in name order. Hidden files, directories
-/// and files without an execute bit are skipped (with a note). The directory,
-/// every directory above it up to `/`, and each step must be root's and
-/// writable by no one else (a link is refused): anyone else could have root
-/// run anything. Each step is opened here, and just before it runs it is
-/// checked again to be that same file, still root's alone; from then on
-/// nobody but root can swap it, so what was checked is what runs.
+/// The steps installed for `option`, in name order (see `executables`).
 pub fn list(sys: &System, option: &str) -> Result<Vec<Hook>> {
+    executables(sys, &dir_of(option), "platform step", |_| false)
+}
+
+/// The executables root may run from `dir` (platform steps, diagnostic
+/// plugins; `what` names them in messages), in name order. Hidden files and
+/// names `ignored` says so are passed over; directories and files without an
+/// execute bit are skipped (with a note). The directory, every directory above
+/// it up to `/`, and each executable must be root's and writable by no one else
+/// (a link is refused): anyone else could have root run anything. Each is
+/// opened here, and just before it runs it is checked again to be that same
+/// file, still root's alone; from then on nobody but root can swap it, so what
+/// was checked is what runs.
+pub fn executables(sys: &System, dir: &Path, what: &str, ignored: impl Fn(&str) -> bool) -> Result<Vec<Hook>> {
     let root = sys;
-    let dir = dir_of(option);
-    let Some(meta) = root.meta(&dir)? else {
+    let Some(meta) = root.meta(dir)? else {
         return Ok(Vec::new());
     };
     if !meta.is_dir {
         return Err(
-            Error::failure(format!("{} is not a directory", root.host_path(&dir).display()))
-                .hint("remove it, or make it a directory of executable platform steps"),
+            Error::failure(format!("{} is not a directory", root.host_path(dir).display()))
+                .hint(format!("remove it, or make it a directory of executable {what}s")),
         );
     }
-    let Some(opened) = root.open_controlled_dir(&dir)? else {
+    let Some(opened) = root.open_controlled_dir(dir)? else {
         return Ok(Vec::new());
     };
     let mut hooks = Vec::new();
     for name in root.controlled_names(&opened)? {
         let path = dir.join(&name);
         let name = name.to_string_lossy().into_owned();
-        if name.starts_with('.') {
+        if name.starts_with('.') || ignored(&name) {
             continue;
         }
         let host = root.host_path(&path);
@@ -70,20 +76,32 @@ pub fn list(sys: &System, option: &str) -> Result<Vec<Hook>> {
             None => {}
             Some(Entry::Link) => {
                 return Err(Error::failure(format!(
-                    "refusing to run the platform step {}: it is a symbolic link",
+                    "refusing to run the {what} {}: it is a symbolic link",
                     host.display()
                 ))
-                .hint("install the step as a regular file owned by root"));
+                .hint(format!("install the {what} as a regular file owned by root")));
             }
             Some(Entry::Other) => skip(),
             Some(Entry::File(_, m)) if m.mode & 0o111 == 0 => skip(),
             Some(Entry::File(fd, m)) => {
-                root.require_controlled(&host, &m, "platform step")?;
+                root.require_controlled(&host, &m, what)?;
                 hooks.push(Hook { name, path, fd });
             }
         }
     }
     Ok(hooks)
+}
+
+impl Hook {
+    /// The program to run for it: on a live system checked again first (see
+    /// `executables`), in an image its path on the target.
+    pub fn program(&self, sys: &System) -> Result<PathBuf> {
+        if sys.is_image() {
+            return Ok(self.path.clone());
+        }
+        sys.recheck_controlled(&self.path, &self.fd)?;
+        Ok(sys.host_path(&self.path))
+    }
 }
 
 #[derive(Serialize)]
@@ -111,13 +129,7 @@ pub fn run<T: Serialize>(sys: &System, option: &str, values: &T) -> Result<usize
     json.push(b'\n');
     for hook in &hooks {
         let step = sys.out().step(&format!("Platform step {option}.d/{}", hook.name));
-        let program = if sys.is_image() {
-            hook.path.clone()
-        } else {
-            sys.recheck_controlled(&hook.path, &hook.fd)?;
-            sys.host_path(&hook.path)
-        };
-        let cmd = Cmd::checked(program).stdin(json.clone());
+        let cmd = Cmd::checked(hook.program(sys)?).stdin(json.clone());
         match sys.run_unchecked(cmd.clone())? {
             None => step.done("planned"),
             Some(out) if out.success() => {

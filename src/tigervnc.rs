@@ -136,6 +136,12 @@ impl Version {
     }
 }
 
+/// Where TigerVNC writes a session's log, `HOST:N.log`: `~/.vnc` before 1.14,
+/// `~/.local/state/tigervnc` from 1.14 (an upgraded system may have both).
+pub fn log_dirs(home: &Path) -> [PathBuf; 2] {
+    [home.join(".vnc"), home.join(".local/state/tigervnc")]
+}
+
 /// The installed TigerVNC version: from dpkg's status file on Debian (live
 /// and image alike), from rpm on a live RHEL-like system. `None` when not installed
 /// or unknown.

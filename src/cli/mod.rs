@@ -128,7 +128,8 @@ pub enum DiagAction {
     /// journals, logs, network, firewall, disk and time into one .tar.gz (root's, 0600),
     /// then run the diagnostic plugins.
     Collect {
-        /// Where to write the bundle (default: /var/lib/edge-setup/diag/edge-setup-diag-HOST-TIME.tar.gz).
+        /// Where to write the bundle, a path on this host (default: a new file in
+        /// /var/lib/edge-setup/diag; needed with --root).
         #[arg(long, value_name = "FILE")]
         output: Option<PathBuf>,
         /// How far back journal excerpts go, like 2h, 30m or 1d.

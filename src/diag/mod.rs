@@ -24,5 +24,9 @@ pub fn parse_since(s: &str) -> Result<Since, String> {
     Ok(Since(Duration::from_secs(secs)))
 }
 
+mod bundle;
 pub mod collect;
+mod parts;
+mod plugins;
+mod redact;
 pub mod upload;

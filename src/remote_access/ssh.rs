@@ -290,6 +290,14 @@ fn write_keys(sys: &System, user: &UserInfo, text: &str) -> Result<()> {
     Ok(())
 }
 
+/// The SSH server's unit.
+pub fn server_unit(family: Family) -> &'static str {
+    match family {
+        Family::Debian => "ssh.service",
+        Family::RedHat => "sshd.service",
+    }
+}
+
 /// The SSH server installed (its package makes the host keys), enabled and running.
 fn ensure_server(sys: &System, family: Family, retry: &str, lock_timeout: std::time::Duration) -> Result<()> {
     let manager = Manager::detect(sys, family)?;
@@ -305,10 +313,7 @@ fn ensure_server(sys: &System, family: Family, retry: &str, lock_timeout: std::t
         packages::run(sys, manager, manager.install_cmd(&missing, false), retry, lock_timeout)?;
         step.done(sys.done_word());
     }
-    let unit = match family {
-        Family::Debian => "ssh.service",
-        Family::RedHat => "sshd.service",
-    };
+    let unit = server_unit(family);
     let ask = |what: &str| {
         sys.query(Cmd::new(Tool::Systemctl).args([what, "--quiet", unit]))
             .map(|o| o.is_some_and(|o| o.success()))

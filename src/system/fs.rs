@@ -355,19 +355,24 @@ impl Root {
 
     /// Splits a target path into its parent's components and its file name.
     fn split(target: &Path) -> Result<(VecDeque<OsString>, OsString)> {
-        let mut parts: VecDeque<OsString> = target
+        let mut parts = Self::components(target);
+        let name = parts
+            .pop_back()
+            .filter(|n| n != "..")
+            .ok_or_else(|| Error::bad_input(format!("{} does not name a file", target.display())))?;
+        Ok((parts, name))
+    }
+
+    /// The components of `target` to walk, `..` kept for `walk`.
+    fn components(target: &Path) -> VecDeque<OsString> {
+        target
             .components()
             .filter_map(|c| match c {
                 Component::Normal(n) => Some(n.to_os_string()),
                 Component::ParentDir => Some(OsString::from("..")),
                 _ => None,
             })
-            .collect();
-        let name = parts
-            .pop_back()
-            .filter(|n| n != "..")
-            .ok_or_else(|| Error::bad_input(format!("{} does not name a file", target.display())))?;
-        Ok((parts, name))
+            .collect()
     }
 
     /// The parent directory of `target` and its last component; `None` when the
@@ -495,18 +500,45 @@ impl Root {
         let Some((fd, st, host)) = self.open_to_read(target)? else {
             return Ok(None);
         };
+        if let Some(problem) = self.not_users_own(&st, owner).or_else(|| too_large(&st, max)) {
+            return Err(unreadable(&host, &problem));
+        }
+        read_fd(fd, max, &host).map(Some)
+    }
+
+    /// Reads the last `tail` bytes of a file in a user's home (a log, which may
+    /// be of any size), with the checks of `read_user_file` but the size's; also
+    /// returns the file's whole size. Call it inside `as_user` too.
+    pub fn read_user_tail(&self, target: &Path, owner: u32, tail: u64) -> Result<Option<(Vec<u8>, u64)>> {
+        use std::io::{Seek, SeekFrom};
+        let Some((fd, st, host)) = self.open_to_read(target)? else {
+            return Ok(None);
+        };
+        if let Some(problem) = self.not_users_own(&st, owner) {
+            return Err(unreadable(&host, &problem));
+        }
+        let size = st.st_size as u64;
+        let mut file = File::from(fd);
+        file.seek(SeekFrom::Start(size.saturating_sub(tail)))
+            .map_err(|e| Error::io("read", &host, e))?;
+        let mut buf = Vec::new();
+        // a file that grew since the stat gives its bytes up to the tail's length
+        file.take(tail)
+            .read_to_end(&mut buf)
+            .map_err(|e| Error::io("read", &host, e))?;
+        Ok(Some((buf, size)))
+    }
+
+    /// Why an opened file is not one to read as `owner`'s: not a regular file, another's
+    /// (in an image the image's owner, who built it, passes), or with more than one link.
+    fn not_users_own(&self, st: &FileStat, owner: u32) -> Option<String> {
         let image_owner = self.trusted.get(1).copied();
-        let problem = not_regular(&st)
+        not_regular(st)
             .or_else(|| {
                 (st.st_uid != owner && Some(st.st_uid) != image_owner)
                     .then(|| format!("it belongs to uid {}, not to uid {owner}", st.st_uid))
             })
             .or_else(|| (st.st_nlink != 1).then(|| format!("it has {} hard links", st.st_nlink)))
-            .or_else(|| too_large(&st, max));
-        if let Some(problem) = problem {
-            return Err(unreadable(&host, &problem));
-        }
-        read_fd(fd, max, &host).map(Some)
     }
 
     /// Overwrites a regular file with zeros, syncs it, and removes its name;
@@ -929,12 +961,7 @@ impl Root {
 
     /// Names in a directory; empty when it does not exist.
     pub fn list_dir(&self, target: &Path) -> Result<Vec<OsString>> {
-        let mut parts = Self::split(target).map(|(mut p, n)| {
-            p.push_back(n);
-            p
-        })?;
-        parts.retain(|p| !p.is_empty());
-        let Some(fd) = self.walk(target, parts, None, false)? else {
+        let Some(fd) = self.walk(target, Self::components(target), None, false)? else {
             return Ok(Vec::new());
         };
         self.list_fd(&fd, target)

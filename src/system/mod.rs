@@ -446,6 +446,11 @@ impl System {
         self.root.read_user_file(path, owner, max)
     }
 
+    /// See `Root::read_user_tail`.
+    pub fn read_user_tail(&self, path: &Path, owner: u32, tail: u64) -> Result<Option<(Vec<u8>, u64)>> {
+        self.root.read_user_tail(path, owner, tail)
+    }
+
     /// See `Root::read_small`.
     pub fn read_small(&self, path: &Path, max: u64) -> Result<Option<(Vec<u8>, Meta)>> {
         self.root.read_small(path, max)
@@ -655,6 +660,15 @@ impl System {
         Ok(out)
     }
 
+    /// Runs a read-only command whose non-zero exit the caller interprets, in
+    /// image mode too: one that reads the image itself (edge-setup's own `check`
+    /// with `--root`), or a program of the live system's, checked by the caller
+    /// (a diagnostic plugin, run in a live run only). Callers do not call it in a
+    /// dry run, which runs nothing of its own.
+    pub fn run_read_only(&self, cmd: Cmd) -> Result<Output> {
+        self.spawn(&cmd)
+    }
+
     /// Runs a read-only query on the live system (also with `--dry-run`).
     /// `None` in image mode, where the caller reads the image's files instead.
     pub fn query(&self, cmd: Cmd) -> Result<Option<Output>> {
@@ -690,6 +704,32 @@ impl System {
             self.record(self.write_record(path, spec));
         }
         Ok(change)
+    }
+
+    /// Writes a file the user named on the command line (a path on this host, not
+    /// under the root, also in image mode) atomically, like `write`: no link of
+    /// anyone but root's is followed on the way, none at the file itself. Not in
+    /// a dry run, whose caller plans the file without its content.
+    pub fn write_host_file(&self, path: &Path, contents: &[u8], spec: FileSpec) -> Result<Change> {
+        let path = &absolute(path)?;
+        let change = host_root()?.write(path, contents, spec)?;
+        if change != Change::Unchanged {
+            self.record(Planned::Write {
+                path: path.display().to_string(),
+                owner: self.owner(spec),
+                mode: format!("{:04o}", spec.mode),
+            });
+        }
+        Ok(change)
+    }
+
+    /// A fresh directory on this host that only this process's user may enter,
+    /// removed with what is in it when the value is dropped.
+    pub fn private_temp_dir(&self) -> Result<tempfile::TempDir> {
+        tempfile::Builder::new()
+            .prefix("edge-setup-")
+            .tempdir()
+            .map_err(|e| Error::io("create a directory in", &std::env::temp_dir(), e))
     }
 
     /// Writes a file in a user's home with that user's file-system identity.

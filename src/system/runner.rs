@@ -5,7 +5,9 @@
 //! variable of the caller (sudo may pass them through) chooses what root runs.
 
 use std::fmt;
+use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use zeroize::Zeroizing;
 
@@ -59,6 +61,8 @@ tools! {
     Hostname "hostname" ["/usr/bin/hostname", "/bin/hostname"];
     Ifdown "ifdown" ["/usr/sbin/ifdown", "/sbin/ifdown"];
     Ifup "ifup" ["/usr/sbin/ifup", "/sbin/ifup"];
+    Ip "ip" ["/usr/sbin/ip", "/usr/bin/ip", "/sbin/ip", "/bin/ip"];
+    Journalctl "journalctl" ["/usr/bin/journalctl", "/bin/journalctl"];
     Networkctl "networkctl" ["/usr/bin/networkctl", "/bin/networkctl"];
     Nft "nft" ["/usr/sbin/nft"];
     Nmcli "nmcli" ["/usr/bin/nmcli"];
@@ -112,6 +116,18 @@ impl Program {
     }
 }
 
+/// How long a command may run and how much of its output is kept, for a
+/// program whose behaviour edge-setup does not control (a diagnostic plugin).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Then SIGTERM to its process group.
+    pub time: Duration,
+    /// How long after SIGTERM the group gets SIGKILL.
+    pub grace: Duration,
+    /// The last bytes of stdout and of stderr kept; the rest is read and dropped.
+    pub output: usize,
+}
+
 /// A command to run. Secrets travel only on stdin, never in argv or the environment.
 #[derive(Clone)]
 pub struct Cmd {
@@ -120,6 +136,8 @@ pub struct Cmd {
     /// Variables set for this command, on top of the clean environment.
     pub env: Vec<(String, String)>,
     pub stdin: Option<Zeroizing<Vec<u8>>>,
+    /// Run in a process group of its own within these limits (no stdin then).
+    pub limits: Option<Limits>,
 }
 
 impl Cmd {
@@ -138,6 +156,7 @@ impl Cmd {
             args: Vec::new(),
             env: Vec::new(),
             stdin: None,
+            limits: None,
         }
     }
 
@@ -164,6 +183,12 @@ impl Cmd {
     /// Bytes to feed on stdin; kept in zeroizing memory.
     pub fn stdin(mut self, bytes: Zeroizing<Vec<u8>>) -> Self {
         self.stdin = Some(bytes);
+        self
+    }
+
+    /// Bounds the run (see `Limits`); such a command reads no stdin.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = Some(limits);
         self
     }
 
@@ -215,6 +240,8 @@ pub struct Output {
     pub status: Option<i32>,
     pub stdout: String,
     pub stderr: String,
+    /// It outlived the time of its `Limits` and was signalled to stop.
+    pub timed_out: bool,
 }
 
 impl Output {
@@ -226,15 +253,15 @@ impl Output {
         Output {
             status: Some(0),
             stdout: stdout.to_string(),
-            stderr: String::new(),
+            ..Output::default()
         }
     }
 
     pub fn failed(status: i32, stderr: &str) -> Self {
         Output {
             status: Some(status),
-            stdout: String::new(),
             stderr: stderr.to_string(),
+            ..Output::default()
         }
     }
 }
@@ -281,6 +308,15 @@ impl Runner for HostRunner {
             Program::Checked(path) => path.clone(),
         };
         env.extend(cmd.env.iter().cloned());
+        if let Some(limits) = cmd.limits {
+            if cmd.stdin.is_some() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "a command run within limits reads no stdin",
+                ));
+            }
+            return run_limited(&program, &cmd.args, env, limits);
+        }
         let expr = duct::cmd(&program, &cmd.args)
             .full_env(env)
             .stdout_capture()
@@ -294,8 +330,97 @@ impl Runner for HostRunner {
             status: out.status.code(),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            timed_out: false,
         })
     }
+}
+
+/// Runs `program` in a process group of its own: at the time limit the group
+/// gets SIGTERM, `grace` later SIGKILL. When the program exits, whatever it
+/// left running in its group is killed, so nothing it started outlives it. The
+/// exit is observed without reaping (`WNOWAIT`): until the program is reaped
+/// its process group id cannot pass to another process, so the group signalled
+/// is always its own.
+fn run_limited(program: &Path, args: &[String], env: Vec<(String, String)>, limits: Limits) -> std::io::Result<Output> {
+    use nix::sys::signal::{Signal, killpg};
+    use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
+    use std::os::unix::process::CommandExt;
+    use std::process::Stdio;
+
+    let mut child = std::process::Command::new(program)
+        .args(args)
+        .env_clear()
+        .envs(env)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()?;
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let stdout = keep_tail(child.stdout.take().expect("stdout is piped"), limits.output);
+    let stderr = keep_tail(child.stderr.take().expect("stderr is piped"), limits.output);
+    let term_at = Instant::now() + limits.time;
+    let kill_at = term_at + limits.grace;
+    let mut signalled = None;
+    loop {
+        let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+        match waitid(Id::Pid(pid), flags) {
+            Ok(WaitStatus::StillAlive) | Err(nix::errno::Errno::EINTR) => {}
+            Ok(_) => break,
+            Err(e) => return Err(e.into()),
+        }
+        let now = Instant::now();
+        let due = match signalled {
+            None if now >= term_at => Some(Signal::SIGTERM),
+            Some(Signal::SIGTERM) if now >= kill_at => Some(Signal::SIGKILL),
+            _ => None,
+        };
+        if let Some(signal) = due {
+            let _ = killpg(pid, signal);
+            signalled = Some(signal);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // ESRCH: nothing was left in the group
+    let _ = killpg(pid, Signal::SIGKILL);
+    let status = child.wait()?;
+    // A process that left the group (setsid) may hold a pipe open: not waited for.
+    let collect = |rx: std::sync::mpsc::Receiver<Vec<u8>>| {
+        let bytes = rx.recv_timeout(Duration::from_secs(1)).unwrap_or_default();
+        String::from_utf8_lossy(&bytes).into_owned()
+    };
+    Ok(Output {
+        status: status.code(),
+        stdout: collect(stdout),
+        stderr: collect(stderr),
+        timed_out: signalled.is_some(),
+    })
+}
+
+/// Reads `from` to its end on a thread of its own, keeping the last `max` bytes.
+fn keep_tail(mut from: impl Read + Send + 'static, max: usize) -> std::sync::mpsc::Receiver<Vec<u8>> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut kept = Vec::new();
+        let mut buf = [0u8; 8192];
+        loop {
+            match from.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    kept.extend_from_slice(&buf[..n]);
+                    // dropped in large steps, not at every read
+                    if kept.len() > max.saturating_mul(2).max(buf.len()) {
+                        kept.drain(..kept.len() - max);
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+        kept.drain(..kept.len().saturating_sub(max));
+        let _ = tx.send(kept);
+    });
+    rx
 }
 
 /// Feeds `bytes` through a pipe straight from the zeroizing buffer (duct's
@@ -394,6 +519,78 @@ mod tests {
             )
             .unwrap();
         assert!(out.success());
+    }
+
+    fn limits(time_ms: u64, grace_ms: u64, output: usize) -> Limits {
+        Limits {
+            time: Duration::from_millis(time_ms),
+            grace: Duration::from_millis(grace_ms),
+            output,
+        }
+    }
+
+    fn limited(script: &str, limits: Limits) -> (Output, Duration) {
+        let started = Instant::now();
+        let out = HostRunner
+            .run(&Cmd::new(Tool::Sh).args(["-c", script]).limits(limits))
+            .unwrap();
+        (out, started.elapsed())
+    }
+
+    #[test]
+    fn a_limited_run_keeps_the_status_and_the_end_of_what_it_printed() {
+        let (out, _) = limited("printf 0123456789; echo err >&2; exit 3", limits(10_000, 100, 4));
+        assert_eq!(
+            out,
+            Output {
+                status: Some(3),
+                stdout: "6789".into(),
+                stderr: "err\n".into(),
+                timed_out: false
+            }
+        );
+        // far more than the pipe holds, read through to the end
+        let (out, _) = limited("head -c 3000000 /dev/zero; printf end", limits(10_000, 100, 8));
+        assert_eq!(out.stdout, "\0\0\0\0\0end");
+        let e = HostRunner
+            .run(
+                &Cmd::new(Tool::Sh)
+                    .stdin(Zeroizing::new(b"x".to_vec()))
+                    .limits(limits(1000, 100, 8)),
+            )
+            .unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+    }
+
+    /// SIGTERM goes to the group: the shell's child, which holds the output, stops too.
+    #[test]
+    fn at_its_time_limit_a_command_and_what_it_started_get_sigterm() {
+        let (out, took) = limited("sleep 30; echo never", limits(200, 5000, 1024));
+        assert!(out.timed_out && out.status.is_none(), "{out:?}");
+        assert!(!out.stdout.contains("never"));
+        assert!(took < Duration::from_secs(4), "{took:?}");
+    }
+
+    #[test]
+    fn a_command_that_ignores_sigterm_gets_sigkill_after_the_grace() {
+        let (out, took) = limited("trap '' TERM; sleep 30", limits(200, 300, 1024));
+        assert!(out.timed_out && out.status.is_none(), "{out:?}");
+        assert!(
+            took >= Duration::from_millis(500) && took < Duration::from_secs(4),
+            "{took:?}"
+        );
+    }
+
+    /// A background process holding stdout open would keep the run waiting for
+    /// its end: what a command leaves in its group ends with it.
+    #[test]
+    fn what_a_command_leaves_running_ends_with_it() {
+        let (out, took) = limited("sleep 30 & echo started", limits(10_000, 1000, 1024));
+        assert_eq!(
+            (out.status, out.stdout.as_str(), out.timed_out),
+            (Some(0), "started\n", false)
+        );
+        assert!(took < Duration::from_secs(4), "{took:?}");
     }
 
     #[test]

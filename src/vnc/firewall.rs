@@ -145,6 +145,16 @@ impl Rule {
     }
 }
 
+/// The command that shows the running firewall's rules where edge-setup's are
+/// (what `diag collect` puts in its bundle).
+pub fn listing(backend: Backend) -> Cmd {
+    match backend {
+        Backend::Firewalld => Cmd::new(Tool::FirewallCmd).arg("--list-all"),
+        Backend::Ufw => Cmd::new(Tool::Ufw).args(["status", "verbose"]),
+        Backend::Nftables => Cmd::new(Tool::Nft).args(["list", "table", "inet", NFT_TABLE]),
+    }
+}
+
 fn service_last_port() -> u16 {
     tigervnc::port(SERVICE_LAST_DISPLAY)
 }

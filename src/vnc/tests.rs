@@ -253,6 +253,7 @@ fn unreachable_repositories_say_what_the_appliance_needs() {
             status: Some(0),
             stdout: String::new(),
             stderr: "W: Failed to fetch http://deb.debian.org/debian/dists/bookworm/InRelease  Temporary failure resolving 'deb.debian.org'\n".into(),
+            ..Output::default()
         },
     );
     live.fake.respond(

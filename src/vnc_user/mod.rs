@@ -595,6 +595,7 @@ mod tests {
                 status: Some(0),
                 stdout: "{\"display\":7,\"changed\":true}\n".into(),
                 stderr: "Recording display :7 for nobody ... added\n".into(),
+                ..Output::default()
             },
         );
         let ctx = live.ctx(65534, &[], no_prompt(), "password\n");

@@ -28,6 +28,7 @@ fn every_command_prints_one_object_the_schema_accepts() {
     let img = appliance();
     let answers = img.root().join("answers.toml");
     std::fs::write(&answers, "[device-id]\nid = \"edge-json-1\"\n").unwrap();
+    let bundle = img.root().join("diag.tar.gz");
     let cases: &[(&[&str], &str, i32)] = &[
         (&["device-id"], "", 1),
         (&["device-id", "set", "edge-json-0"], "", 0),
@@ -53,6 +54,8 @@ fn every_command_prints_one_object_the_schema_accepts() {
         (&["setup", "status"], "", 0),
         (&["setup", "--answers", answers.to_str().unwrap()], "", 0),
         (&["completions", "bash"], "", 0),
+        (&["diag", "collect", "--output", bundle.to_str().unwrap()], "", 0),
+        (&["diag", "collect"], "", 2),
         (&["image", "prepare"], "", 1),
         // usage errors, --version and --help: the same object
         (&["bogus"], "", 2),

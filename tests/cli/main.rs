@@ -8,6 +8,7 @@ mod check;
 mod completion;
 mod config;
 mod device_id;
+mod diag;
 mod diag_upload;
 mod examples;
 mod expand_disk_real;
