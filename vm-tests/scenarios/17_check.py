@@ -6,14 +6,18 @@ loopback) whose clock is two hours behind. `check` names each with its next comm
 exits 1; `check --fix --dry-run` plans the fixes and changes nothing; `check --fix`
 repairs all but the clock; the second `check` finds only what failed before the breaking
 (the clock); admin checks her own
-VNC as herself; the local checks' time is printed. Runs after 10_vnc on the shared
-machine and leaves it as it found it."""
+VNC as herself; the local checks' time is printed. Then `diag collect`: the bundle is
+root's 0600, holds operator's session journal (its restart by the fix) and none of the
+secrets (the VNC passwords, their files' bytes, the tenant credentials). Runs after 10_vnc on
+the shared machine and leaves it as it found it."""
 
+import io
 import json
 import shlex
+import tarfile
 import time
 
-from vmtest.edge import (CERTS, SUDOERS, as_10_vnc_left, as_user, restore_files, save_files, vnc_dir)
+from vmtest.edge import (CERTS, SUDOERS, USERS, as_10_vnc_left, as_user, restore_files, save_files, vnc_dir)
 from vmtest.image import DISTROS  # runs on every release: TigerVNC 1.11, 1.12 and 1.15
 
 # Where it runs: systemd units, TigerVNC sessions, sudo, /tmp and TLS on loopback; nothing of
@@ -68,11 +72,13 @@ def test(machine):
             machine.succeed(f"edge-setup config set {key} {shlex.quote(value)}")
         machine.wait_for_open_port(8444)
         broken_and_fixed(machine)
+        bundle(machine)
     finally:
         machine.succeed("pkill -f '[/]root/check-tenant/serve'; pkill -f '[o]penssl s_server -accept 127.0.0.1:8444'; true")
         machine.succeed(f"cp -a /root/edge-setup-vnc.orig {SUDOERS} && cp /root/hosts.orig /etc/hosts && "
                         "rm -f /root/edge-setup-vnc.orig /root/hosts.orig")
-        restore_files(machine, "/etc/edge-setup/check-tenant-ca.pem", TENANT)
+        restore_files(machine, "/etc/edge-setup/check-tenant-ca.pem", "/etc/edge-setup/check-credentials",
+                      "/root/diag.tar.gz", TENANT)
         machine.succeed("systemctl start tigervncserver@:2.service")
     as_10_vnc_left(machine)
 
@@ -162,3 +168,34 @@ def broken_and_fixed(machine):
     assert {c["area"] for c in own["result"]["checks"]} == {"vnc"}, own
     assert {c.get("user") for c in own["result"]["checks"] if c.get("user")} == {"admin"}, own
     assert entry(own, "vnc.rfb", "admin")["status"] == "ok"
+
+
+def bundle(machine):
+    """`diag collect` after the fix: root's 0600 file; operator's session journal in it; no
+    secret of the appliance anywhere in it (read on the host, byte for byte)."""
+    # a credentials file as remote-access would use it: its password must not leave either
+    machine.succeed("install -m 0600 /dev/null /etc/edge-setup/check-credentials && "
+                    "printf 't100/admin\\nCheck-Tenant#7\\n' >/etc/edge-setup/check-credentials && "
+                    "edge-setup config set c8y.credentials-file /etc/edge-setup/check-credentials")
+    out = machine.succeed("edge-setup diag collect --since 1h --output /root/diag.tar.gz 2>&1", timeout=300)
+    machine.succeed("test \"$(stat -c '%a %U' /root/diag.tar.gz)\" = '600 root'")
+    size = int(machine.succeed("stat -c %s /root/diag.tar.gz"))
+    print(f"  diag collect: {size} bytes")
+    host = machine.copy_out("/root/diag.tar.gz", machine.out_dir / "diag.tar.gz")
+    files = {}
+    with tarfile.open(host) as tar:
+        for member in tar.getmembers():
+            if member.isfile():
+                files[member.name] = tar.extractfile(member).read()
+    journal = [n for n in files if n.endswith("journal/tigervncserver@:2.service.log")]
+    assert journal, f"no journal of operator's session in {sorted(files)}\n{out}"
+    assert b"tigervncserver@:2.service" in files[journal[0]] or b"Xtigervnc" in files[journal[0]], files[journal[0]][:2000]
+    secrets = [b"Check-Tenant#7"]
+    for user, passwords in USERS.items():
+        secrets += [p.encode() for p in passwords]
+        raw = machine.execute_bytes(f"cat {vnc_dir(machine, user)}/passwd")[1]
+        assert len(raw) in (8, 16), raw
+        secrets += [raw, raw.hex().encode(), raw.hex().upper().encode()]
+    for name, data in files.items():
+        for secret in secrets:
+            assert secret not in data, f"a secret ({len(secret)} bytes) is in {name}"
