@@ -14,21 +14,22 @@ pub fn checks(p: &Probe) -> Vec<Check> {
     if let Some(why) = p.live_only() {
         return vec![Check::skipped(AREA, "disk.root", why)];
     }
-    let mut out = vec![free("disk.root", Path::new("/"))];
+    let mut out = vec![free("disk.root", Path::new("/"), &p.sys.host_path(Path::new("/")))];
     if let Some(data) = p
         .cfg
         .as_ref()
         .and_then(|c| c.get(p.sys, DISK_DATA_MOUNT).ok().flatten())
         && data.0 != Path::new("/")
     {
-        out.push(free("disk.data", &data.0));
+        out.push(free("disk.data", &data.0, &p.sys.host_path(&data.0)));
     }
     out
 }
 
-fn free(id: &'static str, mount: &Path) -> Check {
+/// The free space of the file system at `mount` (`host`: where this process finds it).
+fn free(id: &'static str, mount: &Path, host: &Path) -> Check {
     let shown = mount.display();
-    let st = match nix::sys::statvfs::statvfs(mount) {
+    let st = match nix::sys::statvfs::statvfs(host) {
         Ok(st) => st,
         Err(e) => {
             return Check::fail(

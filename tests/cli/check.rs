@@ -515,3 +515,191 @@ fn refused_credentials_and_an_unregistered_device_name_their_fix() {
     assert!(!format!("{c:?}").contains("wrong-password"), "no secret in a finding");
     assert_eq!(of(&c, "tenant.registered").status, Status::Skipped);
 }
+
+// ---- each remaining check, on an image root or a live system over a temporary root ----
+
+#[test]
+fn a_configuration_that_does_not_parse_or_holds_a_bad_value_fails_naming_it() {
+    let img = Image::debian();
+    img.write("/etc/edge-setup/edge-setup.toml", "[vnc]\ngeometry = \"huge\"\n");
+    let (ok, v) = check(&img, &["--only", "edge-setup"]);
+    assert!(!ok);
+    let c = entry(&v, "edge-setup.config", None);
+    assert!(c["finding"].as_str().unwrap().contains("vnc.geometry"), "{c}");
+    assert!(c["next"].as_str().unwrap().contains("config list --doc"), "{c}");
+    img.write("/etc/edge-setup/edge-setup.toml", "[vnc\n");
+    let (ok, v) = check(&img, &["--only", "edge-setup"]);
+    assert!(!ok);
+    let c = entry(&v, "edge-setup.config", None);
+    assert_eq!(c["status"], "fail");
+    assert!(c["finding"].as_str().unwrap().contains("edge-setup.toml"), "{c}");
+}
+
+#[test]
+fn the_first_boot_is_ok_when_done_or_not_needed_and_fails_with_its_error() {
+    let img = Image::debian();
+    let (_, v) = check(&img, &["--only", "edge-setup"]);
+    assert!(
+        entry(&v, "edge-setup.first-boot", None)["finding"]
+            .as_str()
+            .unwrap()
+            .contains("not needed")
+    );
+    img.write(
+        "/var/lib/edge-setup/first-boot.failed",
+        r#"{"failed_at": "2026-12-01T10:00:00Z", "attempts": 2, "error": "no DNS server", "hint": "set one"}"#,
+    );
+    let (ok, v) = check(&img, &["--only", "edge-setup"]);
+    assert!(!ok);
+    let c = entry(&v, "edge-setup.first-boot", None);
+    assert!(c["finding"].as_str().unwrap().contains("no DNS server"), "{c}");
+    img.write(
+        "/var/lib/edge-setup/first-boot.done",
+        r#"{"completed_at": "2026-12-01T11:00:00Z", "device_id": "x", "answers": []}"#,
+    );
+    let (_, v) = check(&img, &["--only", "edge-setup"]);
+    let c = entry(&v, "edge-setup.first-boot", None);
+    assert_eq!(c["status"], "ok", "{c}");
+    assert!(c["finding"].as_str().unwrap().contains("2026-12-01T11:00:00Z"), "{c}");
+}
+
+#[test]
+fn an_invalid_device_id_fails_and_names_device_id_set() {
+    let img = Image::debian();
+    img.write("/usr/edge/properties/edge-agent/device-id", "not valid!\n");
+    let (ok, v) = check(&img, &["--only", "identity"]);
+    assert!(!ok);
+    let c = entry(&v, "identity.device-id", None);
+    assert!(c["next"].as_str().unwrap().contains("device-id set"), "{c}");
+}
+
+#[test]
+fn the_agent_checks_read_its_properties_and_unit() {
+    let img = Image::debian();
+    img.write(
+        "/etc/edge-setup/edge-setup.toml",
+        "[c8y]\nurl = \"https://new.example.com\"\n",
+    );
+    img.write(
+        "/usr/edge/properties/edge-agent/remote-connectivity.properties",
+        "enabled=true\nurl=https://old.example.com\n",
+    );
+    let (ok, v) = check(&img, &["--only", "agent"]);
+    assert!(!ok, "the agent's unit is not installed: {v}");
+    assert!(
+        entry(&v, "agent.url", None)["finding"]
+            .as_str()
+            .unwrap()
+            .contains("old.example.com")
+    );
+    let s = entry(&v, "agent.service", None);
+    assert_eq!(s["status"], "fail");
+    assert!(s["finding"].as_str().unwrap().contains("not installed"), "{s}");
+    let p = entry(&v, "agent.properties", None);
+    assert_eq!(p["status"], "warn");
+    assert!(p["finding"].as_str().unwrap().contains("new.example.com"), "{p}");
+    assert!(
+        p["next"].as_str().unwrap().contains("remote-connectivity enable"),
+        "{p}"
+    );
+    img.write(
+        "/usr/lib/systemd/system/edge-agent.service",
+        "[Service]\nExecStart=/bin/true\n",
+    );
+    img.write(
+        "/usr/edge/properties/edge-agent/remote-connectivity.properties",
+        "enabled=maybe\n",
+    );
+    let (ok, v) = check(&img, &["--only", "agent"]);
+    assert!(!ok);
+    assert_eq!(
+        status(&v, "agent.service", None),
+        "skipped",
+        "a damaged file enables nothing"
+    );
+    let p = entry(&v, "agent.properties", None);
+    assert_eq!(p["status"], "fail");
+    assert!(
+        p["finding"]
+            .as_str()
+            .unwrap()
+            .contains("remote-connectivity.properties"),
+        "{p}"
+    );
+}
+
+#[test]
+fn a_user_in_the_mappings_who_does_not_exist_fails() {
+    let img = vnc_image();
+    img.write(MAPPING, "admin:1\noperator:2\nghost:3\n");
+    img.write(USERS, ":1=admin\n:2=operator\n:3=ghost\n");
+    let (ok, v) = check(&img, &["--only", "vnc"]);
+    assert!(!ok);
+    let c = entry(&v, "vnc.display", Some("ghost"));
+    assert!(
+        c["next"].as_str().unwrap().contains("vnc-user --remove --user ghost"),
+        "{c}"
+    );
+}
+
+#[test]
+fn a_lan_session_needs_its_port_in_the_recorded_firewall_rule() {
+    let img = vnc_image();
+    img.write("/etc/edge-setup/edge-setup.toml", "[vnc]\nlisten = \"lan\"\n");
+    img.write(MAPPING, "admin:1\noperator:5\n");
+    img.write(USERS, ":1=admin\n:5=operator\n");
+    img.write(
+        edge_setup::tigervnc::INSTALL_RECORD,
+        "{\"hosts_line\": \"127.0.1.1\\tplant7\", \"firewall\": {\"backend\": \"ufw\", \"last_port\": 5903}}\n",
+    );
+    let (ok, v) = check(&img, &["--only", "vnc"]);
+    assert!(!ok);
+    let c = entry(&v, "vnc.firewall", None);
+    assert!(c["finding"].as_str().unwrap().contains("5905"), "{c}");
+    assert!(c["next"].as_str().unwrap().contains("edge-setup --root"), "{c}");
+}
+
+/// Live checks over a temporary root: the machine ID, the locks, the disk.
+#[test]
+fn live_identity_locks_and_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ctx, _) = common::live_ctx(dir.path());
+    std::fs::write(dir.path().join("etc/machine-id"), "uninitialized\n").unwrap();
+    std::fs::create_dir_all(dir.path().join("etc/edge-setup")).unwrap();
+    std::fs::write(
+        dir.path().join("etc/edge-setup/edge-setup.toml"),
+        "[disk]\ndata-mount = \"/etc\"\n",
+    )
+    .unwrap();
+    // this process holds the configuration's lock, as a run in progress would
+    let lock = std::fs::File::create(dir.path().join("etc/edge-setup/.edge-setup.toml.lock")).unwrap();
+    let _held = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusiveNonblock).unwrap();
+    let checks = edge_setup::commands::check::run_checks(&ctx, &[Area::EdgeSetup, Area::Identity, Area::Disk]);
+    let machine = of(&checks, "identity.machine-id");
+    assert_eq!(machine.status, Status::Fail, "{machine:#?}");
+    assert!(machine.next.as_deref().unwrap().contains("systemd-machine-id-setup"));
+    let locks = of(&checks, "edge-setup.locks");
+    assert_eq!(locks.status, Status::Ok, "{locks:#?}");
+    assert!(locks.finding.contains(&std::process::id().to_string()), "{locks:#?}");
+    assert_eq!(of(&checks, "identity.device-id").status, Status::Fail);
+    for id in ["disk.root", "disk.data"] {
+        let d = of(&checks, id);
+        assert!(d.finding.contains("free of") && d.status != Status::Fail, "{d:#?}");
+    }
+}
+
+#[test]
+fn live_a_vnc_set_up_without_tigervnc_fails_its_packages() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ctx, _) = common::live_ctx(dir.path());
+    std::fs::write(dir.path().join("etc/os-release"), common::DEBIAN_12).unwrap();
+    let record = dir
+        .path()
+        .join(edge_setup::tigervnc::INSTALL_RECORD.trim_start_matches('/'));
+    std::fs::create_dir_all(record.parent().unwrap()).unwrap();
+    std::fs::write(record, "{}\n").unwrap();
+    let checks = edge_setup::commands::check::run_checks(&ctx, &[Area::Vnc]);
+    let p = of(&checks, "vnc.packages");
+    assert_eq!(p.status, Status::Fail, "{p:#?}");
+    assert_eq!(p.next.as_deref(), Some("sudo edge-setup vnc"));
+}
