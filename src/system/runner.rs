@@ -347,15 +347,31 @@ fn run_limited(program: &Path, args: &[String], env: Vec<(String, String)>, limi
     use std::os::unix::process::CommandExt;
     use std::process::Stdio;
 
-    let mut child = std::process::Command::new(program)
+    let parent = nix::unistd::getpid();
+    let mut command = std::process::Command::new(program);
+    command
         .args(args)
         .env_clear()
         .envs(env)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn()?;
+        .process_group(0);
+    // In a group of its own the program gets no Ctrl-C from the terminal: should
+    // edge-setup end before it (interrupted, killed), the kernel sends it SIGTERM,
+    // so that it does not run on unwatched. Checked against the parent after the
+    // call: one that died before it was set no signal will come from.
+    // SAFETY: prctl and getppid are async-signal-safe and allocate nothing.
+    unsafe {
+        command.pre_exec(move || {
+            nix::sys::prctl::set_pdeathsig(Signal::SIGTERM).map_err(std::io::Error::from)?;
+            if nix::unistd::getppid() != parent {
+                return Err(std::io::Error::other("edge-setup ended before the program started"));
+            }
+            Ok(())
+        });
+    }
+    let mut child = command.spawn()?;
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     let stdout = keep_tail(child.stdout.take().expect("stdout is piped"), limits.output);
     let stderr = keep_tail(child.stderr.take().expect("stderr is piped"), limits.output);
