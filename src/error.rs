@@ -89,6 +89,15 @@ impl Error {
         }
     }
 
+    /// What failed and why, on one line, for a report that gives the next step
+    /// in a place of its own (a check's finding, a bundle's manifest).
+    pub fn line(&self) -> String {
+        match &self.why {
+            Some(why) => format!("{}: {}", self.what, why.trim_end()),
+            None => self.what.clone(),
+        }
+    }
+
     /// An I/O error on `path`; permission errors become `NotPermitted` with a hint.
     pub fn io(action: &str, path: &std::path::Path, err: std::io::Error) -> Self {
         Self::io_as(nix::unistd::geteuid().is_root(), action, path, err)

@@ -6,7 +6,8 @@
 use serde::Serialize;
 use serde_json::json;
 
-use crate::config::Config;
+use crate::config::{Config, Key, KeyValue};
+use crate::error::Error;
 use crate::system::System;
 
 /// The areas, in the order they are checked and shown.
@@ -127,6 +128,13 @@ impl Check {
         }
     }
 
+    /// A check that failed on `e`: what and why as the finding, its hint as the
+    /// next command, else `otherwise`.
+    pub fn failed(area: Area, id: &'static str, e: Error, otherwise: impl FnOnce() -> String) -> Check {
+        let finding = e.line();
+        Check::fail(area, id, finding, e.hint.unwrap_or_else(otherwise))
+    }
+
     pub fn for_user(mut self, user: &str) -> Check {
         self.user = Some(user.to_string());
         self
@@ -134,7 +142,7 @@ impl Check {
 
     /// `--fix` may apply `fix`; the next command then names `check --fix` first.
     pub fn fixable(mut self, sys: &System, fix: Fix) -> Check {
-        let by_fix = fix_command(sys, self.area);
+        let by_fix = fix_command(sys, Some(self.area));
         self.next = Some(match self.next.take() {
             Some(other) if other != by_fix => format!("{by_fix} (or: {other})"),
             _ => by_fix,
@@ -192,9 +200,12 @@ pub fn lines(checks: &[Check]) -> Vec<String> {
     out
 }
 
-/// The command that applies an area's fixes, as the caller would type it.
-fn fix_command(sys: &System, area: Area) -> String {
-    let args = format!("check --fix --only {}", area.name());
+/// The command that applies the fixes (of one area), as the caller would type it.
+pub fn fix_command(sys: &System, area: Option<Area>) -> String {
+    let args = match area {
+        Some(area) => format!("check --fix --only {}", area.name()),
+        None => "check --fix".to_string(),
+    };
     if sys.is_root() || sys.is_image() {
         sys.next_command(&args)
     } else {
@@ -212,6 +223,12 @@ pub struct Probe<'a> {
 }
 
 impl Probe<'_> {
+    /// A key's value (its default when unset); `None` when the configuration or
+    /// the value does not parse, which `edge-setup.config` reports.
+    pub fn get<T: KeyValue>(&self, key: Key<T>) -> Option<T> {
+        self.cfg.as_ref()?.get(self.sys, key).ok().flatten()
+    }
+
     /// Why a check that needs a running system is skipped, in an image.
     pub fn live_only(&self) -> Option<&'static str> {
         self.sys

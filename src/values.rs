@@ -69,6 +69,11 @@ impl TenantUrl {
     pub fn is_insecure(&self) -> bool {
         self.scheme == Scheme::Http
     }
+
+    /// The port connected to: the URL's, else its scheme's (443, or 80 for http).
+    pub fn port_or_default(&self) -> u16 {
+        self.port.unwrap_or(if self.is_insecure() { 80 } else { 443 })
+    }
 }
 
 /// An HTTP proxy for the tenant's connections: `http://host:port` (or https),

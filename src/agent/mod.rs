@@ -254,7 +254,7 @@ fn enable_with(
     }
     if !sys.is_image() {
         let step = sys.out().step(&format!("Resolving {}", url.host));
-        match resolve(&url.host, port_of(url)) {
+        match resolve(&url.host, url.port_or_default()) {
             Ok(n) => step.done(&format!("{n} address{}", if n == 1 { "" } else { "es" })),
             Err(why) => {
                 step.done("failed");
@@ -431,7 +431,7 @@ fn status_with(sys: &System, resolve: Option<Resolver>) -> Result<Status> {
     let url = agent.and_then(|c| c.url).or_else(|| c8y_url.clone());
     let pending_url = c8y_url.filter(|u| Some(u) != url.as_ref());
     let resolution = match (&url, resolve) {
-        (Some(u), Some(resolve)) if !sys.is_image() => Some(resolve(&u.host, port_of(u))),
+        (Some(u), Some(resolve)) if !sys.is_image() => Some(resolve(&u.host, u.port_or_default())),
         _ => None,
     };
     let unit = match &cfg {
@@ -462,10 +462,6 @@ fn status_with(sys: &System, resolve: Option<Resolver>) -> Result<Status> {
 
 fn agent_unit(sys: &System, cfg: &Config) -> Result<UnitName> {
     Ok(cfg.get(sys, AGENT_SERVICE)?.expect("agent.service has a default"))
-}
-
-fn port_of(url: &TenantUrl) -> u16 {
-    url.port.unwrap_or(if url.is_insecure() { 80 } else { 443 })
 }
 
 fn write_agent_config(sys: &System, wanted: &AgentConfig) -> Result<Change> {

@@ -9,13 +9,9 @@ const AREA: Area = Area::Agent;
 pub fn checks(p: &Probe) -> Vec<Check> {
     match agent::local_status(p.sys) {
         Ok(st) => vec![url(p, &st), service(p, &st), properties(p, &st)],
-        Err(e) => vec![Check::fail(
-            AREA,
-            "agent.url",
-            e.what,
-            e.hint
-                .unwrap_or_else(|| p.sys.next_command("remote-connectivity status")),
-        )],
+        Err(e) => vec![Check::failed(AREA, "agent.url", e, || {
+            p.sys.next_command("remote-connectivity status")
+        })],
     }
 }
 

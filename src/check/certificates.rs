@@ -27,12 +27,8 @@ pub fn checks(p: &Probe) -> Vec<Check> {
             ];
         }
         Err(e) => {
-            return vec![Check::fail(
-                AREA,
-                "certificates.expiry",
-                e.what,
-                e.hint.unwrap_or_else(|| p.sys.next_command("setup post-install")),
-            )];
+            let again = || p.sys.next_command("setup post-install");
+            return vec![Check::failed(AREA, "certificates.expiry", e, again)];
         }
     };
     let update = p.sys.next_command("setup certificates");
@@ -47,7 +43,7 @@ pub fn checks(p: &Probe) -> Vec<Check> {
                 update,
             )];
         }
-        Err(e) => return vec![Check::fail(AREA, "certificates.expiry", e.what, update)],
+        Err(e) => return vec![Check::failed(AREA, "certificates.expiry", e, || update)],
     };
     let shown = p.sys.host_path(cert_path);
     let now = ASN1Time::now();
@@ -82,6 +78,6 @@ fn key(p: &Probe, path: &Path, cert: &certs::Certificate, update: &str) -> Check
             }
         }
         Ok(None) => Check::fail(AREA, id, format!("{} is missing", shown.display()), update.to_string()),
-        Err(e) => Check::fail(AREA, id, e.what, update.to_string()),
+        Err(e) => Check::failed(AREA, id, e, || update.to_string()),
     }
 }

@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::config::{C8Y_CREDENTIALS_FILE, C8Y_PROXY, C8Y_REQUEST_TIMEOUT};
 use crate::health::{Area, Check, Fix, Probe};
+use crate::output::Out;
 use crate::registration;
 use crate::remote_access::{self, Device};
 use crate::system::runner::{Cmd, Tool};
@@ -49,16 +50,16 @@ pub fn checks(p: &Probe) -> Vec<Check> {
         Ok(None) => return skip_all("c8y.url is not set"),
         Err(e) => return skip_all(&e.what),
     };
-    let timeout = cfg
-        .require(p.sys, C8Y_REQUEST_TIMEOUT)
+    let timeout = p
+        .get(C8Y_REQUEST_TIMEOUT)
         .map(|s| s.duration())
         .unwrap_or(Duration::from_secs(30));
     // through a proxy the appliance reaches the proxy, which reaches the tenant
-    let (host, port, what) = match cfg.get(p.sys, C8Y_PROXY).ok().flatten() {
+    let (host, port, what) = match p.get(C8Y_PROXY) {
         Some(proxy) => (proxy.host.clone(), proxy.port, format!("the proxy {proxy}")),
         None => (
             url.host.clone(),
-            url.port.unwrap_or(if url.is_insecure() { 80 } else { 443 }),
+            url.port_or_default(),
             format!("the tenant's host {}", url.host),
         ),
     };
@@ -132,13 +133,9 @@ pub fn checks(p: &Probe) -> Vec<Check> {
                 out.push(clock(probe.date));
             }
             Err(e) => {
-                out.push(Check::fail(
-                    AREA,
-                    "tenant.tls",
-                    format!("{}{}", e.what, e.why.map(|w| format!(": {w}")).unwrap_or_default()),
-                    e.hint
-                        .unwrap_or_else(|| "check the tenant's certificate and c8y.ca-file".into()),
-                ));
+                out.push(Check::failed(AREA, "tenant.tls", e, || {
+                    "check the tenant's certificate and c8y.ca-file".into()
+                }));
                 out.push(Check::skipped(AREA, "tenant.clock", "the tenant did not answer"));
             }
         }
@@ -226,116 +223,80 @@ fn ntp(p: &Probe) -> Check {
 }
 
 /// The checks that need the tenant credentials of `c8y.credentials-file`.
-fn with_credentials(p: &Probe) -> Vec<Check> {
-    let later = ["tenant.registered", "tenant.endpoints"];
-    let skip_rest = |why: &str| later.iter().map(|id| Check::skipped(AREA, id, why)).collect::<Vec<_>>();
-    let credentials = match tenant::configured(p.sys) {
-        Ok(Some(c)) => c,
-        Ok(None) => {
-            let why = format!("{C8Y_CREDENTIALS_FILE} is not set");
-            let mut out = vec![Check::skipped(AREA, "tenant.credentials", &why)];
-            out.extend(skip_rest(&why));
-            return out;
-        }
-        Err(e) => {
-            let mut out = vec![Check::fail(
-                AREA,
-                "tenant.credentials",
-                format!("{}{}", e.what, e.why.map(|w| format!(": {w}")).unwrap_or_default()),
-                e.hint
-                    .unwrap_or_else(|| p.sys.next_command(&format!("config get {C8Y_CREDENTIALS_FILE}"))),
-            )];
-            out.extend(skip_rest("the credentials cannot be read"));
-            return out;
-        }
-    };
-    let id = match crate::device_id::read(p.sys) {
-        Ok(Some(id)) => id,
-        _ => {
-            let mut out = vec![Check::skipped(
-                AREA,
-                "tenant.credentials",
-                "no device ID (see identity.device-id)",
-            )];
-            out.extend(skip_rest("no device ID"));
-            return out;
-        }
-    };
-    let tenant = match Tenant::new(p.sys, credentials) {
-        Ok(t) => t,
-        Err(e) => {
-            let mut out = vec![Check::fail(
-                AREA,
-                "tenant.credentials",
-                e.what,
-                e.hint.unwrap_or_default(),
-            )];
-            out.extend(skip_rest("no connection to the tenant"));
-            return out;
-        }
-    };
-    let mut out = Vec::new();
-    let state = match registration::state(&tenant, &id) {
-        Ok(state) => {
-            out.push(Check::ok(
-                AREA,
-                "tenant.credentials",
-                "the tenant accepts the configured credentials",
-            ));
-            state
-        }
-        Err(e) => {
-            let refused = e.what.contains("(401");
-            out.push(Check::fail(
-                AREA,
-                "tenant.credentials",
-                format!("{}{}", e.what, e.why.map(|w| format!(": {w}")).unwrap_or_default()),
-                if refused {
-                    format!("put valid credentials (TENANT/USER, then the password) in the file {C8Y_CREDENTIALS_FILE} names")
-                } else {
-                    e.hint.unwrap_or_default()
-                },
-            ));
-            out.extend(skip_rest("the tenant did not answer the device's registration"));
-            return out;
-        }
-    };
-    match state {
-        registration::State::Registered { managed_object } => {
-            out.push(Check::ok(
-                AREA,
-                "tenant.registered",
-                format!("device {id} is registered (managed object {managed_object})"),
-            ));
-            out.push(endpoints(p));
-        }
-        other => {
-            out.push(Check::fail(
-                AREA,
-                "tenant.registered",
-                format!("device {id} is not registered: {}", other.describe()),
-                p.sys.next_command("register --accept --wait"),
-            ));
-            out.push(Check::skipped(AREA, "tenant.endpoints", "the device is not registered"));
-        }
-    }
-    out
+const WITH_CREDENTIALS: [&str; 3] = ["tenant.credentials", "tenant.registered", "tenant.endpoints"];
+
+/// `done`, then the rest of `WITH_CREDENTIALS` skipped for `why`.
+fn skip_the_rest(done: Vec<Check>, why: &str) -> Vec<Check> {
+    let rest = WITH_CREDENTIALS[done.len()..].iter();
+    done.into_iter()
+        .chain(rest.map(|id| Check::skipped(AREA, id, why)))
+        .collect()
 }
 
-/// Whether `remote-access sync` would change anything: run as a dry run,
-/// which reads the tenant and the users' files and sends no change.
-fn endpoints(p: &Probe) -> Check {
-    let id = "tenant.endpoints";
-    let quiet = crate::output::Out::new(Box::new(std::io::sink()), Box::new(std::io::sink()), false);
+/// Runs on a dry run's system: requests that only read are made, none that would
+/// change the tenant, so the endpoints are compared as `remote-access sync
+/// --dry-run` compares them (the record's digests), nothing sent.
+fn with_credentials(p: &Probe) -> Vec<Check> {
+    let credentials = match tenant::configured(p.sys) {
+        Ok(Some(c)) => c,
+        Ok(None) => return skip_the_rest(Vec::new(), &format!("{C8Y_CREDENTIALS_FILE} is not set")),
+        Err(e) => {
+            let read = || p.sys.next_command(&format!("config get {C8Y_CREDENTIALS_FILE}"));
+            let failed = Check::failed(AREA, "tenant.credentials", e, read);
+            return skip_the_rest(vec![failed], "the credentials cannot be read");
+        }
+    };
+    let Ok(Some(id)) = crate::device_id::read(p.sys) else {
+        return skip_the_rest(Vec::new(), "no device ID (see identity.device-id)");
+    };
+    let quiet = Out::new(Box::new(std::io::sink()), Box::new(std::io::sink()), false);
     let planning = p.sys.planning(quiet);
-    let outcomes = tenant::configured(&planning)
-        .and_then(|c| c.ok_or_else(|| crate::error::Error::failure("the credentials are gone")))
-        .and_then(|c| Tenant::new(&planning, c))
-        .and_then(|t| {
-            let device = Device::find(&t)?;
-            remote_access::sync(&device, None)
-        });
-    match outcomes {
+    let status = || p.sys.next_command("remote-connectivity status");
+    let tenant = match Tenant::new(&planning, credentials) {
+        Ok(t) => t,
+        Err(e) => {
+            let failed = Check::failed(AREA, "tenant.credentials", e, status);
+            return skip_the_rest(vec![failed], "no connection to the tenant");
+        }
+    };
+    let state = match registration::state(&tenant, &id) {
+        Ok(state) => state,
+        Err(e) => {
+            let failed = Check::failed(AREA, "tenant.credentials", e, status);
+            return skip_the_rest(vec![failed], "the tenant did not answer the device's registration");
+        }
+    };
+    let accepted = Check::ok(
+        AREA,
+        "tenant.credentials",
+        "the tenant accepts the configured credentials",
+    );
+    let registration::State::Registered { managed_object } = state else {
+        let unregistered = Check::fail(
+            AREA,
+            "tenant.registered",
+            format!("device {id} is not registered: {}", state.describe()),
+            p.sys.next_command("register --accept --wait"),
+        );
+        return skip_the_rest(vec![accepted, unregistered], "the device is not registered");
+    };
+    let registered = Check::ok(
+        AREA,
+        "tenant.registered",
+        format!("device {id} is registered (managed object {managed_object})"),
+    );
+    let device = Device {
+        tenant: &tenant,
+        managed_object,
+    };
+    vec![accepted, registered, endpoints(p, &device)]
+}
+
+/// Whether `remote-access sync` would change anything (`device` is on a dry
+/// run's system: it reads the tenant and the users' files and sends no change).
+fn endpoints(p: &Probe, device: &Device) -> Check {
+    let id = "tenant.endpoints";
+    match remote_access::sync(device, None) {
         Ok(outcomes) => {
             let differ: Vec<String> = outcomes
                 .iter()
@@ -370,12 +331,7 @@ fn endpoints(p: &Probe) -> Check {
                 .fixable(p.sys, Fix::RemoteAccessSync)
             }
         }
-        Err(e) => Check::fail(
-            AREA,
-            id,
-            format!("{}{}", e.what, e.why.map(|w| format!(": {w}")).unwrap_or_default()),
-            e.hint.unwrap_or_else(|| p.sys.next_command("remote-access list")),
-        ),
+        Err(e) => Check::failed(AREA, id, e, || p.sys.next_command("remote-access list")),
     }
 }
 

@@ -15,10 +15,7 @@ pub fn checks(p: &Probe) -> Vec<Check> {
         return vec![Check::skipped(AREA, "disk.root", why)];
     }
     let mut out = vec![free("disk.root", Path::new("/"), &p.sys.host_path(Path::new("/")))];
-    if let Some(data) = p
-        .cfg
-        .as_ref()
-        .and_then(|c| c.get(p.sys, DISK_DATA_MOUNT).ok().flatten())
+    if let Some(data) = p.get(DISK_DATA_MOUNT)
         && data.0 != Path::new("/")
     {
         out.push(free("disk.data", &data.0, &p.sys.host_path(&data.0)));

@@ -41,13 +41,9 @@ fn config(p: &Probe) -> Check {
                 None => Check::ok(AREA, id, format!("{} parses", config::PATH)),
             }
         }
-        Err(e) => Check::fail(
-            AREA,
-            id,
-            format!("{}{}", e.what, e.why.map(|w| format!(": {w}")).unwrap_or_default()),
-            e.hint
-                .unwrap_or_else(|| format!("fix {} by hand, then: edge-setup config list", config::PATH)),
-        ),
+        Err(e) => Check::failed(AREA, id, e, || {
+            format!("fix {} by hand, then: edge-setup config list", config::PATH)
+        }),
     }
 }
 
@@ -92,7 +88,7 @@ fn sudoers(p: &Probe) -> Check {
             finding,
             "install the edge-setup package, or copy the binary where only root can change it, then: sudo edge-setup vnc refresh-sudoers",
         ),
-        Err(e) => Check::fail(AREA, id, e.what, e.hint.unwrap_or_else(|| p.sys.next_command("vnc"))),
+        Err(e) => Check::failed(AREA, id, e, || p.sys.next_command("vnc")),
     }
 }
 
@@ -123,12 +119,7 @@ fn first_boot(p: &Probe) -> Check {
                 e.hint.unwrap_or_else(|| p.sys.next_command("image first-boot")),
             )
         }
-        Err(e) => Check::fail(
-            AREA,
-            id,
-            e.what,
-            e.hint.unwrap_or_else(|| p.sys.next_command("setup status")),
-        ),
+        Err(e) => Check::failed(AREA, id, e, || p.sys.next_command("setup status")),
     }
 }
 

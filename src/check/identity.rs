@@ -26,12 +26,7 @@ fn device_id(p: &Probe) -> Check {
             format!("no device ID is set ({} is missing or empty)", crate::device_id::PATH),
             "sudo edge-setup device-id generate (or: sudo edge-setup device-id set ID)",
         ),
-        Err(e) => Check::fail(
-            AREA,
-            id,
-            format!("{}: {}", e.what, e.why.unwrap_or_default()),
-            p.sys.next_command("device-id set ID"),
-        ),
+        Err(e) => Check::failed(AREA, id, e, || p.sys.next_command("device-id set ID")),
     }
 }
 
@@ -45,7 +40,7 @@ fn machine_id(p: &Probe) -> Check {
     let id = "identity.machine-id";
     let text = match p.sys.read_string(Path::new("/etc/machine-id")) {
         Ok(t) => t.unwrap_or_default(),
-        Err(e) => return Check::fail(AREA, id, e.what, "sudo systemd-machine-id-setup"),
+        Err(e) => return Check::failed(AREA, id, e, || "sudo systemd-machine-id-setup".into()),
     };
     match (placeholder(&text), p.sys.is_image()) {
         (false, _) => Check::ok(AREA, id, "set"),
@@ -93,7 +88,7 @@ fn host_name(p: &Probe) -> Check {
                 ),
             },
         },
-        Err(e) => Check::fail(AREA, id, e.what, e.hint.unwrap_or_else(|| p.sys.next_command("vnc"))),
+        Err(e) => Check::failed(AREA, id, e, || p.sys.next_command("vnc")),
     }
 }
 

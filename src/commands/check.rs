@@ -83,8 +83,7 @@ pub fn run(ctx: &Ctx, args: &CheckArgs) -> Result<()> {
     if failed.is_empty() {
         return Ok(());
     }
-    let mut names: Vec<String> = failed.iter().map(|c| c.name()).collect();
-    names.dedup();
+    let names: Vec<String> = failed.iter().map(|c| c.name()).collect();
     let fixable = failed.iter().any(|c| c.fix.is_some());
     Err(Error::failure(format!(
         "{} check{} {}: {}",
@@ -98,8 +97,11 @@ pub fn run(ctx: &Ctx, args: &CheckArgs) -> Result<()> {
         names.join(", ")
     ))
     .hint(if fixable && !args.fix {
-        "run the next command each one names; 'edge-setup check --fix' applies the ones marked for it"
+        format!(
+            "run the next command each one names; '{}' applies the ones marked for it",
+            health::fix_command(&ctx.sys, None)
+        )
     } else {
-        "run the next command each one names"
+        "run the next command each one names".to_string()
     }))
 }

@@ -110,10 +110,7 @@ impl Found {
 
 /// An error in one line: what, why and the next command.
 pub fn describe(e: &Error) -> String {
-    let mut s = e.what.clone();
-    if let Some(why) = &e.why {
-        s.push_str(&format!(": {why}"));
-    }
+    let mut s = e.line();
     if let Some(hint) = &e.hint {
         s.push_str(&format!(" (next: {hint})"));
     }

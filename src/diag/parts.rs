@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::Since;
 use super::bundle::{Files, Found, Report, Status, describe, transcript};
 use super::redact;
-use crate::config::{AGENT_SERVICE, Config, VNC_DESKTOP_APPS};
+use crate::config::{AGENT_SERVICE, Config};
 use crate::error::Result;
 use crate::image::first_boot;
 use crate::installed;
@@ -54,35 +54,30 @@ pub struct Source<'a> {
     /// The distribution's family, or why it is not known.
     family: std::result::Result<Family, String>,
     mappings: std::result::Result<Mappings, String>,
+    /// The units whose status and journal go in, and what of them is not known.
+    units: (Vec<String>, Vec<String>),
 }
 
 impl<'a> Source<'a> {
     pub fn new(sys: &'a System, since: Since) -> Source<'a> {
+        let family = sys.os_release().and_then(|o| o.family()).map_err(|e| describe(&e));
+        let mappings = vnc_user::load_mappings(sys).map(|(m, _)| m).map_err(|e| describe(&e));
+        let units = units_of(sys, &family, &mappings);
         Source {
             sys,
             since,
-            family: sys.os_release().and_then(|o| o.family()).map_err(|e| describe(&e)),
-            mappings: vnc_user::load_mappings(sys).map(|(m, _)| m).map_err(|e| describe(&e)),
+            family,
+            mappings,
+            units,
         }
     }
 
-    /// The units whose status and journal go in: the first boot, each VNC
-    /// session, the agent, the SSH server; what is not known is a problem.
-    fn units(&self, found: &mut Found) -> Vec<String> {
-        let mut units = vec![first_boot::UNIT.to_string()];
-        match (&self.family, &self.mappings) {
-            (Ok(family), Ok(m)) => units.extend(m.appliance.entries().map(|(_, d, _)| tigervnc::unit(*family, d))),
-            (Err(why), _) | (_, Err(why)) => found.problem(format!("the VNC sessions' units are not known: {why}")),
+    /// The units, each problem of finding them reported in `found`.
+    fn units(&self, found: &mut Found) -> &[String] {
+        for problem in &self.units.1 {
+            found.problem(problem.clone());
         }
-        match Config::load(self.sys).and_then(|c| c.get(self.sys, AGENT_SERVICE)) {
-            Ok(Some(unit)) => units.push(unit.to_string()),
-            Ok(None) => {}
-            Err(e) => found.problem(format!("the agent's unit is not known: {}", describe(&e))),
-        }
-        if let Ok(family) = self.family {
-            units.push(remote_access::ssh::server_unit(family).to_string());
-        }
-        units
+        &self.units.0
     }
 
     /// Runs a read-only command of the live system (`None` in an image), its
@@ -118,6 +113,29 @@ impl<'a> Source<'a> {
         }
         Ok(())
     }
+}
+
+/// The first boot's unit, each VNC session's, the agent's and the SSH server's;
+/// and what of them is not known.
+fn units_of(
+    sys: &System,
+    family: &std::result::Result<Family, String>,
+    mappings: &std::result::Result<Mappings, String>,
+) -> (Vec<String>, Vec<String>) {
+    let (mut units, mut problems) = (vec![first_boot::UNIT.to_string()], Vec::new());
+    match (family, mappings) {
+        (Ok(family), Ok(m)) => units.extend(m.appliance.entries().map(|(_, d, _)| tigervnc::unit(*family, d))),
+        (Err(why), _) | (_, Err(why)) => problems.push(format!("the VNC sessions' units are not known: {why}")),
+    }
+    match Config::load(sys).and_then(|c| c.get(sys, AGENT_SERVICE)) {
+        Ok(Some(unit)) => units.push(unit.to_string()),
+        Ok(None) => {}
+        Err(e) => problems.push(format!("the agent's unit is not known: {}", describe(&e))),
+    }
+    if let Ok(family) = family {
+        units.push(remote_access::ssh::server_unit(*family).to_string());
+    }
+    (units, problems)
 }
 
 /// One part of the bundle.
@@ -464,16 +482,12 @@ fn packages(src: &Source, found: &mut Found) -> Result<()> {
             return Ok(());
         }
     };
-    let extra = Config::load(sys)
-        .and_then(|c| c.get(sys, VNC_DESKTOP_APPS))
-        .ok()
-        .flatten()
-        .map(|l| l.0)
-        .unwrap_or_default();
-    let mut names: std::collections::BTreeSet<String> = Desktop::for_os(&sys.os_release()?, family, &extra)
-        .packages
-        .into_iter()
-        .collect();
+    let os = sys.os_release()?;
+    let desktop = Desktop::configured(sys, &os, family).unwrap_or_else(|e| {
+        found.problem(format!("vnc.desktop-apps is left out: {}", describe(&e)));
+        Desktop::for_os(&os, family, &[])
+    });
+    let mut names: std::collections::BTreeSet<String> = desktop.packages.into_iter().collect();
     names.extend(State::load(sys).map(|s| s.packages).unwrap_or_default());
     names.extend(["openssh-server".to_string(), "edge-setup".to_string()]);
     match family {

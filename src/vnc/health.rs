@@ -95,26 +95,21 @@ pub const LOCK: &str = RUN_LOCK;
 /// `vnc.firewall`: with `vnc.listen = lan`, the rule edge-setup recorded reaches
 /// the highest display's port and is in the running firewall.
 pub fn firewall_check(p: &Probe) -> Check {
-    let listen = p
-        .cfg
-        .as_ref()
-        .and_then(|c| c.get(p.sys, config::VNC_LISTEN).ok().flatten())
-        .unwrap_or(Listen::Localhost);
-    let m = match vnc_user::load_mappings(p.sys) {
-        Ok((m, _)) => m,
-        Err(e) => return Check::skipped(AREA, "vnc.firewall", format!("the mappings cannot be read: {}", e.what)),
-    };
     let id = "vnc.firewall";
     let sys = p.sys;
-    if listen != Listen::Lan {
+    if p.get(config::VNC_LISTEN) != Some(Listen::Lan) {
         return Check::skipped(AREA, id, "vnc.listen is localhost: no port is opened");
     }
+    let m = match vnc_user::load_mappings(sys) {
+        Ok((m, _)) => m,
+        Err(e) => return Check::skipped(AREA, id, format!("the mappings cannot be read: {}", e.what)),
+    };
     let Some(highest) = m.used().last().copied() else {
         return Check::skipped(AREA, id, "no user has a display");
     };
     let state = match State::load(sys) {
         Ok(s) => s,
-        Err(e) => return Check::fail(AREA, id, e.what, sys.next_command("vnc")),
+        Err(e) => return Check::failed(AREA, id, e, || sys.next_command("vnc")),
     };
     let needed = tigervnc::port(highest);
     match state.firewall {
@@ -160,10 +155,7 @@ pub fn desktop_check(p: &Probe) -> Check {
     let packages = (|| -> Result<(Vec<String>, Installed)> {
         let os = sys.os_release()?;
         let family = os.family()?;
-        let extra: PackageList = Config::load(sys)?
-            .get(sys, config::VNC_DESKTOP_APPS)?
-            .unwrap_or_default();
-        let desktop = Desktop::for_os(&os, family, &extra.0);
+        let desktop = Desktop::configured(sys, &os, family)?;
         let installed = Installed::query(sys, family, &desktop.packages)?;
         Ok((desktop.packages, installed))
     })();
@@ -185,6 +177,6 @@ pub fn desktop_check(p: &Probe) -> Check {
                 sys.next_command("vnc"),
             ),
         },
-        Err(e) => Check::fail(AREA, id, e.what, e.hint.unwrap_or_else(|| sys.next_command("vnc"))),
+        Err(e) => Check::failed(AREA, id, e, || sys.next_command("vnc")),
     }
 }

@@ -16,7 +16,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::config::{self, Config, Listen, PackageList};
+use crate::config::{self, Config, Listen};
 use crate::error::{Error, Result};
 use crate::system::System;
 use crate::system::fs::{Change, Entry, FileSpec};
@@ -98,10 +98,7 @@ impl Target {
     }
 
     fn desktop(&self, sys: &System) -> Result<Desktop> {
-        let extra: PackageList = Config::load(sys)?
-            .get(sys, config::VNC_DESKTOP_APPS)?
-            .unwrap_or_default();
-        Ok(Desktop::for_os(&self.os, self.family, &extra.0))
+        Desktop::configured(sys, &self.os, self.family)
     }
 }
 

@@ -1,6 +1,9 @@
 //! The packages of the VNC desktop per distribution; the package manager that
 //! installs them is `system::packages`.
 
+use crate::config::{self, Config, PackageList};
+use crate::error::Result;
+use crate::system::System;
 use crate::system::os_release::{Family, OsRelease};
 
 /// Debian and Ubuntu: the TigerVNC server and `tigervncpasswd`, fluxbox, xterm, the
@@ -40,6 +43,14 @@ pub struct Desktop {
 }
 
 impl Desktop {
+    /// The table for this distribution, extended by the target's `vnc.desktop-apps`.
+    pub fn configured(sys: &System, os: &OsRelease, family: Family) -> Result<Desktop> {
+        let extra: PackageList = Config::load(sys)?
+            .get(sys, config::VNC_DESKTOP_APPS)?
+            .unwrap_or_default();
+        Ok(Desktop::for_os(os, family, &extra.0))
+    }
+
     /// The table for this distribution, extended by `vnc.desktop-apps`.
     pub fn for_os(os: &OsRelease, family: Family, extra: &[String]) -> Desktop {
         let is_ubuntu = os.id == "ubuntu" || os.id_like.iter().any(|i| i == "ubuntu");

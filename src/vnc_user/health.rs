@@ -19,7 +19,7 @@ pub fn checks(p: &Probe) -> Vec<Check> {
     let sys = p.sys;
     let family = match sys.os_release().and_then(|o| o.family()) {
         Ok(f) => f,
-        Err(e) => return vec![Check::fail(AREA, "vnc.packages", e.what, e.hint.unwrap_or_default())],
+        Err(e) => return vec![Check::failed(AREA, "vnc.packages", e, || "cat /etc/os-release".into())],
     };
     // `edge-setup vnc` ran here: its record exists
     let set_up = sys.meta(Path::new(tigervnc::INSTALL_RECORD)).ok().flatten().is_some();
@@ -92,21 +92,13 @@ pub fn checks(p: &Probe) -> Vec<Check> {
             m
         }
         Err(e) => {
-            out.push(Check::fail(
-                AREA,
-                "vnc.mappings",
-                format!("{}{}", e.what, e.why.map(|w| format!(": {w}")).unwrap_or_default()),
-                e.hint
-                    .unwrap_or_else(|| format!("compare {MAPPING_FILE} and {USERS_FILE} by hand")),
-            ));
+            out.push(Check::failed(AREA, "vnc.mappings", e, || {
+                format!("compare {MAPPING_FILE} and {USERS_FILE} by hand")
+            }));
             return out;
         }
     };
-    let listen = p
-        .cfg
-        .as_ref()
-        .and_then(|c| c.get(sys, VNC_LISTEN).ok().flatten())
-        .unwrap_or(Listen::Localhost);
+    let listen = p.get(VNC_LISTEN).unwrap_or(Listen::Localhost);
     let me = (!p.root)
         .then(|| sys.users().by_uid(sys.uid()).ok().flatten())
         .flatten();
@@ -189,7 +181,7 @@ fn password_file(p: &Probe, target: &Target) -> Check {
             };
             return Check::fail(AREA, id, finding, set_again);
         }
-        (Err(e), _) | (_, Err(e)) => return Check::fail(AREA, id, e.what, set_again),
+        (Err(e), _) | (_, Err(e)) => return Check::failed(AREA, id, e, || set_again),
     };
     if kind != FileKind::File {
         return Check::fail(
@@ -199,26 +191,12 @@ fn password_file(p: &Probe, target: &Target) -> Check {
             format!("remove it (rm -r {shown}), then: {set_again}"),
         );
     }
-    // the size: read (as the user where it is hers) with the checks of every file in a home
-    let reader = if meta.uid == u.uid { u.uid } else { 0 };
-    let bytes = match meta.uid == u.uid || meta.uid == 0 {
-        true => as_user(reader, if reader == 0 { 0 } else { u.gid }, || {
-            sys.read_user_file(&target.passwd, meta.uid, 64)
-        }),
-        false => Ok(None),
-    };
-    let bytes = match bytes {
-        Ok(b) => b.map(Zeroizing::new),
+    // its size; read past the largest password file, so that a larger one is told apart
+    let bytes = match read_passwd(sys, target, meta.uid, 4 * PASSWD_MAX) {
+        Ok(b) => b,
         // root's file, read by an ordinary user: its size is not hers to learn
         Err(_) if !p.root && meta.uid == 0 => None,
-        Err(e) => {
-            return Check::fail(
-                AREA,
-                id,
-                format!("{}{}", e.what, e.why.map(|w| format!(": {w}")).unwrap_or_default()),
-                format!("remove it (rm {shown}), then: {set_again}"),
-            );
-        }
+        Err(e) => return Check::failed(AREA, id, e, || format!("remove it (rm {shown}), then: {set_again}")),
     };
     if let Some(b) = &bytes
         && !matches!(b.len(), 8 | 16)
@@ -271,6 +249,20 @@ fn password_file(p: &Probe, target: &Target) -> Check {
         ));
     }
     Check::ok(AREA, id, format!("{shown} is {}'s, 0600", u.name))
+}
+
+/// The user's password file, of at most `max` bytes, read with the checks of every
+/// file in a home (no link on the way or at the end, one link, the owner's): as its
+/// user when it is hers, as root when it is root's (a copy made as root); a file of
+/// anyone else is not read (`None`).
+fn read_passwd(sys: &System, target: &Target, owner: u32, max: u64) -> Result<Option<Zeroizing<Vec<u8>>>> {
+    let u = &target.user;
+    let bytes = match owner {
+        _ if owner == u.uid => as_user(u.uid, u.gid, || sys.read_user_file(&target.passwd, u.uid, max))?,
+        0 => sys.read_user_file(&target.passwd, 0, max)?,
+        _ => None,
+    };
+    Ok(bytes.map(Zeroizing::new))
 }
 
 /// The session unit's enablement and state, from systemd (live only).
@@ -550,13 +542,8 @@ pub fn restore_password_file(sys: &System, name: &str) -> Result<()> {
         ))
         .hint(format!("remove it, then: sudo edge-setup vnc-user --user {name}")));
     }
-    let bytes = match meta.uid == u.uid {
-        true => as_user(u.uid, u.gid, || sys.read_user_file(&target.passwd, u.uid, PASSWD_MAX))?,
-        // root's copy: read by root, with the same checks (no link on the way or at the end)
-        false => sys.read_user_file(&target.passwd, 0, PASSWD_MAX)?,
-    }
-    .map(Zeroizing::new)
-    .ok_or_else(|| Error::failure(format!("{name}'s VNC password file is gone")))?;
+    let bytes = read_passwd(sys, &target, meta.uid, PASSWD_MAX)?
+        .ok_or_else(|| Error::failure(format!("{name}'s VNC password file is gone")))?;
     if !matches!(bytes.len(), 8 | 16) {
         return Err(Error::failure(format!("{name}'s VNC password file is damaged"))
             .hint(format!("set a new password: sudo edge-setup vnc-user --user {name}")));

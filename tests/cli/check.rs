@@ -703,3 +703,39 @@ fn live_a_vnc_set_up_without_tigervnc_fails_its_packages() {
     assert_eq!(p.status, Status::Fail, "{p:#?}");
     assert_eq!(p.next.as_deref(), Some("sudo edge-setup vnc"));
 }
+
+/// An endpoint edge-setup made for a user who no longer has a display: `tenant.endpoints`
+/// finds it left over without a change sent; `--fix` deletes it (remote-access sync),
+/// and then the endpoints match.
+#[test]
+fn endpoints_that_differ_are_found_without_a_change_and_synced_by_the_fix() {
+    let tenant = Tenant::start();
+    tenant.register(DEVICE, MO);
+    let a = Appliance::new(&tenant);
+    let id = tenant.add_foreign(
+        MO,
+        serde_json::json!({"name": "VNC gone (:7)", "hostname": "127.0.0.1", "port": 5907,
+                           "protocol": "VNC", "credentialsType": "PASS_ONLY", "password": "gone1234"}),
+    );
+    a.write(
+        "/var/lib/edge-setup/remote-access.json",
+        &serde_json::json!({"tenant": tenant.url(), "device": MO, "salt": "00",
+                            "endpoints": [{"id": id, "protocol": "VNC", "user": "gone", "digest": "x"}]})
+        .to_string(),
+    );
+    let c = a.checks();
+    let e = of(&c, "tenant.endpoints");
+    assert_eq!(e.status, Status::Fail, "{e:#?}");
+    assert!(e.finding.contains("VNC gone (:7) (left over)"), "{e:#?}");
+    assert!(e.fix.is_some() && e.next.as_deref().unwrap().contains("check --fix --only tenant"));
+    assert!(tenant.changes().is_empty(), "the check sent {:?}", tenant.changes());
+
+    let (ctx, _) = common::live_ctx(a.dir.path());
+    let fixes = vec![(e.name(), e.fix.clone().unwrap())];
+    assert_eq!(edge_setup::check::fix::apply(&ctx.sys, &fixes), 1);
+    assert_eq!(
+        tenant.changes(),
+        [format!("DELETE /service/remoteaccess/devices/{MO}/configurations/{id}")]
+    );
+    assert_eq!(of(&a.checks(), "tenant.endpoints").status, Status::Ok);
+}
