@@ -242,6 +242,7 @@ fn json_of(sys: Option<&System>) -> serde_json::Value {
     let target_commands = sys.map(System::target_commands).unwrap_or_default();
     if !target_commands.is_empty() {
         run["target_commands"] = serde_json::json!(target_commands);
+        run["first_boot_commands"] = serde_json::json!(sys.map(System::first_boot_commands).unwrap_or_default());
     }
     run
 }

@@ -12,7 +12,7 @@ use crate::context::Ctx;
 use crate::output::{Capture, Out};
 use crate::prompt::{NoPrompt, NoPromptReason, Prompter};
 use crate::system::fs::Root;
-use crate::system::runner::{Cmd, Output, Runner};
+use crate::system::runner::{Cmd, Output, Runner, Tool};
 use crate::system::{Mode, System};
 
 pub const DEBIAN_12: &str =
@@ -27,6 +27,8 @@ type Responder = Box<dyn Fn(&Cmd) -> Option<std::io::Result<Output>>>;
 pub struct FakeRunner {
     calls: RefCell<Vec<Cmd>>,
     rules: RefCell<Vec<Responder>>,
+    /// Tools this fake host lacks (it has every other, at its first path).
+    absent: RefCell<Vec<Tool>>,
 }
 
 impl FakeRunner {
@@ -47,6 +49,11 @@ impl FakeRunner {
         self.rules.borrow_mut().push(Box::new(f));
     }
 
+    /// This fake host has no `tool`.
+    pub fn without(&self, tool: Tool) {
+        self.absent.borrow_mut().push(tool);
+    }
+
     pub fn calls(&self) -> Vec<Cmd> {
         self.calls.borrow().clone()
     }
@@ -65,6 +72,10 @@ impl Runner for FakeRunner {
             }
         }
         Ok(Output::ok(""))
+    }
+
+    fn locate(&self, tool: Tool) -> Option<PathBuf> {
+        (!self.absent.borrow().contains(&tool)).then(|| PathBuf::from(tool.paths()[0]))
     }
 }
 

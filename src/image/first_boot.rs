@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::system::System;
 use crate::system::fs::FileSpec;
+use crate::system::offline::{PENDING, Pending};
 use crate::system::runner::{Cmd, Tool};
 
 /// Answers files (`*.toml`) applied at first boot, in name order; cloud-init's
@@ -30,6 +31,9 @@ pub struct Done {
     pub device_id: Option<String>,
     /// The answers files applied, in order.
     pub answers: Vec<String>,
+    /// The steps the image left for the first boot, run in this order.
+    #[serde(default)]
+    pub steps: Vec<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -65,6 +69,39 @@ pub fn ssh_host_keys(sys: &System) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Runs the steps an image left for its first boot (`system::offline`), in
+/// order. Each leaves the record once it ran, so that a failed one is where the
+/// next attempt starts and none runs twice. A step the first boot cannot run
+/// (`image prepare` refuses an image with one) is named and kept.
+pub fn run_pending(sys: &System) -> Result<Vec<String>> {
+    let mut pending = Pending::load(sys)?;
+    let mut ran = Vec::new();
+    while let Some(at) = pending.steps.iter().position(|s| s.left.is_none()) {
+        let step = pending.steps[at].clone();
+        let line = step.line();
+        let shown = sys
+            .out()
+            .step(&format!("Running what the image left for its first boot: {line}"));
+        sys.run(step.cmd()?).map_err(|e| {
+            e.hint(format!(
+                "it stays in {PENDING} with the steps after it, for the next attempt"
+            ))
+        })?;
+        shown.done(sys.done_word());
+        pending.steps.remove(at);
+        pending.save(sys)?;
+        ran.push(line);
+    }
+    for step in pending.left() {
+        sys.out().warn(&format!(
+            "the image left a step that the first boot cannot run ({}): {}; run it on this appliance, then remove it from {PENDING}",
+            step.left.as_deref().unwrap_or_default(),
+            step.line()
+        ));
+    }
+    Ok(ran)
 }
 
 /// The answers files of ANSWERS_DIR (`*.toml`, not hidden), in the order they apply.

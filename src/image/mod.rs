@@ -10,6 +10,7 @@ use crate::device_id;
 use crate::error::{Error, Result};
 use crate::system::System;
 use crate::system::fs::{Change, FileKind, FileSpec};
+use crate::system::offline::Pending;
 
 const MACHINE_ID: &str = "/etc/machine-id";
 /// D-Bus's copy; on Debian a link to /etc/machine-id, elsewhere a file of its own.
@@ -54,6 +55,23 @@ pub fn prepare(sys: &System, resets: Resets) -> Result<serde_json::Value> {
             .why(format!("none of {} has it", UNIT_DIRS.join(", ")))
             .hint("install the edge-setup package (it ships the unit), then run 'sudo edge-setup image prepare' again")
     })?;
+    let pending = Pending::load(sys)?;
+    let left: Vec<String> = pending
+        .left()
+        .map(|s| format!("{} ({})", s.line(), s.left.as_deref().unwrap_or_default()))
+        .collect();
+    if !left.is_empty() {
+        return Err(Error::failure(format!(
+            "the image still needs {} step{} that its first boot cannot do",
+            left.len(),
+            if left.len() == 1 { "" } else { "s" }
+        ))
+        .why(left.join("\n"))
+        .hint(format!(
+            "run the command that left {} again as root on a build host that can do it in the image (see \"Golden images\" in the README: what needs what), then 'image prepare' again; nothing was changed",
+            if left.len() == 1 { "it" } else { "them" }
+        )));
+    }
     let ssh_keys = first_boot::host_keys(sys)?;
     let vnc = crate::vnc_user::password_files(sys)?;
     let answers = first_boot::answers_paths(sys)?.len();
@@ -119,6 +137,15 @@ pub fn prepare(sys: &System, resets: Resets) -> Result<serde_json::Value> {
             users.join(", ")
         ));
     }
+    let first_boot_steps: Vec<String> = pending.steps.iter().map(|s| s.line()).collect();
+    if !first_boot_steps.is_empty() {
+        out.note(&format!(
+            "The first boot of every clone runs {} step{} the image could not do without running: {}.",
+            first_boot_steps.len(),
+            if first_boot_steps.len() == 1 { "" } else { "s" },
+            first_boot_steps.join("; ")
+        ));
+    }
     if answers > 0 {
         out.note(&format!(
             "{answers} answers file{} in {} will be applied on every clone at its first boot.",
@@ -134,5 +161,6 @@ pub fn prepare(sys: &System, resets: Resets) -> Result<serde_json::Value> {
         "ssh_host_keys": { "files": ssh_keys, "removed": resets.ssh_host_keys },
         "vnc_passwords": { "users": vnc, "removed": resets.vnc_passwords },
         "answers_files": answers,
+        "first_boot_steps": first_boot_steps,
     }))
 }

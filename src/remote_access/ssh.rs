@@ -307,11 +307,12 @@ fn ensure_server(sys: &System, family: Family, retry: &str, lock_timeout: std::t
     if missing.is_empty() {
         step.done("installed already");
     } else {
-        if let Some(update) = manager.update_cmd() {
-            packages::run(sys, manager, update, retry, lock_timeout)?;
-        }
-        packages::run(sys, manager, manager.install_cmd(&missing, false), retry, lock_timeout)?;
-        step.done(sys.done_word());
+        let installed = packages::install(sys, manager, &missing, None, retry, lock_timeout)?;
+        step.done(if installed {
+            sys.done_word()
+        } else {
+            "left for the target (see the warning above)"
+        });
     }
     let unit = server_unit(family);
     let ask = |what: &str| {

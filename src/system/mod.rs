@@ -5,6 +5,7 @@
 
 pub mod environ;
 pub mod fs;
+pub mod offline;
 pub mod os_release;
 pub mod packages;
 pub mod runner;
@@ -154,9 +155,9 @@ pub struct System {
     changes: RefCell<Vec<Planned>>,
     /// Owner names already looked up, for the change records.
     owners: RefCell<BTreeMap<(u32, u32), String>>,
-    /// Image mode: commands printed for the target (to run there, by hand or at
-    /// its first boot); they change nothing here.
-    target_commands: RefCell<Vec<String>>,
+    /// Image mode: the commands left for the target, each with whether its
+    /// first boot runs it (`offline`).
+    target_commands: RefCell<Vec<(String, bool)>>,
     overlay: RefCell<Overlay>,
     /// The real and effective uid of the calling process.
     ids: (u32, u32),
@@ -287,9 +288,19 @@ impl System {
         self.changes.borrow().len()
     }
 
-    /// Image mode: the commands printed for the target, in order.
+    /// Image mode: the commands left for the target, in order.
     pub fn target_commands(&self) -> Vec<String> {
-        self.target_commands.borrow().clone()
+        self.target_commands.borrow().iter().map(|(c, _)| c.clone()).collect()
+    }
+
+    /// Image mode: those of `target_commands` that the image's first boot runs.
+    pub fn first_boot_commands(&self) -> Vec<String> {
+        self.target_commands
+            .borrow()
+            .iter()
+            .filter(|(_, first_boot)| *first_boot)
+            .map(|(c, _)| c.clone())
+            .collect()
     }
 
     /// A file written again in the same run (a state file each step updates) is one change,
@@ -584,7 +595,7 @@ impl System {
     /// exit. In image mode and with `--dry-run` it is printed instead.
     pub fn run(&self, cmd: Cmd) -> Result<Output> {
         if !self.applies_commands() {
-            self.plan_command(&cmd);
+            self.plan_command(&cmd)?;
             return Ok(Output::ok(""));
         }
         self.record(Planned::Run { command: cmd.line() });
@@ -606,7 +617,7 @@ impl System {
     /// when `changed` finds it did.
     pub fn run_reporting(&self, cmd: Cmd, changed: impl FnOnce(&Output) -> bool) -> Result<Option<Output>> {
         if !self.applies_commands() {
-            self.plan_command(&cmd);
+            self.plan_command(&cmd)?;
             return Ok(None);
         }
         let out = self.spawn(&cmd)?;
@@ -636,17 +647,103 @@ impl System {
         Ok(Some(sent))
     }
 
-    fn plan_command(&self, cmd: &Cmd) {
-        let command = cmd.line();
+    /// A command that does not run here: in an image done in the image, or
+    /// recorded for the target (`offline`); with `--dry-run` planned.
+    fn plan_command(&self, cmd: &Cmd) -> Result<()> {
         if self.is_image() {
-            let label = if self.dry_run { "would run" } else { "run on the target" };
-            self.out.info(&format!("    {label}: {command}"));
-            self.target_commands.borrow_mut().push(command);
-            return;
+            for fate in offline::fates(self, cmd)? {
+                match fate {
+                    offline::Fate::Now(now) => {
+                        self.run_in_image(now)?;
+                        self.settle(cmd)?;
+                    }
+                    offline::Fate::FirstBoot(cmd) => self.defer(&cmd, None)?,
+                    offline::Fate::Left(cmd, why) => self.defer(&cmd, Some(why))?,
+                    offline::Fate::Cancel(unit) => self.cancel_pending(&unit)?,
+                }
+            }
+            return Ok(());
         }
-        let planned = Planned::Run { command };
+        let planned = Planned::Run { command: cmd.line() };
         self.out.info(&format!("    {}", planned.describe()));
         self.record(planned);
+        Ok(())
+    }
+
+    /// Image mode: runs a command of this host that changes only the image
+    /// (`systemctl --root`, the image's package manager); planned with `--dry-run`.
+    pub fn run_in_image(&self, cmd: Cmd) -> Result<Output> {
+        let Some(out) = self.run_in_image_unchecked(cmd.clone())? else {
+            return Ok(Output::ok(""));
+        };
+        if !out.success() {
+            return Err(command_failed(&cmd, &out));
+        }
+        Ok(out)
+    }
+
+    /// Like `run_in_image`, for a command whose non-zero exit the caller
+    /// interprets; `None` with `--dry-run`, which prints it instead.
+    pub fn run_in_image_unchecked(&self, cmd: Cmd) -> Result<Option<Output>> {
+        let planned = Planned::Run { command: cmd.line() };
+        if self.dry_run {
+            self.out.info(&format!("    {}", planned.describe()));
+            self.record(planned);
+            return Ok(None);
+        }
+        let out = self.spawn(&cmd)?;
+        self.record(planned);
+        Ok(Some(out))
+    }
+
+    /// Image mode: records `cmd` in the image for the target, for its first
+    /// boot to run, or as `left` for the target when the first boot cannot.
+    /// A step recorded already is not recorded again.
+    pub fn defer(&self, cmd: &Cmd, left: Option<String>) -> Result<()> {
+        let step = offline::Step::of(cmd, left);
+        let line = step.line();
+        match &step.left {
+            None => self.out.info(&format!(
+                "    {}: {line}",
+                self.word("at the first boot", "would leave for the first boot")
+            )),
+            Some(why) => self.out.warn(&format!(
+                "not done in the image, and the first boot cannot do it ({why}): {line}"
+            )),
+        }
+        self.target_commands.borrow_mut().push((line, step.left.is_none()));
+        let mut pending = offline::Pending::load(self)?;
+        if !pending.steps.contains(&step) {
+            pending.steps.push(step);
+            pending.save(self)?;
+        }
+        Ok(())
+    }
+
+    /// Image mode: drops a step recorded for the target that is done in the
+    /// image now (an earlier run on a build host that could not do it left it).
+    pub fn settle(&self, cmd: &Cmd) -> Result<()> {
+        let done = offline::Step::of(cmd, None);
+        let mut pending = offline::Pending::load(self)?;
+        let before = pending.steps.len();
+        pending
+            .steps
+            .retain(|s| (&s.command, &s.env) != (&done.command, &done.env));
+        if pending.steps.len() != before {
+            pending.save(self)?;
+        }
+        Ok(())
+    }
+
+    /// Image mode: drops the pending steps that would start `unit`, disabled now.
+    fn cancel_pending(&self, unit: &str) -> Result<()> {
+        let mut pending = offline::Pending::load(self)?;
+        let before = pending.steps.len();
+        pending.steps.retain(|s| !s.starts(unit));
+        if pending.steps.len() != before {
+            pending.save(self)?;
+        }
+        Ok(())
     }
 
     /// Runs a command that only computes something in a private directory of
@@ -667,6 +764,11 @@ impl System {
     /// dry run, which runs nothing of its own.
     pub fn run_read_only(&self, cmd: Cmd) -> Result<Output> {
         self.spawn(&cmd)
+    }
+
+    /// Where this host (not the target) has `tool`: the programs image mode runs here.
+    pub fn host_tool(&self, tool: runner::Tool) -> Option<PathBuf> {
+        self.runner.locate(tool)
     }
 
     /// Runs a read-only query on the live system (also with `--dry-run`).
@@ -1141,15 +1243,28 @@ mod tests {
     use runner::Tool;
 
     #[test]
-    fn image_mode_prints_commands_instead_of_running_them() {
+    fn image_mode_records_what_needs_the_running_target_for_its_first_boot() {
         let f = Fixture::empty();
         let sys = f.system(Mode::Image, false);
-        let err = &f.err;
-        sys.run(Cmd::new(Tool::Systemctl).args(["restart", "edge-agent"]))
+        let restart = || Cmd::new(Tool::Systemctl).args(["restart", "edge-agent"]);
+        sys.run(restart()).unwrap();
+        // reloads, and the network's "apply now", are for a running system only
+        sys.run(Cmd::new(Tool::Systemctl).args(["try-restart", "edge-agent"]))
             .unwrap();
+        sys.run(Cmd::new(Tool::Ifup).arg("eth0")).unwrap();
         assert!(f.fake.calls().is_empty());
-        assert!(err.text().contains("run on the target: systemctl restart edge-agent"));
+        // a restart in an image is a start at the first boot
+        assert!(f.err.text().contains("at the first boot: systemctl start edge-agent"));
+        assert_eq!(sys.first_boot_commands(), ["systemctl start edge-agent"]);
+        let pending = offline::Pending::load(&sys).unwrap();
+        assert_eq!(pending.steps.len(), 1);
+        assert_eq!(pending.steps[0].line(), "systemctl start edge-agent");
         assert_eq!(sys.query(Cmd::new(Tool::DpkgQuery)).unwrap(), None);
+        // the same again: recorded once, nothing changed
+        let again = f.system(Mode::Image, false);
+        again.run(restart()).unwrap();
+        assert_eq!(again.change_count(), 0);
+        assert_eq!(offline::Pending::load(&again).unwrap(), pending);
     }
 
     #[test]

@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::system::System;
+use crate::system::fs::FileKind;
 use crate::system::os_release::Family;
-use crate::system::runner::{Cmd, Output, Tool};
+use crate::system::runner::{Cmd, Output, Program, Tool};
 
 /// The package manager of the target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -176,13 +177,14 @@ pub fn has_program(sys: &System, name: &str) -> Result<bool> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Installed {
     Known(BTreeSet<String>),
-    /// An RPM image: the rpm database cannot be read without rpm, so nothing is assumed.
+    /// An RPM image on a build host without rpm: its database cannot be read, so nothing is assumed.
     Unknown,
 }
 
 impl Installed {
     /// Which of `packages` are installed, in one query: dpkg's status file on Debian
-    /// (live and image alike), one `rpm -q` with every name on a live RPM system.
+    /// (live and image alike), one `rpm -q` with every name on an RPM system (an
+    /// image's with this host's `rpm --root`).
     pub fn query(sys: &System, family: Family, packages: &[String]) -> Result<Installed> {
         match family {
             Family::Debian => {
@@ -196,7 +198,17 @@ impl Installed {
                 let cmd = Cmd::new(Tool::Rpm)
                     .args(["-q", "--qf", "%{NAME}\\n"])
                     .args(packages.iter().cloned());
-                Ok(match sys.query(cmd)? {
+                // an image's database is read with this host's rpm, where it has one
+                let out = if !sys.is_image() {
+                    sys.query(cmd)?
+                } else if Tool::Rpm.locate().is_some() {
+                    let mut image = Cmd::new(Tool::Rpm).arg(format!("--root={}", sys.root_dir().display()));
+                    image.args.extend(cmd.args);
+                    Some(sys.run_read_only(image)?)
+                } else {
+                    None
+                };
+                Ok(match out {
                     // rpm exits with the number of missing packages; its stdout says which are there.
                     Some(out) => Installed::Known(
                         out.stdout
@@ -266,11 +278,16 @@ pub fn package_of_file(file: &str, manager: Manager) -> Option<String> {
 /// A directory of package files for `--offline DIR`, checked before anything changes.
 #[derive(Debug, Clone)]
 pub struct OfflineDir {
-    /// Target path of the directory.
+    /// The directory: the target's, or in image mode the build host's.
     pub dir: PathBuf,
     /// (package name, file name), sorted by file name.
     pub files: Vec<(String, String)>,
+    /// Image mode: `dir` is on the build host, and apt in the image sees it at IMAGE_BUNDLE.
+    on_host: bool,
 }
+
+/// Where apt in an image sees a bundle of the build host (bound there read-only, for the run).
+const IMAGE_BUNDLE: &str = "/run/edge-setup-bundle";
 
 impl OfflineDir {
     /// Validates DIR: it exists, holds package files of this distribution's kind, and
@@ -279,20 +296,30 @@ impl OfflineDir {
         let dir = std::path::absolute(dir)
             .map_err(|e| Error::bad_input(format!("cannot use {} for --offline", dir.display())).why(e))?;
         let remake = "prepare it on a machine with the same distribution and a network: edge-setup vnc bundle DIR";
-        match sys.meta(&dir)? {
-            Some(m) if m.is_dir => {}
-            _ => {
-                return Err(Error::bad_input(format!(
-                    "--offline {}: no such directory",
-                    sys.host_path(&dir).display()
-                ))
-                .hint(remake));
+        // In an image the bundle is the build host's, like every file named on the command line.
+        let on_host = sys.is_image();
+        let shown = if on_host { dir.clone() } else { sys.host_path(&dir) };
+        let names = if on_host {
+            std::fs::read_dir(&dir)
+                .and_then(|entries| {
+                    entries
+                        .map(|e| e.map(|e| e.file_name()))
+                        .collect::<std::io::Result<Vec<_>>>()
+                })
+                .ok()
+        } else {
+            match sys.meta(&dir)? {
+                Some(m) if m.is_dir => Some(sys.list_dir(&dir)?),
+                _ => None,
             }
-        }
+        };
+        let Some(names) = names else {
+            return Err(Error::bad_input(format!("--offline {}: no such directory", shown.display())).hint(remake));
+        };
         let ext = manager.file_ext();
         let mut files = Vec::new();
         let mut other_kind = false;
-        for name in sys.list_dir(&dir)? {
+        for name in names {
             let name = name.to_string_lossy().into_owned();
             match package_of_file(&name, manager) {
                 Some(package) => files.push((package, name)),
@@ -308,12 +335,11 @@ impl OfflineDir {
             } else {
                 format!("it holds no .{ext} package files")
             };
-            return Err(Error::bad_input(format!(
-                "--offline {}: no packages to install",
-                sys.host_path(&dir).display()
-            ))
-            .why(why)
-            .hint(remake));
+            return Err(
+                Error::bad_input(format!("--offline {}: no packages to install", shown.display()))
+                    .why(why)
+                    .hint(remake),
+            );
         }
         let absent: Vec<&String> = missing
             .iter()
@@ -322,12 +348,22 @@ impl OfflineDir {
         if !absent.is_empty() {
             return Err(Error::bad_input(format!(
                 "--offline {}: the directory lacks {}",
-                sys.host_path(&dir).display(),
+                shown.display(),
                 absent.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
             ))
             .hint(format!("make the bundle again with this configuration ({remake})")));
         }
-        Ok(OfflineDir { dir, files })
+        // the build host's bundle is for the image alone: not left for a target that lacks it
+        if on_host && let Err(why) = in_image(sys, manager, &Cmd::new(manager.tool()), Some(&dir))? {
+            return Err(Error::failure(format!(
+                "cannot install from {} into the image on this host",
+                shown.display()
+            ))
+            .why(why)
+            .hint("run it as root on a build host that can (see \"Golden images\" in the README: what needs what); nothing was changed"));
+        }
+        files.sort_by(|a, b| a.1.cmp(&b.1));
+        Ok(OfflineDir { dir, files, on_host })
     }
 
     /// Installs the missing packages from the directory in one transaction. apt gets
@@ -338,7 +374,11 @@ impl OfflineDir {
     /// packages left out cannot upgrade them, and every file given is installed.
     /// dnf and yum take every file and skip what is installed.
     pub fn install_cmd(&self, manager: Manager, missing: &[String]) -> Cmd {
-        let dir = self.dir.display().to_string();
+        let dir = match (self.on_host, manager) {
+            (true, Manager::Apt) => IMAGE_BUNDLE.to_string(),
+            // dnf --installroot reads package files of the host
+            _ => self.dir.display().to_string(),
+        };
         match manager {
             Manager::Apt => Cmd::new(Tool::Sh)
                 .args(["-c", APT_OFFLINE_SCRIPT, "sh", &dir])
@@ -383,17 +423,102 @@ pub fn lock_timeout(env: &std::collections::HashMap<String, String>) -> Duration
     Duration::from_secs(secs)
 }
 
-/// Runs a package manager command; while another process holds the lock it says so
-/// and retries for up to `timeout`. Failures become errors that say what to do.
-pub fn run(sys: &System, manager: Manager, cmd: Cmd, retry_command: &str, timeout: Duration) -> Result<()> {
+/// Installs the `missing` packages in one transaction: from the repositories
+/// (apt's lists refreshed first) or from `offline`. In an image the image's own
+/// package manager does it (`in_image`). `false` when it could not be done here
+/// and was left for the target.
+pub fn install(
+    sys: &System,
+    manager: Manager,
+    missing: &[String],
+    offline: Option<&OfflineDir>,
+    retry_command: &str,
+    timeout: Duration,
+) -> Result<bool> {
+    if let Some(dir) = offline {
+        let bundle = dir.on_host.then_some(dir.dir.as_path());
+        return run_bound(
+            sys,
+            manager,
+            dir.install_cmd(manager, missing),
+            bundle,
+            retry_command,
+            timeout,
+        );
+    }
+    // where the update is left for the target, so is the install (for the same reason)
+    let updated = match manager.update_cmd() {
+        Some(update) => run(sys, manager, update, retry_command, timeout)?,
+        None => true,
+    };
+    let installed = run(
+        sys,
+        manager,
+        manager.install_cmd(missing, false),
+        retry_command,
+        timeout,
+    )?;
+    Ok(updated && installed)
+}
+
+/// Runs a package manager command (in an image, against the image); while
+/// another process holds the lock it says so and retries for up to `timeout`.
+/// Failures become errors that say what to do. `false` when it could not be
+/// run here and was left for the target.
+pub fn run(sys: &System, manager: Manager, cmd: Cmd, retry_command: &str, timeout: Duration) -> Result<bool> {
+    run_bound(sys, manager, cmd, None, retry_command, timeout)
+}
+
+/// Runs a package manager command that only downloads (a bundle): in an image
+/// with the image's package manager, or an error where this host cannot.
+pub fn download(sys: &System, manager: Manager, cmd: Cmd, retry_command: &str, timeout: Duration) -> Result<()> {
+    if sys.is_image()
+        && let Err(why) = in_image(sys, manager, &cmd, None)?
+    {
+        return Err(Error::failure("cannot download with the image's package manager on this host")
+            .why(why)
+            .hint(format!(
+                "run '{retry_command}' as root on a build host that can (see \"Golden images\" in the README), or on a running machine of the image's release"
+            )));
+    }
+    run(sys, manager, cmd, retry_command, timeout).map(|_| ())
+}
+
+/// `run`, with an image's package manager seeing `bundle` of the build host at IMAGE_BUNDLE.
+fn run_bound(
+    sys: &System,
+    manager: Manager,
+    cmd: Cmd,
+    bundle: Option<&Path>,
+    retry_command: &str,
+    timeout: Duration,
+) -> Result<bool> {
+    let in_image = if sys.is_image() {
+        match in_image(sys, manager, &cmd, bundle)? {
+            Ok(host_cmd) => Some(host_cmd),
+            Err(why) => {
+                sys.defer(&cmd, Some(why))?;
+                return Ok(false);
+            }
+        }
+    } else {
+        None
+    };
     let start = Instant::now();
     let mut announced = false;
     loop {
-        let Some(out) = sys.run_unchecked(cmd.clone())? else {
-            return Ok(());
+        let out = match &in_image {
+            Some(host_cmd) => sys.run_in_image_unchecked(host_cmd.clone())?,
+            None => sys.run_unchecked(cmd.clone())?,
+        };
+        let Some(out) = out else {
+            return Ok(true);
         };
         if out.success() {
-            return Ok(());
+            if in_image.is_some() {
+                sys.settle(&cmd)?;
+            }
+            return Ok(true);
         }
         match manager.classify(&out) {
             Failure::Locked(line) => {
@@ -421,6 +546,106 @@ pub fn run(sys: &System, manager: Manager, cmd: Cmd, retry_command: &str, timeou
             Failure::Other(lines) => return Err(failed(manager, &cmd, lines, retry_command)),
         }
     }
+}
+
+/// Prepares an image's file systems for its package manager in a mount
+/// namespace of its own (what it mounts is gone with it, whatever happens):
+/// /proc, /sys and /dev of this host, an empty /run (no running systemd for
+/// the maintainer scripts to talk to), the bundle read-only, and a
+/// policy-rc.d that keeps them from starting services (the image's own is
+/// kept); then runs the command in the image with chroot.
+/// `sh -c SCRIPT edge-setup ROOT BUNDLE|'' PROGRAM ARG...`
+const IMAGE_SCRIPT: &str = concat!(
+    r#"set -e; root=$1; bundle=$2; shift 2; "#,
+    r#"mount -t proc proc "$root/proc"; mount --rbind /sys "$root/sys"; mount --rbind /dev "$root/dev"; "#,
+    r#"mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs "$root/run"; "#,
+    r#"if [ -n "$bundle" ]; then mkdir "$root/run/edge-setup-bundle"; "#,
+    r#"mount --bind -o ro "$bundle" "$root/run/edge-setup-bundle"; fi; "#,
+    r#"policy="$root/usr/sbin/policy-rc.d"; "#,
+    r#"if [ ! -e "$policy" ] && [ ! -L "$policy" ]; then "#,
+    r#"printf '#!/bin/sh
+# edge-setup: no service starts in an image
+exit 101
+' > "$policy"; "#,
+    r#"chmod 755 "$policy"; trap 'rm -f "$policy"' EXIT; fi; "#,
+    r#"chroot "$root" "$@""#
+);
+
+/// The command of this host that runs the package manager's `cmd` against the
+/// image: for apt the image's own apt in a chroot (IMAGE_SCRIPT in a mount
+/// namespace of its own), for dnf and yum this host's with `--installroot`.
+/// `Err` says why this host cannot, and nothing was changed.
+fn in_image(
+    sys: &System,
+    manager: Manager,
+    cmd: &Cmd,
+    bundle: Option<&Path>,
+) -> Result<std::result::Result<Cmd, String>> {
+    let root = sys.root_dir().display().to_string();
+    let Program::Tool(tool) = cmd.program else {
+        return Ok(Err(format!(
+            "{} is not a package manager's command",
+            cmd.program.name()
+        )));
+    };
+    if manager != Manager::Apt {
+        if sys.host_tool(tool).is_none() {
+            return Ok(Err(format!(
+                "this build host has no {0}, which installs into an image with {0} --installroot",
+                tool.name()
+            )));
+        }
+        let mut host = Cmd::new(tool)
+            .arg(format!("--installroot={root}"))
+            .args(cmd.args.iter().cloned());
+        host.env = cmd.env.clone();
+        return Ok(Ok(host));
+    }
+    if !sys.is_root() {
+        return Ok(Err(
+            "installing packages into an image needs root on the build host (chroot and mounts)".into(),
+        ));
+    }
+    let mut sh = None;
+    for host_tool in [Tool::Unshare, Tool::Chroot, Tool::Sh] {
+        match sys.host_tool(host_tool) {
+            Some(path) => sh = Some(path),
+            None => {
+                return Ok(Err(format!(
+                    "this build host has no {} (looked for {})",
+                    host_tool.name(),
+                    host_tool.paths().join(", ")
+                )));
+            }
+        }
+    }
+    for dir in ["/proc", "/sys", "/dev", "/run", "/usr/sbin"] {
+        if sys.kind(Path::new(dir))? != Some(FileKind::Dir) {
+            return Ok(Err(format!("the image has no directory {dir}")));
+        }
+    }
+    let mut program = None;
+    for path in tool.paths() {
+        if matches!(sys.kind(Path::new(path))?, Some(FileKind::File | FileKind::Link)) {
+            program = Some(*path);
+            break;
+        }
+    }
+    let Some(program) = program else {
+        return Ok(Err(format!(
+            "the image has no {} ({})",
+            tool.name(),
+            tool.paths().join(", ")
+        )));
+    };
+    let sh = sh.expect("found above").display().to_string();
+    let mut host = Cmd::new(Tool::Unshare)
+        .args(["--mount", "--fork", "--", &sh, "-c", IMAGE_SCRIPT, "edge-setup", &root])
+        .arg(bundle.map(|b| b.display().to_string()).unwrap_or_default())
+        .arg(program)
+        .args(cmd.args.iter().cloned());
+    host.env = cmd.env.clone();
+    Ok(Ok(host))
 }
 
 fn unreachable(manager: Manager, line: String) -> Error {
@@ -632,5 +857,180 @@ mod tests {
             Manager::Apt.remove_cmd(&pk).line(),
             "DEBIAN_FRONTEND=noninteractive apt-get remove -y --auto-remove xterm fluxbox"
         );
+    }
+
+    mod image {
+        use super::super::*;
+        use crate::system::Mode;
+        use crate::system::offline::{PENDING, Pending};
+        use crate::testkit::Fixture;
+
+        const WAIT: Duration = Duration::from_secs(1);
+
+        /// A Debian image tree with what the chroot needs.
+        fn debian_image() -> Fixture {
+            let f = Fixture::debian();
+            for dir in ["proc", "sys", "dev", "run", "usr/sbin"] {
+                std::fs::create_dir_all(f.root().join(dir)).unwrap();
+            }
+            f.write("/usr/bin/apt-get", "");
+            f.write("/bin/sh", "");
+            f
+        }
+
+        fn pkgs() -> Vec<String> {
+            vec!["xterm".into(), "fluxbox".into()]
+        }
+
+        fn left(sys: &System) -> Vec<(String, String)> {
+            Pending::load(sys)
+                .unwrap()
+                .steps
+                .iter()
+                .map(|s| (s.line(), s.left.clone().unwrap_or_default()))
+                .collect()
+        }
+
+        #[test]
+        fn apt_runs_in_the_image_in_a_chroot_of_its_own_mount_namespace() {
+            let f = debian_image();
+            let sys = f.system(Mode::Image, false);
+            assert!(install(&sys, Manager::Apt, &pkgs(), None, "retry", WAIT).unwrap());
+            let root = f.root().display().to_string();
+            let calls = f.fake.calls();
+            assert_eq!(calls.len(), 2, "{:?}", f.fake.lines());
+            for (call, tail) in calls.iter().zip([
+                vec!["/usr/bin/apt-get", "update"],
+                vec![
+                    "/usr/bin/apt-get",
+                    "install",
+                    "-y",
+                    "--no-install-recommends",
+                    "xterm",
+                    "fluxbox",
+                ],
+            ]) {
+                assert_eq!(call.program.name(), "unshare");
+                assert_eq!(&call.args[..4], ["--mount", "--fork", "--", "/bin/sh"]);
+                assert_eq!(call.args[5], IMAGE_SCRIPT);
+                // the image, no bundle, then the image's own apt-get
+                assert_eq!(&call.args[6..9], ["edge-setup", root.as_str(), ""]);
+                assert_eq!(&call.args[9..], tail.as_slice());
+            }
+            assert_eq!(
+                calls[1].env,
+                [("DEBIAN_FRONTEND".to_string(), "noninteractive".to_string())]
+            );
+            assert!(!f.exists(PENDING));
+            assert!(sys.target_commands().is_empty());
+        }
+
+        #[test]
+        fn a_host_that_cannot_leaves_the_install_for_the_target_and_says_why() {
+            let f = Fixture::debian();
+            let sys = f.system(Mode::Image, false);
+            assert!(!install(&sys, Manager::Apt, &pkgs(), None, "retry", WAIT).unwrap());
+            assert!(f.fake.calls().is_empty());
+            let why = "the image has no directory /proc";
+            assert_eq!(
+                left(&sys),
+                [
+                    ("apt-get update".to_string(), why.to_string()),
+                    (
+                        "DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends xterm fluxbox"
+                            .to_string(),
+                        why.to_string()
+                    )
+                ]
+            );
+            assert!(sys.first_boot_commands().is_empty());
+            assert!(
+                f.err
+                    .text()
+                    .contains("the first boot cannot do it (the image has no directory /proc)")
+            );
+
+            let user = debian_image();
+            let sys = user.system(Mode::Image, false).with_ids(1000, 1000);
+            install(&sys, Manager::Apt, &pkgs(), None, "retry", WAIT).unwrap();
+            assert!(
+                left(&sys)[0].1.contains("needs root on the build host"),
+                "{:?}",
+                left(&sys)
+            );
+            // done by root later: nothing is left
+            install(
+                &user.system(Mode::Image, false),
+                Manager::Apt,
+                &pkgs(),
+                None,
+                "retry",
+                WAIT,
+            )
+            .unwrap();
+            assert!(!user.exists(PENDING));
+        }
+
+        #[test]
+        fn dnf_installs_with_installroot_from_the_build_host() {
+            let f = Fixture::with_os_release(crate::testkit::ROCKY_9);
+            let sys = f.system(Mode::Image, false);
+            assert!(install(&sys, Manager::Dnf, &pkgs(), None, "retry", WAIT).unwrap());
+            assert_eq!(
+                f.fake.lines(),
+                [format!(
+                    "dnf --installroot={} install -y xterm fluxbox",
+                    f.root().display()
+                )]
+            );
+            let g = Fixture::with_os_release(crate::testkit::ROCKY_9);
+            g.fake.without(Tool::Dnf);
+            let sys = g.system(Mode::Image, false);
+            assert!(!install(&sys, Manager::Dnf, &pkgs(), None, "retry", WAIT).unwrap());
+            assert_eq!(
+                left(&sys),
+                [(
+                    "dnf install -y xterm fluxbox".to_string(),
+                    "this build host has no dnf, which installs into an image with dnf --installroot".to_string()
+                )]
+            );
+        }
+
+        #[test]
+        fn an_rpm_image_is_queried_with_the_hosts_rpm() {
+            let f = Fixture::with_os_release(crate::testkit::ROCKY_9);
+            f.fake.respond("rpm", Output::ok("xterm\n"));
+            let sys = f.system(Mode::Image, false);
+            let installed = Installed::query(&sys, Family::RedHat, &pkgs()).unwrap();
+            assert_eq!(installed.missing(&pkgs()), ["fluxbox"]);
+            assert_eq!(
+                f.fake.lines(),
+                [format!(
+                    "rpm --root={} -q --qf '%{{NAME}}\\n' xterm fluxbox",
+                    f.root().display()
+                )]
+            );
+        }
+
+        #[test]
+        fn a_bundle_of_the_build_host_is_bound_into_the_image() {
+            let f = debian_image();
+            let bundle = tempfile::tempdir().unwrap();
+            for name in ["xterm_1_amd64.deb", "fluxbox_1_amd64.deb"] {
+                std::fs::write(bundle.path().join(name), "").unwrap();
+            }
+            let sys = f.system(Mode::Image, false);
+            let dir = OfflineDir::scan(&sys, Manager::Apt, bundle.path(), &pkgs()).unwrap();
+            assert!(install(&sys, Manager::Apt, &pkgs(), Some(&dir), "retry", WAIT).unwrap());
+            let call = &f.fake.calls()[0];
+            assert_eq!(call.args[8], bundle.path().display().to_string());
+            // the offline script reads it where the mount puts it
+            assert_eq!(&call.args[9..12], ["/bin/sh", "-c", APT_OFFLINE_SCRIPT]);
+            assert_eq!(&call.args[12..], ["sh", IMAGE_BUNDLE, "xterm", "fluxbox"]);
+            // a directory that is only in the image is not the build host's
+            f.write("/srv/bundle/xterm_1_amd64.deb", "");
+            let e = OfflineDir::scan(&sys, Manager::Apt, Path::new("/srv/bundle"), &pkgs()).unwrap_err();
+            assert!(e.what.contains("--offline /srv/bundle: no such directory"), "{e}");
+        }
     }
 }

@@ -23,10 +23,12 @@ macro_rules! tools {
             $($variant,)+
         }
 
+        const TOOLS: &[Tool] = &[$(Tool::$variant,)+];
+
         impl Tool {
             /// Every tool, for the test that checks the table.
             #[cfg(test)]
-            pub const ALL: &'static [Tool] = &[$(Tool::$variant,)+];
+            pub const ALL: &'static [Tool] = TOOLS;
 
             /// The name a person types (and the one shown in printed commands).
             pub fn name(self) -> &'static str {
@@ -50,6 +52,7 @@ macro_rules! tools {
 // installed before the merge (Debian 11 upgraded in place) still has it.
 tools! {
     AptGet "apt-get" ["/usr/bin/apt-get"];
+    Chroot "chroot" ["/usr/sbin/chroot"];
     Df "df" ["/usr/bin/df", "/bin/df"];
     Dnf "dnf" ["/usr/bin/dnf"];
     DpkgQuery "dpkg-query" ["/usr/bin/dpkg-query"];
@@ -76,6 +79,7 @@ tools! {
     Timedatectl "timedatectl" ["/usr/bin/timedatectl", "/bin/timedatectl"];
     Systemctl "systemctl" ["/usr/bin/systemctl", "/bin/systemctl"];
     Ufw "ufw" ["/usr/sbin/ufw"];
+    Unshare "unshare" ["/usr/bin/unshare"];
     Visudo "visudo" ["/usr/sbin/visudo"];
     XfsGrowfs "xfs_growfs" ["/usr/sbin/xfs_growfs", "/sbin/xfs_growfs"];
     Yum "yum" ["/usr/bin/yum"];
@@ -83,6 +87,11 @@ tools! {
 }
 
 impl Tool {
+    /// The tool a person (or a record) names, by its name in the table.
+    pub fn by_name(name: &str) -> Option<Tool> {
+        TOOLS.iter().copied().find(|t| t.name() == name)
+    }
+
     /// The first of `paths` that is a file on this host.
     pub fn locate(self) -> Option<&'static Path> {
         self.paths().iter().map(Path::new).find(|p| p.is_file())
@@ -92,7 +101,7 @@ impl Tool {
     fn needs_proxy(self) -> bool {
         matches!(
             self,
-            Tool::AptGet | Tool::Dnf | Tool::Yum | Tool::Yumdownloader | Tool::Sh
+            Tool::AptGet | Tool::Dnf | Tool::Yum | Tool::Yumdownloader | Tool::Sh | Tool::Unshare
         )
     }
 }
@@ -270,6 +279,11 @@ impl Output {
 pub trait Runner {
     /// Runs `cmd` to completion. `Err` only when it could not be started.
     fn run(&self, cmd: &Cmd) -> std::io::Result<Output>;
+
+    /// Where this host has `tool`, `None` when it has not (what image mode can do here depends on it).
+    fn locate(&self, tool: Tool) -> Option<PathBuf> {
+        tool.locate().map(Path::to_path_buf)
+    }
 }
 
 /// The real runner: duct, output captured, stdin closed unless given, the
@@ -467,6 +481,10 @@ fn run_with_stdin(expr: duct::Expression, bytes: &[u8]) -> std::io::Result<std::
 impl<R: Runner + ?Sized> Runner for std::rc::Rc<R> {
     fn run(&self, cmd: &Cmd) -> std::io::Result<Output> {
         (**self).run(cmd)
+    }
+
+    fn locate(&self, tool: Tool) -> Option<PathBuf> {
+        (**self).locate(tool)
     }
 }
 

@@ -159,8 +159,13 @@ fn install(sys: &System, t: &Target, offline: Option<&Path>) -> Result<()> {
     if changed && !sys.dry_run() {
         sys.out().info(&if sys.is_image() {
             format!(
-                "The VNC components are prepared in {}; run the commands above on the target.",
-                sys.root_dir().display()
+                "The VNC components are set up in the image {}{}.",
+                sys.root_dir().display(),
+                if sys.target_commands().is_empty() {
+                    ""
+                } else {
+                    "; what needs the running appliance is recorded for its first boot (listed above)"
+                }
             )
         } else {
             "The VNC components are installed.".to_string()
@@ -231,40 +236,31 @@ fn install_packages(sys: &System, t: &Target, plan: &Plan, state: &mut State) ->
         let before = state.packages.clone();
         state.packages.extend(plan.missing.iter().cloned());
         record(sys, state)?;
-        let result = match &plan.offline {
-            Some(dir) => packages::run(
-                sys,
-                t.manager,
-                dir.install_cmd(t.manager, &plan.missing),
-                RETRY,
-                t.package_wait,
-            ),
-            None => t
-                .manager
-                .update_cmd()
-                .map_or(Ok(()), |update| {
-                    packages::run(sys, t.manager, update, RETRY, t.package_wait)
-                })
-                .and_then(|()| {
-                    packages::run(
-                        sys,
-                        t.manager,
-                        t.manager.install_cmd(&plan.missing, false),
-                        RETRY,
-                        t.package_wait,
-                    )
-                }),
+        let result = packages::install(
+            sys,
+            t.manager,
+            &plan.missing,
+            plan.offline.as_ref(),
+            RETRY,
+            t.package_wait,
+        );
+        let installed = match result {
+            Ok(installed) => installed,
+            Err(e) => {
+                // Keep only what the failed transaction did install.
+                let now = Installed::query(sys, t.family, &plan.missing)?;
+                state.packages = before;
+                state
+                    .packages
+                    .extend(plan.missing.iter().filter(|p| now.contains(p)).cloned());
+                return Err(e);
+            }
         };
-        if let Err(e) = result {
-            // Keep only what the failed transaction did install.
-            let now = Installed::query(sys, t.family, &plan.missing)?;
-            state.packages = before;
-            state
-                .packages
-                .extend(plan.missing.iter().filter(|p| now.contains(p)).cloned());
-            return Err(e);
-        }
-        step.done(&applied(sys, "installed"));
+        step.done(&if installed {
+            applied(sys, "installed")
+        } else {
+            "left for the target (see the warning above)".to_string()
+        });
         return Ok(Done::CHANGED);
     }
     Ok(Done::NOTHING)
@@ -596,12 +592,12 @@ fn record(sys: &System, state: &State) -> Result<()> {
     Ok(())
 }
 
-/// How a step reports a command: done live, "would be" with --dry-run, planned in image mode.
+/// How a step reports a command: done, in the image in image mode, "would be" with --dry-run.
 fn applied(sys: &System, done: &str) -> String {
     if sys.dry_run() {
         format!("would be {done}")
     } else if sys.is_image() {
-        "planned: run the commands above on the target".to_string()
+        format!("{done} in the image")
     } else {
         done.to_string()
     }
@@ -1062,8 +1058,14 @@ fn bundle(sys: &System, t: &Target, dir: &Path) -> Result<()> {
     }
     let retry = format!("edge-setup vnc bundle {}", dir.display());
     let host_dir = sys.host_path(&dir).display().to_string();
-    // Commands name target paths, like every command edge-setup runs or prints.
+    // Commands name target paths, like every command edge-setup runs or prints; apt
+    // runs in the image, but dnf and yum --installroot are the build host's.
     let cmd_dir = dir.display().to_string();
+    let rpm_dir = if sys.is_image() {
+        host_dir.clone()
+    } else {
+        cmd_dir.clone()
+    };
     let step = sys.out().step(&format!(
         "Downloading {} packages and their dependencies into {host_dir}",
         desktop.packages.len()
@@ -1074,7 +1076,7 @@ fn bundle(sys: &System, t: &Target, dir: &Path) -> Result<()> {
                 .args(["-c", APT_BUNDLE_SCRIPT, "sh"])
                 .arg(cmd_dir.clone())
                 .args(desktop.packages.iter().cloned());
-            packages::run(sys, t.manager, download, &retry, t.package_wait)?;
+            packages::download(sys, t.manager, download, &retry, t.package_wait)?;
             if sys.applies_commands() {
                 let debs = sys.list_dir(&dir)?;
                 Some(debs.iter().filter(|n| n.to_string_lossy().ends_with(".deb")).count())
@@ -1084,16 +1086,16 @@ fn bundle(sys: &System, t: &Target, dir: &Path) -> Result<()> {
         }
         Manager::Dnf => {
             let cmd = Cmd::new(Tool::Dnf)
-                .args(["download", "--resolve", "--alldeps", "--destdir", &cmd_dir])
+                .args(["download", "--resolve", "--alldeps", "--destdir", &rpm_dir])
                 .args(desktop.packages.iter().cloned());
-            packages::run(sys, t.manager, cmd, &retry, t.package_wait)?;
+            packages::download(sys, t.manager, cmd, &retry, t.package_wait)?;
             None
         }
         Manager::Yum => {
             let cmd = Cmd::new(Tool::Yumdownloader)
-                .args(["--resolve", "--destdir", &cmd_dir])
+                .args(["--resolve", "--destdir", &rpm_dir])
                 .args(desktop.packages.iter().cloned());
-            packages::run(sys, t.manager, cmd, &retry, t.package_wait)?;
+            packages::download(sys, t.manager, cmd, &retry, t.package_wait)?;
             None
         }
     };

@@ -11,7 +11,7 @@ use super::{AnswersFile, apply_files};
 use crate::context::Ctx;
 use crate::error::{Error, Result};
 use crate::image::first_boot::{
-    DONE, Done, FAILED, Failed, answers_paths, now, read, retry_hint, ssh_host_keys, write,
+    DONE, Done, FAILED, Failed, answers_paths, now, read, retry_hint, run_pending, ssh_host_keys, write,
 };
 use crate::system::fs::FileKind;
 
@@ -77,6 +77,9 @@ fn first_boot(ctx: &Ctx) -> Result<Done> {
     if crate::vnc::refresh_host_name(sys)? {
         crate::vnc_user::restart_enabled_sessions(sys)?;
     }
+    // what the image could not do without running (starting its units), before
+    // the answers, which build on the image
+    let steps = run_pending(sys)?;
     let mut files = answers_files(ctx)?;
     // The device ID before the answers, which register the agent with it; a
     // file with its own [device-id] table decides instead.
@@ -102,6 +105,7 @@ fn first_boot(ctx: &Ctx) -> Result<Done> {
             .map(|f| f.origin.clone())
             .filter(|o| o.starts_with('/'))
             .collect(),
+        steps,
     })
 }
 

@@ -573,8 +573,35 @@ fn status(ctx: &Ctx) -> Result<()> {
     if let Some(fb) = &first_boot {
         ctx.out.data(&fb.line());
     }
+    // what an image left for the first boot (and a failed one still has to run)
+    let pending = crate::system::offline::Pending::load(&ctx.sys)
+        .map_err(|e| {
+            let problem = crate::agent::Problem::new(e.what.trim_end_matches(" is damaged"), &e);
+            ctx.out.data(&problem.line());
+            st.problems.push(problem);
+        })
+        .unwrap_or_default();
+    for step in &pending.steps {
+        ctx.out.data(&format!(
+            "  pending:           {}{}",
+            step.line(),
+            step.left
+                .as_ref()
+                .map_or(String::new(), |why| format!(" (not by the first boot: {why})"))
+        ));
+    }
     let mut json = serde_json::json!({ "remote_connectivity": st.to_json() });
     json["first_boot"] = first_boot.as_ref().map_or(serde_json::Value::Null, |fb| fb.to_json());
+    if let Some(fb) = json["first_boot"].as_object_mut() {
+        fb.insert(
+            "pending".into(),
+            pending
+                .steps
+                .iter()
+                .map(|s| serde_json::json!({ "command": s.line(), "first_boot": s.left.is_none(), "why": s.left }))
+                .collect(),
+        );
+    }
     json["vnc_users"] = users
         .iter()
         .map(|(user, display)| {

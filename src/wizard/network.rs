@@ -194,6 +194,8 @@ pub fn apply(ctx: &Ctx, prepared: &Prepared) -> Result<()> {
         }
         step.done(if ctx.sys.applies_commands() {
             "applied"
+        } else if ctx.sys.is_image() && !ctx.sys.dry_run() {
+            "applied by the network's service when the image boots"
         } else {
             "planned"
         });

@@ -293,6 +293,19 @@ fn a_dry_run_plans_exactly_what_the_run_does() {
                 "/usr/lib/systemd/system/edge-setup-firstboot.service",
                 &std::fs::read_to_string("packaging/systemd/edge-setup-firstboot.service").unwrap(),
             );
+            // the VNC packages installed, as an image ready to prepare has them
+            // (a fixture's image cannot be entered to install them)
+            let packages = edge_setup::vnc::package_set::Desktop::for_os(
+                &edge_setup::system::os_release::OsRelease::parse(common::DEBIAN_12),
+                edge_setup::system::os_release::Family::Debian,
+                &[],
+            )
+            .packages;
+            let status: String = packages
+                .iter()
+                .map(|p| format!("Package: {p}\nStatus: install ok installed\n\n"))
+                .collect();
+            img.0.write("/var/lib/dpkg/status", &status);
             for step in &before {
                 let stdin = if step == &enable_admin { "secret12\n" } else { "" };
                 let step: Vec<&str> = step

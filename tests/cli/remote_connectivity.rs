@@ -97,7 +97,7 @@ fn a_second_identical_enable_writes_nothing_and_restarts_nothing() {
     let img = image();
     img.write(UNIT, "[Service]\nExecStart=/usr/bin/edge-agent\n");
     enable(&img, "t.example.com").success().stderr(predicate::str::contains(
-        "run on the target: systemctl restart edge-agent.service",
+        "at the first boot: systemctl start edge-agent.service",
     ));
     let before = img.snapshot();
     enable(&img, "https://t.example.com")
@@ -470,16 +470,21 @@ fn the_agent_service_is_restarted_when_installed_and_a_note_otherwise() {
 
     let img = image();
     img.write(UNIT, "[Service]\nExecStart=/usr/bin/edge-agent\n");
+    // in an image the agent is not running: it starts, with the file, at the first boot
     enable(&img, "t.example.com").success().stderr(predicate::str::contains(
-        "Restarting edge-agent.service ...\n    run on the target: systemctl restart edge-agent.service\n  ... planned",
+        "Restarting edge-agent.service ...\n    at the first boot: systemctl start edge-agent.service\n  ... planned",
     ));
+    // one that is not running (all of them, in an image) reads the file when it starts
     img.cmd()
         .args(["remote-connectivity", "disable"])
         .assert()
         .success()
-        .stderr(predicate::str::contains(
-            "run on the target: systemctl try-restart edge-agent.service",
-        ));
+        .stderr(predicate::str::contains("try-restart").not());
+    assert!(
+        !img.read(edge_setup::system::offline::PENDING)
+            .unwrap()
+            .contains("try-restart")
+    );
     assert_eq!(status_json(&img)["agent_state"], "installed");
 
     // another unit name, given without its suffix; a masked one is not restarted
@@ -675,7 +680,7 @@ fn dry_run_changes_nothing_and_prints_the_plan() {
             "remote-connectivity.properties (owner root:root, mode 0644",
         ))
         .stderr(predicate::str::contains(
-            "would run: systemctl restart edge-agent.service",
+            "would leave for the first boot: systemctl start edge-agent.service",
         ));
     assert_eq!(img.snapshot(), before);
 }

@@ -122,8 +122,9 @@ fn enables_a_user_with_every_file_in_place() {
         .stdout(predicate::str::contains("protocol: VNC"))
         .stdout(predicate::str::contains("host:     127.0.0.1"))
         .stdout(predicate::str::contains("port:     5901"))
+        // no TigerVNC unit file in this image (yet): enabled and started at the first boot
         .stderr(predicate::str::contains(
-            "run on the target: systemctl enable --now tigervncserver@:1.service",
+            "at the first boot: systemctl enable --now tigervncserver@:1.service",
         ))
         .stderr(predicate::str::contains("assuming version 1.12"));
     assert_eq!(img.read(MAPPING).unwrap(), "admin:1\n");
@@ -241,10 +242,11 @@ fn remove_takes_the_access_away() {
         .args(["vnc-user", "--user", "admin", "--remove"])
         .assert()
         .success()
-        .stdout(predicate::str::contains("display :1 (port 5901) is free"))
-        .stderr(predicate::str::contains(
-            "run on the target: systemctl disable --now tigervncserver@:1.service",
-        ));
+        .stdout(predicate::str::contains("display :1 (port 5901) is free"));
+    // its start at the first boot is dropped, operator's kept
+    let pending = img.read(edge_setup::system::offline::PENDING).unwrap();
+    assert!(!pending.contains("tigervncserver@:1.service"), "{pending}");
+    assert!(pending.contains("tigervncserver@:2.service"), "{pending}");
     assert_eq!(img.read(MAPPING).unwrap(), "operator:2\n");
     assert_eq!(img.read(USERS).unwrap(), ":2=operator\n");
     assert!(!img.path("/home/admin/.vnc/passwd").exists());
@@ -266,10 +268,10 @@ fn rhel_uses_its_unit_and_restores_selinux_labels() {
     let img = image_with_homes(Image::with_os_release(ROCKY_9));
     enable(&img, "admin", "secret12\n")
         .success()
-        .stderr(predicate::str::contains("run on the target: restorecon -F"))
+        .stderr(predicate::str::contains("at the first boot: restorecon -F"))
         .stderr(predicate::str::contains("/home/admin/.vnc"))
         .stderr(predicate::str::contains(
-            "run on the target: systemctl enable --now vncserver@:1.service",
+            "at the first boot: systemctl enable --now vncserver@:1.service",
         ));
 }
 
@@ -598,9 +600,73 @@ fn dry_run_changes_nothing() {
         .success()
         .stderr(predicate::str::contains("would write"))
         .stderr(predicate::str::contains(
-            "would run: systemctl enable --now tigervncserver@:1.service",
+            "would leave for the first boot: systemctl enable --now tigervncserver@:1.service",
         ));
     assert_eq!(img.snapshot(), before);
+}
+
+/// With TigerVNC's unit in the image, the session is enabled there by this
+/// host's `systemctl --root` and only its start waits for the first boot; a
+/// second run changes nothing, a removal takes both back.
+#[test]
+#[ignore = "needs root"]
+fn in_an_image_the_session_is_enabled_there_and_started_at_the_first_boot() {
+    if !Path::new("/usr/bin/systemctl").exists() && !Path::new("/bin/systemctl").exists() {
+        panic!("this test needs systemctl on the host (apt-get install systemd)");
+    }
+    let img = debian();
+    img.write(
+        "/usr/lib/systemd/system/tigervncserver@.service",
+        "[Unit]\nDescription=TigerVNC\n[Service]\nExecStart=/usr/bin/true\n[Install]\nWantedBy=multi-user.target\n",
+    );
+    let link = "/etc/systemd/system/multi-user.target.wants/tigervncserver@:1.service";
+    let run = |args: &[&str]| -> serde_json::Value {
+        let out = img
+            .cmd()
+            .arg("--json")
+            .args(args)
+            .write_stdin("secret12\n")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let first = run(&["vnc-user", "--user", "admin", "--password-stdin"]);
+    assert_eq!(
+        std::fs::read_link(img.path(link)).unwrap(),
+        Path::new("/usr/lib/systemd/system/tigervncserver@.service")
+    );
+    assert_eq!(
+        first["first_boot_commands"],
+        serde_json::json!(["systemctl start tigervncserver@:1.service"])
+    );
+    let runs: Vec<&str> = first["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["command"].as_str())
+        .collect();
+    assert_eq!(
+        runs,
+        [format!(
+            "systemctl --root={} enable tigervncserver@:1.service",
+            img.root().display()
+        )]
+    );
+    let pending = img.read(edge_setup::system::offline::PENDING).unwrap();
+    assert!(
+        pending.contains("\"start\",\n        \"tigervncserver@:1.service\""),
+        "{pending}"
+    );
+
+    let before = img.snapshot();
+    let second = run(&["vnc-user", "--user", "admin", "--password-stdin"]);
+    assert_eq!(second["changed"], false, "{second}");
+    assert_eq!(img.snapshot(), before);
+
+    run(&["vnc-user", "--user", "admin", "--remove"]);
+    assert!(!img.path(link).exists() && !img.path(link).is_symlink());
+    assert!(img.read(edge_setup::system::offline::PENDING).is_none());
 }
 
 /// 64 users at once: distinct displays, both files in agreement.
