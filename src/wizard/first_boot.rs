@@ -38,9 +38,11 @@ pub fn run(ctx: &Ctx) -> Result<()> {
             write(sys, DONE, &done)?;
             sys.remove(Path::new(FAILED))?;
             ctx.out.info(&format!(
-                "First boot {}: device ID {}, {} answers file{} {}.",
+                "First boot {}: device ID {}, {} step{} of the image run, {} answers file{} {}.",
                 sys.word("completed", "planned"),
                 done.device_id.as_deref().unwrap_or("not set"),
+                done.steps.len(),
+                if done.steps.len() == 1 { "" } else { "s" },
                 done.answers.len(),
                 if done.answers.len() == 1 { "" } else { "s" },
                 sys.word("applied", "to apply")
@@ -323,6 +325,102 @@ mod tests {
         let e = first_boot(&f).unwrap_err();
         assert!(e.what.contains("cannot derive a device ID"), "{e}");
         assert!(matches!(state(&f.live()).unwrap(), State::Failed(_)));
+    }
+
+    fn pending(f: &Fixture, steps: &[(&str, Option<&str>)]) {
+        let record = crate::system::offline::Pending {
+            steps: steps
+                .iter()
+                .map(|(line, left)| crate::system::offline::Step {
+                    command: line.split(' ').map(str::to_string).collect(),
+                    env: Vec::new(),
+                    left: left.map(str::to_string),
+                })
+                .collect(),
+        };
+        f.write(
+            crate::system::offline::PENDING,
+            &serde_json::to_string(&record).unwrap(),
+        );
+    }
+
+    #[test]
+    #[ignore = "needs root"]
+    fn the_images_pending_steps_run_once_in_order_and_a_failed_one_is_where_the_next_attempt_starts() {
+        let (f, _) = clone();
+        pending(
+            &f,
+            &[
+                ("systemctl start tigervncserver@:1.service", None),
+                ("systemctl start tigervncserver@:2.service", None),
+                ("nft -f /etc/nftables.d/edge-setup-vnc.nft", None),
+            ],
+        );
+        // the second session fails to start at this boot, not at the next
+        let failing = std::rc::Rc::new(std::cell::Cell::new(true));
+        let fails = failing.clone();
+        f.fake.respond_with(move |c| {
+            (fails.get() && c.line() == "systemctl start tigervncserver@:2.service")
+                .then(|| Ok(crate::system::runner::Output::failed(1, "Job failed\n")))
+        });
+        let e = first_boot(&f).unwrap_err();
+        assert!(e.what.contains("systemctl start tigervncserver@:2.service"), "{e}");
+        assert!(e.hint.as_deref().unwrap().contains("it stays in"), "{e:?}");
+        let left = f.read(crate::system::offline::PENDING).unwrap();
+        assert!(!left.contains("@:1"), "the step that ran is not run again: {left}");
+        assert!(left.contains("@:2") && left.contains("nft"), "{left}");
+        assert!(matches!(state(&f.live()).unwrap(), State::Failed(_)));
+
+        // the next boot: from the failed step on, once each
+        failing.set(false);
+        let before = f.fake.lines().len();
+        first_boot(&f).unwrap();
+        let ran: Vec<String> = f.fake.lines()[before..]
+            .iter()
+            .filter(|l| l.starts_with("systemctl start") || l.starts_with("nft"))
+            .cloned()
+            .collect();
+        assert_eq!(ran.len(), 2, "{ran:?}");
+        assert!(!f.exists(crate::system::offline::PENDING));
+        let State::Done(done) = state(&f.live()).unwrap() else {
+            panic!("not done");
+        };
+        assert_eq!(
+            done.steps,
+            [
+                "systemctl start tigervncserver@:2.service",
+                "nft -f /etc/nftables.d/edge-setup-vnc.nft"
+            ]
+        );
+    }
+
+    #[test]
+    #[ignore = "needs root"]
+    fn a_step_the_first_boot_cannot_run_is_kept_and_named() {
+        let (f, _) = clone();
+        pending(
+            &f,
+            &[
+                ("apt-get update", Some("the image has no directory /proc")),
+                ("systemctl start edge-agent.service", None),
+            ],
+        );
+        first_boot(&f).unwrap();
+        assert!(
+            f.fake.lines().iter().all(|l| !l.starts_with("apt-get")),
+            "{:?}",
+            f.fake.lines()
+        );
+        assert!(f.fake.lines().iter().any(|l| l == "systemctl start edge-agent.service"));
+        let kept = f.read(crate::system::offline::PENDING).unwrap();
+        assert!(kept.contains("apt-get") && !kept.contains("edge-agent"), "{kept}");
+        assert!(
+            f.err
+                .text()
+                .contains("the image left a step that the first boot cannot run (the image has no directory /proc): apt-get update"),
+            "{}",
+            f.err.text()
+        );
     }
 
     #[test]

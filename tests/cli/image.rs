@@ -218,3 +218,53 @@ fn status_reports_a_failed_or_damaged_first_boot_record() {
         "{json}"
     );
 }
+
+/// What the image could not do without running is its clones' first boot's,
+/// named by prepare and `setup status`; what even the first boot cannot do
+/// stops prepare before anything changes.
+#[test]
+#[ignore = "needs root"]
+fn prepare_names_the_first_boots_steps_and_refuses_what_it_cannot_do() {
+    let img = reference();
+    // the session's start, recorded when admin was enabled in the image
+    let out = img.cmd().args(["--json", "image", "prepare"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        json["result"]["first_boot_steps"],
+        serde_json::json!(["systemctl enable --now tigervncserver@:1.service"])
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains(
+        "The first boot of every clone runs 1 step the image could not do without running: systemctl enable --now tigervncserver@:1.service."
+    ));
+    img.cmd()
+        .args(["setup", "status"])
+        .assert()
+        .stdout(predicate::str::contains("waits for the next boot"))
+        .stdout(predicate::str::contains(
+            "  pending:           systemctl enable --now tigervncserver@:1.service\n",
+        ));
+
+    // the packages, which this fixture cannot take in: prepare refuses, naming them
+    img.cmd().arg("vnc").assert().success();
+    let before = img.snapshot();
+    img.cmd()
+        .args(["image", "prepare"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "the image still needs 2 steps that its first boot cannot do",
+        ))
+        .stderr(predicate::str::contains(
+            "apt-get update (the image has no directory /proc)",
+        ))
+        .stderr(predicate::str::contains("nothing was changed"));
+    assert_eq!(img.snapshot(), before);
+    let out = img.cmd().args(["setup", "status", "--json"]).output().unwrap();
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let pending = status["result"]["first_boot"]["pending"].as_array().unwrap().clone();
+    assert_eq!(pending.len(), 3, "{status:#}");
+    assert_eq!(pending[1]["command"], "apt-get update");
+    assert_eq!(pending[1]["first_boot"], false);
+    assert_eq!(pending[1]["why"], "the image has no directory /proc");
+}

@@ -681,3 +681,117 @@ fn a_users_files_that_cannot_be_moved_are_a_warning_not_a_failed_install() {
     assert!(!img.exists("/home/admin/.config/tigervnc/passwd"));
     assert_eq!(img.read("/home/admin/.vnc/passwd").unwrap(), big);
 }
+
+/// A fixture image that can be entered: this host's sh and the C library it
+/// needs, and an apt-get of its own (a script of sh built-ins) that logs what it
+/// sees and marks the packages it is asked for as installed.
+fn enterable(img: &Image) {
+    for dir in [
+        "proc",
+        "sys",
+        "dev",
+        "run/systemd/system",
+        "usr/sbin",
+        "usr/bin",
+        "var/log",
+        "var/lib/dpkg",
+        "tmp",
+    ] {
+        std::fs::create_dir_all(img.path(&format!("/{dir}"))).unwrap();
+    }
+    let sh = std::fs::canonicalize("/bin/sh").unwrap();
+    std::fs::copy(&sh, img.path("/usr/bin/sh")).unwrap();
+    let ldd = std::process::Command::new("ldd").arg(&sh).output().unwrap();
+    assert!(ldd.status.success(), "ldd {}", sh.display());
+    for lib in String::from_utf8(ldd.stdout)
+        .unwrap()
+        .split_whitespace()
+        .filter(|w| w.starts_with('/'))
+    {
+        let target = img.path(lib);
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::copy(std::fs::canonicalize(lib).unwrap(), target).unwrap();
+    }
+    img.write(
+        "/usr/bin/apt-get",
+        r#"#!/usr/bin/sh
+{
+  echo "args: $*"
+  echo "frontend: ${DEBIAN_FRONTEND:-unset}"
+  [ -r /proc/self/status ] && echo "proc: mounted"
+  [ -x /usr/sbin/policy-rc.d ] && echo "policy-rc.d: present"
+  [ -e /run/systemd/system ] || echo "run: empty"
+} >> /var/log/fake-apt
+if [ "$1" = install ]; then
+  shift
+  for p in "$@"; do
+    case "$p" in -*) ;; *) printf 'Package: %s\nStatus: install ok installed\n\n' "$p" >> /var/lib/dpkg/status ;; esac
+  done
+fi
+"#,
+    );
+    std::fs::set_permissions(
+        img.path("/usr/bin/apt-get"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+}
+
+/// The image's own apt installs the packages, run in a chroot of a mount
+/// namespace of edge-setup's: /proc mounted, /run empty, services kept from
+/// starting by a policy-rc.d that is gone afterwards, and nothing left mounted
+/// on this host. A dry run runs nothing; a second run changes nothing.
+#[test]
+#[ignore = "needs root"]
+fn installs_into_an_image_with_its_own_apt_in_a_chroot() {
+    let img = debian();
+    enterable(&img);
+    let root = img.root().display().to_string();
+
+    let before = img.snapshot();
+    let dry = stderr(&img, &["--dry-run", "vnc"]);
+    assert_eq!(img.snapshot(), before);
+    assert!(dry.contains("would run: unshare --mount --fork -- "), "{dry}");
+    assert!(
+        dry.contains(&format!("' edge-setup {root} '' /usr/bin/apt-get update")),
+        "{dry}"
+    );
+
+    let out = img.cmd().args(["--json", "vnc"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // done in the image: nothing is left for the target
+    assert!(json.get("target_commands").is_none(), "{json:#}");
+    assert!(err.contains("installed in the image"), "{err}");
+    let log = img.read("/var/log/fake-apt").unwrap();
+    let runs: Vec<&str> = log.lines().filter(|l| l.starts_with("args: ")).collect();
+    assert_eq!(
+        runs,
+        [
+            "args: update".to_string(),
+            format!(
+                "args: install -y --no-install-recommends {}",
+                debian_packages().join(" ")
+            )
+        ]
+    );
+    assert_eq!(log.matches("proc: mounted").count(), 2, "{log}");
+    assert_eq!(log.matches("policy-rc.d: present").count(), 2, "{log}");
+    assert_eq!(log.matches("run: empty").count(), 2, "{log}");
+    assert!(log.contains("frontend: noninteractive"), "{log}");
+    assert!(!img.exists("/usr/sbin/policy-rc.d"), "the image's policy is as it was");
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(&root), "left mounted on the host: {mounts}");
+    assert!(img.exists("/run/systemd/system"), "the image's /run is as it was");
+    let status = img.read("/var/lib/dpkg/status").unwrap();
+    for p in debian_packages() {
+        assert!(status.contains(&format!("Package: {p}\n")), "{p}");
+    }
+    assert!(img.read("/etc/group").unwrap().contains("\nvncusers:x:"));
+
+    let before = img.snapshot();
+    let again = stderr(&img, &["vnc"]);
+    assert!(again.contains("Nothing to change"), "{again}");
+    assert_eq!(img.snapshot(), before);
+}
