@@ -4,6 +4,10 @@ for an appliance that has none). The guests never get a network; this runs on th
 
 It is the release's guest image, read-only, under an overlay, with the package of
 edge-setup under test unpacked into it; `chroot` runs commands in it.
+
+`image_tree` is the same overlay alone (no network, nothing mounted inside): an image tree
+to build an appliance image in on the host, and `make_rootfs` makes a raw ext4 disk of it
+as image/build.sh makes the release's.
 """
 
 from __future__ import annotations
@@ -36,8 +40,11 @@ def _run(*cmd: str) -> str:
 
 
 @contextmanager
-def release_root(suite: str, deb: Path) -> Iterator[Path]:
-    """Yields the root directory; everything written there is gone afterwards."""
+def image_tree(suite: str) -> Iterator[Path]:
+    """A writable root file system of the release's guest image on the host: the image the
+    containers boot (rootfs.img), read-only, under an overlay of its own; yields its root.
+    Everything written there is gone afterwards. Mounting it takes a hundredth of a second,
+    where `cp -a` of bookworm's image (1.7 GB) took 7 s, and 21 s from a cold page cache."""
     image = get_image(suite)
     parent = cache_dir() / "roots"
     parent.mkdir(parents=True, exist_ok=True)
@@ -52,20 +59,45 @@ def release_root(suite: str, deb: Path) -> Iterator[Path]:
         _run("mount", "-t", "overlay", "overlay", "-o",
              f"lowerdir={lower},upperdir={upper},workdir={work}", str(root))
         mounted.append(root)
-        for fs in ("proc", "sys", "dev", "dev/pts"):
-            _run("mount", "--bind", f"/{fs}", str(root / fs))
-            mounted.append(root / fs)
-        # the host's name server, Debian's archive instead of the guest's offline repository
-        (root / "etc/resolv.conf").unlink(missing_ok=True)
-        shutil.copyfile("/etc/resolv.conf", root / "etc/resolv.conf")
-        for f in (root / "etc/apt/sources.list.d").iterdir():
-            f.unlink()
-        (root / "etc/apt/sources.list.d/debian.sources").write_text(_sources(suite))
-        _run("chroot", str(root), "apt-get", "-q", "update")
-        _run("dpkg-deb", "-x", str(deb), str(root))
         yield root
     finally:
-        for m in reversed(mounted):
-            if subprocess.run(["umount", str(m)], capture_output=True).returncode != 0:
-                subprocess.run(["umount", "-l", str(m)], capture_output=True)
+        _unmount(mounted)
         shutil.rmtree(base, ignore_errors=True)
+
+
+def _unmount(mounted: list[Path]) -> None:
+    for m in reversed(mounted):
+        if subprocess.run(["umount", str(m)], capture_output=True).returncode != 0:
+            subprocess.run(["umount", "-l", str(m)], capture_output=True)
+
+
+def make_rootfs(tree: Path, dest: Path, free_mb: int = 256) -> int:
+    """A raw ext4 image of `tree` at `dest`, made as image/build.sh makes rootfs.img
+    (`mkfs.ext4 -d`, label root, 1.2 times the tree's size) but with `free_mb` free: a
+    container boots it read-only under an overlay of its own. Returns its size in MB."""
+    used_mb = int(_run("du", "-sm", str(tree)).split()[0])
+    size_mb = used_mb * 12 // 10 + free_mb
+    _run("mkfs.ext4", "-q", "-F", "-L", "root", "-d", str(tree), str(dest), f"{size_mb}M")
+    return size_mb
+
+
+@contextmanager
+def release_root(suite: str, deb: Path) -> Iterator[Path]:
+    """Yields the root directory; everything written there is gone afterwards."""
+    with image_tree(suite) as root:
+        mounted: list[Path] = []
+        try:
+            for fs in ("proc", "sys", "dev", "dev/pts"):
+                _run("mount", "--bind", f"/{fs}", str(root / fs))
+                mounted.append(root / fs)
+            # the host's name server, Debian's archive instead of the guest's offline repository
+            (root / "etc/resolv.conf").unlink(missing_ok=True)
+            shutil.copyfile("/etc/resolv.conf", root / "etc/resolv.conf")
+            for f in (root / "etc/apt/sources.list.d").iterdir():
+                f.unlink()
+            (root / "etc/apt/sources.list.d/debian.sources").write_text(_sources(suite))
+            _run("chroot", str(root), "apt-get", "-q", "update")
+            _run("dpkg-deb", "-x", str(deb), str(root))
+            yield root
+        finally:
+            _unmount(mounted)
