@@ -117,17 +117,6 @@ def text_of(path: Path) -> str:
     return path.read_text() if path.exists() else f"({path} does not exist)"
 
 
-def pending_left(text: str) -> list:
-    """The steps a first-boot.pending still holds: none in an empty file, else its JSON's
-    list, or the lists of its object that are not empty."""
-    if not text.strip():
-        return []
-    data = json.loads(text)
-    if isinstance(data, list):
-        return data
-    return [v for v in data.values() if isinstance(v, list) and v]
-
-
 def build_image(machine, tree: Path, work: Path, times: dict[str, float]) -> None:
     """The package, the users and edge-setup's image mode in the tree; each part's time into `times`."""
     started = time.monotonic()
@@ -187,7 +176,9 @@ def build_image(machine, tree: Path, work: Path, times: dict[str, float]) -> Non
 
     again = edge_setup_json(machine, exe, tree, "vnc-again", "vnc", *offline)
     assert not again["changed"], f"a second `vnc` changed something (vnc-again.txt):\n{shown(again)}"
-    edge_setup_json(machine, exe, tree, "prepare", "image", "prepare")
+    prepared = edge_setup_json(machine, exe, tree, "prepare", "image", "prepare")
+    starts = [f"systemctl start tigervncserver@:{n}.service" for n in (1, 2)]
+    assert prepared["result"]["first_boot_steps"] == starts, shown(prepared)
     pending = text_of(tree / PENDING)
     for n in (1, 2):
         assert f"tigervncserver@:{n}.service" in pending, f"`image prepare` dropped the first boot's steps:\n{pending}"
@@ -287,7 +278,10 @@ def appliance(clone) -> tuple[str, str]:
     code, out = clone.execute("edge-setup setup status --json 2>/dev/null")
     status = json.loads(out)
     assert code == 0 and status["result"]["first_boot"]["state"] == "done", out
+    # every step the image left ran, once, in order, and left the record
     code, pending = clone.execute(f"cat /{PENDING}")
-    assert code != 0 or not pending_left(pending), f"{clone.name}: /{PENDING} still holds steps:\n{pending}"
+    assert code != 0, f"{clone.name}: /{PENDING} still holds steps:\n{pending}"
+    done = json.loads(clone.succeed("cat /var/lib/edge-setup/first-boot.done"))
+    assert done["steps"] == [f"systemctl start tigervncserver@:{n}.service" for n in (1, 2)], done
     clone.succeed(f"grep -qx 'url={SITE_URL}' /{AGENT}")
     return machine_id, device_id
