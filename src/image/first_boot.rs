@@ -76,6 +76,12 @@ pub fn ssh_host_keys(sys: &System) -> Result<()> {
 /// next attempt starts and none runs twice. A step the first boot cannot run
 /// (`image prepare` refuses an image with one) is named and kept.
 pub fn run_pending(sys: &System) -> Result<Vec<String>> {
+    // root runs what it names: root's alone, like the answers files
+    sys.check_controlled(Path::new(PENDING)).map_err(|e| {
+        e.hint(format!(
+            "the record must be root's own regular file: sudo chown root: {PENDING} && sudo chmod 644 {PENDING}"
+        ))
+    })?;
     let mut pending = Pending::load(sys)?;
     let mut ran = Vec::new();
     while let Some(at) = pending.steps.iter().position(|s| s.left.is_none()) {

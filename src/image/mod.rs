@@ -137,7 +137,8 @@ pub fn prepare(sys: &System, resets: Resets) -> Result<serde_json::Value> {
             users.join(", ")
         ));
     }
-    let first_boot_steps: Vec<String> = pending.steps.iter().map(|s| s.line()).collect();
+    // after the resets, which drop the starts of the sessions they disabled
+    let first_boot_steps: Vec<String> = Pending::load(sys)?.steps.iter().map(|s| s.line()).collect();
     if !first_boot_steps.is_empty() {
         out.note(&format!(
             "The first boot of every clone runs {} step{} the image could not do without running: {}.",

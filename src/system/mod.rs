@@ -736,7 +736,7 @@ impl System {
     }
 
     /// Image mode: drops the pending steps that would start `unit`, disabled now.
-    fn cancel_pending(&self, unit: &str) -> Result<()> {
+    pub fn cancel_pending(&self, unit: &str) -> Result<()> {
         let mut pending = offline::Pending::load(self)?;
         let before = pending.steps.len();
         pending.steps.retain(|s| !s.starts(unit));

@@ -87,7 +87,8 @@ pub fn current_passwords(sys: &System, only: Option<&str>) -> Result<Vec<UserEnd
 /// sessions, which could not start without them; the displays stay recorded,
 /// so `edge-setup vnc-user` (or a `[[vnc-user]]` entry at first boot) brings a
 /// user back on the same port. In an image the session's `multi-user.target`
-/// link is removed; on a running system `systemctl disable --now`.
+/// link is removed, and its start at the first boot with it; on a running
+/// system `systemctl disable --now`.
 /// Users listed without files are left alone.
 pub fn remove_passwords(sys: &System, listed: &[UserPasswords]) -> Result<()> {
     for entry in listed.iter().filter(|u| !u.files.is_empty()) {
@@ -99,6 +100,8 @@ pub fn remove_passwords(sys: &System, listed: &[UserPasswords]) -> Result<()> {
         if sys.is_image() {
             let link = Path::new("/etc/systemd/system/multi-user.target.wants").join(&unit);
             let removed = sys.remove(&link)?;
+            // a session without a password would fail the clones' first boot
+            sys.cancel_pending(&unit)?;
             step.done(if removed { sys.done_word() } else { "not enabled" });
         } else {
             sys.run(Cmd::new(Tool::Systemctl).args(["disable", "--now", &unit]))?;

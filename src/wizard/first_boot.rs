@@ -396,6 +396,23 @@ mod tests {
 
     #[test]
     #[ignore = "needs root"]
+    fn a_record_others_may_write_is_refused_and_nothing_of_it_runs() {
+        let (f, _) = clone();
+        pending(&f, &[("systemctl start tigervncserver@:1.service", None)]);
+        let path = f.path(crate::system::offline::PENDING);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let e = first_boot(&f).unwrap_err();
+        assert!(e.hint.as_deref().unwrap().contains("sudo chmod 644"), "{e:?}");
+        assert!(
+            f.fake.lines().iter().all(|l| !l.contains("tigervncserver")),
+            "{:?}",
+            f.fake.lines()
+        );
+        assert!(matches!(state(&f.live()).unwrap(), State::Failed(_)));
+    }
+
+    #[test]
+    #[ignore = "needs root"]
     fn a_step_the_first_boot_cannot_run_is_kept_and_named() {
         let (f, _) = clone();
         pending(

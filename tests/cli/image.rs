@@ -106,6 +106,9 @@ fn prepare_removes_host_keys_and_vnc_passwords_only_when_asked() {
         img.path(SESSION_LINK).symlink_metadata().is_err(),
         "the session is still enabled"
     );
+    // nor is it started at the first boot, where it would fail without a password
+    assert!(!img.exists("/var/lib/edge-setup/first-boot.pending"));
+    assert_eq!(json["result"]["first_boot_steps"], serde_json::json!([]));
     // the display stays admin's, for a new password at first boot
     assert!(
         img.read("/opt/c8y/utilities/vnc-display-mapping")

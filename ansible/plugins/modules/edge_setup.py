@@ -73,8 +73,10 @@ options:
     type: str
   root:
     description:
-      - Image mode, applies to the system image in this directory (C(--root)). Commands for the
-        target are not run but returned in RV(target_commands).
+      - Image mode, applies to the system image in this directory (C(--root)). What can be done
+        without booting the image is done in it (packages, groups, enabled units); the commands
+        left for the target are returned in RV(target_commands), and those the image's first boot
+        runs in RV(first_boot_commands).
     type: path
   executable:
     description: The edge-setup program; default C(edge-setup) found on the target's PATH.
@@ -132,11 +134,19 @@ notes:
   type: list
   elements: str
 target_commands:
-  description: In image mode, the commands the target must run (not run here).
+  description: In image mode, the commands left for the target (not done in the image).
   returned: always
   type: list
   elements: str
-  sample: ["systemctl enable --now tigervncserver@:1.service"]
+  sample: ["systemctl start tigervncserver@:1.service"]
+first_boot_commands:
+  description: >-
+    In image mode, those of RV(target_commands) that the image's first boot runs; the others it
+    cannot, and C(edge-setup image prepare) refuses the image while one is left.
+  returned: always
+  type: list
+  elements: str
+  sample: ["systemctl start tigervncserver@:1.service"]
 results:
   description: Each applied option's data, in order, such as each VNC user's display and port.
   returned: when edge-setup reports some
@@ -255,6 +265,7 @@ def outcome(doc, rc, diff):
         changes=doc.get("changes", []),
         notes=doc.get("notes", []),
         target_commands=doc.get("target_commands", []),
+        first_boot_commands=doc.get("first_boot_commands", []),
     )
     for key in ("result", "results"):
         if key in doc:

@@ -91,10 +91,12 @@ def test_refused_secret_options(tmp_path, kw, message):
 def test_changed_comes_only_from_edge_setup():
     assert outcome({"changed": False, "changes": CHANGES}, 0, False) == (
         False,
-        dict(changed=False, changes=CHANGES, notes=[], target_commands=[]),
+        dict(changed=False, changes=CHANGES, notes=[], target_commands=[], first_boot_commands=[]),
     )
-    failed, ret = outcome({"changed": True, "result": {"user": "admin"}, "target_commands": ["systemctl x"]}, 0, False)
+    failed, ret = outcome({"changed": True, "result": {"user": "admin"}, "target_commands": ["systemctl x"],
+                           "first_boot_commands": ["systemctl x"]}, 0, False)
     assert not failed and ret["changed"] and ret["result"] == {"user": "admin"} and ret["target_commands"] == ["systemctl x"]
+    assert ret["first_boot_commands"] == ["systemctl x"]
 
 
 def test_diff_has_one_line_per_change():
