@@ -2,9 +2,12 @@
 """Builds the .deb with dpkg-deb and the .rpm with rpmbuild from what Cargo.toml's
 [package.metadata.deb] and [package.metadata.generate-rpm] say (cargo-deb's and
 cargo-generate-rpm's keys). Debian's dpkg-deb and RPM's rpmbuild instead of those cargo
-subcommands: compiling them took minutes on every new CI machine.
+subcommands: compiling them took minutes on every new CI machine. The Cockpit page's
+package, edge-setup-cockpit, is described in the same shape by cockpit/package.toml, with
+edge-setup's version ({version} in its dependencies).
 
     packaging/build.py deb|rpm BINARY OUTPUT
+    packaging/build.py cockpit-deb|cockpit-rpm - OUTPUT
 
 The files are taken from the checkout (run from its top); the binary from BINARY. Every
 file's time is SOURCE_DATE_EPOCH if set, else the last commit's, so a package built twice
@@ -79,7 +82,7 @@ def deb(cargo: dict, binary: str, output: Path) -> None:
         fields = {
             "Package": package["name"],
             "Version": f"{package['version']}-{meta.get('revision', '1')}",
-            "Architecture": "amd64",
+            "Architecture": meta.get("architecture", "amd64"),
             "Section": meta["section"],
             "Priority": meta["priority"],
             "Maintainer": meta["maintainer"],
@@ -91,7 +94,7 @@ def deb(cargo: dict, binary: str, output: Path) -> None:
         sums = "".join(f"{hashlib.md5((root / d.lstrip('/')).read_bytes()).hexdigest()}  "
                        f"{d.lstrip('/')}\n" for _, d, _ in sorted(files, key=lambda f: f[1]))
         (control / "md5sums").write_text(sums)
-        for script in ("preinst", "postinst", "prerm", "postrm"):
+        for script in ("preinst", "postinst", "prerm", "postrm") if "maintainer-scripts" in meta else ():
             src = Path(meta["maintainer-scripts"]) / script
             if src.exists():
                 shutil.copyfile(src, control / script)
@@ -143,7 +146,8 @@ def rpm(cargo: dict, binary: str, output: Path) -> None:
             "use_source_date_epoch_as_buildtime": "1",
             "clamp_mtime_to_source_date_epoch": "1",
         }
-        command = ["rpmbuild", "-bb", "--quiet", "--target", "x86_64-linux", str(spec)]
+        target = "noarch" if meta.get("architecture") == "noarch" else "x86_64-linux"
+        command = ["rpmbuild", "-bb", "--quiet", "--target", target, str(spec)]
         for name, value in defines.items():
             command[1:1] = ["--define", f"{name} {value}"]
         subprocess.run(command, check=True, env={**os.environ, "SOURCE_DATE_EPOCH": str(mtime)})
@@ -154,11 +158,27 @@ def rpm(cargo: dict, binary: str, output: Path) -> None:
         shutil.move(built[0], output)
 
 
+def cockpit(cargo: dict) -> dict:
+    """cockpit/package.toml with edge-setup's version, in its dependencies too."""
+    page = tomllib.loads(Path("cockpit/package.toml").read_text())
+    version = cargo["package"]["version"]
+    page["package"]["version"] = version
+    meta = page["package"]["metadata"]
+    meta["deb"]["depends"] = meta["deb"]["depends"].format(version=version)
+    requires = meta["generate-rpm"]["requires"]
+    for name in requires:
+        requires[name] = requires[name].format(version=version)
+    return page
+
+
 def main() -> None:
-    if len(sys.argv) != 4 or sys.argv[1] not in ("deb", "rpm"):
-        fail("usage: packaging/build.py deb|rpm BINARY OUTPUT")
+    kinds = ("deb", "rpm", "cockpit-deb", "cockpit-rpm")
+    if len(sys.argv) != 4 or sys.argv[1] not in kinds:
+        fail("usage: packaging/build.py deb|rpm BINARY OUTPUT, or cockpit-deb|cockpit-rpm - OUTPUT")
     kind, binary, output = sys.argv[1], sys.argv[2], Path(sys.argv[3])
     cargo = tomllib.loads(Path("Cargo.toml").read_text())
+    if kind.startswith("cockpit-"):
+        cargo, kind = cockpit(cargo), kind.removeprefix("cockpit-")
     (deb if kind == "deb" else rpm)(cargo, binary, output)
 
 
