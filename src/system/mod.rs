@@ -698,7 +698,7 @@ impl System {
 
     /// Image mode: records `cmd` in the image for the target, for its first
     /// boot to run, or as `left` for the target when the first boot cannot.
-    /// A step recorded already is not recorded again.
+    /// A step recorded already is not recorded again (its reason is the latest).
     pub fn defer(&self, cmd: &Cmd, left: Option<String>) -> Result<()> {
         let step = offline::Step::of(cmd, left);
         let line = step.line();
@@ -713,11 +713,12 @@ impl System {
         }
         self.target_commands.borrow_mut().push((line, step.left.is_none()));
         let mut pending = offline::Pending::load(self)?;
-        if !pending.steps.contains(&step) {
-            pending.steps.push(step);
-            pending.save(self)?;
+        match pending.steps.iter_mut().find(|s| s.same_command(&step)) {
+            Some(recorded) if *recorded == step => return Ok(()),
+            Some(recorded) => *recorded = step,
+            None => pending.steps.push(step),
         }
-        Ok(())
+        pending.save(self)
     }
 
     /// Image mode: drops a step recorded for the target that is done in the
@@ -726,9 +727,7 @@ impl System {
         let done = offline::Step::of(cmd, None);
         let mut pending = offline::Pending::load(self)?;
         let before = pending.steps.len();
-        pending
-            .steps
-            .retain(|s| (&s.command, &s.env) != (&done.command, &done.env));
+        pending.steps.retain(|s| !s.same_command(&done));
         if pending.steps.len() != before {
             pending.save(self)?;
         }

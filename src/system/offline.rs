@@ -70,6 +70,11 @@ impl Step {
         }
     }
 
+    /// Whether it is the same command as `other`, whoever is to run it.
+    pub(super) fn same_command(&self, other: &Step) -> bool {
+        (&self.command, &self.env) == (&other.command, &other.env)
+    }
+
     /// Whether it starts (or restarts) `unit`: what disabling the unit cancels.
     pub(super) fn starts(&self, unit: &str) -> bool {
         let args: Vec<&str> = self.command.iter().map(String::as_str).collect();

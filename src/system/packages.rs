@@ -949,6 +949,12 @@ mod tests {
                     .text()
                     .contains("the first boot cannot do it (the image has no directory /proc)")
             );
+            // again for another reason: the same two steps, with the latest reason
+            let user = f.system(Mode::Image, false).with_ids(1000, 1000);
+            install(&user, Manager::Apt, &pkgs(), None, "retry", WAIT).unwrap();
+            let again = left(&user);
+            assert_eq!(again.len(), 2, "{again:?}");
+            assert!(again.iter().all(|(_, why)| why.contains("needs root")), "{again:?}");
 
             let user = debian_image();
             let sys = user.system(Mode::Image, false).with_ids(1000, 1000);
