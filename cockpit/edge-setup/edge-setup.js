@@ -48,7 +48,8 @@ function fatal(error) {
 function fieldError(id, controlId, error) {
     const item = $(id);
     text(item.querySelector("span"), logic.fieldError(error));
-    show(item, !!error);
+    // the helper text's block, which takes room even when empty
+    show(item.parentElement, !!error);
     if (controlId) {
         $(controlId).classList.toggle("pf-m-error", !!error);
         $(controlId).querySelector("input").setAttribute("aria-invalid", error ? "true" : "false");
@@ -184,41 +185,44 @@ function label(status) {
     return span;
 }
 
-function cell(title, content) {
-    const td = document.createElement("td");
-    td.className = "pf-v6-c-table__td";
-    td.dataset.label = title;
-    if (content instanceof Node)
-        td.append(content);
-    else
-        td.textContent = content === null || content === undefined ? "-" : String(content);
-    return td;
+function dataCell(content) {
+    const div = document.createElement("div");
+    div.className = "pf-v6-c-data-list__cell";
+    div.append(content);
+    return div;
 }
 
+/* One item per user: a data list, whose cells wrap on a narrow window. */
 function renderUsers(rows) {
-    const body = $("vnc-rows");
-    body.replaceChildren(...rows.map(row => {
-        const tr = document.createElement("tr");
-        tr.className = "pf-v6-c-table__tr";
-        tr.append(cell("User", row.user), cell("Display", row.display), cell("Port", row.port),
-                  cell("Session", row.session === "running" ? label("running") : row.session),
-                  cell("Endpoint", row.endpoint));
-        const actions = document.createElement("td");
-        actions.className = "pf-v6-c-table__td pf-v6-c-table__action";
+    $("vnc-rows").replaceChildren(...rows.map(row => {
+        const li = document.createElement("li");
+        li.className = "pf-v6-c-data-list__item";
+        li.dataset.user = row.user;
+        const line = document.createElement("div");
+        line.className = "pf-v6-c-data-list__item-row";
+        const content = document.createElement("div");
+        content.className = "pf-v6-c-data-list__item-content";
+        content.append(
+            dataCell(Object.assign(document.createElement("strong"), { textContent: row.user })),
+            dataCell(`display ${row.display}, port ${row.port}`),
+            dataCell(row.session === "running" ? label("running") : "session: " + row.session),
+            dataCell(row.endpoint ? "endpoint: " + row.endpoint : ""));
+        line.append(content);
         if (admin) {
-            const set = button("Set password", "pf-m-secondary", () => {
+            const actions = document.createElement("div");
+            actions.className = "pf-v6-c-data-list__item-action";
+            actions.append(button("Set password", "pf-m-secondary", () => {
                 $("vnc-user").value = row.user;
                 $("vnc-password").focus();
-            });
-            const remove = button("Remove", "pf-m-danger", () => confirmAndApply({
+            }), button("Remove", "pf-m-danger", () => confirmAndApply({
                 title: "Remove VNC for " + row.user,
                 dry: logic.commands.removeUser(row.user, true),
                 real: logic.commands.removeUser(row.user, false),
-            }));
-            actions.append(set, " ", remove);
+            })));
+            line.append(actions);
         }
-        tr.append(actions);
-        return tr;
+        li.append(line);
+        return li;
     }));
     show($("vnc-none"), rows.length === 0);
     show($("vnc-user-group"), admin);
