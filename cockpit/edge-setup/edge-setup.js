@@ -330,11 +330,14 @@ function refresh() {
     });
 }
 
-/* Administrative access as Cockpit's shell grants it ("Limited access" or not). */
+/* Administrative access as Cockpit's shell grants it ("Limited access" or not). A
+ * Cockpit without the Superuser interface gives none. */
 function watchAdmin(then) {
     const superuser = cockpit.dbus(null, { bus: "internal" }).proxy("cockpit.Superuser", "/superuser");
     const update = () => {
-        const now = superuser.Current === "root";
+        const now = logic.superuserAllowed(superuser.valid ? superuser.Current : "none");
+        if (now === null)
+            return; // the bridge is still starting: its outcome comes as a change
         if (now !== admin || then) {
             admin = now;
             const first = then;

@@ -205,6 +205,16 @@
         };
     }
 
+    /* Whether the session has administrative access, from the `Current` of Cockpit's
+     * cockpit.Superuser (the internal bus' /superuser): the name of the bridge that gives
+     * it ("sudo", "pkexec", ...; "root" when the login is root's), "none" in "Limited
+     * access", "init" while the bridge is still starting (null: not known yet). */
+    function superuserAllowed(current) {
+        if (current === undefined || current === null || current === "init")
+            return null;
+        return current !== "none";
+    }
+
     /* What a URL field shows under itself: edge-setup's own verdict on it. */
     function fieldError(error) {
         if (!error)
@@ -227,5 +237,6 @@
         usersView,
         healthView,
         fieldError,
+        superuserAllowed,
     };
 }));

@@ -134,3 +134,14 @@ test("health: the worst first, next steps only where something is wrong, Fix whe
     assert.equal(view.fixable, true);
     assert.deepEqual(view.counts, { ok: 1, warn: 1, fail: 1, skipped: 0 });
 });
+
+test("administrative access is any superuser bridge, not only a root login", () => {
+    // Cockpit's cockpit.Superuser names the bridge in use: "sudo" after "Limited access"
+    // was turned off with the user's password (found in the browser: the page stayed limited)
+    assert.equal(logic.superuserAllowed("sudo"), true);
+    assert.equal(logic.superuserAllowed("pkexec"), true);
+    assert.equal(logic.superuserAllowed("root"), true);
+    assert.equal(logic.superuserAllowed("none"), false);
+    assert.equal(logic.superuserAllowed("init"), null);
+    assert.equal(logic.superuserAllowed(undefined), null);
+});
