@@ -56,10 +56,13 @@ function fieldError(id, controlId, error) {
 }
 
 /* The plan dialog: a dry run's changes, applied with the real command on
- * confirmation. `onRefused` gets a refusal of the dry run (nothing changed). */
-function confirmAndApply({ title, dry, real, root = "require", stdin, onRefused }) {
+ * confirmation. `onRefused` gets a refusal of the dry run (nothing changed).
+ * `answered(outcome)` says whether a run that exited non-zero still did its work
+ * (check --fix exits 1 while a check fails, fixed or not). */
+function confirmAndApply({ title, dry, real, root = "require", stdin, onRefused, answered = () => false }) {
+    const failed = outcome => outcome.error && !answered(outcome);
     return run(dry, { root, stdin }).then(planned => {
-        if (planned.error) {
+        if (failed(planned)) {
             if (onRefused)
                 onRefused(planned.error);
             else
@@ -82,7 +85,7 @@ function confirmAndApply({ title, dry, real, root = "require", stdin, onRefused 
             $("plan-apply").disabled = true;
             run(real, { root, stdin }).then(done => {
                 $("plan-apply").disabled = false;
-                if (done.error) {
+                if (failed(done)) {
                     text($("plan-error").querySelector("p"), [done.error.what, done.error.why, done.error.next].filter(Boolean).join(" - "));
                     show($("plan-error"), true);
                     return;
@@ -268,13 +271,14 @@ $("vnc-form").addEventListener("submit", event => {
 /* ---- health ------------------------------------------------------------- */
 
 function renderHealth(outcome) {
-    if (outcome.error) {
-        text($("health-counts"), outcome.error.what);
+    // a failed check is check's answer (it exits 1 then): the card lists it all the same
+    const { view, error } = logic.healthOutcome(outcome);
+    if (error) {
+        text($("health-counts"), error.what);
         fill($("health-rows"), []);
         show($("health-fix"), false);
         return;
     }
-    const view = logic.healthView(outcome.doc);
     const c = view.counts;
     text($("health-counts"), `${c.ok || 0} ok, ${c.warn || 0} warnings, ${c.fail || 0} failed, ${c.skipped || 0} skipped`);
     $("health-rows").replaceChildren(...view.rows.filter(r => r.status !== "skipped").map(row => {
@@ -295,10 +299,13 @@ function renderHealth(outcome) {
     show($("health-fix"), admin && view.fixable);
 }
 
+// check --fix exits 1 while a check fails (one it cannot fix, or its plan's): the plan,
+// and after Apply the health card, show what it did and what is left
 $("health-fix").addEventListener("click", () => confirmAndApply({
     title: "Fix what edge-setup can fix",
     dry: logic.commands.fix(true),
     real: logic.commands.fix(false),
+    answered: logic.checkReported,
 }));
 $("health-refresh").addEventListener("click", () => refresh());
 $("plan-cancel").addEventListener("click", () => show($("plan"), false));

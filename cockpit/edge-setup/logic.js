@@ -215,6 +215,21 @@
         return current !== "none";
     }
 
+    /* Whether a `check` run reported its checks: it exits 1 when one of them failed, and
+     * its object then has an error beside the result, but the checks are its answer. */
+    function checkReported(outcome) {
+        const checks = outcome && outcome.doc && outcome.doc.result && outcome.doc.result.checks;
+        return Array.isArray(checks);
+    }
+
+    /* The health card from a `check --json` run: its checks, failed ones included, or the
+     * error of a run that reported none. */
+    function healthOutcome(outcome) {
+        if (checkReported(outcome))
+            return { view: healthView(outcome.doc), error: null };
+        return { view: null, error: outcome.error || { what: "edge-setup check reported no checks", why: null, next: null } };
+    }
+
     /* What a URL field shows under itself: edge-setup's own verdict on it. */
     function fieldError(error) {
         if (!error)
@@ -236,6 +251,8 @@
         registrationView,
         usersView,
         healthView,
+        checkReported,
+        healthOutcome,
         fieldError,
         superuserAllowed,
     };
