@@ -125,8 +125,11 @@ function renderRemote(outcome, credentials) {
     }
     remote = logic.remoteView(outcome.doc);
     $("remote-enabled").checked = remote.enabled;
-    if (document.activeElement !== $("remote-url"))
+    if (document.activeElement !== $("remote-url") && $("remote-url").value !== remote.url) {
+        // the saved URL replaces what was typed, and with it that text's error
         $("remote-url").value = remote.url;
+        fieldError("remote-url-error", "remote-url-control", null);
+    }
     text($("device-id"), remote.deviceId || "not set yet");
     show($("device-id-copy"), !!remote.deviceId);
     text($("agent"), remote.agent || "-");
