@@ -57,10 +57,13 @@ function fieldError(id, controlId, error) {
 }
 
 /* The plan dialog: a dry run's changes, applied with the real command on
- * confirmation. `onRefused` gets a refusal of the dry run (nothing changed). */
-function confirmAndApply({ title, dry, real, root = "require", stdin, onRefused }) {
+ * confirmation. `onRefused` gets a refusal of the dry run (nothing changed).
+ * `answered(outcome)` says whether a run that exited non-zero still did its work
+ * (check --fix exits 1 while a check fails, fixed or not). */
+function confirmAndApply({ title, dry, real, root = "require", stdin, onRefused, answered = () => false }) {
+    const failed = outcome => outcome.error && !answered(outcome);
     return run(dry, { root, stdin }).then(planned => {
-        if (planned.error) {
+        if (failed(planned)) {
             if (onRefused)
                 onRefused(planned.error);
             else
@@ -83,7 +86,7 @@ function confirmAndApply({ title, dry, real, root = "require", stdin, onRefused 
             $("plan-apply").disabled = true;
             run(real, { root, stdin }).then(done => {
                 $("plan-apply").disabled = false;
-                if (done.error) {
+                if (failed(done)) {
                     text($("plan-error").querySelector("p"), [done.error.what, done.error.why, done.error.next].filter(Boolean).join(" - "));
                     show($("plan-error"), true);
                     return;
@@ -123,8 +126,11 @@ function renderRemote(outcome, credentials) {
     }
     remote = logic.remoteView(outcome.doc);
     $("remote-enabled").checked = remote.enabled;
-    if (document.activeElement !== $("remote-url"))
+    if (document.activeElement !== $("remote-url") && $("remote-url").value !== remote.url) {
+        // the saved URL replaces what was typed, and with it that text's error
         $("remote-url").value = remote.url;
+        fieldError("remote-url-error", "remote-url-control", null);
+    }
     text($("device-id"), remote.deviceId || "not set yet");
     show($("device-id-copy"), !!remote.deviceId);
     text($("agent"), remote.agent || "-");
@@ -272,13 +278,14 @@ $("vnc-form").addEventListener("submit", event => {
 /* ---- health ------------------------------------------------------------- */
 
 function renderHealth(outcome) {
-    if (outcome.error) {
-        text($("health-counts"), outcome.error.what);
+    // a failed check is check's answer (it exits 1 then): the card lists it all the same
+    const { view, error } = logic.healthOutcome(outcome);
+    if (error) {
+        text($("health-counts"), error.what);
         fill($("health-rows"), []);
         show($("health-fix"), false);
         return;
     }
-    const view = logic.healthView(outcome.doc);
     const c = view.counts;
     text($("health-counts"), `${c.ok || 0} ok, ${c.warn || 0} warnings, ${c.fail || 0} failed, ${c.skipped || 0} skipped`);
     $("health-rows").replaceChildren(...view.rows.filter(r => r.status !== "skipped").map(row => {
@@ -299,10 +306,13 @@ function renderHealth(outcome) {
     show($("health-fix"), admin && view.fixable);
 }
 
+// check --fix exits 1 while a check fails (one it cannot fix, or its plan's): the plan,
+// and after Apply the health card, show what it did and what is left
 $("health-fix").addEventListener("click", () => confirmAndApply({
     title: "Fix what edge-setup can fix",
     dry: logic.commands.fix(true),
     real: logic.commands.fix(false),
+    answered: logic.checkReported,
 }));
 $("health-refresh").addEventListener("click", () => refresh());
 $("plan-cancel").addEventListener("click", () => show($("plan"), false));
@@ -334,11 +344,14 @@ function refresh() {
     });
 }
 
-/* Administrative access as Cockpit's shell grants it ("Limited access" or not). */
+/* Administrative access as Cockpit's shell grants it ("Limited access" or not). A
+ * Cockpit without the Superuser interface gives none. */
 function watchAdmin(then) {
     const superuser = cockpit.dbus(null, { bus: "internal" }).proxy("cockpit.Superuser", "/superuser");
     const update = () => {
-        const now = superuser.Current === "root";
+        const now = logic.superuserAllowed(superuser.valid ? superuser.Current : "none");
+        if (now === null)
+            return; // the bridge is still starting: its outcome comes as a change
         if (now !== admin || then) {
             admin = now;
             const first = then;

@@ -205,6 +205,31 @@
         };
     }
 
+    /* Whether the session has administrative access, from the `Current` of Cockpit's
+     * cockpit.Superuser (the internal bus' /superuser): the name of the bridge that gives
+     * it ("sudo", "pkexec", ...; "root" when the login is root's), "none" in "Limited
+     * access", "init" while the bridge is still starting (null: not known yet). */
+    function superuserAllowed(current) {
+        if (current === undefined || current === null || current === "init")
+            return null;
+        return current !== "none";
+    }
+
+    /* Whether a `check` run reported its checks: it exits 1 when one of them failed, and
+     * its object then has an error beside the result, but the checks are its answer. */
+    function checkReported(outcome) {
+        const checks = outcome && outcome.doc && outcome.doc.result && outcome.doc.result.checks;
+        return Array.isArray(checks);
+    }
+
+    /* The health card from a `check --json` run: its checks, failed ones included, or the
+     * error of a run that reported none. */
+    function healthOutcome(outcome) {
+        if (checkReported(outcome))
+            return { view: healthView(outcome.doc), error: null };
+        return { view: null, error: outcome.error || { what: "edge-setup check reported no checks", why: null, next: null } };
+    }
+
     /* What a URL field shows under itself: edge-setup's own verdict on it. */
     function fieldError(error) {
         if (!error)
@@ -226,6 +251,9 @@
         registrationView,
         usersView,
         healthView,
+        checkReported,
+        healthOutcome,
         fieldError,
+        superuserAllowed,
     };
 }));

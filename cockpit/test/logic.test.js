@@ -134,3 +134,41 @@ test("health: the worst first, next steps only where something is wrong, Fix whe
     assert.equal(view.fixable, true);
     assert.deepEqual(view.counts, { ok: 1, warn: 1, fail: 1, skipped: 0 });
 });
+
+test("administrative access is any superuser bridge, not only a root login", () => {
+    // Cockpit's cockpit.Superuser names the bridge in use: "sudo" after "Limited access"
+    // was turned off with the user's password (found in the browser: the page stayed limited)
+    assert.equal(logic.superuserAllowed("sudo"), true);
+    assert.equal(logic.superuserAllowed("pkexec"), true);
+    assert.equal(logic.superuserAllowed("root"), true);
+    assert.equal(logic.superuserAllowed("none"), false);
+    assert.equal(logic.superuserAllowed("init"), null);
+    assert.equal(logic.superuserAllowed(undefined), null);
+});
+
+test("health: checks that failed are listed, not only check's exit status", () => {
+    // check --json exits 1 when a check failed; its object has the error beside the
+    // checks (found in the browser: the card showed "2 checks failed: ..." and no rows)
+    const printed = JSON.stringify({
+        changed: false, dry_run: false, changes: [], notes: [], warnings: [],
+        result: {
+            checks: [
+                { id: "agent.service", area: "agent", status: "fail", finding: "edge-agent.service is not installed", next: "install the Edge agent", fixable: false },
+                { id: "disk.root", area: "disk", status: "ok", finding: "40 % free", next: null, fixable: false },
+            ],
+            counts: { ok: 1, warn: 0, fail: 1, skipped: 0 },
+        },
+        error: { what: "1 check failed: agent.service", why: null, next: "run the next command each one names", exit: 1 },
+    });
+    const outcome = logic.outcome(printed, { exit_status: 1 });
+    assert.equal(logic.checkReported(outcome), true);
+    const { view, error } = logic.healthOutcome(outcome);
+    assert.equal(error, null);
+    assert.deepEqual(view.counts, { ok: 1, warn: 0, fail: 1, skipped: 0 });
+    assert.deepEqual(view.rows.map(r => [r.id, r.status]), [["agent.service", "fail"], ["disk.root", "ok"]]);
+    // a run that reported no checks is an error to show
+    const broken = logic.healthOutcome(logic.outcome("", { problem: "not-found" }));
+    assert.equal(broken.view, null);
+    assert.match(broken.error.what, /not installed/);
+    assert.equal(logic.checkReported(logic.outcome("", { message: "boom" })), false);
+});

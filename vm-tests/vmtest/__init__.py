@@ -7,7 +7,8 @@ from pathlib import Path
 
 from .machine import CommandFailed, Machine, StepFailed
 
-__all__ = ["Machine", "StepFailed", "CommandFailed", "edge_setup_binary", "edge_setup_deb"]
+__all__ = ["Machine", "StepFailed", "CommandFailed", "edge_setup_binary", "edge_setup_deb",
+           "edge_setup_cockpit_deb"]
 
 REPO = Path(__file__).resolve().parent.parent.parent
 
@@ -42,4 +43,20 @@ def edge_setup_deb() -> Path:
     debs = sorted((target / "debian").glob("edge-setup_*_amd64.deb"), key=lambda p: p.stat().st_mtime)
     if not debs:
         raise StepFailed(f"no edge-setup package in {target / 'debian'}: run scripts/package first")
+    return debs[-1]
+
+
+def edge_setup_cockpit_deb() -> Path:
+    """The web console page's package to test: $EDGE_SETUP_COCKPIT_DEB, else the newest
+    target/debian/edge-setup-cockpit_*_all.deb, which scripts/package makes beside
+    edge-setup's."""
+    if os.environ.get("EDGE_SETUP_COCKPIT_DEB"):
+        path = Path(os.environ["EDGE_SETUP_COCKPIT_DEB"])
+        if path.is_file():
+            return path
+        raise StepFailed(f"EDGE_SETUP_COCKPIT_DEB names {path}, which is not a file")
+    target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
+    debs = sorted((target / "debian").glob("edge-setup-cockpit_*_all.deb"), key=lambda p: p.stat().st_mtime)
+    if not debs:
+        raise StepFailed(f"no edge-setup-cockpit package in {target / 'debian'}: run scripts/package first")
     return debs[-1]

@@ -58,11 +58,21 @@ def base_packages(suite: str) -> list[str]:
     return BASE_PACKAGES + FIRST_BOOT_PACKAGES if suite == "bookworm" else BASE_PACKAGES
 
 
+# Cockpit, the web console, for the web console scenario (19_web_console): Debian 12's
+# Cockpit 287 from the release's archive, as an appliance installs it for the page
+# edge-setup-cockpit (which depends on cockpit-system); cockpit-ws serves it on 9090.
+# Bookworm's only: the scenario runs there alone.
+COCKPIT_PACKAGES = ["cockpit-ws", "cockpit-system", "cockpit-bridge"]
+
+
 def repo_packages(suite: str) -> list[str]:
     """The offline repository's packages for `suite`, as edge-setup asks for them there:
-    bullseye's TigerVNC 1.11 has tigervncpasswd in tigervnc-common, no tigervnc-tools."""
+    bullseye's TigerVNC 1.11 has tigervncpasswd in tigervnc-common, no tigervnc-tools;
+    bookworm's also has Cockpit."""
     if suite == "bullseye":
         return [p for p in OFFLINE_REPO_PACKAGES if p != "tigervnc-tools"]
+    if suite == "bookworm":
+        return OFFLINE_REPO_PACKAGES + COCKPIT_PACKAGES
     return OFFLINE_REPO_PACKAGES
 
 
