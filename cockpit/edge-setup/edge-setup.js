@@ -48,7 +48,8 @@ function fatal(error) {
 function fieldError(id, controlId, error) {
     const item = $(id);
     text(item.querySelector("span"), logic.fieldError(error));
-    // the helper text's block, which takes room even when empty
+    // the item, and the helper text's block, which takes room even when empty
+    show(item, !!error);
     show(item.parentElement, !!error);
     if (controlId) {
         $(controlId).classList.toggle("pf-m-error", !!error);

@@ -240,7 +240,7 @@ def vnc_for_admin(machine, b: Browser) -> None:
     machine.wait_for_unit(f"tigervncserver@:{n}.service", timeout=120)
     machine.wait_for_open_port(5900 + n, timeout=120)
     machine.screenshot(5900 + n, VNC["admin"], "admin-vnc.png")
-    b.wait("#vnc-rows", "match", rf"admin\s+:{n}\s+{5900 + n}\s+running")
+    b.wait("#vnc-rows", "match", rf"admin\s*display :{n}, port {5900 + n}\s*running")
     shot(b, "vnc-admin", of="#vnc")
     # the page's refresh after Apply: the URL field shows the saved URL again, without the
     # wrong one's error
@@ -289,15 +289,16 @@ def phone(b: Browser) -> None:
     shot(b, "phone", of="#page")
     shot(b, "phone-vnc", of="#vnc")
     b.machine.log(f"    columns: {wide} at 1024x768, {narrow} at {size[0]}x{size[1]}")
+    assert wide == 2, f"{wide} columns in the frame of a 1024x768 window"
     assert narrow == 1, f"{narrow} columns at a phone's width"
-    # the VNC table's rows stacked (PatternFly's grid mode): each value on one line
-    lines = b.js("return [...document.querySelectorAll('#vnc-rows td[data-label]')]"
-                 ".filter(td => td.firstChild && td.firstChild.nodeType === Node.TEXT_NODE)"
-                 ".map(td => { const r = document.createRange(); r.selectNodeContents(td.firstChild);"
+    # the VNC users' rows wrap their cells: each user's name and display/port on one line
+    lines = b.js("return [...document.querySelectorAll('#vnc-rows .pf-v6-c-data-list__item')]"
+                 ".flatMap(li => [...li.querySelectorAll('.pf-v6-c-data-list__cell')].slice(0, 2))"
+                 ".map(cell => { const r = document.createRange(); r.selectNodeContents(cell);"
                  " const tops = new Set([...r.getClientRects()].map(x => Math.round(x.top)));"
-                 " return [td.dataset.label, td.textContent, tops.size] })")
-    assert lines and all(n == 1 for _, _, n in lines), \
-        f"the VNC table's values wrap at a phone's width ([label, value, lines]): {lines}"
+                 " return [cell.textContent, tops.size] })")
+    assert lines and all(n == 1 for _, n in lines), \
+        f"the VNC users' cells wrap at a phone's width ([text, lines]): {lines}"
     b.top()
     b.viewport()
     b.frame(FRAME)
@@ -331,6 +332,6 @@ def operator(machine, b: Browser) -> None:
     # admin's password does not open it (one wrong password: TigerVNC blocks after 5)
     status, output = machine.vncdo(5900 + n, VNC["admin"], "capture", str(machine.out_dir / "refused.png"))
     assert status == 3, f"admin's VNC password opened operator's display (exit {status}):\n{output}"
-    b.wait("#vnc-rows", "match", rf"operator\s+:{n}\s+{5900 + n}\s+running")
+    b.wait("#vnc-rows", "match", rf"operator\s*display :{n}, port {5900 + n}\s*running")
     shot(b, "operator-vnc", of="#vnc")
     health(b, "operator-health", r"ok\s+vnc\.session \(operator\)")
