@@ -7,9 +7,9 @@ appliance" from the shell's menu: she enables remote connectivity for a tenant U
 plan, Apply: the agent's file says enabled=true and the URL, the page shows the device
 ID); a wrong URL shows edge-setup's error under the field and changes nothing; she enables
 VNC for herself with a password (the plan, Apply: her session runs and a real VNC client
-logs in with that password; the table lists her display and port); the health card lists
+logs in with that password; the users' list shows her display and port); the health card lists
 the checks, and its Fix repairs her password file's mode; at a phone's width the page is one
-column and its VNC table readable. She logs out; operator, an ordinary member of vncusers,
+column and its VNC users' list readable. She logs out; operator, an ordinary member of vncusers,
 logs in: the remote connectivity controls are disabled, the VNC form has no user field, and
 the password she sets there starts her session, which the VNC client opens with it (and
 not with admin's). Every screen is a PNG in the artifacts; the steps' times are printed."""

@@ -24,6 +24,8 @@ KINDS = ("vm",)
 # alone, it installs them).
 MACHINE = "golden"
 FROM = "10_vnc"
+# Its two clones boot at once: the scheduler gives it both VM slots.
+VMS = 2
 DISTROS = ("bookworm",)
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "cloud-init-user-data.yaml"
