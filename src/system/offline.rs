@@ -170,19 +170,21 @@ pub(super) fn fates(sys: &System, cmd: &Cmd) -> Result<Vec<Fate>> {
             let mut fates = Vec::new();
             for unit in units {
                 match enable_in_image(sys, unit)? {
-                    Some(enable) => {
-                        fates.extend(enable.map(Fate::Now));
-                        if now {
-                            fates.push(Fate::FirstBoot(Cmd::new(Tool::Systemctl).args(["start", unit])));
-                        }
-                    }
                     // no unit file in the image (yet), or no systemctl here: all of it at the first boot
-                    None => fates.push(Fate::FirstBoot(
+                    Enable::Impossible => fates.push(Fate::FirstBoot(
                         Cmd::new(Tool::Systemctl)
                             .arg("enable")
                             .args(now.then_some("--now"))
                             .arg(unit),
                     )),
+                    enable => {
+                        if let Enable::Run(cmd) = enable {
+                            fates.push(Fate::Now(cmd));
+                        }
+                        if now {
+                            fates.push(Fate::FirstBoot(Cmd::new(Tool::Systemctl).args(["start", unit])));
+                        }
+                    }
                 }
             }
             fates
@@ -219,17 +221,26 @@ fn systemctl_root(sys: &System) -> Cmd {
     Cmd::new(Tool::Systemctl).arg(format!("--root={}", sys.root_dir().display()))
 }
 
-/// `systemctl --root=IMAGE enable UNIT` when it can work here: this host has
+/// What enabling a unit in the image takes.
+enum Enable {
+    /// `systemctl --root=IMAGE enable UNIT`.
+    Run(Cmd),
+    /// Enabled there already.
+    Done,
+    /// Not in the image: this host has no systemctl, or the image no unit file (yet).
+    Impossible,
+}
+
+/// `systemctl --root=IMAGE enable UNIT` where it can work here: this host has
 /// systemctl and the image has the unit's file (a template's for an instance).
-/// `Some(None)`: enabled already; `None`: it cannot be done in the image.
-fn enable_in_image(sys: &System, unit: &str) -> Result<Option<Option<Cmd>>> {
+fn enable_in_image(sys: &System, unit: &str) -> Result<Enable> {
     if sys.host_tool(Tool::Systemctl).is_none() || !unit_file_in_image(sys, unit)? {
-        return Ok(None);
+        return Ok(Enable::Impossible);
     }
     if enabled_in_image(sys, unit)? {
-        return Ok(Some(None));
+        return Ok(Enable::Done);
     }
-    Ok(Some(Some(systemctl_root(sys).args(["enable", unit]))))
+    Ok(Enable::Run(systemctl_root(sys).args(["enable", unit])))
 }
 
 /// What `systemctl --root` says of the unit in the image (read-only, a dry run too).

@@ -229,17 +229,24 @@ def wrong_url(machine, b: Browser) -> None:
     assert agent_file(machine) == before, "a wrong URL changed the agent's file"
 
 
+def set_vnc_password(machine, b: Browser, user: str) -> int:
+    """The VNC form sent: its plan, Apply, then the user's session serves and a real VNC
+    client opens it with the password typed. Returns the user's display."""
+    b.click("#vnc-apply")
+    lines = planned(b, f"plan-vnc-{user}", "#vnc-error")
+    machine.log("    plan: " + " | ".join(lines.splitlines()))
+    apply(b)
+    n = display_of(machine, user)
+    machine.wait_for_unit(f"tigervncserver@:{n}.service", timeout=120)
+    machine.wait_for_open_port(5900 + n, timeout=120)
+    machine.screenshot(5900 + n, VNC[user], f"{user}-vnc.png")
+    return n
+
+
 def vnc_for_admin(machine, b: Browser) -> None:
     b.type("#vnc-user", "admin")
     b.type("#vnc-password", VNC["admin"], secret=True)
-    b.click("#vnc-apply")
-    lines = planned(b, "plan-vnc-admin", "#vnc-error")
-    machine.log("    plan: " + " | ".join(lines.splitlines()))
-    apply(b)
-    n = display_of(machine, "admin")
-    machine.wait_for_unit(f"tigervncserver@:{n}.service", timeout=120)
-    machine.wait_for_open_port(5900 + n, timeout=120)
-    machine.screenshot(5900 + n, VNC["admin"], "admin-vnc.png")
+    n = set_vnc_password(machine, b, "admin")
     b.wait("#vnc-rows", "match", rf"admin\s*display :{n}, port {5900 + n}\s*running")
     shot(b, "vnc-admin", of="#vnc")
     # the page's refresh after Apply: the URL field shows the saved URL again, without the
@@ -321,14 +328,7 @@ def operator(machine, b: Browser) -> None:
     shot(b, "operator")
     machine.fail("grep -q '=operator$' /etc/tigervnc/vncserver.users")     # no display yet
     b.type("#vnc-password", VNC["operator"], secret=True)
-    b.click("#vnc-apply")
-    lines = planned(b, "plan-vnc-operator", "#vnc-error")
-    machine.log("    plan: " + " | ".join(lines.splitlines()))
-    apply(b)
-    n = display_of(machine, "operator")
-    machine.wait_for_unit(f"tigervncserver@:{n}.service", timeout=120)
-    machine.wait_for_open_port(5900 + n, timeout=120)
-    machine.screenshot(5900 + n, VNC["operator"], "operator-vnc.png")
+    n = set_vnc_password(machine, b, "operator")
     # admin's password does not open it (one wrong password: TigerVNC blocks after 5)
     status, output = machine.vncdo(5900 + n, VNC["admin"], "capture", str(machine.out_dir / "refused.png"))
     assert status == 3, f"admin's VNC password opened operator's display (exit {status}):\n{output}"

@@ -31,32 +31,26 @@ def edge_setup_binary() -> Path:
                      + ", ".join(map(str, candidates)) + "): run `cargo build --release` first")
 
 
-def edge_setup_deb() -> Path:
-    """The package to test: $EDGE_SETUP_DEB, else the newest target/debian/edge-setup_*_amd64.deb
-    (made by scripts/package)."""
-    if os.environ.get("EDGE_SETUP_DEB"):
-        path = Path(os.environ["EDGE_SETUP_DEB"])
+def _package(variable: str, pattern: str, name: str) -> Path:
+    """$VARIABLE, else the newest target/debian/PATTERN (made by scripts/package)."""
+    if os.environ.get(variable):
+        path = Path(os.environ[variable])
         if path.is_file():
             return path
-        raise StepFailed(f"EDGE_SETUP_DEB names {path}, which is not a file")
+        raise StepFailed(f"{variable} names {path}, which is not a file")
     target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
-    debs = sorted((target / "debian").glob("edge-setup_*_amd64.deb"), key=lambda p: p.stat().st_mtime)
+    debs = sorted((target / "debian").glob(pattern), key=lambda p: p.stat().st_mtime)
     if not debs:
-        raise StepFailed(f"no edge-setup package in {target / 'debian'}: run scripts/package first")
+        raise StepFailed(f"no {name} package in {target / 'debian'}: run scripts/package first")
     return debs[-1]
+
+
+def edge_setup_deb() -> Path:
+    """The package to test: $EDGE_SETUP_DEB, else the newest target/debian/edge-setup_*_amd64.deb."""
+    return _package("EDGE_SETUP_DEB", "edge-setup_*_amd64.deb", "edge-setup")
 
 
 def edge_setup_cockpit_deb() -> Path:
     """The web console page's package to test: $EDGE_SETUP_COCKPIT_DEB, else the newest
-    target/debian/edge-setup-cockpit_*_all.deb, which scripts/package makes beside
-    edge-setup's."""
-    if os.environ.get("EDGE_SETUP_COCKPIT_DEB"):
-        path = Path(os.environ["EDGE_SETUP_COCKPIT_DEB"])
-        if path.is_file():
-            return path
-        raise StepFailed(f"EDGE_SETUP_COCKPIT_DEB names {path}, which is not a file")
-    target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
-    debs = sorted((target / "debian").glob("edge-setup-cockpit_*_all.deb"), key=lambda p: p.stat().st_mtime)
-    if not debs:
-        raise StepFailed(f"no edge-setup-cockpit package in {target / 'debian'}: run scripts/package first")
-    return debs[-1]
+    target/debian/edge-setup-cockpit_*_all.deb, which scripts/package makes beside edge-setup's."""
+    return _package("EDGE_SETUP_COCKPIT_DEB", "edge-setup-cockpit_*_all.deb", "edge-setup-cockpit")
